@@ -1,0 +1,27 @@
+"""Run the HTTP service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from callcenter.api.app import create_app
+from callcenter.cli.common import console, state
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Listen address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default from settings).")] = None,
+) -> None:
+    """Start the service: health endpoint, directory API and OpenAPI docs at /docs."""
+    container = state(ctx).container
+    container.init_db()
+    settings = container.settings
+    listen_host, listen_port = host or settings.http.host, port if port is not None else settings.http.port
+    if settings.mode == "demo":
+        console.print("[yellow]DEMO MODE[/yellow]: demo secrets in use; never expose this instance.")
+    console.print(f"serving on http://{listen_host}:{listen_port}  (API docs at /docs)")
+    uvicorn.run(create_app(container), host=listen_host, port=listen_port, log_level="info")

@@ -1,0 +1,1 @@
+"""SQL adapter: SQLModel tables, engine, migrations and repositories (SQLite and PostgreSQL)."""

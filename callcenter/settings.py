@@ -1,0 +1,114 @@
+"""One typed settings object.
+
+Sources, strongest first: keyword arguments, environment (``CALLCENTER_*``, nested with ``__``,
+e.g. ``CALLCENTER_TWILIO__AUTH_TOKEN``), the file given by ``--config``, then
+``config/callcenter.toml`` shipped with the project.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from contacts.phones import PhonePolicy
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = Path(os.environ.get("CALLCENTER_CONFIG_DIR", PROJECT_ROOT / "config"))
+DEFAULT_CONFIG_FILE = CONFIG_DIR / "callcenter.toml"
+DEMO_SECRET = "demo-only-not-a-secret"  # noqa: S105 - refused outside demo mode
+
+
+class DirectorySettings(BaseModel):
+    region: str = "CN"
+    allow_extensions: bool = True
+    extension_min_digits: int = Field(3, ge=1, le=8)
+    extension_max_digits: int = Field(6, ge=1, le=8)
+    max_group_responders: int = Field(20, ge=1)
+
+    def phone_policy(self) -> PhonePolicy:
+        return PhonePolicy(
+            region=self.region,
+            allow_extensions=self.allow_extensions,
+            extension_min_digits=self.extension_min_digits,
+            extension_max_digits=self.extension_max_digits,
+        )
+
+
+class HttpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8995, ge=0, le=65535)
+    public_base_url: str = "http://127.0.0.1:8995"
+
+
+class TwilioSettings(BaseModel):
+    account_sid: str = ""
+    auth_token: SecretStr = SecretStr("")
+    api_base_url: str = ""  # empty: Twilio's own hosts; tests point it at the local emulator
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CALLCENTER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    mode: Literal["demo", "production"] = "demo"
+    data_dir: Path = PROJECT_ROOT / "var"
+    database_url: str = ""  # empty: a SQLite file in data_dir
+    log_level: str = "INFO"
+    session_secret: SecretStr = SecretStr("")
+    directory: DirectorySettings = DirectorySettings()
+    http: HttpSettings = HttpSettings()
+    twilio: TwilioSettings = TwilioSettings()
+
+    @model_validator(mode="after")
+    def _secrets_and_paths(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'callcenter.db'}"
+        if self.mode == "demo":
+            if not self.session_secret.get_secret_value():
+                self.session_secret = SecretStr(DEMO_SECRET)
+            return self
+        secret = self.session_secret.get_secret_value()
+        if len(secret) < 32 or secret == DEMO_SECRET:
+            raise ValueError(
+                "session_secret must be set to at least 32 random characters in production "
+                "(CALLCENTER_SESSION_SECRET)"
+            )
+        if self.twilio.account_sid and not self.twilio.auth_token.get_secret_value():
+            raise ValueError("twilio.auth_token is required when twilio.account_sid is set")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings; a given ``config_file`` overrides the shipped defaults."""
+    if config_file is not None and not config_file.exists():
+        raise FileNotFoundError(f"config file not found: {config_file}")
+
+    files = [f for f in (DEFAULT_CONFIG_FILE, config_file) if f is not None and f.exists()]
+
+    class _FromFiles(Settings):
+        model_config = SettingsConfigDict(toml_file=files)
+
+    return _FromFiles(**overrides)

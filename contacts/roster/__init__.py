@@ -1,0 +1,1 @@
+"""Roster files kept by grid workers in Excel: template, reading, validation, export."""
