@@ -1,0 +1,330 @@
+"""The incident aggregate: one emergency, its alert legs, acknowledgements and escalation.
+
+Every method takes ``now`` and changes only this object; it records what happened in
+``new_events`` for the timeline. Storage, channels and timers act on the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from callcenter.domain.plan import FanOutPlan, PlannedLevel
+from callcenter.domain.policy import EscalationPolicy
+from callcenter.domain.types import (
+    CHANNEL_OUTCOMES,
+    LEG_PROGRESS,
+    SYSTEM,
+    Actor,
+    Channel,
+    EmergencyType,
+    IncidentStatus,
+    LegPurpose,
+    LegStatus,
+    Recipient,
+)
+from contacts.model import Role
+
+
+class IncidentError(Exception):
+    """A command that does not apply to this incident (closed, unknown leg, bad outcome)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentEvent:
+    at: datetime
+    kind: str
+    actor: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    recipient: Recipient
+    at: datetime
+    via: str  # the leg id, or "operator:<name>"
+
+
+@dataclass(slots=True)
+class AlertLeg:
+    incident_id: str
+    recipient: Recipient
+    channel: Channel
+    purpose: LegPurpose
+    attempt: int
+    level: int
+    due_at: datetime
+    created_at: datetime
+    status: LegStatus = LegStatus.PENDING
+    updated_at: datetime | None = None
+    provider_ref: str = ""
+    detail: str = ""
+
+    @property
+    def id(self) -> str:
+        """The idempotency key: one row, one placement, per (incident, recipient, channel, attempt)."""
+        return leg_id(self.incident_id, self.recipient.key, self.channel, self.purpose, self.attempt)
+
+
+def leg_id(incident_id: str, recipient_key: str, channel: Channel, purpose: LegPurpose, attempt: int) -> str:
+    return f"{incident_id}/{recipient_key}/{channel}/{purpose}/{attempt}"
+
+
+@dataclass(slots=True)
+class Incident:
+    id: str
+    caller: str
+    household_id: int | None
+    label: str
+    address: str
+    opened_at: datetime
+    plan: FanOutPlan
+    status: IncidentStatus = IncidentStatus.ALERTING
+    emergency_type: EmergencyType = EmergencyType.UNKNOWN
+    press_count: int = 1
+    last_press_at: datetime | None = None
+    level: int = 0
+    urgent: bool = False
+    escalation_token: int = 0
+    next_escalation_at: datetime | None = None
+    closed_at: datetime | None = None
+    acks: list[Acknowledgement] = field(default_factory=list)
+    legs: dict[str, AlertLeg] = field(default_factory=dict)
+    version: int = 0
+    new_events: list[IncidentEvent] = field(default_factory=list)
+    changed_legs: set[str] = field(default_factory=set)
+
+    # -- opening and escalation ------------------------------------------------------------
+
+    @classmethod
+    def open(cls, incident_id: str, caller: str, household_id: int | None, label: str, address: str,
+             plan: FanOutPlan, policy: EscalationPolicy, now: datetime) -> Incident:
+        incident = cls(incident_id, caller, household_id, label, address, now, plan, last_press_at=now)
+        actor = Actor("household", label) if household_id is not None else Actor("caller", caller)
+        incident._event(now, "opened", actor, caller=caller, household_id=household_id)
+        if household_id is None:
+            incident._mark_urgent(now, "unknown caller: no household has this line")
+        incident._enter_level(0, now, policy)
+        return incident
+
+    @property
+    def is_unknown_caller(self) -> bool:
+        return self.household_id is None
+
+    def escalation_due(self, level: int, token: int, now: datetime, policy: EscalationPolicy) -> bool:
+        """A timer fired. Acts only if it is still the timer this state expects."""
+        if (self.status is not IncidentStatus.ALERTING or token != self.escalation_token
+                or level != self.level + 1 or self.next_escalation_at is None or now < self.next_escalation_at):
+            return False
+        self._enter_level(level, now, policy)
+        return True
+
+    def press_again(self, now: datetime, policy: EscalationPolicy) -> None:
+        """The same household pressed again while this incident is open."""
+        self.press_count += 1
+        self.last_press_at = now
+        self._event(now, "pressed_again", Actor("household", self.label), press_count=self.press_count)
+        if self.status is IncidentStatus.ACKNOWLEDGED:
+            self._mark_urgent(now, "pressed again after help was confirmed")
+            return
+        target = min(self.level + policy.repeat_press_jump, len(self.plan.levels) - 1)
+        if target > self.level:
+            self._enter_level(target, now, policy)
+
+    def _enter_level(self, index: int, now: datetime, policy: EscalationPolicy) -> None:
+        planned = self.plan.level(index)
+        rule = policy.level(index)
+        if planned is None or rule is None:
+            raise IncidentError(f"no escalation level {index}")
+        self.level = index
+        self.escalation_token += 1
+        has_next = index + 1 < len(self.plan.levels) and rule.wait is not None
+        self.next_escalation_at = now + rule.wait if has_next and rule.wait is not None else None
+        self._event(now, "level_entered", SYSTEM, level=index, name=planned.name,
+                    next_escalation_at=self.next_escalation_at)
+        if planned.urgent:
+            self._mark_urgent(now, f"escalation reached {planned.name}")
+        self._plan_level_legs(planned, now)
+
+    def _plan_level_legs(self, planned: PlannedLevel, now: datetime) -> None:
+        for item in planned.recipients:
+            if self._has_acknowledged(item.recipient):
+                continue
+            for channel in item.channels:
+                if not self._alert_in_progress(item.recipient, channel):
+                    self._add_leg(item.recipient, channel, LegPurpose.ALERT, planned.index, now, now)
+
+    # -- legs ------------------------------------------------------------------------------
+
+    def record_outcome(self, leg_ref: str, outcome: LegStatus, now: datetime, policy: EscalationPolicy,
+                       detail: str = "", provider_ref: str = "") -> bool:
+        """A channel reported on a leg. Returns False when the report is stale or a duplicate."""
+        leg = self.legs.get(leg_ref)
+        if leg is None:
+            raise IncidentError(f"incident {self.id} has no leg {leg_ref}")
+        if outcome not in CHANNEL_OUTCOMES[leg.channel]:
+            raise IncidentError(f"{leg.channel} leg cannot report {outcome}")
+        if not _moves_forward(leg, outcome):
+            self._event(now, "outcome_ignored", SYSTEM, leg=leg.id, status=leg.status, reported=outcome)
+            return False
+        self._set_leg(leg, outcome, now, detail, provider_ref)
+        if outcome is LegStatus.ACKNOWLEDGED:
+            self._acknowledge(leg.recipient, now, leg.id, policy)
+        elif outcome.is_final:
+            self._maybe_redial(leg, now, policy)
+        return True
+
+    def leg_interrupted(self, leg_ref: str, now: datetime, policy: EscalationPolicy, reason: str) -> None:
+        """A leg was in flight on an instance that died: close it and place a fresh attempt.
+
+        The replacement does not count against the redial limit: the recipient may never have rung.
+        """
+        leg = self.legs[leg_ref]
+        if leg.status.is_final:
+            return
+        self._set_leg(leg, LegStatus.FAILED, now, reason, leg.provider_ref)
+        stopped = leg.purpose is LegPurpose.ALERT and self.status is not IncidentStatus.ALERTING
+        if not stopped and not (leg.purpose is LegPurpose.ALERT and self._has_acknowledged(leg.recipient)):
+            self._add_leg(leg.recipient, leg.channel, leg.purpose, leg.level, now, now, leg.attempt + 1)
+
+    def pending_legs(self) -> list[AlertLeg]:
+        return [leg for leg in self.legs.values() if leg.status is LegStatus.PENDING]
+
+    def _maybe_redial(self, leg: AlertLeg, now: datetime, policy: EscalationPolicy) -> None:
+        if (leg.purpose is not LegPurpose.ALERT or self.status is not IncidentStatus.ALERTING
+                or not policy.redial.wants(leg.channel, leg.status)
+                or leg.attempt > policy.redial.max_redials or self._has_acknowledged(leg.recipient)):
+            return
+        self._add_leg(leg.recipient, leg.channel, leg.purpose, leg.level, now, now + policy.redial.after,
+                      leg.attempt + 1)
+
+    def _add_leg(self, recipient: Recipient, channel: Channel, purpose: LegPurpose, level: int,
+                 now: datetime, due: datetime, attempt: int = 1) -> AlertLeg:
+        leg = AlertLeg(self.id, recipient, channel, purpose, attempt, level, due, now, updated_at=now)
+        if leg.id in self.legs:
+            return self.legs[leg.id]
+        self.legs[leg.id] = leg
+        self.changed_legs.add(leg.id)
+        self._event(now, "leg_planned", SYSTEM, leg=leg.id, recipient=recipient.name, role=recipient.role,
+                    channel=channel, purpose=purpose, attempt=attempt, due_at=due)
+        return leg
+
+    def _set_leg(self, leg: AlertLeg, status: LegStatus, now: datetime, detail: str, ref: str) -> None:
+        leg.status = status
+        leg.updated_at = now
+        leg.detail = detail or leg.detail
+        leg.provider_ref = ref or leg.provider_ref
+        self.changed_legs.add(leg.id)
+        self._event(now, "leg_status", SYSTEM, leg=leg.id, recipient=leg.recipient.name, channel=leg.channel,
+                    attempt=leg.attempt, status=status, detail=detail)
+
+    def _alert_in_progress(self, recipient: Recipient, channel: Channel) -> bool:
+        return any(leg.recipient.key == recipient.key and leg.channel is channel
+                   and leg.purpose is LegPurpose.ALERT and not leg.status.is_final for leg in self.legs.values())
+
+    def _cancel_pending(self, now: datetime, reason: str) -> None:
+        for leg in self.pending_legs():
+            if leg.purpose is LegPurpose.ALERT:
+                self._set_leg(leg, LegStatus.CANCELLED, now, reason, "")
+
+    def _alerted_recipients(self) -> list[Recipient]:
+        seen: dict[str, Recipient] = {}
+        for leg in self.legs.values():
+            if leg.purpose is LegPurpose.ALERT and leg.status.was_placed:
+                seen.setdefault(leg.recipient.key, leg.recipient)
+        return list(seen.values())
+
+    def _notify(self, recipients: list[Recipient], purpose: LegPurpose, now: datetime) -> None:
+        for recipient in recipients:
+            self._add_leg(recipient, Channel.SMS, purpose, self.level, now, now)
+
+    # -- acknowledgements and quorum -------------------------------------------------------
+
+    def acknowledge_on_behalf(self, recipient_key: str, operator: Actor, now: datetime,
+                              policy: EscalationPolicy) -> None:
+        self._require_open()
+        recipient = self.plan.recipient(recipient_key)
+        if recipient is None:
+            raise IncidentError(f"{recipient_key} is not a responder of incident {self.id}")
+        self._acknowledge(recipient, now, f"operator:{operator.name}", policy)
+
+    def _has_acknowledged(self, recipient: Recipient) -> bool:
+        return any(a.recipient.key == recipient.key for a in self.acks)
+
+    def _acknowledge(self, recipient: Recipient, now: datetime, via: str, policy: EscalationPolicy) -> None:
+        if self._has_acknowledged(recipient):
+            return
+        self.acks.append(Acknowledgement(recipient, now, via))
+        self._event(now, "acknowledged", Actor("responder", recipient.name), role=recipient.role, via=via,
+                    count=len(self.acks))
+        roles = [Role(a.recipient.role) for a in self.acks]
+        if self.status is IncidentStatus.ALERTING and policy.quorum.met(roles):
+            self._on_quorum(now)
+
+    def _on_quorum(self, now: datetime) -> None:
+        self.status = IncidentStatus.ACKNOWLEDGED
+        self.next_escalation_at = None
+        self.escalation_token += 1
+        self._event(now, "quorum_met", SYSTEM, acknowledged_by=[a.recipient.name for a in self.acks])
+        self._cancel_pending(now, "quorum met")
+        others = [r for r in self._alerted_recipients() if not self._has_acknowledged(r)]
+        self._notify(others, LegPurpose.HELP_COMING, now)
+
+    # -- operator and household commands ---------------------------------------------------
+
+    def cancel(self, actor: Actor, now: datetime) -> None:
+        """The household called it off (IVR key 9, confirmed): everyone alerted hears so."""
+        self._close(IncidentStatus.CANCELLED, actor, now)
+        self._notify(self._alerted_recipients(), LegPurpose.CANCELLATION, now)
+
+    def mark_false_alarm(self, actor: Actor, now: datetime) -> None:
+        self._close(IncidentStatus.FALSE_ALARM, actor, now)
+        self._notify(self._alerted_recipients(), LegPurpose.CANCELLATION, now)
+
+    def resolve(self, actor: Actor, now: datetime, note: str = "") -> None:
+        self._close(IncidentStatus.RESOLVED, actor, now, note=note)
+
+    def set_type(self, emergency_type: EmergencyType, actor: Actor, now: datetime) -> None:
+        self._require_open()
+        if emergency_type is self.emergency_type:
+            return
+        self._event(now, "type_set", actor, previous=self.emergency_type, type=emergency_type)
+        self.emergency_type = emergency_type
+
+    def add_note(self, text: str, actor: Actor, now: datetime) -> None:
+        text = text.strip()
+        if not text:
+            raise IncidentError("a note needs text")
+        self._event(now, "note", actor, text=text[:2000])
+
+    def _close(self, status: IncidentStatus, actor: Actor, now: datetime, **data: Any) -> None:
+        self._require_open()
+        self._event(now, str(status), actor, previous=self.status, **data)
+        self.status = status
+        self.closed_at = now
+        self.next_escalation_at = None
+        self.escalation_token += 1
+        self._cancel_pending(now, f"incident {status}")
+
+    def _require_open(self) -> None:
+        if not self.status.is_open:
+            raise IncidentError(f"incident {self.id} is {self.status}")
+
+    def _mark_urgent(self, now: datetime, reason: str) -> None:
+        if not self.urgent:
+            self.urgent = True
+        self._event(now, "urgent", SYSTEM, reason=reason)
+
+    def _event(self, now: datetime, kind: str, actor: Actor, **data: Any) -> None:
+        self.new_events.append(IncidentEvent(now, kind, str(actor), data))
+
+
+def _moves_forward(leg: AlertLeg, outcome: LegStatus) -> bool:
+    if leg.status is outcome:
+        return False
+    if leg.status.is_final:
+        # An SMS reply may acknowledge after delivery; nothing else reopens a final leg.
+        return leg.channel is Channel.SMS and leg.status in (LegStatus.DELIVERED, LegStatus.SUBMITTED) \
+            and outcome in (LegStatus.ACKNOWLEDGED, LegStatus.DECLINED)
+    return outcome.is_final or LEG_PROGRESS.get(outcome, 0) > LEG_PROGRESS.get(leg.status, 0)

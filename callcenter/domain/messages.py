@@ -1,0 +1,100 @@
+"""Message texts: Mandarin templates from config, rendered to fit SMS segments.
+
+Chinese text goes out as UCS-2: 70 characters fit one SMS; a longer text goes out as a
+concatenated SMS of 67-character parts, which every handset joins back into one message. A
+neighbour needs the whole address more than a single part, so texts are never cut to fit one
+part; only a text that would need more than ``max_segments`` parts has its address and then its
+household label shortened (never the caller number or the reply instruction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+SINGLE_SEGMENT = 70
+MULTI_SEGMENT = 67
+ELLIPSIS = "…"
+
+
+class TemplateError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class MessageTemplates:
+    alert_sms: str
+    help_coming_sms: str
+    cancellation_sms: str
+    unknown_caller_label: str = "未登记号码"
+    max_segments: int = 3
+    timezone: str = "Asia/Shanghai"
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFacts:
+    label: str
+    address: str
+    caller: str
+    pressed_at: datetime
+    emergency_type: str
+    acknowledged_by: str = ""
+
+
+def segments(text: str) -> int:
+    """SMS parts a UCS-2 text needs."""
+    if len(text) <= SINGLE_SEGMENT:
+        return 1
+    return -(-len(text) // MULTI_SEGMENT)
+
+
+def render(template: str, facts: MessageFacts, templates: MessageTemplates) -> str:
+    """Render ``template``; shorten address, then label, only beyond ``max_segments`` parts."""
+    values = _values(facts, templates)
+    text = _format(template, values)
+    for field in ("address", "label"):
+        while segments(text) > templates.max_segments and len(values[field]) > 4:
+            values[field] = values[field][: len(values[field]) - 2] + ELLIPSIS
+            values[field] = values[field].replace(ELLIPSIS * 2, ELLIPSIS)
+            text = _format(template, values)
+    if segments(text) > templates.max_segments:
+        raise TemplateError(f"message needs {segments(text)} SMS parts, more than {templates.max_segments}")
+    return text
+
+
+def _values(facts: MessageFacts, templates: MessageTemplates) -> dict[str, str]:
+    local = facts.pressed_at.astimezone(templates.zone())
+    return {
+        "label": facts.label,
+        "address": facts.address,
+        "caller": facts.caller,
+        "time": local.strftime("%H:%M"),
+        "date": local.strftime("%m-%d"),
+        "type": facts.emergency_type,
+        "acknowledged_by": facts.acknowledged_by,
+    }
+
+
+def _format(template: str, values: dict[str, str]) -> str:
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise TemplateError(f"bad placeholder in template {template!r}: {exc}") from None
+
+
+def check_templates(templates: MessageTemplates) -> None:
+    """Render every template with long sample facts so a bad template fails at start-up."""
+    sample = MessageFacts(
+        label="三组 欧阳明珠家", address="湖北省宜昌市夷陵区小溪塔街道张家口村三组一百二十号附二号",
+        caller="0717-6123456", pressed_at=datetime(2026, 1, 1, 12, 0, tzinfo=templates.zone()),
+        emergency_type="急病/受伤", acknowledged_by="张三、李四",
+    )
+    for name in ("alert_sms", "help_coming_sms", "cancellation_sms"):
+        try:
+            render(getattr(templates, name), sample, templates)
+        except TemplateError as exc:
+            raise TemplateError(f"{name}: {exc}") from None

@@ -1,0 +1,221 @@
+"""The escalation policy as data: levels, targets, channels, waits, quorum, redial.
+
+Built from a plain mapping (read from ``config/escalation.yaml``); every problem raises
+PolicyError with the path of the offending key so the loader can name the file line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from callcenter.domain.types import Channel, LegStatus
+from contacts.model import Role
+
+Path = tuple[str | int, ...]
+_E = TypeVar("_E", bound=StrEnum)
+
+
+class PolicyError(ValueError):
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{'.'.join(str(p) for p in path) or '<top>'}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    role: Role
+    channels: tuple[Channel, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Quorum:
+    acknowledgements: int = 2
+    any_of_roles: frozenset[Role] = frozenset({Role.GRID_WORKER})
+
+    def met(self, acknowledged_roles: Sequence[Role]) -> bool:
+        return len(acknowledged_roles) >= self.acknowledgements or any(
+            r in self.any_of_roles for r in acknowledged_roles
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    name: str
+    targets: tuple[Target, ...]
+    wait: timedelta | None  # before the next level; None on the last
+    operators: bool = False
+    urgent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Redial:
+    after: timedelta = timedelta(seconds=30)
+    max_redials: int = 2
+    call_outcomes: frozenset[LegStatus] = frozenset({
+        LegStatus.BUSY, LegStatus.NO_ANSWER, LegStatus.FAILED, LegStatus.ANSWERED_WITHOUT_KEY,
+    })
+    sms_outcomes: frozenset[LegStatus] = frozenset({LegStatus.FAILED, LegStatus.UNDELIVERED})
+
+    def wants(self, channel: Channel, outcome: LegStatus) -> bool:
+        pool = self.call_outcomes if channel is Channel.CALL else self.sms_outcomes
+        return outcome in pool
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationPolicy:
+    levels: tuple[Level, ...]
+    quorum: Quorum = Quorum()
+    redial: Redial = Redial()
+    repeat_press_window: timedelta = timedelta(minutes=10)
+    repeat_press_jump: int = 1
+    ring_timeout: timedelta = timedelta(seconds=30)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def level(self, index: int) -> Level | None:
+        return self.levels[index] if 0 <= index < len(self.levels) else None
+
+
+def policy_from_mapping(data: Mapping[str, Any]) -> EscalationPolicy:
+    _only_keys(data, (), {"levels", "quorum", "redial", "repeat_press", "ring_timeout_seconds"})
+    levels = _levels(_required(data, (), "levels"))
+    repeat = _mapping(data.get("repeat_press", {}), ("repeat_press",))
+    _only_keys(repeat, ("repeat_press",), {"window_seconds", "jump_levels"})
+    return EscalationPolicy(
+        levels=levels,
+        quorum=_quorum(_mapping(data.get("quorum", {}), ("quorum",))),
+        redial=_redial(_mapping(data.get("redial", {}), ("redial",))),
+        repeat_press_window=_seconds(repeat.get("window_seconds", 600), ("repeat_press", "window_seconds")),
+        repeat_press_jump=_int(repeat.get("jump_levels", 1), ("repeat_press", "jump_levels"), 0),
+        ring_timeout=_seconds(data.get("ring_timeout_seconds", 30), ("ring_timeout_seconds",), minimum=1),
+    )
+
+
+def _levels(raw: Any) -> tuple[Level, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise PolicyError(("levels",), "must be a non-empty list of levels")
+    levels = tuple(_level(item, ("levels", i), last=i == len(raw) - 1) for i, item in enumerate(raw))
+    return levels
+
+
+def _level(raw: Any, path: Path, last: bool) -> Level:
+    data = _mapping(raw, path)
+    _only_keys(data, path, {"name", "targets", "next_after_seconds", "operators", "urgent"})
+    wait_raw = data.get("next_after_seconds")
+    if wait_raw is None and not last:
+        raise PolicyError((*path, "next_after_seconds"), "required on every level but the last")
+    if wait_raw is not None and last:
+        raise PolicyError((*path, "next_after_seconds"), "the last level has no next level")
+    targets = data.get("targets", [])
+    if not isinstance(targets, list):
+        raise PolicyError((*path, "targets"), "must be a list")
+    return Level(
+        name=str(data.get("name", f"level {path[-1]}")),
+        targets=tuple(_target(t, (*path, "targets", i)) for i, t in enumerate(targets)),
+        wait=None if wait_raw is None else _seconds(wait_raw, (*path, "next_after_seconds"), minimum=1),
+        operators=_bool(data.get("operators", False), (*path, "operators")),
+        urgent=_bool(data.get("urgent", False), (*path, "urgent")),
+    )
+
+
+def _target(raw: Any, path: Path) -> Target:
+    data = _mapping(raw, path)
+    _only_keys(data, path, {"role", "channels"})
+    role = _enum(Role, _required(data, path, "role"), (*path, "role"))
+    channels = _required(data, path, "channels")
+    if not isinstance(channels, list) or not channels:
+        raise PolicyError((*path, "channels"), "must be a non-empty list of: call, sms")
+    return Target(role, tuple(_enum(Channel, c, (*path, "channels", i)) for i, c in enumerate(channels)))
+
+
+def _quorum(data: Mapping[str, Any]) -> Quorum:
+    _only_keys(data, ("quorum",), {"acknowledgements", "any_of_roles"})
+    roles = data.get("any_of_roles", ["grid_worker"])
+    if not isinstance(roles, list):
+        raise PolicyError(("quorum", "any_of_roles"), "must be a list of roles")
+    return Quorum(
+        acknowledgements=_int(data.get("acknowledgements", 2), ("quorum", "acknowledgements"), 1),
+        any_of_roles=frozenset(_enum(Role, r, ("quorum", "any_of_roles", i)) for i, r in enumerate(roles)),
+    )
+
+
+def _redial(data: Mapping[str, Any]) -> Redial:
+    path: Path = ("redial",)
+    _only_keys(data, path, {"after_seconds", "max_redials", "call_outcomes", "sms_outcomes"})
+    default = Redial()
+    return Redial(
+        after=_seconds(data.get("after_seconds", 30), (*path, "after_seconds"), minimum=1),
+        max_redials=_int(data.get("max_redials", 2), (*path, "max_redials"), 0),
+        call_outcomes=_statuses(data, "call_outcomes", default.call_outcomes, Channel.CALL),
+        sms_outcomes=_statuses(data, "sms_outcomes", default.sms_outcomes, Channel.SMS),
+    )
+
+
+_REDIALABLE = {
+    Channel.CALL: {LegStatus.BUSY, LegStatus.NO_ANSWER, LegStatus.FAILED, LegStatus.ANSWERED_WITHOUT_KEY,
+                   LegStatus.DECLINED},
+    Channel.SMS: {LegStatus.FAILED, LegStatus.UNDELIVERED},
+}
+
+
+def _statuses(data: Mapping[str, Any], key: str, default: frozenset[LegStatus],
+              channel: Channel) -> frozenset[LegStatus]:
+    raw = data.get(key)
+    if raw is None:
+        return default
+    if not isinstance(raw, list):
+        raise PolicyError(("redial", key), "must be a list of outcomes")
+    found = [_enum(LegStatus, s, ("redial", key, i)) for i, s in enumerate(raw)]
+    for i, status in enumerate(found):
+        if status not in _REDIALABLE[channel]:
+            allowed = ", ".join(sorted(_REDIALABLE[channel]))
+            raise PolicyError(("redial", key, i), f"{status} cannot be redialled (allowed: {allowed})")
+    return frozenset(found)
+
+
+def _mapping(raw: Any, path: Path) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise PolicyError(path, "must be a mapping of keys to values")
+    return raw
+
+
+def _only_keys(data: Mapping[str, Any], path: Path, allowed: set[str]) -> None:
+    for key in data:
+        if key not in allowed:
+            raise PolicyError((*path, key), f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _required(data: Mapping[str, Any], path: Path, key: str) -> Any:
+    if key not in data:
+        raise PolicyError((*path, key), "is required")
+    return data[key]
+
+
+def _enum(kind: type[_E], raw: Any, path: Path) -> _E:
+    try:
+        return kind(raw)
+    except ValueError:
+        allowed = ", ".join(str(m) for m in kind)
+        raise PolicyError(path, f"unknown value {raw!r} (allowed: {allowed})") from None
+
+
+def _int(raw: Any, path: Path, minimum: int) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < minimum:
+        raise PolicyError(path, f"must be a whole number ≥ {minimum}")
+    return raw
+
+
+def _seconds(raw: Any, path: Path, minimum: int = 0) -> timedelta:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw < minimum:
+        raise PolicyError(path, f"must be a number of seconds ≥ {minimum}")
+    return timedelta(seconds=raw)
+
+
+def _bool(raw: Any, path: Path) -> bool:
+    if not isinstance(raw, bool):
+        raise PolicyError(path, "must be true or false")
+    return raw

@@ -1,0 +1,123 @@
+"""Value types shared by incidents, alert legs and the escalation policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class IncidentStatus(StrEnum):
+    ALERTING = "alerting"
+    ACKNOWLEDGED = "acknowledged"  # quorum met: help is on its way
+    RESOLVED = "resolved"
+    FALSE_ALARM = "false_alarm"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (IncidentStatus.ALERTING, IncidentStatus.ACKNOWLEDGED)
+
+
+class EmergencyType(StrEnum):
+    UNKNOWN = "unknown"
+    FIRE = "fire"
+    THEFT = "theft"  # theft or intrusion
+    MEDICAL = "medical"  # illness or injury
+    OTHER = "other"
+
+
+EMERGENCY_TYPE_LABELS: dict[EmergencyType, str] = {
+    EmergencyType.UNKNOWN: "类型未知",
+    EmergencyType.FIRE: "火灾",
+    EmergencyType.THEFT: "盗窃/闯入",
+    EmergencyType.MEDICAL: "急病/受伤",
+    EmergencyType.OTHER: "其他",
+}
+
+
+class Channel(StrEnum):
+    CALL = "call"
+    SMS = "sms"
+
+
+class LegPurpose(StrEnum):
+    ALERT = "alert"  # who needs help, where; asks for 1 = coming
+    HELP_COMING = "help_coming"  # quorum met: others may stand down
+    CANCELLATION = "cancellation"  # the household or an operator called it off
+
+
+class LegStatus(StrEnum):
+    PENDING = "pending"  # planned and stored, not yet handed to a channel
+    DIALING = "dialing"  # claimed and handed to the call channel
+    RINGING = "ringing"
+    ANSWERED = "answered"  # picked up, no key yet
+    ACKNOWLEDGED = "acknowledged"  # pressed 1 (or replied 1)
+    DECLINED = "declined"  # pressed 2
+    ANSWERED_WITHOUT_KEY = "answered_without_key"  # voicemail or silence: never counts as reached
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    FAILED = "failed"
+    SUBMITTED = "submitted"  # SMS accepted by the provider
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    CANCELLED = "cancelled"  # dropped before it was placed
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_LEG_STATUSES
+
+    @property
+    def was_placed(self) -> bool:
+        return self not in (LegStatus.PENDING, LegStatus.CANCELLED)
+
+
+FINAL_LEG_STATUSES = frozenset({
+    LegStatus.ACKNOWLEDGED, LegStatus.DECLINED, LegStatus.ANSWERED_WITHOUT_KEY, LegStatus.BUSY,
+    LegStatus.NO_ANSWER, LegStatus.FAILED, LegStatus.DELIVERED, LegStatus.UNDELIVERED, LegStatus.CANCELLED,
+})
+
+# What each channel may report, so a call never gets "delivered" nor an SMS "busy".
+CHANNEL_OUTCOMES: dict[Channel, frozenset[LegStatus]] = {
+    Channel.CALL: frozenset({
+        LegStatus.DIALING, LegStatus.RINGING, LegStatus.ANSWERED, LegStatus.ACKNOWLEDGED, LegStatus.DECLINED,
+        LegStatus.ANSWERED_WITHOUT_KEY, LegStatus.BUSY, LegStatus.NO_ANSWER, LegStatus.FAILED,
+    }),
+    Channel.SMS: frozenset({
+        LegStatus.SUBMITTED, LegStatus.DELIVERED, LegStatus.UNDELIVERED, LegStatus.FAILED,
+        LegStatus.ACKNOWLEDGED, LegStatus.DECLINED,
+    }),
+}
+
+# How far along a leg is; an outcome that would move it backwards is stale and ignored.
+LEG_PROGRESS: dict[LegStatus, int] = {
+    LegStatus.PENDING: 0, LegStatus.DIALING: 1, LegStatus.SUBMITTED: 1, LegStatus.RINGING: 2,
+    LegStatus.ANSWERED: 3,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Someone an incident may alert. ``key`` identifies them within the incident (their phone)."""
+
+    name: str
+    phone: str
+    role: str
+    responder_id: int | None = None
+
+    @property
+    def key(self) -> str:
+        return self.phone
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who or what caused a change, for the timeline: household, responder, operator, system."""
+
+    kind: str
+    name: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}" if self.name else self.kind
+
+
+SYSTEM = Actor("system")
