@@ -1,0 +1,1 @@
+"""Adapters at the edge: timers, events, channels (real and fake)."""

@@ -1,0 +1,218 @@
+"""SQL storage of incidents: a unit of work over the aggregate, plus leg claims and queries.
+
+Saves are optimistic: each incident row carries a version, and a save that finds another writer
+got there first raises ConcurrentUpdate so the engine re-runs the command on fresh state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from callcenter.db import incident_codec as codec
+from callcenter.db.incident_tables import AlertLegRow, IncidentEventRow, IncidentRow, LeaseRow
+from callcenter.domain.incident import Incident, IncidentEvent
+from callcenter.domain.types import LegStatus
+
+_inc = IncidentRow.__table__  # type: ignore[attr-defined]
+_leg = AlertLegRow.__table__  # type: ignore[attr-defined]
+_evt = IncidentEventRow.__table__  # type: ignore[attr-defined]
+_lease = LeaseRow.__table__  # type: ignore[attr-defined]
+_IN_FLIGHT = [str(s) for s in (LegStatus.PENDING, LegStatus.DIALING, LegStatus.RINGING, LegStatus.ANSWERED)]
+
+
+class ConcurrentUpdate(Exception):
+    """Another writer changed the incident (or took its open key) since it was read."""
+
+
+@dataclass(frozen=True, slots=True)
+class LegRef:
+    incident_id: str
+    leg_id: str
+    provider: str = ""
+    claimed_by: str | None = None
+
+
+class SqlIncidentRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._known_legs: dict[str, set[str]] = {}
+
+    def get(self, incident_id: str) -> Incident | None:
+        row = self._conn.execute(select(_inc).where(_inc.c.id == incident_id)).first()
+        return None if row is None else self._load(row)
+
+    def find_open(self, open_key: str) -> Incident | None:
+        row = self._conn.execute(select(_inc).where(_inc.c.open_key == open_key)).first()
+        return None if row is None else self._load(row)
+
+    def release_open_key(self, incident_id: str) -> None:
+        self._conn.execute(update(_inc).where(_inc.c.id == incident_id).values(open_key=None))
+
+    def add(self, incident: Incident, open_key: str | None) -> None:
+        values = codec.incident_values(incident, incident.opened_at)
+        try:
+            self._conn.execute(insert(_inc).values(**values, open_key=open_key, version=1))
+        except IntegrityError as exc:
+            raise ConcurrentUpdate(f"open key {open_key} taken") from exc
+        self._known_legs[incident.id] = set()
+        self._write_children(incident)
+        incident.version = 1
+
+    def save(self, incident: Incident, now: datetime) -> None:
+        values = codec.incident_values(incident, now)
+        if not incident.status.is_open:
+            values["open_key"] = None
+        done = self._conn.execute(
+            update(_inc).where(and_(_inc.c.id == incident.id, _inc.c.version == incident.version))
+            .values(**values, version=incident.version + 1)
+        )
+        if done.rowcount != 1:
+            raise ConcurrentUpdate(f"incident {incident.id} changed since it was read")
+        self._write_children(incident)
+        incident.version += 1
+
+    def _load(self, row: Any) -> Incident:
+        legs = [codec.leg_from_row(r) for r in self._conn.execute(
+            select(_leg).where(_leg.c.incident_id == row.id))]
+        self._known_legs[row.id] = {leg.id for leg in legs}
+        return codec.incident_from_row(row, legs)
+
+    def _write_children(self, incident: Incident) -> None:
+        known = self._known_legs.setdefault(incident.id, set())
+        changed = [incident.legs[i] for i in sorted(incident.changed_legs)]
+        new = [codec.leg_values(leg) for leg in changed if leg.id not in known]
+        old = [codec.leg_values(leg) for leg in changed if leg.id in known]
+        if new:
+            self._conn.execute(insert(_leg), new)
+        if old:
+            self._conn.execute(_UPDATE_LEG, [{**v, "leg_id": v["id"]} for v in old])
+        if incident.new_events:
+            self._conn.execute(insert(_evt), [codec.event_values(incident.id, e) for e in incident.new_events])
+        known.update(leg.id for leg in changed)
+
+
+_UPDATE_LEG = (
+    update(_leg).where(_leg.c.id == bindparam("leg_id"))
+    .values(status=bindparam("status"), updated_at=bindparam("updated_at"),
+            provider_ref=bindparam("provider_ref"), detail=bindparam("detail"))
+)
+
+
+class SqlUnitOfWork:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> SqlUnitOfWork:
+        self._conn = self._engine.connect()
+        self._conn.begin()
+        self.incidents = SqlIncidentRepository(self._conn)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._conn is not None
+        if self._conn.in_transaction():
+            self._conn.rollback()
+        self._conn.close()
+
+    def commit(self) -> None:
+        assert self._conn is not None
+        self._conn.commit()
+
+
+class SqlIncidentStore:
+    """Everything about incidents that is not one aggregate's command: claims, due legs, queries."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine)
+
+    def claim(self, leg_ids: Sequence[str], holder: str, providers: dict[str, str], now: datetime) -> list[str]:
+        """Mark pending, unclaimed legs as handed to a channel by ``holder``; returns those won."""
+        won: list[str] = []
+        with self.engine.begin() as conn:
+            for leg_id in leg_ids:
+                done = conn.execute(
+                    update(_leg)
+                    .where(and_(_leg.c.id == leg_id, _leg.c.status == "pending", _leg.c.claimed_by.is_(None)))
+                    .values(claimed_by=holder, claimed_at=now, provider=providers.get(leg_id, ""))
+                )
+                if done.rowcount == 1:
+                    won.append(leg_id)
+        return won
+
+    def due_legs(self, now: datetime, limit: int = 500) -> list[LegRef]:
+        query = (select(_leg.c.incident_id, _leg.c.id).where(and_(
+            _leg.c.status == "pending", _leg.c.claimed_by.is_(None), _leg.c.due_at <= now))
+            .order_by(_leg.c.level.desc(), _leg.c.due_at).limit(limit))
+        with self.engine.connect() as conn:
+            return [LegRef(r.incident_id, r.id) for r in conn.execute(query)]
+
+    def in_flight(self) -> list[LegRef]:
+        """Legs handed to a channel that have no final outcome yet."""
+        query = select(_leg.c.incident_id, _leg.c.id, _leg.c.provider, _leg.c.claimed_by).where(and_(
+            _leg.c.status.in_(_IN_FLIGHT), _leg.c.claimed_by.is_not(None)))
+        with self.engine.connect() as conn:
+            return [LegRef(r.incident_id, r.id, r.provider, r.claimed_by) for r in conn.execute(query)]
+
+    def open_incident_ids(self) -> list[str]:
+        query = select(_inc.c.id).where(_inc.c.status.in_(["alerting", "acknowledged"])).order_by(_inc.c.opened_at)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def append_events(self, incident_id: str, events: list[IncidentEvent]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(_evt), [codec.event_values(incident_id, e) for e in events])
+
+    def incidents(self, limit: int = 50, status: str | None = None) -> list[Any]:
+        query = select(_inc).order_by(_inc.c.opened_at.desc()).limit(limit)
+        if status:
+            query = query.where(_inc.c.status == status)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def legs(self, incident_id: str) -> list[Any]:
+        query = select(_leg).where(_leg.c.incident_id == incident_id).order_by(_leg.c.created_at, _leg.c.id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def timeline(self, incident_id: str) -> list[Any]:
+        query = select(_evt).where(_evt.c.incident_id == incident_id).order_by(_evt.c.at, _evt.c.id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    # -- leases ----------------------------------------------------------------------------
+
+    def try_lease(self, name: str, holder: str, now: datetime, expires_at: datetime) -> bool:
+        """Take or renew lease ``name`` for ``holder`` if free, expired or already ours."""
+        with self.engine.begin() as conn:
+            done = conn.execute(update(_lease).where(and_(
+                _lease.c.name == name, (_lease.c.holder == holder) | (_lease.c.expires_at < now)))
+                .values(holder=holder, expires_at=expires_at))
+            if done.rowcount == 1:
+                return True
+            if conn.execute(select(_lease.c.name).where(_lease.c.name == name)).first() is not None:
+                return False
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(_lease).values(name=name, holder=holder, expires_at=expires_at))
+            except IntegrityError:
+                return False
+            return True
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(_lease).where(and_(_lease.c.name == name, _lease.c.holder == holder)))
+
+    def live_holders(self, prefix: str, now: datetime) -> set[str]:
+        query = select(_lease.c.holder).where(and_(_lease.c.name.like(f"{prefix}%"), _lease.c.expires_at >= now))
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())

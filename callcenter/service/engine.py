@@ -1,0 +1,340 @@
+"""The incident engine: commands in, durable state, then act.
+
+Every command runs in one unit of work on the stored incident, commits, and only then publishes
+events, (re)schedules timers and hands due legs to the channels. A crash at any point leaves the
+database describing what still has to happen; ``recover`` picks it up.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from callcenter.db.incident_repo import ConcurrentUpdate, LegRef
+from callcenter.domain.incident import AlertLeg, Incident, IncidentError, IncidentEvent
+from callcenter.domain.messages import MessageFacts, MessageTemplates, render
+from callcenter.domain.plan import plan_fan_out
+from callcenter.domain.policy import EscalationPolicy
+from callcenter.domain.types import (
+    EMERGENCY_TYPE_LABELS,
+    Actor,
+    Channel,
+    EmergencyType,
+    IncidentStatus,
+    LegPurpose,
+    LegStatus,
+)
+from callcenter.service.ports import AlertChannel, Clock, DirectoryReader, EventPublisher, LegOrder, Timer, Timers
+from contacts.model import CallerLookup
+from contacts.phones import PhonePolicy, display_phone, mask_phone, try_normalise
+
+log = logging.getLogger(__name__)
+_RETRIES = 8
+
+
+class ChannelError(Exception):
+    """A channel refused or failed to place a leg (provider refused, unreachable, our fault)."""
+
+
+class UnknownIncident(LookupError):
+    pass
+
+
+class IncidentStore(Protocol):
+    def unit_of_work(self) -> Any: ...
+
+    def claim(self, leg_ids: list[str], holder: str, providers: dict[str, str], now: datetime) -> list[str]: ...
+
+    def due_legs(self, now: datetime, limit: int = 500) -> list[LegRef]: ...
+
+    def in_flight(self) -> list[LegRef]: ...
+
+    def open_incident_ids(self) -> list[str]: ...
+
+    def append_events(self, incident_id: str, events: list[IncidentEvent]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Overdue:
+    incident_id: str
+    what: str
+    due_at: datetime
+    late_by: timedelta
+
+
+def default_incident_id(now: datetime) -> str:
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+class _Immediate(Executor):
+    """Runs submitted work in the caller's thread (tests, benchmarks of the engine alone)."""
+
+    def submit(self, fn: Callable[..., object], /, *args: object, **kwargs: object) -> Any:
+        fn(*args, **kwargs)
+
+
+class IncidentEngine:
+    def __init__(
+        self, *, store: IncidentStore, directory: DirectoryReader, policy: EscalationPolicy,
+        templates: MessageTemplates, channels: dict[Channel, AlertChannel], timers: Timers, clock: Clock,
+        events: EventPublisher, holder: str, phone_policy: PhonePolicy,
+        executor: Executor | None = None, new_id: Callable[[datetime], str] = default_incident_id,
+    ) -> None:
+        self.store, self.directory, self.policy, self.templates = store, directory, policy, templates
+        self.channels, self.timers, self.clock, self.events = channels, timers, clock, events
+        self.holder, self.phone_policy = holder, phone_policy
+        self.executor: Executor = executor or _Immediate()
+        self._new_id = new_id
+        self._locks = [threading.Lock() for _ in range(64)]
+
+    # -- entry points ----------------------------------------------------------------------
+
+    def key_press(self, caller: str) -> Incident:
+        """A household's key dialled in. The incident and its first legs are stored before anything rings."""
+        now = self.clock.now()
+        number = try_normalise(caller, self.phone_policy) or (caller.strip() or "anonymous")
+        found = self._lookup(number)
+        key = f"h:{found.household.id}" if found else f"c:{number}"
+        with self._lock(key):
+            incident = self._retry(lambda: self._press(number, found, key, now))
+        self._after_commit(incident, now)
+        log.info("incident %s: press from %s (press %d)", incident.id, mask_phone(number), incident.press_count)
+        return incident
+
+    def leg_outcome(self, leg_id: str, status: LegStatus, detail: str = "", provider_ref: str = "") -> None:
+        incident_id = leg_id.split("/", 1)[0]
+        self._command(incident_id, lambda i, now: i.record_outcome(
+            leg_id, status, now, self.policy, detail, provider_ref))
+
+    def escalation_timer(self, incident_id: str, level: int, token: int) -> None:
+        self._command(incident_id, lambda i, now: i.escalation_due(level, token, now, self.policy))
+
+    def leg_timer(self, incident_id: str) -> None:
+        incident = self._load(incident_id)
+        self._dispatch(incident, self.clock.now())
+
+    def cancel(self, incident_id: str, actor: Actor) -> Incident:
+        return self._command(incident_id, lambda i, now: i.cancel(actor, now))
+
+    def mark_false_alarm(self, incident_id: str, actor: Actor) -> Incident:
+        return self._command(incident_id, lambda i, now: i.mark_false_alarm(actor, now))
+
+    def resolve(self, incident_id: str, actor: Actor, note: str = "") -> Incident:
+        return self._command(incident_id, lambda i, now: i.resolve(actor, now, note))
+
+    def set_type(self, incident_id: str, emergency_type: EmergencyType, actor: Actor) -> Incident:
+        return self._command(incident_id, lambda i, now: i.set_type(emergency_type, actor, now))
+
+    def add_note(self, incident_id: str, text: str, actor: Actor) -> Incident:
+        return self._command(incident_id, lambda i, now: i.add_note(text, actor, now))
+
+    def acknowledge_on_behalf(self, incident_id: str, recipient_key: str, actor: Actor) -> Incident:
+        return self._command(incident_id, lambda i, now: i.acknowledge_on_behalf(
+            recipient_key, actor, now, self.policy))
+
+    # -- recovery and audit ----------------------------------------------------------------
+
+    def recover(self, dead_holders: Callable[[str | None], bool]) -> int:
+        """After a restart or a takeover: close legs lost with their instance, re-arm every timer,
+        fire what is overdue and dispatch what is due. Returns the number of interrupted legs."""
+        interrupted = 0
+        for ref in self.store.in_flight():
+            channel = self._channel_named(ref.provider)
+            if dead_holders(ref.claimed_by) and not (channel and channel.survives_restart):
+                self._command(ref.incident_id, lambda i, now, r=ref: i.leg_interrupted(
+                    r.leg_id, now, self.policy, "interrupted: the instance placing it stopped"))
+                interrupted += 1
+        for incident_id in self.store.open_incident_ids():
+            self.resume(incident_id)
+        return interrupted
+
+    def resume(self, incident_id: str) -> None:
+        incident = self._load(incident_id)
+        now = self.clock.now()
+        if incident.next_escalation_at is not None and incident.next_escalation_at <= now:
+            self.escalation_timer(incident.id, incident.level + 1, incident.escalation_token)
+            return
+        self._schedule(incident, now)
+        self._dispatch(incident, now)
+
+    def dispatch_due(self) -> int:
+        """Hand every due, unclaimed leg to its channel (legs whose timer was lost included)."""
+        refs = self.store.due_legs(self.clock.now())
+        for incident_id in dict.fromkeys(r.incident_id for r in refs):
+            self.leg_timer(incident_id)
+        return len(refs)
+
+    def audit(self, grace: timedelta = timedelta(seconds=10)) -> list[Overdue]:
+        """Incidents whose escalation or legs are late by more than ``grace``."""
+        now = self.clock.now()
+        overdue: list[Overdue] = []
+        for incident_id in self.store.open_incident_ids():
+            overdue.extend(_overdue(self._load(incident_id), now, grace))
+        for item in overdue:
+            log.warning("overdue: incident %s %s late by %s", item.incident_id, item.what, item.late_by)
+            self._record_audit(item)
+        return overdue
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _press(self, number: str, found: CallerLookup | None, key: str, now: datetime) -> Incident:
+        with self.store.unit_of_work() as uow:
+            existing = uow.incidents.find_open(key)
+            if existing is not None and _joins(existing, now, self.policy):
+                existing.press_again(now, self.policy)
+                uow.incidents.save(existing, now)
+                uow.commit()
+                return existing
+            if existing is not None:
+                uow.incidents.release_open_key(existing.id)
+            incident = self._open(number, found, now)
+            uow.incidents.add(incident, key)
+            uow.commit()
+            return incident
+
+    def _open(self, number: str, found: CallerLookup | None, now: datetime) -> Incident:
+        plan = plan_fan_out(found, self.policy, number)
+        if found is None:
+            label, address, hid = f"{self.templates.unknown_caller_label} {display_phone(number)}", "", None
+        else:
+            label, address, hid = found.household.label, found.household.address, found.household.id
+        return Incident.open(self._new_id(now), number, hid, label, address, plan, self.policy, now)
+
+    def _lookup(self, number: str) -> CallerLookup | None:
+        try:
+            return self.directory.household_by_caller(number)
+        except Exception:
+            # The press must still be alerted: it goes to the operators as an unknown caller.
+            log.exception("directory lookup failed for %s; treating as unknown caller", mask_phone(number))
+            return None
+
+    def _command(self, incident_id: str, change: Callable[[Incident, datetime], object]) -> Incident:
+        with self._lock(incident_id):
+            def run() -> Incident:
+                now = self.clock.now()
+                with self.store.unit_of_work() as uow:
+                    incident = uow.incidents.get(incident_id)
+                    if incident is None:
+                        raise UnknownIncident(incident_id)
+                    change(incident, now)
+                    if incident.new_events or incident.changed_legs:
+                        uow.incidents.save(incident, now)
+                        uow.commit()
+                    return incident
+            incident = self._retry(run)
+        self._after_commit(incident, self.clock.now())
+        return incident
+
+    def _retry(self, run: Callable[[], Incident]) -> Incident:
+        for _ in range(_RETRIES - 1):
+            try:
+                return run()
+            except ConcurrentUpdate:
+                continue
+        return run()
+
+    def _after_commit(self, incident: Incident, now: datetime) -> None:
+        events, incident.new_events = incident.new_events, []
+        incident.changed_legs = set()
+        if events:
+            self.events.publish(incident.id, events)
+        self._schedule(incident, now)
+        self._dispatch(incident, now)
+
+    def _schedule(self, incident: Incident, now: datetime) -> None:
+        escalate_id = f"escalate:{incident.id}"
+        if incident.status is IncidentStatus.ALERTING and incident.next_escalation_at is not None:
+            self.timers.schedule(Timer(escalate_id, incident.next_escalation_at, "escalate", incident.id,
+                                       incident.level + 1, incident.escalation_token))
+        else:
+            self.timers.cancel(escalate_id)
+        for leg in incident.pending_legs():
+            if leg.due_at > now:
+                self.timers.schedule(Timer(f"leg:{leg.id}", leg.due_at, "leg_due", incident.id, leg_id=leg.id))
+
+    def _dispatch(self, incident: Incident, now: datetime) -> None:
+        due = [leg for leg in incident.pending_legs() if leg.due_at <= now]
+        if not due:
+            return
+        providers = {leg.id: self._channel(leg.channel).name for leg in due}
+        won = set(self.store.claim([leg.id for leg in due], self.holder, providers, now))
+        for leg in due:
+            if leg.id in won:
+                self.executor.submit(self._send, self._order(incident, leg))
+
+    def _send(self, order: LegOrder) -> None:
+        placed = LegStatus.DIALING if order.channel is Channel.CALL else LegStatus.SUBMITTED
+        try:
+            ref = self._channel(order.channel).send(order)
+        except Exception as exc:  # every failure of a channel is an outcome, never a lost leg
+            log.warning("leg %s failed to send: %s", order.leg_id, exc)
+            self._safe_outcome(order.leg_id, LegStatus.FAILED, f"{type(exc).__name__}: {exc}")
+            return
+        self._safe_outcome(order.leg_id, placed, provider_ref=str(ref or ""))
+
+    def _safe_outcome(self, leg_id: str, status: LegStatus, detail: str = "", provider_ref: str = "") -> None:
+        try:
+            self.leg_outcome(leg_id, status, detail, provider_ref)
+        except (IncidentError, UnknownIncident):
+            log.exception("outcome %s for leg %s not recorded", status, leg_id)
+
+    def _order(self, incident: Incident, leg: AlertLeg) -> LegOrder:
+        facts = self._facts(incident)
+        template = {
+            LegPurpose.ALERT: self.templates.alert_sms,
+            LegPurpose.HELP_COMING: self.templates.help_coming_sms,
+            LegPurpose.CANCELLATION: self.templates.cancellation_sms,
+        }[leg.purpose]
+        return LegOrder(leg.id, incident.id, leg.channel, leg.purpose, leg.attempt, leg.recipient,
+                        render(template, facts, self.templates), facts)
+
+    def _facts(self, incident: Incident) -> MessageFacts:
+        return MessageFacts(
+            label=incident.label, address=incident.address or "地址未登记", caller=display_phone(incident.caller),
+            pressed_at=incident.opened_at, emergency_type=EMERGENCY_TYPE_LABELS[incident.emergency_type],
+            acknowledged_by="、".join(a.recipient.name for a in incident.acks),
+        )
+
+    def _channel(self, channel: Channel) -> AlertChannel:
+        return self.channels[channel]
+
+    def _channel_named(self, name: str) -> AlertChannel | None:
+        return next((c for c in self.channels.values() if c.name == name), None)
+
+    def _load(self, incident_id: str) -> Incident:
+        with self.store.unit_of_work() as uow:
+            incident = uow.incidents.get(incident_id)
+        if incident is None:
+            raise UnknownIncident(incident_id)
+        return incident
+
+    def _record_audit(self, item: Overdue) -> None:
+        event = IncidentEvent(self.clock.now(), "audit_overdue", "auditor",
+                              {"what": item.what, "due_at": item.due_at, "late_seconds": item.late_by.total_seconds()})
+        self.store.append_events(item.incident_id, [event])
+        self.events.publish(item.incident_id, [event])
+
+    def _lock(self, key: str) -> threading.Lock:
+        return self._locks[hash(key) % len(self._locks)]
+
+
+def _joins(existing: Incident, now: datetime, policy: EscalationPolicy) -> bool:
+    last = existing.last_press_at or existing.opened_at
+    return existing.status.is_open and now - last <= policy.repeat_press_window
+
+
+def _overdue(incident: Incident, now: datetime, grace: timedelta) -> list[Overdue]:
+    found: list[Overdue] = []
+    nxt = incident.next_escalation_at
+    if incident.status is IncidentStatus.ALERTING and nxt is not None and now - nxt > grace:
+        found.append(Overdue(incident.id, f"escalation to level {incident.level + 1}", nxt, now - nxt))
+    for leg in incident.pending_legs():
+        if now - leg.due_at > grace:
+            found.append(Overdue(incident.id, f"leg {leg.id}", leg.due_at, now - leg.due_at))
+    return found

@@ -1,0 +1,122 @@
+"""Ports of the incident engine: every external system behind one small interface.
+
+Real adapters: SQL storage (callcenter.db.incident_repo), APScheduler timers
+(callcenter.adapters.scheduler), SIP and Twilio channels (later). Fakes: callcenter.adapters.fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from callcenter.domain.incident import Incident, IncidentEvent
+from callcenter.domain.messages import MessageFacts
+from callcenter.domain.types import Channel, LegPurpose, LegStatus, Recipient
+from contacts.model import CallerLookup
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class DirectoryReader(Protocol):
+    def household_by_caller(self, number: str) -> CallerLookup | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LegOrder:
+    """What a channel needs to place one alert leg."""
+
+    leg_id: str
+    incident_id: str
+    channel: Channel
+    purpose: LegPurpose
+    attempt: int
+    recipient: Recipient
+    text: str  # the SMS body, or the alert read out when no recorded prompt fits
+    facts: MessageFacts
+
+
+class OutcomeSink(Protocol):
+    """Where channels report what happened to a leg (the engine)."""
+
+    def leg_outcome(self, leg_id: str, status: LegStatus, detail: str = "", provider_ref: str = "") -> None: ...
+
+
+class AlertChannel(Protocol):
+    """A way to reach a recipient: places the leg and reports outcomes to the sink later.
+
+    ``send`` returns once the provider accepted the leg (or raises ChannelError); it never waits
+    for the recipient. ``survives_restart`` says whether a leg in flight outlives our process
+    (a Twilio call does; a SIP dialog on our own socket does not).
+    """
+
+    name: str
+    survives_restart: bool
+
+    def send(self, order: LegOrder) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """A wake-up for one incident. Carries enough to re-check stored state when it fires."""
+
+    job_id: str
+    at: datetime
+    kind: str  # "escalate" or "leg_due"
+    incident_id: str
+    level: int = 0
+    token: int = 0
+    leg_id: str = ""
+
+
+class Timers(Protocol):
+    def schedule(self, timer: Timer) -> None: ...
+
+    def cancel(self, job_id: str) -> None: ...
+
+
+class EventPublisher(Protocol):
+    def publish(self, incident_id: str, events: Sequence[IncidentEvent]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DueLeg:
+    incident_id: str
+    leg_id: str
+
+
+class IncidentRepository(Protocol):
+    def get(self, incident_id: str) -> Incident | None: ...
+
+    def add(self, incident: Incident, open_key: str | None) -> None: ...
+
+    def save(self, incident: Incident) -> None: ...
+
+    def find_open(self, open_key: str) -> Incident | None: ...
+
+    def release_open_key(self, incident_id: str) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    incidents: IncidentRepository
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+class LegLedger(Protocol):
+    """Leg bookkeeping outside the aggregate: claims, due legs, recovery."""
+
+    def claim(self, leg_ids: Sequence[str], holder: str, provider: dict[str, str], now: datetime) -> list[str]: ...
+
+    def due_legs(self, now: datetime, limit: int) -> list[DueLeg]: ...
+
+    def in_flight_of(self, holders_like: str, exclude_holder: str) -> Iterator[DueLeg]: ...
+
+    def open_incident_ids(self) -> list[str]: ...
