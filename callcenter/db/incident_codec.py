@@ -88,7 +88,7 @@ def leg_values(leg: AlertLeg) -> dict[str, Any]:
         "responder_id": leg.recipient.responder_id, "channel": str(leg.channel), "purpose": str(leg.purpose),
         "attempt": leg.attempt, "level": leg.level, "status": str(leg.status), "due_at": leg.due_at,
         "created_at": leg.created_at, "updated_at": leg.updated_at or leg.created_at,
-        "provider_ref": leg.provider_ref, "detail": leg.detail[:500],
+        "provider_ref": leg.provider_ref, "detail": leg.detail[:500], "interrupted": leg.interrupted,
     }
 
 
@@ -98,7 +98,7 @@ def leg_from_row(row: Any) -> AlertLeg:
         incident_id=row.incident_id, recipient=recipient, channel=Channel(row.channel),
         purpose=LegPurpose(row.purpose), attempt=row.attempt, level=row.level, due_at=row.due_at,
         created_at=row.created_at, status=LegStatus(row.status), updated_at=row.updated_at,
-        provider_ref=row.provider_ref, detail=row.detail,
+        provider_ref=row.provider_ref, detail=row.detail, interrupted=row.interrupted,
     )
 
 

@@ -100,7 +100,8 @@ class SqlIncidentRepository:
 _UPDATE_LEG = (
     update(_leg).where(_leg.c.id == bindparam("leg_id"))
     .values(status=bindparam("status"), updated_at=bindparam("updated_at"),
-            provider_ref=bindparam("provider_ref"), detail=bindparam("detail"))
+            provider_ref=bindparam("provider_ref"), detail=bindparam("detail"),
+            interrupted=bindparam("interrupted"))
 )
 
 

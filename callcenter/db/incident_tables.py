@@ -66,6 +66,7 @@ class AlertLegRow(SQLModel, table=True):
     provider: str = Field(default="", max_length=16)
     provider_ref: str = Field(default="", max_length=128)
     detail: str = Field(default="", max_length=500)
+    interrupted: bool = False  # closed because its instance died; the next attempt is not a redial
     claimed_by: str | None = Field(default=None, max_length=80, index=True)
     claimed_at: datetime | None = _ts(nullable=True)
 

@@ -71,6 +71,7 @@ def upgrade() -> None:
     sa.Column('provider', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('provider_ref', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('detail', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('interrupted', sa.Boolean(), nullable=False),
     sa.Column('claimed_by', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
     sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['incident_id'], ['incident.id'], ondelete='CASCADE'),

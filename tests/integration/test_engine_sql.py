@@ -1,0 +1,180 @@
+"""The incident engine on real storage (SQLite and PostgreSQL) with fake channels and timers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from callcenter.adapters.events import EventBus
+from callcenter.adapters.fakes import FakeChannel, FakeTimers, SteppingClock
+from callcenter.db.engine import make_engine, migrate
+from callcenter.db.incident_repo import SqlIncidentStore
+from callcenter.domain.types import Actor, Channel, IncidentStatus, LegPurpose, LegStatus
+from callcenter.policies import load_policy, load_templates
+from callcenter.service.engine import IncidentEngine
+from contacts.model import CallerLookup, HouseholdProfile, Place, Responder, Role, ScopeLevel
+from contacts.phones import PhonePolicy
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+CALLER = "+867176100000"
+
+
+def _responder(i: int, role: Role, household_id: int | None = None) -> Responder:
+    return Responder(i, f"responder{i}", f"+8613900000{i:03d}", role, ScopeLevel.GROUP, 1, household_id)
+
+
+class OneGroupDirectory:
+    """Household 0 (the caller) with ten neighbours, a grid worker and the upper levels."""
+
+    def household_by_caller(self, number: str) -> CallerLookup | None:
+        if number != CALLER:
+            return None
+        household = HouseholdProfile(1, "H0", "三组 张桂兰家", "张桂兰", "张家村三组1号", (CALLER,))
+        place = Place(1, "小溪塔街道", 1, "张家村", 1, "第一网格", 1, "三组")
+        neighbours = tuple(_responder(i, Role.HOUSEHOLD_CONTACT, household_id=100 + i) for i in range(1, 11))
+        upper = (_responder(50, Role.GRID_WORKER), _responder(51, Role.GRID_CENTRE_HOUSEHOLD),
+                 _responder(60, Role.VILLAGE_STATION), _responder(70, Role.POLICE_STATION))
+        return CallerLookup(household, place, (), neighbours, upper)
+
+
+@dataclass
+class Rig:
+    engine: IncidentEngine
+    store: SqlIncidentStore
+    clock: SteppingClock
+    timers: FakeTimers
+    calls: FakeChannel
+    sms: FakeChannel
+    bus: EventBus
+
+    def fire_timers(self) -> None:
+        for timer in self.timers.due(self.clock.now()):
+            if timer.kind == "escalate":
+                self.engine.escalation_timer(timer.incident_id, timer.level, timer.token)
+            else:
+                self.engine.leg_timer(timer.incident_id)
+
+
+@pytest.fixture
+def rig(database_url: str) -> Iterator[Rig]:
+    migrate(database_url)
+    db = make_engine(database_url)
+    store, clock, timers, bus = SqlIncidentStore(db), SteppingClock(), FakeTimers(), EventBus()
+    calls, sms = FakeChannel("fake-call"), FakeChannel("fake-sms")
+    engine = IncidentEngine(
+        store=store, directory=OneGroupDirectory(), policy=load_policy(CONFIG / "escalation.yaml"),
+        templates=load_templates(CONFIG / "messages.yaml"), channels={Channel.CALL: calls, Channel.SMS: sms},
+        timers=timers, clock=clock, events=bus, holder="test#1", phone_policy=PhonePolicy(),
+    )
+    yield Rig(engine, store, clock, timers, calls, sms, bus)
+    db.dispose()
+
+
+def _leg_ids(rig: Rig, incident_id: str, phone: str, channel: str = "call") -> list[str]:
+    return [r.id for r in rig.store.legs(incident_id) if r.recipient_phone == phone and r.channel == channel]
+
+
+def test_press_stores_incident_and_level0_legs_then_dials(rig: Rig) -> None:
+    incident = rig.engine.key_press("0717-6100000")
+    legs = rig.store.legs(incident.id)
+    calls = [leg for leg in legs if leg.channel == "call"]
+    texts = [leg for leg in legs if leg.channel == "sms"]
+    assert len(calls) == 10 and len(texts) == 11  # ten neighbours by call + SMS, grid worker by SMS
+    assert {leg.status for leg in calls} == {"dialing"}
+    assert {leg.status for leg in texts} == {"submitted"}
+    assert all(leg.claimed_by == "test#1" for leg in legs)
+    assert sorted(rig.calls.sent_to()) == sorted(leg.recipient_phone for leg in calls)
+    assert "张家村三组1号" in rig.sms.orders[0].text
+
+
+def test_two_acknowledgements_meet_quorum_and_tell_the_others(rig: Rig) -> None:
+    incident = rig.engine.key_press(CALLER)
+    for i in (1, 2):
+        (leg_id,) = _leg_ids(rig, incident.id, f"+8613900000{i:03d}")
+        rig.engine.leg_outcome(leg_id, LegStatus.ACKNOWLEDGED)
+    rows = rig.store.incidents()
+    assert rows[0].status == "acknowledged"
+    help_coming = [r for r in rig.store.legs(incident.id) if r.purpose == LegPurpose.HELP_COMING]
+    assert len(help_coming) == 9  # eight other neighbours and the grid worker
+    assert "responder1" in rig.sms.orders[-1].text
+    assert "escalate:" + incident.id not in rig.timers.jobs
+
+
+def test_busy_neighbour_is_redialled_after_30_seconds(rig: Rig) -> None:
+    incident = rig.engine.key_press(CALLER)
+    (first,) = _leg_ids(rig, incident.id, "+8613900000001")
+    rig.engine.leg_outcome(first, LegStatus.BUSY)
+    assert len(_leg_ids(rig, incident.id, "+8613900000001")) == 2
+    sent_before = len(rig.calls.orders)
+    rig.clock.advance(29)
+    rig.fire_timers()
+    assert len(rig.calls.orders) == sent_before
+    rig.clock.advance(1)
+    rig.fire_timers()
+    assert rig.calls.orders[-1].attempt == 2 and rig.calls.orders[-1].recipient.phone == "+8613900000001"
+
+
+def test_nobody_answers_climbs_to_police(rig: Rig) -> None:
+    incident = rig.engine.key_press(CALLER)
+    for _ in range(6):
+        rig.clock.advance(60)
+        rig.fire_timers()
+    stored = rig.store.incidents()[0]
+    assert stored.level == 3 and stored.urgent
+    assert "+8613900000070" in rig.calls.sent_to()
+    kinds = [e.kind for e in rig.store.timeline(incident.id)]
+    assert kinds.count("level_entered") == 4
+
+
+def test_repeated_press_joins_and_jumps_a_level(rig: Rig) -> None:
+    first = rig.engine.key_press(CALLER)
+    rig.clock.advance(20)
+    second = rig.engine.key_press(CALLER)
+    assert second.id == first.id
+    row = rig.store.incidents()[0]
+    assert (row.press_count, row.level) == (2, 1)
+    assert len(rig.store.incidents()) == 1
+
+
+def test_press_after_window_opens_a_new_incident(rig: Rig) -> None:
+    first = rig.engine.key_press(CALLER)
+    rig.clock.advance(601)
+    second = rig.engine.key_press(CALLER)
+    assert second.id != first.id
+
+
+def test_unknown_caller_goes_to_operators_as_urgent(rig: Rig) -> None:
+    incident = rig.engine.key_press("13512345678")
+    row = rig.store.incidents()[0]
+    assert row.household_id is None and row.urgent and row.status == "alerting"
+    assert rig.store.legs(incident.id) == []
+    assert any(p.event.kind == "urgent" for p in rig.bus.history())
+
+
+def test_cancel_sends_cancellation_to_everyone_alerted(rig: Rig) -> None:
+    incident = rig.engine.key_press(CALLER)
+    rig.engine.cancel(incident.id, Actor("household", "张桂兰"))
+    cancellations = [r for r in rig.store.legs(incident.id) if r.purpose == LegPurpose.CANCELLATION]
+    assert len(cancellations) == 11
+    assert rig.store.incidents()[0].status == IncidentStatus.CANCELLED
+
+
+def test_channel_failure_is_a_failed_leg_that_is_redialled(rig: Rig) -> None:
+    rig.calls.refuse.add("+8613900000003")
+    incident = rig.engine.key_press(CALLER)
+    rows = {r.attempt: r for r in rig.store.legs(incident.id)
+            if r.recipient_phone == "+8613900000003" and r.channel == "call"}
+    assert rows[1].status == "failed" and "refused" in rows[1].detail
+    assert rows[2].status == "pending"
+
+
+def test_recovery_interrupts_legs_of_a_dead_instance(rig: Rig) -> None:
+    incident = rig.engine.key_press(CALLER)
+    rig.engine.holder = "test#2"
+    interrupted = rig.engine.recover(dead_holders=lambda holder: holder == "test#1")
+    assert interrupted == 21 - 11  # the calls; SMS already submitted are final at the provider
+    retries = [r for r in rig.store.legs(incident.id) if r.attempt == 2 and r.channel == "call"]
+    assert len(retries) == 10 and all(r.claimed_by == "test#2" for r in retries)
