@@ -6,6 +6,7 @@ Phones are canonical (see contacts.phones); names are stripped. ``row`` is the l
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from contacts.model import CareFlag, Contact, Role
@@ -33,6 +34,15 @@ class HouseholdRecord:
     def group_path(self) -> tuple[str, str, str, str]:
         return (self.town, self.village, self.grid, self.group)
 
+    @property
+    def spoken_label(self) -> str:
+        """The label to speak and print: the file's, else "<联防组> <户主>家"."""
+        return self.label or default_label(self.group, self.head)
+
+
+def default_label(group: str, head: str) -> str:
+    return f"{group} {head}家"
+
 
 @dataclass(frozen=True, slots=True)
 class ResponderRecord:
@@ -43,10 +53,20 @@ class ResponderRecord:
     scope: tuple[str, ...]  # town[, village[, grid[, group]]]
 
 
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a section was read from, so checks made later name a cell as the file does."""
+
+    sheet: str | None = None  # xlsx sheet name; None for CSV
+    titles: Mapping[str, str] = field(default_factory=dict)  # column key → header text in the file
+
+
 @dataclass(slots=True)
 class Roster:
     households: list[HouseholdRecord] = field(default_factory=list)
     responders: list[ResponderRecord] = field(default_factory=list)
+    household_origin: Origin = field(default_factory=Origin)
+    responder_origin: Origin = field(default_factory=Origin)
 
 
 @dataclass(frozen=True, slots=True)

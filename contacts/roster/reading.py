@@ -1,0 +1,154 @@
+"""From the bytes of an .xlsx or .csv file to sections of text rows.
+
+No file system access: the caller reads the bytes. CSV text is decoded the way Chinese Excel
+saves it: a UTF-8 BOM means UTF-8; otherwise strict UTF-8 is tried, then GB18030 (a superset
+of GBK and GB2312).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import PurePath
+
+from openpyxl import load_workbook
+
+from contacts.errors import RosterError
+from contacts.roster.columns import SECTION_NAMES, fold
+from contacts.roster.sections import Line, RosterFile, Section, SectionKind, file_problem
+
+_SPACE = re.compile(r"^[\s\u3000\ufeff]+|[\s\u3000\ufeff]+$")
+# First cell of a CSV line that starts a section, e.g. [户] or 【责任人】.
+_MARKER = re.compile(r"^[\[【](.+)[\]】]$")
+
+
+def read_roster_file(name: str, data: bytes) -> RosterFile:
+    """Sections of the file called ``name``; raises RosterError when it cannot be read at all."""
+    reader = _READERS.get(PurePath(name).suffix.lower())
+    if reader is None:
+        suffix = PurePath(name).suffix or "(none)"
+        raise RosterError([file_problem(f"unknown file type {suffix}; use .xlsx or .csv")])
+    if not data.strip():
+        raise RosterError([file_problem("the file is empty")])
+    roster_file = reader(data)
+    if roster_file.find(SectionKind.HOUSEHOLDS) is None:
+        raise RosterError([file_problem(_NO_HOUSEHOLDS[reader])])
+    kinds = [s.kind for s in roster_file.sections]
+    if len(set(kinds)) < len(kinds):
+        raise RosterError([file_problem("a section appears twice; keep one 户 and one 责任人 section")])
+    return roster_file
+
+
+def clean(value: object) -> str:
+    """Cell value → stripped text; Excel numbers keep no trailing .0 (phones typed as numbers)."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, dt.datetime | dt.date):
+        value = value.isoformat()
+    return _SPACE.sub("", str(value))
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def decode(data: bytes) -> str:
+    if data.startswith(codecs.BOM_UTF8):
+        return data.decode("utf-8-sig")
+    if b"\x00" in data:
+        raise RosterError([file_problem("not a text file; save the sheet as CSV or .xlsx")])
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise RosterError([file_problem("the text is neither UTF-8 nor GB18030; save it again as CSV UTF-8")])
+
+
+def read_csv(data: bytes) -> RosterFile:
+    lines = [line for line in csv_lines(decode(data)) if not line.blank]
+    return RosterFile(tuple(_csv_sections(lines)))
+
+
+def csv_lines(text: str) -> Iterator[Line]:
+    """Rows with the physical line each starts on (a quoted cell may span lines)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    start = 1
+    try:
+        for row in reader:
+            yield Line(start, tuple(clean(cell) for cell in row))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise RosterError([file_problem(f"line {start} is not valid CSV: {exc}")]) from None
+
+
+def _csv_sections(lines: list[Line]) -> Iterator[Section]:
+    kind, body = SectionKind.HOUSEHOLDS, list[Line]()
+    for line in lines:
+        marker = _marker(line)
+        if marker is None:
+            body.append(line)
+            continue
+        yield from _section(kind, body)
+        kind, body = marker, []
+    yield from _section(kind, body)
+
+
+def _section(kind: SectionKind, body: list[Line]) -> Iterator[Section]:
+    if body:
+        yield Section(kind, body[0], tuple(body[1:]))
+
+
+def _marker(line: Line) -> SectionKind | None:
+    match = _MARKER.match(line.cells[0]) if line.cells and not any(line.cells[1:]) else None
+    if match is None:
+        return None
+    kind = SECTION_NAMES.get(fold(match.group(1)))
+    if kind is None:
+        raise RosterError(
+            [file_problem(f"line {line.number}: unknown section {line.cells[0]}; use [户] or [责任人]")]
+        )
+    return kind
+
+
+# ---------------------------------------------------------------- xlsx
+
+
+def read_xlsx(data: bytes) -> RosterFile:
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception:  # openpyxl raises zip, XML and key errors alike for a damaged file
+        raise RosterError(
+            [file_problem("not a readable .xlsx workbook (damaged, password-protected or another format)")]
+        ) from None
+    try:
+        sections = [_sheet(book[name], name) for name in book.sheetnames if fold(name) in SECTION_NAMES]
+    finally:
+        book.close()
+    order = list(SectionKind)
+    return RosterFile(tuple(sorted((s for s in sections if s), key=lambda s: order.index(s.kind))))
+
+
+def _sheet(sheet: object, name: str) -> Section | None:
+    rows = sheet.iter_rows(values_only=True)  # type: ignore[attr-defined]
+    lines = [line for line in _numbered(rows) if not line.blank]
+    if not lines:
+        return None
+    return Section(SECTION_NAMES[fold(name)], lines[0], tuple(lines[1:]), sheet=name)
+
+
+def _numbered(rows: Iterable[tuple[object, ...]]) -> Iterator[Line]:
+    for number, row in enumerate(rows, start=1):
+        yield Line(number, tuple(clean(v) for v in row))
+
+
+_READERS: dict[str, Callable[[bytes], RosterFile]] = {".csv": read_csv, ".xlsx": read_xlsx}
+_NO_HOUSEHOLDS: dict[Callable[[bytes], RosterFile], str] = {
+    read_csv: "no households section: the first line must be the 户 header row (optionally after [户])",
+    read_xlsx: "no sheet named 户 (households) with a header row",
+}
