@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
 from sqlalchemy import Engine
 
+from callcenter.adapters.events import EventBus
+from callcenter.adapters.fakes import SystemClock
+from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, new_scheduler
+from callcenter.adapters.simulated import SimulatedPhones
 from callcenter.db.directory_repo import SqlDirectory
 from callcenter.db.engine import make_engine, migrate
+from callcenter.db.incident_repo import SqlIncidentStore
+from callcenter.domain.messages import MessageTemplates
+from callcenter.domain.policy import EscalationPolicy
+from callcenter.domain.types import Channel
+from callcenter.policies import load_policy, load_templates
+from callcenter.service.engine import IncidentEngine
+from callcenter.service.ports import AlertChannel
+from callcenter.service.runtime import EngineRuntime
 from callcenter.settings import Settings
 
 
@@ -24,10 +38,57 @@ class Container:
     def directory(self) -> SqlDirectory:
         return SqlDirectory(self.engine, self.settings.directory.phone_policy())
 
+    @cached_property
+    def incident_store(self) -> SqlIncidentStore:
+        return SqlIncidentStore(self.engine)
+
+    @cached_property
+    def policy(self) -> EscalationPolicy:
+        return load_policy(self.settings.engine.policy_file)
+
+    @cached_property
+    def templates(self) -> MessageTemplates:
+        return load_templates(self.settings.engine.messages_file)
+
+    @cached_property
+    def events(self) -> EventBus:
+        return EventBus()
+
+    @cached_property
+    def holder(self) -> str:
+        """This process in leg claims and leases: instance name plus a boot id."""
+        return f"{self.settings.engine.instance_name}#{secrets.token_hex(3)}"
+
+    @cached_property
+    def runtime(self) -> EngineRuntime:
+        scheduler = new_scheduler()
+        timers = ApschedulerTimers(scheduler)
+        channels = self._channels()
+        incidents = IncidentEngine(
+            store=self.incident_store, directory=self.directory, policy=self.policy, templates=self.templates,
+            channels=channels, timers=timers, clock=SystemClock(), events=self.events, holder=self.holder,
+            phone_policy=self.settings.directory.phone_policy(),
+            executor=ThreadPoolExecutor(self.settings.engine.dispatch_workers, thread_name_prefix="dispatch"),
+        )
+        for channel in channels.values():
+            if isinstance(channel, SimulatedPhones):
+                channel.sink = incidents
+        leadership = Leadership(self.incident_store, SystemClock(), self.holder)
+        return EngineRuntime(incidents, scheduler, timers, leadership)
+
+    def _channels(self) -> dict[Channel, AlertChannel]:
+        scale = self.settings.engine.simulated_time_scale
+        return {
+            Channel.CALL: SimulatedPhones(Channel.CALL, time_scale=scale),
+            Channel.SMS: SimulatedPhones(Channel.SMS, name="simulated-sms", time_scale=scale),
+        }
+
     def init_db(self) -> None:
         migrate(self.settings.database_url)
 
     def close(self) -> None:
+        if "runtime" in self.__dict__:
+            self.runtime.stop()
         if "engine" in self.__dict__:
             self.engine.dispose()
 

@@ -11,6 +11,10 @@ from callcenter.domain.plan import FanOutPlan, PlannedLevel, PlannedRecipient
 from callcenter.domain.types import Channel, EmergencyType, IncidentStatus, LegPurpose, LegStatus, Recipient
 
 
+def jsonable_dict(value: dict[str, Any]) -> dict[str, Any]:
+    return {str(k): jsonable(v) for k, v in value.items()}
+
+
 def jsonable(value: Any) -> Any:
     """Event data as JSON: times as ISO text, enums as their values."""
     if isinstance(value, datetime):
@@ -104,4 +108,4 @@ def leg_from_row(row: Any) -> AlertLeg:
 
 def event_values(incident_id: str, e: IncidentEvent) -> dict[str, Any]:
     return {"incident_id": incident_id, "at": e.at, "kind": e.kind, "actor": e.actor[:128],
-            "data": jsonable(e.data)}
+            "data": jsonable_dict(e.data)}

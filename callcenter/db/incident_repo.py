@@ -1,13 +1,12 @@
 """SQL storage of incidents: a unit of work over the aggregate, plus leg claims and queries.
 
 Saves are optimistic: each incident row carries a version, and a save that finds another writer
-got there first raises ConcurrentUpdate so the engine re-runs the command on fresh state.
+got there first raises ConcurrentUpdateError so the engine re-runs the command on fresh state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,24 +17,13 @@ from callcenter.db import incident_codec as codec
 from callcenter.db.incident_tables import AlertLegRow, IncidentEventRow, IncidentRow, LeaseRow
 from callcenter.domain.incident import Incident, IncidentEvent
 from callcenter.domain.types import LegStatus
+from callcenter.service.ports import ConcurrentUpdateError, LegRef
 
 _inc = IncidentRow.__table__  # type: ignore[attr-defined]
 _leg = AlertLegRow.__table__  # type: ignore[attr-defined]
 _evt = IncidentEventRow.__table__  # type: ignore[attr-defined]
 _lease = LeaseRow.__table__  # type: ignore[attr-defined]
 _IN_FLIGHT = [str(s) for s in (LegStatus.PENDING, LegStatus.DIALING, LegStatus.RINGING, LegStatus.ANSWERED)]
-
-
-class ConcurrentUpdate(Exception):
-    """Another writer changed the incident (or took its open key) since it was read."""
-
-
-@dataclass(frozen=True, slots=True)
-class LegRef:
-    incident_id: str
-    leg_id: str
-    provider: str = ""
-    claimed_by: str | None = None
 
 
 class SqlIncidentRepository:
@@ -59,7 +47,7 @@ class SqlIncidentRepository:
         try:
             self._conn.execute(insert(_inc).values(**values, open_key=open_key, version=1))
         except IntegrityError as exc:
-            raise ConcurrentUpdate(f"open key {open_key} taken") from exc
+            raise ConcurrentUpdateError(f"open key {open_key} taken") from exc
         self._known_legs[incident.id] = set()
         self._write_children(incident)
         incident.version = 1
@@ -73,7 +61,7 @@ class SqlIncidentRepository:
             .values(**values, version=incident.version + 1)
         )
         if done.rowcount != 1:
-            raise ConcurrentUpdate(f"incident {incident.id} changed since it was read")
+            raise ConcurrentUpdateError(f"incident {incident.id} changed since it was read")
         self._write_children(incident)
         incident.version += 1
 
@@ -106,6 +94,8 @@ _UPDATE_LEG = (
 
 
 class SqlUnitOfWork:
+    incidents: SqlIncidentRepository
+
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._conn: Connection | None = None
@@ -169,6 +159,13 @@ class SqlIncidentStore:
         with self.engine.connect() as conn:
             return list(conn.execute(query).scalars())
 
+    def due_escalations(self, now: datetime) -> list[tuple[str, int, int]]:
+        """(incident, next level, token) of alerting incidents whose next escalation is due."""
+        query = select(_inc.c.id, _inc.c.level, _inc.c.escalation_token).where(and_(
+            _inc.c.status == "alerting", _inc.c.next_escalation_at <= now))
+        with self.engine.connect() as conn:
+            return [(r.id, r.level + 1, r.escalation_token) for r in conn.execute(query)]
+
     def append_events(self, incident_id: str, events: list[IncidentEvent]) -> None:
         with self.engine.begin() as conn:
             conn.execute(insert(_evt), [codec.event_values(incident_id, e) for e in events])
@@ -179,6 +176,10 @@ class SqlIncidentStore:
             query = query.where(_inc.c.status == status)
         with self.engine.connect() as conn:
             return list(conn.execute(query))
+
+    def incident_row(self, incident_id: str) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(select(_inc).where(_inc.c.id == incident_id)).first()
 
     def legs(self, incident_id: str) -> list[Any]:
         query = select(_leg).where(_leg.c.incident_id == incident_id).order_by(_leg.c.created_at, _leg.c.id)

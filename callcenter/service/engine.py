@@ -14,9 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from callcenter.db.incident_repo import ConcurrentUpdate, LegRef
 from callcenter.domain.incident import AlertLeg, Incident, IncidentError, IncidentEvent
 from callcenter.domain.messages import MessageFacts, MessageTemplates, render
 from callcenter.domain.plan import plan_fan_out
@@ -30,7 +29,18 @@ from callcenter.domain.types import (
     LegPurpose,
     LegStatus,
 )
-from callcenter.service.ports import AlertChannel, Clock, DirectoryReader, EventPublisher, LegOrder, Timer, Timers
+from callcenter.service.ports import (
+    AlertChannel,
+    Clock,
+    ConcurrentUpdateError,
+    DirectoryReader,
+    EventPublisher,
+    IncidentStore,
+    LegOrder,
+    LegRef,
+    Timer,
+    Timers,
+)
 from contacts.model import CallerLookup
 from contacts.phones import PhonePolicy, display_phone, mask_phone, try_normalise
 
@@ -42,22 +52,8 @@ class ChannelError(Exception):
     """A channel refused or failed to place a leg (provider refused, unreachable, our fault)."""
 
 
-class UnknownIncident(LookupError):
+class UnknownIncidentError(LookupError):
     pass
-
-
-class IncidentStore(Protocol):
-    def unit_of_work(self) -> Any: ...
-
-    def claim(self, leg_ids: list[str], holder: str, providers: dict[str, str], now: datetime) -> list[str]: ...
-
-    def due_legs(self, now: datetime, limit: int = 500) -> list[LegRef]: ...
-
-    def in_flight(self) -> list[LegRef]: ...
-
-    def open_incident_ids(self) -> list[str]: ...
-
-    def append_events(self, incident_id: str, events: list[IncidentEvent]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +143,15 @@ class IncidentEngine:
         for ref in self.store.in_flight():
             channel = self._channel_named(ref.provider)
             if dead_holders(ref.claimed_by) and not (channel and channel.survives_restart):
-                self._command(ref.incident_id, lambda i, now, r=ref: i.leg_interrupted(
-                    r.leg_id, now, self.policy, "interrupted: the instance placing it stopped"))
+                self._interrupt(ref)
                 interrupted += 1
         for incident_id in self.store.open_incident_ids():
             self.resume(incident_id)
         return interrupted
+
+    def _interrupt(self, ref: LegRef) -> None:
+        reason = "interrupted: the instance placing it stopped"
+        self._command(ref.incident_id, lambda i, now: i.leg_interrupted(ref.leg_id, now, self.policy, reason))
 
     def resume(self, incident_id: str) -> None:
         incident = self._load(incident_id)
@@ -169,6 +168,13 @@ class IncidentEngine:
         for incident_id in dict.fromkeys(r.incident_id for r in refs):
             self.leg_timer(incident_id)
         return len(refs)
+
+    def escalate_due(self) -> int:
+        """Fire every escalation whose time has passed (a timer on another instance, or lost)."""
+        due = self.store.due_escalations(self.clock.now())
+        for incident_id, level, token in due:
+            self.escalation_timer(incident_id, level, token)
+        return len(due)
 
     def audit(self, grace: timedelta = timedelta(seconds=10)) -> list[Overdue]:
         """Incidents whose escalation or legs are late by more than ``grace``."""
@@ -221,7 +227,7 @@ class IncidentEngine:
                 with self.store.unit_of_work() as uow:
                     incident = uow.incidents.get(incident_id)
                     if incident is None:
-                        raise UnknownIncident(incident_id)
+                        raise UnknownIncidentError(incident_id)
                     change(incident, now)
                     if incident.new_events or incident.changed_legs:
                         uow.incidents.save(incident, now)
@@ -235,7 +241,7 @@ class IncidentEngine:
         for _ in range(_RETRIES - 1):
             try:
                 return run()
-            except ConcurrentUpdate:
+            except ConcurrentUpdateError:
                 continue
         return run()
 
@@ -276,12 +282,12 @@ class IncidentEngine:
             log.warning("leg %s failed to send: %s", order.leg_id, exc)
             self._safe_outcome(order.leg_id, LegStatus.FAILED, f"{type(exc).__name__}: {exc}")
             return
-        self._safe_outcome(order.leg_id, placed, provider_ref=str(ref or ""))
+        self._safe_outcome(order.leg_id, placed, provider_ref=ref)
 
     def _safe_outcome(self, leg_id: str, status: LegStatus, detail: str = "", provider_ref: str = "") -> None:
         try:
             self.leg_outcome(leg_id, status, detail, provider_ref)
-        except (IncidentError, UnknownIncident):
+        except (IncidentError, UnknownIncidentError):
             log.exception("outcome %s for leg %s not recorded", status, leg_id)
 
     def _order(self, incident: Incident, leg: AlertLeg) -> LegOrder:
@@ -311,7 +317,7 @@ class IncidentEngine:
         with self.store.unit_of_work() as uow:
             incident = uow.incidents.get(incident_id)
         if incident is None:
-            raise UnknownIncident(incident_id)
+            raise UnknownIncidentError(incident_id)
         return incident
 
     def _record_audit(self, item: Overdue) -> None:

@@ -6,7 +6,7 @@ Real adapters: SQL storage (callcenter.db.incident_repo), APScheduler timers
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -48,15 +48,15 @@ class OutcomeSink(Protocol):
 class AlertChannel(Protocol):
     """A way to reach a recipient: places the leg and reports outcomes to the sink later.
 
-    ``send`` returns once the provider accepted the leg (or raises ChannelError); it never waits
-    for the recipient. ``survives_restart`` says whether a leg in flight outlives our process
+    ``send`` returns the provider's reference once it accepted the leg (or raises); it never
+    waits for the recipient. ``survives_restart`` says whether a leg in flight outlives our process
     (a Twilio call does; a SIP dialog on our own socket does not).
     """
 
     name: str
     survives_restart: bool
 
-    def send(self, order: LegOrder) -> None: ...
+    def send(self, order: LegOrder) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,26 +82,33 @@ class EventPublisher(Protocol):
     def publish(self, incident_id: str, events: Sequence[IncidentEvent]) -> None: ...
 
 
+class ConcurrentUpdateError(Exception):
+    """Another writer changed the incident (or took its open key) since it was read."""
+
+
 @dataclass(frozen=True, slots=True)
-class DueLeg:
+class LegRef:
     incident_id: str
     leg_id: str
+    provider: str = ""
+    claimed_by: str | None = None
 
 
 class IncidentRepository(Protocol):
     def get(self, incident_id: str) -> Incident | None: ...
 
+    def find_open(self, open_key: str) -> Incident | None: ...
+
     def add(self, incident: Incident, open_key: str | None) -> None: ...
 
-    def save(self, incident: Incident) -> None: ...
-
-    def find_open(self, open_key: str) -> Incident | None: ...
+    def save(self, incident: Incident, now: datetime) -> None: ...
 
     def release_open_key(self, incident_id: str) -> None: ...
 
 
 class UnitOfWork(Protocol):
-    incidents: IncidentRepository
+    @property
+    def incidents(self) -> IncidentRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -110,13 +117,19 @@ class UnitOfWork(Protocol):
     def commit(self) -> None: ...
 
 
-class LegLedger(Protocol):
-    """Leg bookkeeping outside the aggregate: claims, due legs, recovery."""
+class IncidentStore(Protocol):
+    """Storage: units of work over one incident, plus leg claims and the queries recovery needs."""
 
-    def claim(self, leg_ids: Sequence[str], holder: str, provider: dict[str, str], now: datetime) -> list[str]: ...
+    def unit_of_work(self) -> UnitOfWork: ...
 
-    def due_legs(self, now: datetime, limit: int) -> list[DueLeg]: ...
+    def claim(self, leg_ids: Sequence[str], holder: str, providers: dict[str, str], now: datetime) -> list[str]: ...
 
-    def in_flight_of(self, holders_like: str, exclude_holder: str) -> Iterator[DueLeg]: ...
+    def due_legs(self, now: datetime, limit: int = 500) -> list[LegRef]: ...
+
+    def in_flight(self) -> list[LegRef]: ...
 
     def open_incident_ids(self) -> list[str]: ...
+
+    def due_escalations(self, now: datetime) -> list[tuple[str, int, int]]: ...
+
+    def append_events(self, incident_id: str, events: list[IncidentEvent]) -> None: ...
