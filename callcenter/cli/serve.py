@@ -16,12 +16,14 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default from settings).")] = None,
 ) -> None:
-    """Start the service: health endpoint, directory API and OpenAPI docs at /docs."""
+    """Start the service: incident engine, health endpoint, directory API and OpenAPI docs at /docs."""
     container = state(ctx).container
     container.init_db()
     settings = container.settings
     listen_host, listen_port = host or settings.http.host, port if port is not None else settings.http.port
     if settings.mode == "demo":
         console.print("[yellow]DEMO MODE[/yellow]: demo secrets in use; never expose this instance.")
+    container.runtime.start()  # escalation timers, redials, recovery of anything left from a crash
+    console.print(f"instance {container.holder}: incident engine running")
     console.print(f"serving on http://{listen_host}:{listen_port}  (API docs at /docs)")
     uvicorn.run(create_app(container), host=listen_host, port=listen_port, log_level="info")
