@@ -17,7 +17,7 @@ from pathlib import PurePath
 
 from openpyxl import load_workbook
 
-from contacts.errors import RosterError
+from contacts.errors import RosterError, RosterProblem
 from contacts.roster.columns import SECTION_NAMES, fold
 from contacts.roster.sections import Line, RosterFile, Section, SectionKind, file_problem
 
@@ -110,9 +110,8 @@ def _marker(line: Line) -> SectionKind | None:
         return None
     kind = SECTION_NAMES.get(fold(match.group(1)))
     if kind is None:
-        raise RosterError(
-            [file_problem(f"line {line.number}: unknown section {line.cells[0]}; use [户] or [责任人]")]
-        )
+        reason = f"unknown section {line.cells[0]}; use [户] or [责任人]"
+        raise RosterError([RosterProblem(row=line.number, column="A", reason=reason)])
     return kind
 
 
