@@ -117,8 +117,9 @@ def _household_conflicts(section: Section, rows: list[_Row]) -> list[RosterProbl
 
 
 def _line_taken(number: str, owner: _Row) -> str:
-    code = owner.values.get("code", "?")
-    return f"{display_phone(number)} is already the emergency line of household {code} (row {owner.number})"
+    code = owner.values.get("code")
+    household = f"household {code} (row {owner.number})" if code else f"the household on row {owner.number}"
+    return f"{display_phone(number)} is already the emergency line of {household}"
 
 
 def _crowded_groups(section: Section, rows: list[_Row], limit: int) -> list[RosterProblem]:
