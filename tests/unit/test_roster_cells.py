@@ -100,7 +100,8 @@ def test_care_flags(text: str, flags: set[CareFlag]) -> None:
 
 
 def test_unknown_care_flag_lists_the_labels() -> None:
-    with pytest.raises(cells.CellError, match="unknown care flag '孤寡'; use 独居老人、留守儿童、残疾、精神障碍、慢性病"):
+    expected = "unknown care flag '孤寡'; use 独居老人、留守儿童、残疾、精神障碍、慢性病"
+    with pytest.raises(cells.CellError, match=expected):
         cells.care_flags("独居老人、孤寡")
 
 
@@ -123,7 +124,8 @@ def test_roles_and_synonyms(text: str, role: Role) -> None:
 
 
 def test_unknown_role() -> None:
-    with pytest.raises(cells.CellError, match="unknown role '村长'; use 网格员、网格中心户、志愿者、村网格站、乡镇值班员、派出所"):
+    expected = "unknown role '村长'; use 网格员、网格中心户、志愿者、村网格站、乡镇值班员、派出所"
+    with pytest.raises(cells.CellError, match=expected):
         cells.role("村长")
 
 

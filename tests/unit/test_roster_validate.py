@@ -103,7 +103,10 @@ def test_header_problems_stop_the_rows_of_that_section() -> None:
 def test_responders() -> None:
     roster = parse_roster(RosterFile((
         households(),
-        responders(("陈网格", "网格员", "13800009001", "城关镇/石桥村/第一网格"), ("派出所", "民警", "0717-6121100", "城关镇")),
+        responders(
+            ("陈网格", "网格员", "13800009001", "城关镇/石桥村/第一网格"),
+            ("派出所", "民警", "0717-6121100", "城关镇"),
+        ),
     )))
     assert [(r.row, r.role, r.scope) for r in roster.responders] == [
         (2, Role.GRID_WORKER, ("城关镇", "石桥村", "第一网格")),
