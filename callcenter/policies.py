@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callcenter.domain.messages import MessageTemplates, TemplateError, check_templates
 from callcenter.domain.policy import EscalationPolicy, PolicyError, policy_from_mapping
-from callcenter.yamlfile import ConfigFileError, load_located, parse_located
+from callcenter.yamlfile import LocatedYaml, load_located, parse_located
 
 _TEMPLATE_KEYS = {"alert_sms", "help_coming_sms", "cancellation_sms", "unknown_caller_label",
                   "max_segments", "timezone"}
@@ -29,17 +30,26 @@ def load_templates(file: Path) -> MessageTemplates:
     for key in ("alert_sms", "help_coming_sms", "cancellation_sms"):
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise located.error((key,), f"{key} must be a non-empty text")
-    templates = MessageTemplates(**_typed(data))
+    _check_settings(located, data)
+    templates = MessageTemplates(**data)
     try:
         check_templates(templates)
-    except (TemplateError, KeyError) as exc:
+    except TemplateError as exc:
         name = str(exc).split(":", 1)[0]
         raise located.error((name,), str(exc)) from None
     return templates
 
 
-def _typed(data: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(data)
-    if "max_segments" in out and not isinstance(out["max_segments"], int):
-        raise ConfigFileError(Path("messages"), None, "max_segments must be a whole number")
-    return out
+def _check_settings(located: LocatedYaml, data: Mapping[str, Any]) -> None:
+    """The optional keys: a whole number of parts, a known time zone, a non-empty label."""
+    segments = data.get("max_segments", 1)
+    if isinstance(segments, bool) or not isinstance(segments, int) or segments < 1:
+        raise located.error(("max_segments",), "max_segments must be a whole number ≥ 1")
+    label = data.get("unknown_caller_label", "-")
+    if not isinstance(label, str) or not label.strip():
+        raise located.error(("unknown_caller_label",), "unknown_caller_label must be a non-empty text")
+    zone = data.get("timezone", "UTC")
+    try:
+        ZoneInfo(zone)
+    except (TypeError, ValueError, ZoneInfoNotFoundError):
+        raise located.error(("timezone",), f"unknown time zone {zone!r} (e.g. Asia/Shanghai)") from None

@@ -11,23 +11,40 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from contacts.phones import PhonePolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(os.environ.get("CALLCENTER_CONFIG_DIR", PROJECT_ROOT / "config"))
 DEFAULT_CONFIG_FILE = CONFIG_DIR / "callcenter.toml"
-DEMO_SECRET = "demo-only-not-a-secret"  # noqa: S105 - refused outside demo mode
+DEMO_SECRET = "demo-only-not-a-secret"  # refused outside demo mode
 
 
-class DirectorySettings(BaseModel):
+class _Section(BaseModel):
+    """A ``[section]`` of the settings: a misspelt key is an error, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class DirectorySettings(_Section):
     region: str = "CN"
     allow_extensions: bool = True
     extension_min_digits: int = Field(3, ge=1, le=8)
     extension_max_digits: int = Field(6, ge=1, le=8)
     max_group_responders: int = Field(20, ge=1)
+
+    @model_validator(mode="after")
+    def _extension_range(self) -> DirectorySettings:
+        if self.extension_min_digits > self.extension_max_digits:
+            raise ValueError("directory.extension_min_digits is larger than directory.extension_max_digits")
+        return self
 
     def phone_policy(self) -> PhonePolicy:
         return PhonePolicy(
@@ -38,16 +55,27 @@ class DirectorySettings(BaseModel):
         )
 
 
-class HttpSettings(BaseModel):
+class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8995, ge=0, le=65535)
     public_base_url: str = "http://127.0.0.1:8995"
 
 
-class TwilioSettings(BaseModel):
+class TwilioSettings(_Section):
     account_sid: str = ""
     auth_token: SecretStr = SecretStr("")
     api_base_url: str = ""  # empty: Twilio's own hosts; tests point it at the local emulator
+
+
+class EngineSettings(_Section):
+    # Names this instance in leg claims and leases; two instances on one database need two names.
+    instance_name: str = Field(default_factory=lambda: os.uname().nodename, min_length=1, max_length=40)
+    policy_file: Path = CONFIG_DIR / "escalation.yaml"
+    messages_file: Path = CONFIG_DIR / "messages.yaml"
+    call_channel: Literal["simulated"] = "simulated"
+    sms_channel: Literal["simulated"] = "simulated"
+    simulated_time_scale: float = Field(1.0, gt=0)
+    dispatch_workers: int = Field(16, ge=1, le=256)
 
 
 class Settings(BaseSettings):
@@ -66,6 +94,7 @@ class Settings(BaseSettings):
     directory: DirectorySettings = DirectorySettings()
     http: HttpSettings = HttpSettings()
     twilio: TwilioSettings = TwilioSettings()
+    engine: EngineSettings = EngineSettings()
 
     @model_validator(mode="after")
     def _secrets_and_paths(self) -> Settings:
@@ -103,12 +132,13 @@ class Settings(BaseSettings):
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings; a given ``config_file`` overrides the shipped defaults."""
-    if config_file is not None and not config_file.exists():
-        raise FileNotFoundError(f"config file not found: {config_file}")
+    if config_file is not None and not config_file.is_file():
+        what = "is not a file" if config_file.exists() else "not found"
+        raise FileNotFoundError(f"config file {what}: {config_file}")
 
-    files = [f for f in (DEFAULT_CONFIG_FILE, config_file) if f is not None and f.exists()]
+    files = [f for f in (DEFAULT_CONFIG_FILE, config_file) if f is not None and f.is_file()]
 
     class _FromFiles(Settings):
-        model_config = SettingsConfigDict(toml_file=files)
+        model_config = SettingsConfigDict(toml_file=files, title="settings")
 
     return _FromFiles(**overrides)

@@ -53,13 +53,25 @@ def load_located(file: Path) -> LocatedYaml:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        reason = str(getattr(exc, "problem", None) or exc)
-        raise ConfigFileError(file, mark.line + 1 if mark else None, f"not valid YAML: {reason}") from None
+        line = mark.line + 1 if mark else None
+        raise ConfigFileError(file, line, f"not valid YAML: {_yaml_problem(exc, line)}") from None
+    duplicate = _first_duplicate_key(node)
+    if duplicate is not None:
+        raise ConfigFileError(file, duplicate.start_mark.line + 1, f"duplicate key {duplicate.value!r}")
     located = LocatedYaml(file, data)
     if node is not None:
         for path, line in _walk(node, ()):
             located.lines.setdefault(path, line)
     return located
+
+
+def _yaml_problem(exc: yaml.YAMLError, line: int | None) -> str:
+    """The parser's complaint, and where the construct it was reading began when that is elsewhere."""
+    reason = str(getattr(exc, "problem", None) or exc)
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and start is not None and start.line + 1 != line:
+        reason += f" ({context} that starts on line {start.line + 1})"
+    return reason
 
 
 def _walk(node: yaml.Node, path: KeyPath) -> Iterator[tuple[KeyPath, int]]:
@@ -72,6 +84,26 @@ def _walk(node: yaml.Node, path: KeyPath) -> Iterator[tuple[KeyPath, int]]:
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             yield from _walk(item, (*path, index))
+
+
+def _first_duplicate_key(node: yaml.Node | None) -> yaml.Node | None:
+    """A key given twice in one mapping (YAML forbids it; PyYAML would keep the last silently)."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if key.value in seen:
+                    return key
+                seen.add(key.value)
+            found = _first_duplicate_key(value)
+            if found is not None:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            found = _first_duplicate_key(item)
+            if found is not None:
+                return found
+    return None
 
 
 def parse_located(file: Path, build: Callable[[Any], T], error_type: type[Exception],

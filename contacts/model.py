@@ -103,6 +103,7 @@ class Responder:
     scope: ScopeLevel
     scope_id: int
     household_id: int | None = None  # set for a household's own contacts
+    position: int = 0  # order among one household's contacts: the first is called first
 
     @property
     def role_label(self) -> str:
@@ -154,10 +155,11 @@ def order_responders(
 ) -> tuple[tuple[Responder, ...], tuple[Responder, ...], tuple[Responder, ...]]:
     """Split a group's and its parents' responders into (own contacts, neighbours, upper levels).
 
-    Upper levels are sorted by role in escalation order, then by id so the order is stable.
+    Household contacts are grouped by household, each household's in their ``position`` order;
+    upper levels are sorted by role in escalation order. Ties fall back to the id, so the order is stable.
     """
     rank = {role: i for i, role in enumerate(ESCALATION_ROLE_ORDER)}
-    ordered = sorted(responders, key=lambda r: (rank[r.role], r.household_id or 0, r.id))
+    ordered = sorted(responders, key=lambda r: (rank[r.role], r.household_id or 0, r.position, r.id))
     own = tuple(r for r in ordered if r.role is Role.HOUSEHOLD_CONTACT and r.household_id == household_id)
     neighbours = tuple(
         r for r in ordered if r.role is Role.HOUSEHOLD_CONTACT and r.household_id != household_id

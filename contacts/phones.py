@@ -15,7 +15,8 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 from contacts.errors import InvalidPhoneNumber
 
 _SEPARATORS = re.compile(r"[\s\-().（）\u2010-\u2015\u3000]")
-_SIP_URI = re.compile(r"^(?:sips?:|tel:)?([^@;>]+)(?:@.*)?$", re.IGNORECASE)
+# The user part of a SIP or tel URI, also inside a header value: "Name" <sip:8001@pbx>;tag=1
+_URI_USER = re.compile(r"(?:sips?|tel):([^@;>]+)", re.IGNORECASE)
 EMERGENCY_SHORT_CODES = frozenset({"110", "119", "120", "122", "995", "12349"})
 _DIALABLE_TYPES = {
     PhoneNumberType.MOBILE,
@@ -65,6 +66,8 @@ def normalise_phone(raw: str, policy: PhonePolicy = DEFAULT_POLICY, field: str |
         raise InvalidPhoneNumber(raw, f"not a number of region {policy.region}", field)
     if phonenumbers.number_type(number) not in _DIALABLE_TYPES:
         raise InvalidPhoneNumber(raw, "not a mobile or landline number", field)
+    if number.extension:
+        raise InvalidPhoneNumber(raw, "has an extension: give the line that rings directly", field)
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
@@ -80,7 +83,12 @@ def display_phone(canonical: str) -> str:
     """Human form for print and speech: 138 1234 5678, 0717-6123456, extensions unchanged."""
     if not canonical.startswith("+"):
         return canonical
-    number = phonenumbers.parse(canonical, None)
+    try:
+        number = phonenumbers.parse(canonical, None)
+    except phonenumbers.NumberParseException:
+        return canonical
+    if number.country_code != 86:
+        return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
     national = str(number.national_number)
     area = phonenumbers.length_of_geographical_area_code(number)
     if phonenumbers.number_type(number) == PhoneNumberType.MOBILE or not area:
@@ -95,9 +103,11 @@ def mask_phone(canonical: str) -> str:
 
 def _strip(raw: str) -> str:
     text = raw.strip()
-    match = _SIP_URI.match(text)
-    if match and (":" in text or "@" in text):
+    match = _URI_USER.search(text)
+    if match:
         text = match.group(1)
+    elif "@" in text:  # user@host without a scheme
+        text = text.split("@", 1)[0]
     text = text.replace("＋", "+")
     return _SEPARATORS.sub("", text)
 

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import OperationalError
 
-from callcenter.cli import demo, directory, roster, serve
-from callcenter.cli.common import AppState, fail
+from callcenter.cli import demo, directory, incidents, roster, serve
+from callcenter.cli.common import AppState, errors, fail
 from callcenter.settings import load_settings
 
 app = typer.Typer(
@@ -18,6 +19,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(roster.app, name="roster")
+app.add_typer(incidents.app, name="incidents")
+app.command("simulate-press")(incidents.simulate_press)
 app.command("demo-data")(demo.demo_data)
 app.command("init-db")(directory.init_db)
 app.command("lookup")(directory.lookup)
@@ -40,4 +43,9 @@ def _root(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except OperationalError as exc:  # a database that is down or refuses us: one line, not a traceback
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        errors.print(f"[red]error:[/red] database unreachable: {reason}", highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None

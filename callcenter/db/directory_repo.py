@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, Row, bindparam, select
+from sqlalchemy import JSON, Engine, Row, String, bindparam, cast, func, literal_column, select
 
 from callcenter.db.tables import (
     EmergencyLine,
@@ -52,58 +52,84 @@ _HOUSEHOLD_FROM = (
     .join(_v, _v.c.id == _gr.c.village_id)
     .join(_t, _t.c.id == _v.c.town_id)
 )
-_LINES_OF = select(_line.c.number).where(_line.c.household_id == bindparam("hid")).order_by(_line.c.number)
-
-# Caller lookup: the line's primary key leads to the household and its four levels in one join.
-_BY_LINE = (
-    select(_h, *_PLACE_COLUMNS)
-    .select_from(_line.join(_HOUSEHOLD_FROM, _h.c.id == _line.c.household_id))
-    .where(_line.c.number == bindparam("number"))
+# The household's own group_id would clash with the place's group_id label; the place carries it.
+_HOUSEHOLD_COLUMNS = tuple(c for c in _h.c if c.name != "group_id")
+_RESPONDER_FIELDS = (
+    _resp.c.id, _resp.c.name, _resp.c.phone, _resp.c.role, _resp.c.scope_level, _resp.c.scope_id,
+    _resp.c.household_id, _resp.c.position,
 )
-_BY_ID = select(_h, *_PLACE_COLUMNS).select_from(_HOUSEHOLD_FROM).where(_h.c.id == bindparam("hid"))
-_BY_CODE = select(_h, *_PLACE_COLUMNS).select_from(_HOUSEHOLD_FROM).where(_h.c.code == bindparam("code"))
-_RESPONDERS = select(_resp).where(_resp.c.scope_key.in_(bindparam("keys", expanding=True)))
+# JSON aggregates by dialect: (aggregate, row constructor). Both are built in (SQLite's JSON1 since 3.38).
+_LEVEL_COLUMNS = (
+    (ScopeLevel.GROUP, _g.c.id),
+    (ScopeLevel.GRID, _gr.c.id),
+    (ScopeLevel.VILLAGE, _v.c.id),
+    (ScopeLevel.TOWN, _t.c.id),
+)
+_JSON_FUNCTIONS = {
+    "postgresql": (func.json_agg, func.json_build_array),
+    "sqlite": (func.json_group_array, func.json_array),
+}
+
+
+def _lookup_queries(dialect: str) -> dict[str, Any]:
+    """The three lookups as single statements: household, place, lines and responders in one row.
+
+    A key press must reach its neighbours fast: one statement is one round trip, where a query per
+    part cost three plus a transaction on PostgreSQL. Lines and responders come back as JSON arrays.
+    """
+    aggregate, array = _JSON_FUNCTIONS.get(dialect, _JSON_FUNCTIONS["postgresql"])
+    other_line = _line.alias("other_line")
+    lines = select(aggregate(other_line.c.number, type_=JSON)).where(other_line.c.household_id == _h.c.id)
+    keys = [_scope_key_sql(level, column) for level, column in _LEVEL_COLUMNS]
+    responders = select(aggregate(array(*_RESPONDER_FIELDS), type_=JSON)).where(_resp.c.scope_key.in_(keys))
+    base = select(
+        *_HOUSEHOLD_COLUMNS, *_PLACE_COLUMNS,
+        lines.scalar_subquery().label("lines"), responders.scalar_subquery().label("responders"),
+    )
+    return {
+        "line": base.select_from(_line.join(_HOUSEHOLD_FROM, _h.c.id == _line.c.household_id)).where(
+            _line.c.number == bindparam("number")
+        ),
+        "id": base.select_from(_HOUSEHOLD_FROM).where(_h.c.id == bindparam("hid")),
+        "code": base.select_from(_HOUSEHOLD_FROM).where(_h.c.code == bindparam("code")),
+    }
+
+
+def _scope_key_sql(level: ScopeLevel, column: Any) -> Any:
+    """``scope_key(level, id)`` in SQL, so the responder index is probed inside the same statement."""
+    return literal_column(f"'{scope_key(level, 0)[:-1]}'", String) + cast(column, String)
 
 
 class SqlDirectory:
-    """Reads the directory. Every method is one or two indexed queries."""
+    """Reads the directory. Every lookup is one indexed statement on an autocommit connection."""
 
     def __init__(self, engine: Engine, policy: PhonePolicy = DEFAULT_POLICY) -> None:
-        self._engine = engine
+        # Autocommit: a single statement needs no BEGIN/ROLLBACK round trips around it.
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._policy = policy
+        self._queries = _lookup_queries(engine.dialect.name)
 
     def household_by_caller(self, number: str) -> CallerLookup | None:
         canonical = try_normalise(number, self._policy)
         if canonical is None:
             return None
-        return self._lookup(_BY_LINE, {"number": canonical})
+        return self._lookup("line", {"number": canonical})
 
     def household_by_id(self, household_id: int) -> CallerLookup | None:
-        return self._lookup(_BY_ID, {"hid": household_id})
+        return self._lookup("id", {"hid": household_id})
 
     def household_by_code(self, code: str) -> CallerLookup | None:
-        return self._lookup(_BY_CODE, {"code": code})
+        return self._lookup("code", {"code": code})
 
-    def _lookup(self, query: Any, params: dict[str, Any]) -> CallerLookup | None:
+    def _lookup(self, query: str, params: dict[str, Any]) -> CallerLookup | None:
         with self._engine.connect() as conn:
-            row = conn.execute(query, params).first()
-            if row is None:
-                return None
-            place = _place(row)
-            lines = tuple(conn.execute(_LINES_OF, {"hid": row.id}).scalars())
-            keys = [scope_key(level, ident) for level, ident in _levels(place)]
-            responders = [_responder(r) for r in conn.execute(_RESPONDERS, {"keys": keys})]
+            row = conn.execute(self._queries[query], params).first()
+        if row is None:
+            return None
+        responders = [_responder(r) for r in row.responders or ()]
         own, neighbours, upper = order_responders(responders, row.id)
-        return CallerLookup(_profile(row, lines), place, own, neighbours, upper)
-
-
-def _levels(place: Place) -> Sequence[tuple[str, int]]:
-    return (
-        (ScopeLevel.GROUP, place.group_id),
-        (ScopeLevel.GRID, place.grid_id),
-        (ScopeLevel.VILLAGE, place.village_id),
-        (ScopeLevel.TOWN, place.town_id),
-    )
+        lines = tuple(sorted(row.lines or ()))
+        return CallerLookup(_profile(row, lines), _place(row), own, neighbours, upper)
 
 
 def _place(row: Row[Any]) -> Place:
@@ -128,8 +154,13 @@ def _profile(row: Row[Any], lines: tuple[str, ...]) -> HouseholdProfile:
     )
 
 
-def _responder(row: Row[Any]) -> Responder:
+_ROLES = {role.value: role for role in Role}
+_LEVELS = {level.value: level for level in ScopeLevel}
+
+
+def _responder(fields: Sequence[Any]) -> Responder:
+    ident, name, phone, role, level, scope_id, household_id, position = fields
     return Responder(
-        id=row.id, name=row.name, phone=row.phone, role=Role(row.role),
-        scope=ScopeLevel(row.scope_level), scope_id=row.scope_id, household_id=row.household_id,
+        id=ident, name=name, phone=phone, role=_ROLES[role], scope=_LEVELS[level], scope_id=scope_id,
+        household_id=household_id, position=position,
     )

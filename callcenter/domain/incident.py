@@ -60,6 +60,7 @@ class AlertLeg:
     updated_at: datetime | None = None
     provider_ref: str = ""
     detail: str = ""
+    interrupted: bool = False  # closed by leg_interrupted: its replacement is not a redial
 
     @property
     def id(self) -> str:
@@ -114,14 +115,19 @@ class Incident:
 
     def escalation_due(self, level: int, token: int, now: datetime, policy: EscalationPolicy) -> bool:
         """A timer fired. Acts only if it is still the timer this state expects."""
+        due = self.next_escalation_at
         if (self.status is not IncidentStatus.ALERTING or token != self.escalation_token
-                or level != self.level + 1 or self.next_escalation_at is None or now < self.next_escalation_at):
+                or level != self.level + 1 or due is None or now < due):
             return False
         self._enter_level(level, now, policy)
         return True
 
     def press_again(self, now: datetime, policy: EscalationPolicy) -> None:
-        """The same household pressed again while this incident is open."""
+        """The same household pressed again while this incident is open.
+
+        Each press climbs ``repeat_press_jump`` levels; every level passed on the way is alerted too.
+        """
+        self._require_open()
         self.press_count += 1
         self.last_press_at = now
         self._event(now, "pressed_again", Actor("household", self.label), press_count=self.press_count)
@@ -129,8 +135,8 @@ class Incident:
             self._mark_urgent(now, "pressed again after help was confirmed")
             return
         target = min(self.level + policy.repeat_press_jump, len(self.plan.levels) - 1)
-        if target > self.level:
-            self._enter_level(target, now, policy)
+        for index in range(self.level + 1, target + 1):
+            self._enter_level(index, now, policy)
 
     def _enter_level(self, index: int, now: datetime, policy: EscalationPolicy) -> None:
         planned = self.plan.level(index)
@@ -169,7 +175,8 @@ class Incident:
             self._event(now, "outcome_ignored", SYSTEM, leg=leg.id, status=leg.status, reported=outcome)
             return False
         self._set_leg(leg, outcome, now, detail, provider_ref)
-        if outcome is LegStatus.ACKNOWLEDGED:
+        if outcome is LegStatus.ACKNOWLEDGED and leg.purpose is LegPurpose.ALERT:
+            # A "1" sent back to a help-coming or cancellation text is no answer to the alert.
             self._acknowledge(leg.recipient, now, leg.id, policy)
         elif outcome.is_final:
             self._maybe_redial(leg, now, policy)
@@ -180,9 +187,12 @@ class Incident:
 
         The replacement does not count against the redial limit: the recipient may never have rung.
         """
-        leg = self.legs[leg_ref]
+        leg = self.legs.get(leg_ref)
+        if leg is None:
+            raise IncidentError(f"incident {self.id} has no leg {leg_ref}")
         if leg.status.is_final:
             return
+        leg.interrupted = True
         self._set_leg(leg, LegStatus.FAILED, now, reason, leg.provider_ref)
         stopped = leg.purpose is LegPurpose.ALERT and self.status is not IncidentStatus.ALERTING
         if not stopped and not (leg.purpose is LegPurpose.ALERT and self._has_acknowledged(leg.recipient)):
@@ -194,10 +204,19 @@ class Incident:
     def _maybe_redial(self, leg: AlertLeg, now: datetime, policy: EscalationPolicy) -> None:
         if (leg.purpose is not LegPurpose.ALERT or self.status is not IncidentStatus.ALERTING
                 or not policy.redial.wants(leg.channel, leg.status)
-                or leg.attempt > policy.redial.max_redials or self._has_acknowledged(leg.recipient)):
+                or self._redials_before(leg) >= policy.redial.max_redials
+                or self._has_acknowledged(leg.recipient)):
             return
         self._add_leg(leg.recipient, leg.channel, leg.purpose, leg.level, now, now + policy.redial.after,
                       leg.attempt + 1)
+
+    def _redials_before(self, leg: AlertLeg) -> int:
+        """Redials already spent on this recipient and channel: earlier attempts not cut by a restart."""
+        interrupted = sum(1 for other in self.legs.values()
+                          if other.interrupted and other.attempt < leg.attempt
+                          and (other.recipient.key, other.channel, other.purpose)
+                          == (leg.recipient.key, leg.channel, leg.purpose))
+        return leg.attempt - 1 - interrupted
 
     def _add_leg(self, recipient: Recipient, channel: Channel, purpose: LegPurpose, level: int,
                  now: datetime, due: datetime, attempt: int = 1) -> AlertLeg:
@@ -221,11 +240,12 @@ class Incident:
 
     def _alert_in_progress(self, recipient: Recipient, channel: Channel) -> bool:
         return any(leg.recipient.key == recipient.key and leg.channel is channel
-                   and leg.purpose is LegPurpose.ALERT and not leg.status.is_final for leg in self.legs.values())
+                   and leg.purpose is LegPurpose.ALERT and not leg.status.is_final
+                   for leg in self.legs.values())
 
-    def _cancel_pending(self, now: datetime, reason: str) -> None:
+    def _cancel_pending(self, now: datetime, reason: str, recipient: Recipient | None = None) -> None:
         for leg in self.pending_legs():
-            if leg.purpose is LegPurpose.ALERT:
+            if leg.purpose is LegPurpose.ALERT and (recipient is None or leg.recipient.key == recipient.key):
                 self._set_leg(leg, LegStatus.CANCELLED, now, reason, "")
 
     def _alerted_recipients(self) -> list[Recipient]:
@@ -258,6 +278,7 @@ class Incident:
         self.acks.append(Acknowledgement(recipient, now, via))
         self._event(now, "acknowledged", Actor("responder", recipient.name), role=recipient.role, via=via,
                     count=len(self.acks))
+        self._cancel_pending(now, "already acknowledged", recipient)
         roles = [Role(a.recipient.role) for a in self.acks]
         if self.status is IncidentStatus.ALERTING and policy.quorum.met(roles):
             self._on_quorum(now)

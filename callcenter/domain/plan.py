@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from callcenter.domain.policy import EscalationPolicy, Level
 from callcenter.domain.types import Channel, Recipient
-from contacts.model import CallerLookup, Responder, Role
+from contacts.model import ESCALATION_ROLE_ORDER, CallerLookup, Responder, Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +53,30 @@ def plan_fan_out(found: CallerLookup | None, policy: EscalationPolicy, caller: s
 
 
 def _plan_level(index: int, level: Level, found: CallerLookup, skip: set[str]) -> PlannedLevel:
-    merged: dict[str, tuple[Recipient, list[Channel]]] = {}
+    """One entry per phone: a person in two roles is alerted once, on the union of the channels.
+
+    They are alerted in their most senior role, so a grid worker who is also a neighbour's contact
+    still meets a quorum that any grid worker meets.
+    """
+    recipients: dict[str, Recipient] = {}
+    channels: dict[str, list[Channel]] = {}
     for target in level.targets:
         for responder in found.by_role(target.role):
             if responder.phone in skip:
                 continue
-            recipient, channels = merged.setdefault(responder.phone, (_recipient(responder), []))
-            channels.extend(c for c in target.channels if c not in channels)
-    recipients = tuple(PlannedRecipient(r, tuple(ch)) for r, ch in merged.values())
-    return PlannedLevel(index, level.name, recipients, level.operators, level.urgent)
+            current = recipients.get(responder.phone)
+            if current is None or _rank(responder.role) > _rank(Role(current.role)):
+                recipients[responder.phone] = _recipient(responder)
+            merged = channels.setdefault(responder.phone, [])
+            for channel in target.channels:
+                if channel not in merged:
+                    merged.append(channel)
+    planned = tuple(PlannedRecipient(r, tuple(channels[key])) for key, r in recipients.items())
+    return PlannedLevel(index, level.name, planned, level.operators, level.urgent)
+
+
+def _rank(role: Role) -> int:
+    return ESCALATION_ROLE_ORDER.index(role)
 
 
 def _recipient(responder: Responder) -> Recipient:

@@ -6,6 +6,7 @@ PolicyError with the path of the offending key so the loader can name the file l
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -81,6 +82,7 @@ class EscalationPolicy:
 
 
 def policy_from_mapping(data: Mapping[str, Any]) -> EscalationPolicy:
+    data = _mapping(data, ())
     _only_keys(data, (), {"levels", "quorum", "redial", "repeat_press", "ring_timeout_seconds"})
     levels = _levels(_required(data, (), "levels"))
     repeat = _mapping(data.get("repeat_press", {}), ("repeat_press",))
@@ -210,9 +212,12 @@ def _int(raw: Any, path: Path, minimum: int) -> int:
 
 
 def _seconds(raw: Any, path: Path, minimum: int = 0) -> timedelta:
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw < minimum:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw) or raw < minimum:
         raise PolicyError(path, f"must be a number of seconds ≥ {minimum}")
-    return timedelta(seconds=raw)
+    try:
+        return timedelta(seconds=raw)
+    except OverflowError:
+        raise PolicyError(path, "is too large a number of seconds") from None
 
 
 def _bool(raw: Any, path: Path) -> bool:

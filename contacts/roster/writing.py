@@ -9,12 +9,16 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Callable, Iterable
 from pathlib import PurePath
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
-from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell
+from openpyxl.styles import Font
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from openpyxl.worksheet.dimensions import ColumnDimension, DimensionHolder
 
 from contacts.model import CARE_FLAG_LABELS, ROLE_LABELS, CareFlag, Contact, Role
 from contacts.phones import display_phone
@@ -34,8 +38,13 @@ Rows = list[list[str]]
 _TEXT_COLUMNS = {"code", "lines", "contacts", "key_holders", "phone"}
 
 
+_MOBILE = re.compile(r"^\+861[3-9]\d{9}$")
+
+
 def plain_phone(canonical: str) -> str:
     """``+8613812345678`` → ``13812345678``; ``+867176123456`` → ``0717-6123456``."""
+    if _MOBILE.match(canonical):
+        return canonical[3:]  # most numbers; skips a costly parse on district-sized exports
     return display_phone(canonical).replace(" ", "")
 
 
@@ -95,8 +104,8 @@ def csv_bytes(roster: Roster) -> bytes:
 
 
 def xlsx_bytes(roster: Roster) -> bytes:
-    book = Workbook()
-    book.remove(book.active)  # type: ignore[arg-type]
+    # Write-only mode streams rows: a district's 125,000 households in seconds, not a minute.
+    book = Workbook(write_only=True)
     for kind, rows in section_rows(roster).items():
         _fill_sheet(book.create_sheet(SECTION_TITLES[kind]), kind, rows)
     _fill_instructions(book.create_sheet(INSTRUCTIONS_SHEET))
@@ -105,19 +114,36 @@ def xlsx_bytes(roster: Roster) -> bytes:
     return out.getvalue()
 
 
-def _fill_sheet(sheet: Worksheet, kind: SectionKind, rows: Rows) -> None:
-    for row in rows:
-        sheet.append(row)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    sheet.freeze_panes = "A2"
-    for index, column in enumerate(SECTION_COLUMNS[kind], start=1):
-        letter = column_letter(index - 1)
-        sheet.column_dimensions[letter].width = _width(column.key)
+def _fill_sheet(sheet: WriteOnlyWorksheet, kind: SectionKind, rows: Rows) -> None:
+    columns = SECTION_COLUMNS[kind]
+    for index, column in enumerate(columns):
+        dimension = _dimensions(sheet)[column_letter(index)]
+        dimension.width = _width(column.key)
         if column.key in _TEXT_COLUMNS:
-            sheet.column_dimensions[letter].number_format = "@"
-            for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
-                cell.number_format = "@"
+            dimension.number_format = "@"  # rows typed in later stay text too
+    sheet.freeze_panes = "A2"
+    header, *body = rows
+    sheet.append([_bold(sheet, title) for title in header])
+    text = [column.key in _TEXT_COLUMNS for column in columns]
+    for row in body:
+        sheet.append([_text_cell(sheet, v) if t else v for v, t in zip(row, text, strict=True)])
+
+
+def _text_cell(sheet: WriteOnlyWorksheet, value: str) -> Cell:
+    cell = WriteOnlyCell(sheet, value)
+    cell.number_format = "@"
+    return cell
+
+
+def _bold(sheet: WriteOnlyWorksheet, value: str) -> Cell:
+    cell = WriteOnlyCell(sheet, value)
+    cell.font = Font(bold=True)
+    return cell
+
+
+def _dimensions(sheet: WriteOnlyWorksheet) -> DimensionHolder[str, ColumnDimension]:
+    holder: DimensionHolder[str, ColumnDimension] = sheet.column_dimensions  # type: ignore[attr-defined]  # missing from the stubs
+    return holder
 
 
 _WIDTHS = {"lines": 28, "contacts": 36, "key_holders": 28, "address": 24, "notes": 24, "scope": 28}
@@ -127,9 +153,10 @@ def _width(key: str) -> int:
     return _WIDTHS.get(key, 12)
 
 
-def _fill_instructions(sheet: Worksheet) -> None:
-    sheet.append(["995 一键报警名册填写说明"])
-    sheet["A1"].font = Font(bold=True)
+def _fill_instructions(sheet: WriteOnlyWorksheet) -> None:
+    _dimensions(sheet)["A"].width = 12
+    _dimensions(sheet)["E"].width = 80
+    sheet.append([_bold(sheet, "995 一键报警名册填写说明")])
     for line in INSTRUCTIONS:
         sheet.append([line])
     sheet.append([])
@@ -137,11 +164,6 @@ def _fill_instructions(sheet: Worksheet) -> None:
     for kind, columns in SECTION_COLUMNS.items():
         for c in columns:
             sheet.append([SECTION_TITLES[kind], c.title, c.english, _need(c.mandatory, c.required), c.hint])
-    sheet.column_dimensions["A"].width = 12
-    sheet.column_dimensions["E"].width = 80
-    for row in sheet.iter_rows():
-        for cell in row:
-            cell.alignment = Alignment(wrap_text=False, vertical="top")
 
 
 def _need(mandatory: bool, required: bool) -> str:

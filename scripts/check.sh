@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The one check developers and CI run: ruff, mypy, then pytest (extra arguments go to pytest).
+# Needs .venv (scripts/install.sh). PostgreSQL tests use CALLCENTER_TEST_POSTGRES_URL when set,
+# otherwise tests/conftest.py runs scripts/postgres.sh itself.
+# Every step runs even when an earlier one failed; the exit code is non-zero if any failed.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+BIN="$ROOT/.venv/bin"
+[[ -x $BIN/pytest && -x $BIN/ruff && -x $BIN/mypy ]] || die "no .venv with the dev tools: run scripts/install.sh"
+
+failed=()
+
+step() {
+    local name=$1
+    shift
+    say "$name"
+    if ! "$@"; then
+        failed+=("$name")
+    fi
+}
+
+run_pytest() {
+    local rc=0
+    "$BIN/pytest" "$@" || rc=$?
+    if [[ $rc -eq 5 ]]; then
+        printf 'error: pytest collected no test: a check that ran nothing has not passed\n' >&2
+    fi
+    return "$rc"
+}
+
+step "ruff check" "$BIN/ruff" check .
+step "mypy" "$BIN/mypy"
+step "pytest" run_pytest "$@"
+
+if [[ ${#failed[@]} -gt 0 ]]; then
+    printf 'check FAILED: %s\n' "${failed[*]}" >&2
+    exit 1
+fi
+say "check passed: ruff, mypy, pytest"
