@@ -122,7 +122,7 @@ def test_commands_on_a_closed_incident_are_refused(closing: str, command: str) -
 
 def test_set_type_records_the_change_once() -> None:
     scene = open_scene()
-    assert scene.incident.emergency_type is EmergencyType.UNKNOWN
+    assert scene.events("type_set") == []
     scene.incident.set_type(EmergencyType.MEDICAL, OPERATOR, scene.at(45))
     scene.incident.set_type(EmergencyType.MEDICAL, OPERATOR, scene.at(50))
     assert scene.incident.emergency_type is EmergencyType.MEDICAL

@@ -65,7 +65,8 @@ def test_nobody_answers_and_the_chain_climbs_to_the_police() -> None:
     assert (scene.incident.level, scene.incident.escalation_token) == (1, 2)
     assert scene.incident.next_escalation_at == _seconds(180)
     grid_roles = (Role.GRID_WORKER, Role.GRID_CENTRE_HOUSEHOLD, Role.VOLUNTEER)
-    assert _alerts(scene, 1) == {(r.phone, str(r.role), CALL) for r in group.upper_levels if r.role in grid_roles}
+    assert _alerts(scene, 1) == {(r.phone, str(r.role), CALL) for r in group.upper_levels
+                                 if r.role in grid_roles}
     assert all(leg.due_at == _seconds(60) and leg.attempt == 1 for leg in scene.legs(level=1))
 
     scene.at(180)
@@ -112,10 +113,11 @@ def test_the_grid_worker_gets_a_call_at_level_1_after_the_sms_at_level_0() -> No
 def test_a_timer_that_does_not_match_the_state_is_a_no_op(at: float, level: int, token: int) -> None:
     scene = open_scene()
     scene.at(at)
-    before = (len(scene.incident.legs), len(scene.incident.new_events), scene.incident.escalation_token)
+    incident = scene.incident
+    before = (len(incident.legs), len(incident.new_events), incident.escalation_token)
     assert not scene.escalate(level, token=token)
-    assert scene.incident.level == 0
-    assert (len(scene.incident.legs), len(scene.incident.new_events), scene.incident.escalation_token) == before
+    assert incident.level == 0
+    assert (len(incident.legs), len(incident.new_events), incident.escalation_token) == before
 
 
 def test_a_duplicate_or_late_timer_after_climbing_is_a_no_op() -> None:

@@ -35,7 +35,8 @@ def test_busy_then_no_answer_then_acknowledged_on_the_third_attempt() -> None:
     scene.at(5)
     assert scene.report(scene.leg(phone, CALL), S.BUSY) == [True]
     second = scene.leg(phone, CALL, attempt=2)
-    assert (second.status, second.due_at, second.created_at, second.level) == (S.PENDING, _seconds(35), _seconds(5), 0)
+    assert (second.status, second.due_at, second.created_at, second.level) == (
+        S.PENDING, _seconds(35), _seconds(5), 0)
     assert second.id == f"inc-0001/{phone}/call/alert/2"
     planned = scene.events_since_mark("leg_planned")
     assert [(e.data["attempt"], e.data["due_at"]) for e in planned] == [(2, _seconds(35))]
@@ -289,7 +290,8 @@ def test_leg_ids_are_the_idempotency_key() -> None:
             for p in LegPurpose for a in (1, 2)}
     assert len(keys) == 2 * 2 * 2 * 3 * 2
     for key, leg in scene.incident.legs.items():
-        assert key == leg.id == leg_id(leg.incident_id, leg.recipient.key, leg.channel, leg.purpose, leg.attempt)
+        assert key == leg.id
+        assert leg.id == leg_id(leg.incident_id, leg.recipient.key, leg.channel, leg.purpose, leg.attempt)
 
 
 def _twice_to_grid_worker_by_sms() -> EscalationPolicy:

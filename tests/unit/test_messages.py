@@ -169,8 +169,8 @@ def test_an_unknown_placeholder_in_the_file_names_its_line(tmp_path: Path) -> No
      "max_segments must be a whole number ≥ 1"),
     (lambda t: t.replace("timezone: Asia/Shanghai", "timezone: Asia/Yichang"), "timezone",
      "unknown time zone 'Asia/Yichang' (e.g. Asia/Shanghai)"),
-    (lambda t: t.replace("unknown_caller_label: 未登记号码", "unknown_caller_label: 3"), "unknown_caller_label",
-     "unknown_caller_label must be a non-empty text"),
+    (lambda t: t.replace("unknown_caller_label: 未登记号码", "unknown_caller_label: 3"),
+     "unknown_caller_label", "unknown_caller_label must be a non-empty text"),
 ])
 def test_a_bad_messages_file_names_the_line(tmp_path: Path, edit: Callable[[str], str], key: str,
                                             reason: str) -> None:

@@ -25,7 +25,8 @@ def test_level_0_alerts_every_neighbour_by_call_and_sms_and_the_grid_worker_by_s
     level = plan.levels[0]
     neighbours = group.neighbours_of(0)
     assert len(neighbours) == 12  # households 2…10: three with two contacts, six with one
-    expected = {r.phone: ("household_contact", (CALL, SMS)) for r in neighbours}
+    expected: dict[str, tuple[str, tuple[Channel, ...]]] = {
+        r.phone: ("household_contact", (CALL, SMS)) for r in neighbours}
     expected[group.grid_worker.phone] = ("grid_worker", (SMS,))
     assert _by_phone(level) == expected
     assert [p.recipient.phone for p in level.recipients][:12] == [r.phone for r in neighbours]
