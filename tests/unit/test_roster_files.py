@@ -128,7 +128,8 @@ def test_template_workbook_layout() -> None:
     assert [c.value for c in households[1]][:11] == HEADER.split(",")
     assert [c.value for c in households[1]][11:] == ["标签", "家庭成员", "钥匙持有人"]
     assert [c.value for c in responders[1]] == ["姓名", "角色", "电话", "负责范围"]
-    assert households["H2"].number_format == "@"  # the emergency line stays text in Excel
+    assert households.column_dimensions["H"].number_format == "@"  # lines typed in later stay text
+    assert households["H2"].data_type == "s"
     instructions = [c.value for row in book["说明"].iter_rows() for c in row if c.value]
     assert "一键电话" in instructions and "emergency_lines" in instructions
 
