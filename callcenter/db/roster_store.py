@@ -5,7 +5,8 @@ else is touched or deleted. Identity: a household is its 户编号; a town, vill
 is its name within its parent; a responder is (role, scope, name).
 
 Speed comes from set work, not row work: only what the roster names is loaded, in chunked
-``IN`` queries, compared in memory, and written with executemany.
+``IN`` queries; ``contacts.roster.merge`` compares it in memory and decides; the plan is written
+with executemany.
 """
 
 from __future__ import annotations
@@ -27,17 +28,19 @@ from callcenter.db.tables import (
     Village,
     scope_key,
 )
-from contacts.errors import RosterError, RosterProblem
+from contacts.errors import RosterError
 from contacts.model import ESCALATION_ROLE_ORDER, CareFlag, Contact, Role, ScopeLevel
-from contacts.phones import DEFAULT_POLICY, PhonePolicy, display_phone
-from contacts.roster import (
-    HouseholdRecord,
-    ImportSummary,
-    ResponderRecord,
-    Roster,
-    SectionKind,
-    cell_problem,
-    crowded_reason,
+from contacts.phones import DEFAULT_POLICY, PhonePolicy
+from contacts.roster import HouseholdRecord, ImportSummary, ResponderRecord, Roster
+from contacts.roster.merge import (
+    Identity,
+    Path,
+    Plan,
+    Stored,
+    StoredHousehold,
+    care_values,
+    conflicts,
+    plan_merge,
 )
 
 _t: Table = Town.__table__  # type: ignore[attr-defined]
@@ -49,8 +52,6 @@ _line: Table = EmergencyLine.__table__  # type: ignore[attr-defined]
 _resp: Table = ResponderRow.__table__  # type: ignore[attr-defined]
 
 Progress = Callable[[int, int], None]  # (rows written so far, rows to write)
-Path = tuple[str, ...]
-_Identity = tuple[str, Path, str]  # a responder's (role, scope path, name)
 CHUNK = 900  # ids per IN list and rows per executemany: under every backend's parameter limit
 
 # (level, table, parent id column) from the top down; a path of depth n names a place of level n.
@@ -67,27 +68,6 @@ _PARENT_LEVEL = {level: _DEPTH_LEVEL[depth - 1] for depth, level in _DEPTH_LEVEL
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-_FLAG_ORDER = tuple(f.value for f in CareFlag)
-
-
-def _flags(flags: Iterable[str]) -> tuple[str, ...]:
-    """Care flags in the enum's order, so stored and read lists compare equal."""
-    wanted = set(flags)
-    return tuple(f for f in _FLAG_ORDER if f in wanted) if wanted else ()
-
-
-def _pairs(contacts: Iterable[Contact]) -> tuple[tuple[str, str], ...]:
-    return tuple((c.name, c.phone) for c in contacts)
-
-
-def _content(group_id: int, r: HouseholdRecord) -> tuple[Any, ...]:
-    """What an import may change about a household, in a form stored rows compare with."""
-    return (
-        group_id, r.head, r.spoken_label, r.address, _flags(r.care_flags), tuple(r.residents),
-        _pairs(r.key_holders), r.notes, tuple(sorted(r.lines)), _pairs(r.contacts),
-    )
 
 
 # ---------------------------------------------------------------- what is stored
@@ -120,24 +100,6 @@ class _Places:
         return scope_key(_DEPTH_LEVEL[len(path)], self.ids[path])
 
 
-@dataclass(frozen=True, slots=True)
-class _StoredHousehold:
-    id: int
-    code: str
-    group_id: int
-    content: tuple[Any, ...]
-
-
-@dataclass
-class _Stored:
-    """The stored rows an import of ``roster`` can touch or collide with."""
-
-    households: dict[str, _StoredHousehold] = field(default_factory=dict)
-    line_owners: dict[str, str] = field(default_factory=dict)  # number → household code
-    group_contacts: Counter[int] = field(default_factory=Counter)  # group id → responders kept
-    responders: dict[_Identity, tuple[int, str]] = field(default_factory=dict)  # → (id, phone)
-
-
 def _in(conn: Connection, query: Any, values: Iterable[Any]) -> Iterator[Any]:
     """Rows of ``query`` (with an expanding ``values`` parameter) for every chunk of values."""
     for chunk in _chunks(sorted(set(values))):
@@ -147,14 +109,14 @@ def _in(conn: Connection, query: Any, values: Iterable[Any]) -> Iterator[Any]:
 _VALUES: Any = bindparam("values", expanding=True)
 
 
-def _load_stored(conn: Connection, roster: Roster, places: _Places) -> _Stored:
-    stored = _Stored()
+def _load_stored(conn: Connection, roster: Roster, places: _Places) -> Stored:
+    stored = Stored()
     rows = list(_in(conn, select(_h).where(_h.c.code.in_(_VALUES)), (r.code for r in roster.households)))
     by_id = {row.id: row for row in rows}
     lines, contacts = _lines_of(conn, by_id), _contacts_of(conn, by_id)
     for row in rows:
         content = _stored_content(row, lines[row.id], contacts[row.id])
-        stored.households[row.code] = _StoredHousehold(row.id, row.code, row.group_id, content)
+        stored.households[row.code] = StoredHousehold(row.id, row.code, row.group_id, content)
     stored.line_owners = _line_owners(conn, roster)
     stored.group_contacts = _group_contacts(conn, roster, places, set(by_id))
     stored.responders = _responders_at(conn, roster, places)
@@ -164,7 +126,7 @@ def _load_stored(conn: Connection, roster: Roster, places: _Places) -> _Stored:
 def _stored_content(row: Any, lines: list[str], contacts: list[tuple[str, str]]) -> tuple[Any, ...]:
     holders = tuple((k["name"], k["phone"]) for k in row.key_holders)
     return (
-        row.group_id, row.head, row.label, row.address, _flags(row.care_flags), tuple(row.residents),
+        row.group_id, row.head, row.label, row.address, care_values(row.care_flags), tuple(row.residents),
         holders, row.notes, tuple(sorted(lines)), tuple(contacts),
     )
 
@@ -212,135 +174,14 @@ def _group_contacts(conn: Connection, roster: Roster, places: _Places, replaced:
     return kept
 
 
-def _responders_at(conn: Connection, roster: Roster, places: _Places) -> dict[_Identity, tuple[int, str]]:
+def _responders_at(conn: Connection, roster: Roster, places: _Places) -> dict[Identity, tuple[int, str]]:
     keys = (places.key(r.scope) for r in roster.responders if r.scope in places.ids)
     query = select(_resp).where(_resp.c.scope_key.in_(_VALUES), _resp.c.household_id.is_(None))
-    found: dict[_Identity, tuple[int, str]] = {}
+    found: dict[Identity, tuple[int, str]] = {}
     for row in _in(conn, query, keys):
         path = places.paths[(ScopeLevel(row.scope_level), row.scope_id)]
         found[(row.role, path, row.name)] = (row.id, row.phone)
     return found
-
-
-# ---------------------------------------------------------------- what to change
-
-
-@dataclass
-class _Plan:
-    new_places: list[Path] = field(default_factory=list)
-    household_inserts: list[HouseholdRecord] = field(default_factory=list)
-    household_updates: list[tuple[int, HouseholdRecord]] = field(default_factory=list)
-    households_unchanged: int = 0
-    responder_inserts: list[ResponderRecord] = field(default_factory=list)
-    responder_updates: list[tuple[int, ResponderRecord]] = field(default_factory=list)
-    responders_unchanged: int = 0
-
-    def summary(self, dry_run: bool) -> ImportSummary:
-        return ImportSummary(
-            households_added=len(self.household_inserts),
-            households_updated=len(self.household_updates),
-            households_unchanged=self.households_unchanged,
-            responders_added=len(self.responder_inserts),
-            responders_updated=len(self.responder_updates),
-            responders_unchanged=self.responders_unchanged,
-            places_added=len(self.new_places),
-            dry_run=dry_run,
-        )
-
-    def rows_to_write(self) -> int:
-        changed = [*self.household_inserts, *(r for _, r in self.household_updates)]
-        per_household = sum(1 + len(r.lines) + len(r.contacts) for r in changed)
-        responders = len(self.responder_inserts) + len(self.responder_updates)
-        return len(self.new_places) + per_household + responders
-
-
-def _paths_named(roster: Roster) -> dict[Path, None]:
-    """Every town, village, grid and group path the households name, in file order."""
-    return dict.fromkeys(r.group_path[:depth] for r in roster.households for depth in range(1, 5))
-
-
-def _new_places(roster: Roster, places: _Places) -> list[Path]:
-    return sorted((p for p in _paths_named(roster) if p not in places.ids), key=len)
-
-
-def _plan(roster: Roster, places: _Places, stored: _Stored) -> _Plan:
-    plan = _Plan(new_places=_new_places(roster, places))
-    for record in roster.households:
-        _plan_household(plan, record, places.ids.get(record.group_path), stored.households.get(record.code))
-    for responder in roster.responders:
-        _plan_responder(plan, responder, stored.responders.get(_identity(responder)))
-    return plan
-
-
-def _plan_household(
-    plan: _Plan, record: HouseholdRecord, group_id: int | None, stored: _StoredHousehold | None
-) -> None:
-    if stored is None:
-        plan.household_inserts.append(record)
-    elif group_id is None or _content(group_id, record) != stored.content:
-        plan.household_updates.append((stored.id, record))
-    else:
-        plan.households_unchanged += 1
-
-
-def _identity(r: ResponderRecord) -> _Identity:
-    return (r.role.value, r.scope, r.name)
-
-
-def _plan_responder(plan: _Plan, record: ResponderRecord, stored: tuple[int, str] | None) -> None:
-    if stored is None:
-        plan.responder_inserts.append(record)
-    elif stored[1] != record.phone:
-        plan.responder_updates.append((stored[0], record))
-    else:
-        plan.responders_unchanged += 1
-
-
-# ---------------------------------------------------------------- checks against the database
-
-
-def _conflicts(roster: Roster, places: _Places, stored: _Stored, limit: int) -> list[RosterProblem]:
-    """Households' problems in row order, then responders'."""
-    households = [*_taken_lines(roster, stored), *_crowded_groups(roster, places, stored, limit)]
-    return sorted(households, key=lambda p: p.row) + list(_unknown_scopes(roster, places))
-
-
-def _taken_lines(roster: Roster, stored: _Stored) -> Iterator[RosterProblem]:
-    codes = {r.code for r in roster.households}
-    for record in roster.households:
-        for number in record.lines:
-            owner = stored.line_owners.get(number, record.code)
-            if owner not in codes:
-                reason = (
-                    f"{display_phone(number)} is already the emergency line of household {owner} "
-                    "in the database, which this file does not change"
-                )
-                yield _household_problem(roster, record.row, "lines", reason)
-
-
-def _crowded_groups(roster: Roster, places: _Places, stored: _Stored, limit: int) -> Iterator[RosterProblem]:
-    totals = Counter[Path]()
-    first: dict[Path, HouseholdRecord] = {}
-    for record in roster.households:
-        totals[record.group_path] += len(record.contacts)
-        first.setdefault(record.group_path, record)
-    for path, in_file in totals.items():
-        total = in_file + stored.group_contacts.get(places.ids.get(path, -1), 0)
-        if total > limit:
-            reason = crowded_reason(path, total, limit, "with those already stored")
-            yield _household_problem(roster, first[path].row, "contacts", reason)
-
-
-def _unknown_scopes(roster: Roster, places: _Places) -> Iterator[RosterProblem]:
-    created = _paths_named(roster)
-    for record in roster.responders:
-        if record.scope not in places.ids and record.scope not in created:
-            reason = f"{'/'.join(record.scope)} not found: no household of this file or the database is there"
-            yield cell_problem(roster.responder_origin, SectionKind.RESPONDERS, record.row, "scope", reason)
-
-
-def _household_problem(roster: Roster, row: int, key: str, reason: str) -> RosterProblem:
-    return cell_problem(roster.household_origin, SectionKind.HOUSEHOLDS, row, key, reason)
 
 
 # ---------------------------------------------------------------- writing
@@ -361,7 +202,7 @@ class _Writer:
             if self.progress is not None:
                 self.progress(self.done, self.total)
 
-    def write(self, plan: _Plan) -> None:
+    def write(self, plan: Plan) -> None:
         self.add_places(plan.new_places)
         # Old lines go first: a line may move from an updated household to a new one.
         self.clear_households([i for i, _ in plan.household_updates])
@@ -414,7 +255,7 @@ class _Writer:
     def household_row(self, r: HouseholdRecord) -> dict[str, Any]:
         return {
             "code": r.code, "group_id": self.places.ids[r.group_path], "head": r.head,
-            "label": r.spoken_label, "address": r.address, "care_flags": list(_flags(r.care_flags)),
+            "label": r.spoken_label, "address": r.address, "care_flags": list(care_values(r.care_flags)),
             "residents": list(r.residents), "notes": r.notes,
             "key_holders": [{"name": c.name, "phone": c.phone} for c in r.key_holders],
         }
@@ -467,10 +308,10 @@ class RosterStore:
         with self._engine.begin() as conn:
             places = _Places.load(conn)
             stored = _load_stored(conn, roster, places)
-            problems = _conflicts(roster, places, stored, self.max_group_responders)
+            problems = conflicts(roster, places.ids, stored, self.max_group_responders)
             if problems:
                 raise RosterError(problems)
-            plan = _plan(roster, places, stored)
+            plan = plan_merge(roster, places.ids, stored)
             if not dry_run:
                 _Writer(conn, places, plan.rows_to_write(), progress).write(plan)
         return plan.summary(dry_run)
