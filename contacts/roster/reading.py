@@ -59,15 +59,23 @@ def clean(value: object) -> str:
 
 def decode(data: bytes) -> str:
     if data.startswith(codecs.BOM_UTF8):
-        return data.decode("utf-8-sig")
+        body = data[len(codecs.BOM_UTF8) :]
+        return _decode(body, "utf-8", "line {line} is not UTF-8 text although the file is marked as UTF-8")
     if b"\x00" in data:
         raise RosterError([file_problem("not a text file; save the sheet as CSV or .xlsx")])
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise RosterError([file_problem("the text is neither UTF-8 nor GB18030; save it again as CSV UTF-8")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass  # not UTF-8: what Chinese Excel writes for plain "CSV"
+    return _decode(data, "gb18030", "line {line} is neither UTF-8 nor GB18030 text; save the file as CSV UTF-8")
+
+
+def _decode(data: bytes, encoding: str, reason: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise RosterError([file_problem(reason.format(line=line))]) from None
 
 
 def read_csv(data: bytes) -> RosterFile:

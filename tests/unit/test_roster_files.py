@@ -33,8 +33,10 @@ def test_csv_in_every_encoding_excel_writes(data: bytes) -> None:
 def test_decode_prefers_the_bom_then_strict_utf8() -> None:
     assert decode(codecs.BOM_UTF8 + "户".encode()) == "户"
     assert decode("户".encode("gb18030")) == "户"
-    with pytest.raises(RosterError, match="neither UTF-8 nor GB18030"):
+    with pytest.raises(RosterError, match="line 1 is neither UTF-8 nor GB18030"):
         decode(b"\xff\xfe\xff")
+    with pytest.raises(RosterError, match="line 2 is not UTF-8 text although the file is marked as UTF-8"):
+        decode(codecs.BOM_UTF8 + "户\n".encode() + "户".encode("gbk"))
 
 
 def test_csv_rows_keep_their_physical_line_numbers() -> None:

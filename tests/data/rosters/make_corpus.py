@@ -54,6 +54,12 @@ ENCODED_BAD: dict[str, tuple[str, str]] = {
         "城关镇,石桥村,第一网格,二组,SQ-011,马冬梅,石桥村二组5号,1380000201a,,,\n",
     ),
     "not_text_at_all.csv": ("latin-1", "\x00\x01\x02PK\x03\x04 binary"),
+    # A UTF-8 mark, then a GBK line: saved by one program, edited by another.
+    "bom_then_gbk_gb18030.csv": (
+        "bom+gb18030",
+        "乡镇,村,网格,联防组,户编号,户主,地址,一键电话,联系人,特殊关爱,备注\n"
+        "城关镇,石桥村,第二网格,三组,SQ-009,马春花,石桥村三组4号,13800003009,,,\n",
+    ),
     # Latin-1 bytes of a Western European export: neither UTF-8 nor GB18030.
     "neither_utf8_nor_gb18030.csv": ("latin-1", "Gemeinde,Dorf\nÿÿ,Zürich\n"),
 }
@@ -149,9 +155,15 @@ def _book(name: str, sheets: dict[str, list[list[object]]]) -> None:
     book.save(BAD / name)
 
 
+def _encode(text: str, encoding: str) -> bytes:
+    if encoding == "bom+gb18030":
+        return codecs.BOM_UTF8 + text.encode("gb18030")
+    return text.encode(encoding)
+
+
 def write_encoded_bad() -> None:
     for name, (encoding, text) in ENCODED_BAD.items():
-        (BAD / name).write_bytes(text.encode(encoding))
+        (BAD / name).write_bytes(_encode(text, encoding))
 
 
 if __name__ == "__main__":
