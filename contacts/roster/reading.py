@@ -128,17 +128,25 @@ def _marker(line: Line) -> SectionKind | None:
 
 def read_xlsx(data: bytes) -> RosterFile:
     try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # openpyxl raises zip, XML and key errors alike for a damaged file
+        sections = _xlsx_sections(data)
+    except RosterError:
+        raise
+    except Exception:  # openpyxl raises zip, XML, key and value errors alike for a damaged file
         raise RosterError(
             [file_problem("not a readable .xlsx workbook (damaged, password-protected or another format)")]
         ) from None
+    order = list(SectionKind)
+    return RosterFile(tuple(sorted(sections, key=lambda s: order.index(s.kind))))
+
+
+def _xlsx_sections(data: bytes) -> list[Section]:
+    # Read-only mode parses a sheet while it is iterated, so damage may surface only here.
+    book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     try:
         sections = [_sheet(book[name], name) for name in book.sheetnames if fold(name) in SECTION_NAMES]
     finally:
         book.close()
-    order = list(SectionKind)
-    return RosterFile(tuple(sorted((s for s in sections if s), key=lambda s: order.index(s.kind))))
+    return [s for s in sections if s is not None]
 
 
 def _sheet(sheet: object, name: str) -> Section | None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import io
+import random
+from pathlib import Path
 
 import pytest
 from openpyxl import Workbook, load_workbook
@@ -146,3 +149,17 @@ def test_default_labels_are_left_empty_on_export() -> None:
     template = template_roster()
     row = csv_bytes(template).decode("utf-8-sig").splitlines()[2].split(",")
     assert row[11] == ""  # 标签: derived again on import
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", ["base.csv", "base.xlsx"])
+def test_damaged_files_give_problems_never_crashes(name: str) -> None:
+    source = (Path(__file__).resolve().parents[1] / "data" / "rosters" / "good" / name).read_bytes()
+    rng = random.Random(995)
+    for _ in range(150):
+        data = bytearray(source)
+        for _ in range(rng.randint(1, 12)):
+            at = rng.randrange(len(data))
+            data[at : at + rng.randint(0, 4)] = bytes(rng.choice(b',;"\n:/[]\xe3\x80\x00x') for _ in range(2))
+        with contextlib.suppress(RosterError):  # anything else escaping is the failure
+            read_roster(name, bytes(data))
