@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, text, update
 
 from callcenter.db.tables import (
     EmergencyLine,
@@ -52,7 +52,9 @@ _line: Table = EmergencyLine.__table__  # type: ignore[attr-defined]
 _resp: Table = ResponderRow.__table__  # type: ignore[attr-defined]
 
 Progress = Callable[[int, int], None]  # (rows written so far, rows to write)
-CHUNK = 900  # ids per IN list and rows per executemany: under every backend's parameter limit
+CHUNK = 900  # ids per IN list: under every backend's parameter limit
+ANALYZE_AFTER_ROWS = 10_000
+_TABLES = (_t, _v, _gr, _g, _h, _line, _resp)
 
 # (level, table, parent id column) from the top down; a path of depth n names a place of level n.
 _LEVELS: tuple[tuple[ScopeLevel, Table, str | None], ...] = (
@@ -195,12 +197,16 @@ class _Writer:
     progress: Progress | None = None
     done: int = 0
 
-    def many(self, statement: Any, rows: list[dict[str, Any]]) -> None:
+    def many(self, statement: Any, rows: list[dict[str, Any]]) -> list[Any]:
+        """Execute for every row, in chunks that report progress; the rows a RETURNING gives back."""
+        returned: list[Any] = []
         for chunk in _chunks(rows, 5000):
-            self.conn.execute(statement, list(chunk))
+            result = self.conn.execute(statement, list(chunk))
+            returned += result.all() if result.returns_rows else []
             self.done += len(chunk)
             if self.progress is not None:
                 self.progress(self.done, self.total)
+        return returned
 
     def write(self, plan: Plan) -> None:
         self.add_places(plan.new_places)
@@ -214,6 +220,9 @@ class _Writer:
             update(_resp).where(_resp.c.id == bindparam("b_id")).values(phone=bindparam("b_phone")),
             [{"b_id": i, "b_phone": r.phone} for i, r in plan.responder_updates],
         )
+        if self.done >= ANALYZE_AFTER_ROWS and self.conn.dialect.name == "postgresql":
+            # Fresh planner statistics, or the next import plans its IN lookups for empty tables.
+            self.conn.execute(text(f"ANALYZE {', '.join(t.name for t in _TABLES)}"))
 
     def add_places(self, paths: list[Path]) -> None:
         for depth, (level, table, parent) in enumerate(_LEVELS, start=1):
@@ -227,10 +236,9 @@ class _Writer:
         return {column: self.places.ids[path[:-1]]} if column else {}
 
     def add_households(self, records: list[HouseholdRecord]) -> list[tuple[int, HouseholdRecord]]:
-        self.many(insert(_h), [self.household_row(r) for r in records])
-        query = select(_h.c.id, _h.c.code).where(_h.c.code.in_(_VALUES))
-        ids = {row.code: row.id for row in _in(self.conn, query, (r.code for r in records))}
-        return [(ids[r.code], r) for r in records]
+        statement = insert(_h).returning(_h.c.id, sort_by_parameter_order=True)
+        returned = self.many(statement, [self.household_row(r) for r in records])
+        return [(row.id, r) for row, r in zip(returned, records, strict=True)]
 
     def clear_households(self, household_ids: list[int]) -> None:
         for chunk in _chunks(household_ids):
