@@ -19,7 +19,7 @@ from contacts.roster.records import (
     default_label,
 )
 from contacts.roster.sections import FileProblem, SectionKind
-from contacts.roster.validate import Advance, Rules, count_rows, crowded_reason, parse_roster
+from contacts.roster.validate import Advance, Rules, crowded_reason, parse_roster
 from contacts.roster.writing import WRITERS, roster_bytes, template_roster
 
 
@@ -42,7 +42,6 @@ __all__ = [
     "Rules",
     "SectionKind",
     "cell_problem",
-    "count_rows",
     "crowded_reason",
     "default_label",
     "parse_roster",

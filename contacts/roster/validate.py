@@ -81,10 +81,6 @@ def _origin(section: Section) -> Origin:
     return Origin(section.sheet, resolve_header(section)[0].titles)
 
 
-def count_rows(roster_file: RosterFile) -> int:
-    return sum(len(s.rows) for s in roster_file.sections)
-
-
 # ---------------------------------------------------------------- households
 
 
