@@ -102,13 +102,13 @@ class _Places:
         return scope_key(_DEPTH_LEVEL[len(path)], self.ids[path])
 
 
+_VALUES: Any = bindparam("values", expanding=True)
+
+
 def _in(conn: Connection, query: Any, values: Iterable[Any]) -> Iterator[Any]:
     """Rows of ``query`` (with an expanding ``values`` parameter) for every chunk of values."""
     for chunk in _chunks(sorted(set(values))):
         yield from conn.execute(query, {"values": list(chunk)}).all()
-
-
-_VALUES: Any = bindparam("values", expanding=True)
 
 
 def _load_stored(conn: Connection, roster: Roster, places: _Places) -> Stored:
@@ -165,10 +165,7 @@ def _line_owners(conn: Connection, roster: Roster) -> dict[str, str]:
 def _group_contacts(conn: Connection, roster: Roster, places: _Places, replaced: set[int]) -> Counter[int]:
     """Group-level responders per group that stay as they are (their household is not in the roster)."""
     paths = {r.group_path for r in roster.households if r.group_path in places.ids}
-    query = (
-        select(_resp.c.scope_id, _resp.c.household_id)
-        .where(_resp.c.scope_key.in_(_VALUES))
-    )
+    query = select(_resp.c.scope_id, _resp.c.household_id).where(_resp.c.scope_key.in_(_VALUES))
     kept = Counter[int]()
     for row in _in(conn, query, (places.key(p) for p in paths)):
         if row.household_id not in replaced:
