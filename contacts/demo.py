@@ -8,6 +8,7 @@ Phones are canonical (E.164 or bare extensions) and unique by construction, not 
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -82,6 +83,8 @@ _MOBILE_PREFIXES = (
     "153", "155", "156", "157", "158", "159", "180", "181", "182", "183", "185", "186", "187",
     "188", "189", "177", "199",
 )
+_FLAG_ORDER = tuple(CareFlag)  # iterating the enum itself is slow in a loop run per household
+_NO_FLAGS: frozenset[CareFlag] = frozenset()
 _LANDLINE_AREA = "717"  # Yichang
 _LANDLINE_FIRST_DIGITS = "6785432"  # 0717-6xxxxxx first, one million numbers per digit
 
@@ -222,6 +225,7 @@ class _Where:
     extensions: bool = False
     house: int = 0
     village_group: int = 0
+    village_group_name: str = ""
     neighbour: Contact | None = None
     household_row: int = 1  # rows as a spreadsheet would number them, under a header
     responder_row: int = 1
@@ -296,6 +300,7 @@ class _Generator:
         w = self._where
         if group_index % 3 == 0:
             w.village_group += 1
+            w.village_group_name = chinese_number(w.village_group)
             w.house = 0
 
     def _contact_counts(self, members: int) -> list[int]:
@@ -325,7 +330,7 @@ class _Generator:
         return HouseholdRecord(
             row=w.household_row, town=w.town, village=w.village, grid=w.grid, group=w.group,
             code=f"{w.code}-{number:03d}", head=residents[0],
-            address=f"{w.district} {w.town} {w.village} {chinese_number(w.village_group)}组 {w.house}号",
+            address=f"{w.district} {w.town} {w.village} {w.village_group_name}组 {w.house}号",
             lines=(line,), contacts=contacts, care_flags=flags, residents=residents,
             key_holders=keys, notes=self._notes(flags) if flags or rng.random() < 0.1 else "",
         )
@@ -344,7 +349,7 @@ class _Generator:
         for flag in (CareFlag.DISABLED, CareFlag.MENTAL_ILLNESS, CareFlag.CHRONIC_ILLNESS):
             if r() < CARE_SHARES[flag]:
                 flags.add(flag)
-        return frozenset(flags)
+        return frozenset(flags) if flags else _NO_FLAGS
 
     def _residents(self, flags: frozenset[CareFlag]) -> tuple[str, ...]:
         """Head first; then a spouse, grown children and grandchildren (or only grandchildren)."""
@@ -369,7 +374,7 @@ class _Generator:
         if CareFlag.LIVING_ALONE in flags:
             return 1
         draw = self._rng.random()
-        size = next(i + 1 for i, edge in enumerate(_SIZE_CUMULATIVE) if draw < edge)
+        size = bisect.bisect_right(_SIZE_CUMULATIVE, draw) + 1
         return max(size, 2) if CareFlag.LEFT_BEHIND_CHILD in flags else size
 
     def _contacts(self, residents: tuple[str, ...], count: int, extension: bool) -> tuple[Contact, ...]:
@@ -391,7 +396,7 @@ class _Generator:
 
     def _notes(self, flags: frozenset[CareFlag]) -> str:
         choice = self._rng.choice
-        parts = [choice(NOTES_BY_FLAG[flag.value]) for flag in CareFlag if flag in flags]
+        parts = [choice(NOTES_BY_FLAG[flag.value]) for flag in _FLAG_ORDER if flag in flags]
         if not parts or self._rng.random() < 0.1:
             parts.append(choice(GENERAL_NOTES))
         return "；".join(parts)
