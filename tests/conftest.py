@@ -6,8 +6,6 @@ loopback when none runs and prints its admin URL; each test gets a database of i
 
 from __future__ import annotations
 
-import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench.common import postgres_admin_url as start_postgres
 from callcenter.bootstrap import Container, build
 from callcenter.settings import Settings, load_settings
 
@@ -24,17 +23,10 @@ DATA = Path(__file__).resolve().parent / "data"
 
 
 def _postgres_admin_url() -> str:
-    url = os.environ.get("CALLCENTER_TEST_POSTGRES_URL")
-    if url:
-        return url
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "postgres.sh")], capture_output=True, text=True, timeout=600, check=False
-    )
-    if done.returncode != 0:
-        pytest.fail(f"cannot start PostgreSQL for the tests:\n{done.stderr}")
-    url = done.stdout.strip().splitlines()[-1]
-    os.environ["CALLCENTER_TEST_POSTGRES_URL"] = url
-    return url
+    try:
+        return start_postgres()
+    except RuntimeError as exc:
+        pytest.fail(f"cannot start PostgreSQL for the tests: {exc}")
 
 
 @pytest.fixture(scope="session")
