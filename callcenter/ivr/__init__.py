@@ -1,0 +1,1 @@
+"""Interactive voice response: flows as data, a pure flow engine, and the media port that carries them."""
