@@ -298,7 +298,7 @@ class IncidentEngine:
             LegPurpose.CANCELLATION: self.templates.cancellation_sms,
         }[leg.purpose]
         return LegOrder(leg.id, incident.id, leg.channel, leg.purpose, leg.attempt, leg.recipient,
-                        render(template, facts, self.templates), facts)
+                        render(template, facts, self.templates), facts, incident.level)
 
     def _facts(self, incident: Incident) -> MessageFacts:
         return MessageFacts(

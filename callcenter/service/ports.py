@@ -37,6 +37,12 @@ class LegOrder:
     recipient: Recipient
     text: str  # the SMS body, or the alert read out when no recorded prompt fits
     facts: MessageFacts
+    incident_level: int = 0  # the incident's escalation level: a channel's queue serves higher levels first
+
+    @property
+    def priority(self) -> tuple[int, datetime]:
+        """Sort key for a channel queue: highest escalation level first, then the oldest press."""
+        return (-self.incident_level, self.facts.pressed_at)
 
 
 class OutcomeSink(Protocol):
