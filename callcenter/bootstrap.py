@@ -19,6 +19,9 @@ from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.domain.messages import MessageTemplates
 from callcenter.domain.policy import EscalationPolicy
 from callcenter.domain.types import Channel
+from callcenter.ivr.flowfile import FlowSet, load_flows
+from callcenter.ivr.prompts import PromptLibrary
+from callcenter.ivr.speech import EspeakSynthesizer
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.engine import IncidentEngine
 from callcenter.service.ports import AlertChannel
@@ -82,6 +85,16 @@ class Container:
             Channel.CALL: SimulatedPhones(Channel.CALL, time_scale=scale),
             Channel.SMS: SimulatedPhones(Channel.SMS, name="simulated-sms", time_scale=scale),
         }
+
+    @cached_property
+    def ivr_flows(self) -> FlowSet:
+        return load_flows(self.settings.ivr.flows_dir)
+
+    @cached_property
+    def prompt_library(self) -> PromptLibrary:
+        ivr, data_dir = self.settings.ivr, self.settings.data_dir
+        return PromptLibrary(EspeakSynthesizer(ivr.voice, speed=ivr.speech_rate), ivr.cache_path(data_dir),
+                             ivr.prompts_path(data_dir), self.ivr_flows.prompts())
 
     def init_db(self) -> None:
         migrate(self.settings.database_url)

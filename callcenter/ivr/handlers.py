@@ -56,14 +56,14 @@ def leg_outcome(state: FlowState, far_end_hung_up: bool) -> LegOutcome:
 
 
 def inbound_handler(engine_actions: IncidentActions, incident_lookup: IncidentLookup, prompts: PromptAudio,
-                    flows: FlowSet) -> InboundCallHandler:
+                    flows: FlowSet, record_max_seconds: float | None = None) -> InboundCallHandler:
     flow = flows[INBOUND_FLOW]
 
     def handle(media: CallMedia) -> None:
         found = _find_incident(incident_lookup, media.remote_number)
         effects = _IncidentEffects(engine_actions, found.incident_id if found else None)
         facts = {**base_facts(media.remote_number), **(found.facts if found else {})}
-        FlowRunner(flow, media, prompts, effects).run(facts)
+        FlowRunner(flow, media, prompts, effects, record_max_seconds).run(facts)
 
     return handle
 

@@ -74,7 +74,7 @@ class PromptLibrary:
         return RenderedPrompt(prompt, wording, source, seconds(self._load(file)), file)
 
     def render_all(self) -> list[RenderedPrompt]:
-        return [self.render_prompt(prompt, text) for prompt, text in sorted(self.fixed.items())]
+        return [self.render_prompt(prompt, text) for prompt, text in self.fixed.items()]
 
     def recording_for(self, prompt: str) -> Path | None:
         file = self.prompts_dir / f"{prompt}.wav"

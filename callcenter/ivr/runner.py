@@ -64,9 +64,11 @@ class FlowResult:
 
 
 class FlowRunner:
-    def __init__(self, flow: Flow, media: CallMedia, prompts: PromptAudio, effects: FlowEffects) -> None:
+    def __init__(self, flow: Flow, media: CallMedia, prompts: PromptAudio, effects: FlowEffects,
+                 record_max_seconds: float | None = None) -> None:
         self.engine = FlowEngine(flow)
         self.media, self.prompts, self.effects = media, prompts, effects
+        self.record_max_seconds = record_max_seconds  # the site's cap over every record step
         self._queued_seconds = 0.0
         self._hung_up = False
 
@@ -167,7 +169,8 @@ class FlowRunner:
         key = self._key_during_playback()
         if key is not None:
             log.info("flow %s: key %s pressed during the prompt before a recording", self.engine.flow.name, key)
-        audio = self.media.record(start.max_seconds, start.stop_digits)
+        limit = min(start.max_seconds, self.record_max_seconds or start.max_seconds)
+        audio = self.media.record(limit, start.stop_digits)
         seconds = len(audio) / SAMPLE_RATE
         if audio:
             self._effect(lambda: self.effects.recording(audio, seconds))

@@ -142,3 +142,18 @@ def test_leg_facts_give_the_type_code_for_the_flow_branch() -> None:
     assert leg_facts(order("急病/受伤"))["emergency_type"] == "medical"
     assert leg_facts(order("类型未知"))["emergency_type"] == "unknown"
     assert leg_facts(order())["recipient"] == "李秀英"
+
+
+def test_the_site_caps_the_length_of_a_voice_message() -> None:
+    actions = FakeIncidentActions()
+    media = FakeCallMedia(HOUSEHOLD, hang_up_at=100.0)
+    inbound_handler(actions, lookup, FakePromptAudio(), FLOWS, record_max_seconds=5.0)(media)
+    assert actions.voice_messages[0][2] == 5.0
+
+
+def test_a_stop_digit_ends_the_voice_message_early() -> None:
+    actions = FakeIncidentActions()
+    media = FakeCallMedia(HOUSEHOLD, digits=[(50.0, "#")], hang_up_at=100.0)
+    inbound_handler(actions, lookup, FakePromptAudio(), FLOWS)(media)
+    (_, audio, seconds), = actions.voice_messages
+    assert 0 < seconds < 20 and len(audio) == round(seconds * 8000)
