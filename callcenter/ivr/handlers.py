@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from callcenter.domain.types import EMERGENCY_TYPE_LABELS, EmergencyType, LegStatus
-from callcenter.ivr.engine import FlowState
+from callcenter.ivr.engine import FlowEngine, FlowState, Say
 from callcenter.ivr.flow import Action
 from callcenter.ivr.flowfile import ALERT_FLOW, INBOUND_FLOW, FlowSet
 from callcenter.ivr.media import AnsweredLegHandler, CallMedia, InboundCallHandler
@@ -80,6 +80,20 @@ def alert_handler(prompts: PromptAudio, flows: FlowSet, early_outcome: EarlyOutc
         return outcome.status
 
     return handle
+
+
+def warm_alert_audio(prompts: PromptAudio, flows: FlowSet, order: LegOrder) -> int:
+    """Render what an alert leg says first, so the responder does not wait for synthesis after answering.
+
+    A channel may call this when it accepts the leg, before dialling; the announcement is the same for
+    every leg of an incident, so the first call renders it and the others find it cached. Returns how
+    many texts were prepared.
+    """
+    turn = FlowEngine(flows[ALERT_FLOW]).start(leg_facts(order))
+    says = [command for command in turn.commands if isinstance(command, Say)]
+    for say in says:
+        prompts.audio(say)
+    return len(says)
 
 
 def _find_incident(lookup: IncidentLookup, number: str) -> CallerIncident | None:

@@ -11,7 +11,7 @@ from callcenter.domain.messages import MessageFacts
 from callcenter.domain.types import Channel, LegPurpose, LegStatus, Recipient
 from callcenter.ivr.fakes import FakeCallMedia, FakeIncidentActions, FakePromptAudio, FakeSynthesizer
 from callcenter.ivr.flowfile import load_flows
-from callcenter.ivr.handlers import alert_handler, inbound_handler, leg_facts
+from callcenter.ivr.handlers import alert_handler, inbound_handler, leg_facts, warm_alert_audio
 from callcenter.ivr.ports import CallerIncident
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.service.ports import LegOrder
@@ -157,3 +157,12 @@ def test_a_stop_digit_ends_the_voice_message_early() -> None:
     inbound_handler(actions, lookup, FakePromptAudio(), FLOWS)(media)
     (_, audio, seconds), = actions.voice_messages
     assert 0 < seconds < 20 and len(audio) == round(seconds * 8000)
+
+
+def test_warming_renders_the_announcement_before_the_call(tmp_path: Path) -> None:
+    synthesizer = FakeSynthesizer()
+    library = PromptLibrary(synthesizer, tmp_path / "cache", tmp_path / "prompts", FLOWS.prompts())
+    assert warm_alert_audio(library, FLOWS, order()) == 2
+    spoken = len(synthesizer.spoken)
+    assert alert_handler(library, FLOWS)(order(), FakeCallMedia(digits=[(9.0, "1")])) is LegStatus.ACKNOWLEDGED
+    assert synthesizer.spoken[spoken:] == [FLOWS.prompts()["coming"]]  # only the confirmation was new
