@@ -7,6 +7,7 @@ waits (``next_digit``, ``record``), so a script of "press 3 at 7.5 s" is exact a
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -103,6 +104,7 @@ class FakeCallMedia:
             raise CallEnded("call already ended")
 
 
+@functools.lru_cache(maxsize=512)
 def tone(text: str, seconds_per_char: float = 0.05) -> bytes:
     """Deterministic audio for a text: a tone whose pitch and length depend on the text."""
     pitch = 300 + sum(map(ord, text)) % 500
