@@ -102,6 +102,7 @@ class _FlowParser:
         for path, target in self.links:
             if target not in steps:
                 raise FlowError(path, f"no step with id {target!r}")
+        _no_endless_loop(steps, ids)
         return Flow(self.name, self.kind, steps, ids[0], self.prompts)
 
     def _kind(self) -> FlowKind:
@@ -287,6 +288,37 @@ class _FlowParser:
         if value is not True:
             raise FlowError(path, "write hangup: true")
         return HangUp()
+
+
+def _instant_targets(step: Step) -> list[str]:
+    """Where a step goes without waiting for the caller; a repeat's way back is bounded, so not followed."""
+    verb = step.verb
+    if isinstance(verb, Gather | Record | Repeat | HangUp):
+        return []
+    if isinstance(verb, Goto):
+        return [verb.target]
+    if isinstance(verb, Branch):
+        return [*verb.cases.values(), verb.otherwise]
+    return [step.next] if step.next else []
+
+
+def _no_endless_loop(steps: Mapping[str, Step], ids: list[str]) -> None:
+    """A cycle of steps that never wait for the caller and pass no repeat would spin forever."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(step_id: str) -> None:
+        state[step_id] = 1
+        for target in _instant_targets(steps[step_id]):
+            if state.get(target) == 1:
+                raise FlowError(("steps", ids.index(target)),
+                                f"steps from {target!r} loop back to it without waiting for a key or passing a repeat")
+            if target not in state:
+                visit(target)
+        state[step_id] = 2
+
+    for step_id in ids:
+        if step_id not in state:
+            visit(step_id)
 
 
 _BUILDERS: dict[str, Callable[[_FlowParser, Any, KeyPath, str | None], Verb]] = {

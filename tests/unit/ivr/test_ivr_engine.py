@@ -25,7 +25,7 @@ from callcenter.ivr.engine import (
     apply_field,
     render_text,
 )
-from callcenter.ivr.flow import Action
+from callcenter.ivr.flow import Action, Flow, FlowError, FlowKind, Goto, Step
 from callcenter.ivr.flowfile import load_flows
 from callcenter.ivr.flowparse import parse_flow
 
@@ -180,11 +180,13 @@ def test_a_missing_fact_is_spoken_as_unknown_not_a_crash() -> None:
     assert render_text("{label}在{address}", {"label": "王家"}) == "王家在未知"
 
 
-def test_a_loop_without_a_wait_is_stopped() -> None:
-    flow = parse_flow({"flow": "t", "kind": "inbound", "steps": [{"id": "a", "goto": "b"},
-                                                                  {"id": "b", "goto": "a"}]})
+def test_a_loop_without_a_wait_is_refused_on_load_and_stopped_at_run_time() -> None:
+    steps = [{"id": "a", "goto": "b"}, {"id": "b", "goto": "a"}]
+    with pytest.raises(FlowError, match="loop back"):
+        parse_flow({"flow": "t", "kind": "inbound", "steps": steps})
+    built = Flow("t", FlowKind.INBOUND, {"a": Step("a", Goto("b"), None), "b": Step("b", Goto("a"), None)}, "a")
     with pytest.raises(FlowRuntimeError):
-        FlowEngine(flow).start(FACTS)
+        FlowEngine(built).start(FACTS)
 
 
 def test_a_gather_that_collects_several_digits_matches_the_whole_entry() -> None:
