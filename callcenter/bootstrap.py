@@ -19,7 +19,10 @@ from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.domain.messages import MessageTemplates
 from callcenter.domain.policy import EscalationPolicy
 from callcenter.domain.types import Channel
+from callcenter.ivr.caller_incidents import CallerIncidents
 from callcenter.ivr.flowfile import FlowSet, load_flows
+from callcenter.ivr.handlers import alert_handler
+from callcenter.ivr.media import AnsweredLegHandler
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.speech import EspeakSynthesizer
 from callcenter.policies import load_policy, load_templates
@@ -95,6 +98,16 @@ class Container:
         ivr, data_dir = self.settings.ivr, self.settings.data_dir
         return PromptLibrary(EspeakSynthesizer(ivr.voice, speed=ivr.speech_rate), ivr.cache_path(data_dir),
                              ivr.prompts_path(data_dir), self.ivr_flows.prompts())
+
+    @cached_property
+    def alert_leg_handler(self) -> AnsweredLegHandler:
+        """What the call channel runs on an answered alert leg."""
+        return alert_handler(self.prompt_library, self.ivr_flows)
+
+    @cached_property
+    def caller_incidents(self) -> CallerIncidents:
+        """The call channel remembers each inbound call's incident here; the inbound handler looks it up."""
+        return CallerIncidents()
 
     def init_db(self) -> None:
         migrate(self.settings.database_url)
