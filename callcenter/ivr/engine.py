@@ -179,6 +179,13 @@ class FlowEngine:
             return self.start(facts)
         return Turn(state, ())
 
+    def expects(self, state: FlowState) -> str:
+        """What the waiting step needs next: "digits", "recording", or "" when the flow has ended."""
+        if state.done or not state.step:
+            return ""
+        verb = self.flow.step(state.step).verb
+        return "digits" if isinstance(verb, Gather) else "recording" if isinstance(verb, Record) else ""
+
     # -- gather --------------------------------------------------------------------------------
 
     def _gathered(self, state: FlowState, gather: Gather, event: Digits | TimedOut, facts: Mapping[str, str]) -> Turn:

@@ -75,6 +75,7 @@ def test_no_key_twice_is_a_silent_emergency_that_records_the_caller() -> None:
     assert second.commands[0] == DoAction(Action.NOTE_SILENT_CALL)
     assert not any(isinstance(c, SetIncidentField) for c in second.commands)
     assert second.commands[-1] == StartRecording(20.0, "#")
+    assert (engine.expects(first.state), engine.expects(second.state)) == ("digits", "recording")
     after = engine.handle(second.state, RecordingDone(20.0), FACTS)
     assert prompts(after.commands) == ["reassure"]
 
