@@ -48,11 +48,12 @@ def engine(database_url: str) -> Iterator[tuple[IncidentEngine, SqlIncidentStore
 def call(engine: IncidentEngine, tmp_path: Path, media: FakeCallMedia) -> str:
     """What the channel does: open the incident on the INVITE, remember it, run the inbound handler."""
     calls = CallerIncidents()
-    incident = engine.key_press(media.remote_number)
-    calls.remember(media.remote_number, incident)
+    calls.emergency_opener(engine.key_press)("+86" + media.remote_number)  # on the INVITE, before answering
+    found = calls(media.remote_number)
+    assert found is not None
     actions = EngineIncidentActions(engine, tmp_path / "recordings")
     inbound_handler(actions, calls, FakePromptAudio(), load_flows(ROOT / "ivr_flows"))(media)
-    return incident.id
+    return found.incident_id
 
 
 def test_press_then_3_stores_medical_and_the_incident_stays_open(
