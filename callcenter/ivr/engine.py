@@ -11,6 +11,9 @@ changes them mid-call; ``apply_field`` gives the facts after a ``SetIncidentFiel
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -129,6 +132,24 @@ class FlowState:
                    bool(data.get("done", False)))
 
 
+def encode_state(state: FlowState) -> str:
+    """The state as one URL-safe token (a webhook channel puts it in the callback URL)."""
+    raw = json.dumps(state.to_dict(), separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_state(token: str) -> FlowState:
+    """The state from ``encode_state``; ValueError when the token is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise TypeError("not a mapping")
+        return FlowState.from_dict(data)
+    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a flow state token: {exc}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class Turn:
     state: FlowState
@@ -170,6 +191,8 @@ class FlowEngine:
             return Turn(state, ())
         if isinstance(event, HungUp):
             return Turn(replace(state, done=True), ())
+        if state.step and state.step not in self.flow.steps:  # a state from another version of the flow
+            raise FlowRuntimeError(f"flow {self.flow.name!r} has no step {state.step!r}")
         verb = self.flow.step(state.step).verb if state.step else None
         if isinstance(verb, Gather) and isinstance(event, Digits | TimedOut):
             return self._gathered(state, verb, event, facts)
@@ -181,7 +204,7 @@ class FlowEngine:
 
     def expects(self, state: FlowState) -> str:
         """What the waiting step needs next: "digits", "recording", or "" when the flow has ended."""
-        if state.done or not state.step:
+        if state.done or state.step not in self.flow.steps:
             return ""
         verb = self.flow.step(state.step).verb
         return "digits" if isinstance(verb, Gather) else "recording" if isinstance(verb, Record) else ""

@@ -23,6 +23,8 @@ from callcenter.ivr.engine import (
     TimedOut,
     Turn,
     apply_field,
+    decode_state,
+    encode_state,
     render_text,
 )
 from callcenter.ivr.flow import Action, Flow, FlowError, FlowKind, Goto, Step
@@ -198,3 +200,23 @@ def test_a_gather_that_collects_several_digits_matches_the_whole_entry() -> None
     retry = engine.handle(engine.start(FACTS).state, Digits("1"), FACTS)
     assert retry.state.attempt == 1
     assert engine.handle(retry.state, Digits("12"), FACTS).state.outcome == "acknowledge"
+
+
+def test_state_travels_as_a_url_safe_token() -> None:
+    engine = alert()
+    state = engine.handle(engine.start(FACTS).state, TimedOut(), FACTS).state
+    token = encode_state(state)
+    assert token.replace("-", "").replace("_", "").isalnum()
+    assert decode_state(token) == state
+
+
+@pytest.mark.parametrize("token", ["", "!!!", "bm90IGpzb24", "WzEsMl0", "eyJhdHRlbXB0IjoxfQ"])
+def test_a_forged_or_damaged_token_is_a_value_error(token: str) -> None:
+    with pytest.raises(ValueError, match="not a flow state token"):
+        decode_state(token)
+
+
+def test_a_state_naming_a_step_the_flow_lacks_is_a_clear_error() -> None:
+    with pytest.raises(FlowRuntimeError, match="has no step 'gone'"):
+        alert().handle(FlowState("gone"), Digits("1"), FACTS)
+    assert alert().expects(FlowState("gone")) == ""
