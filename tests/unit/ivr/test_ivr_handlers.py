@@ -166,3 +166,15 @@ def test_warming_renders_the_announcement_before_the_call(tmp_path: Path) -> Non
     spoken = len(synthesizer.spoken)
     assert alert_handler(library, FLOWS)(order(), FakeCallMedia(digits=[(9.0, "1")])) is LegStatus.ACKNOWLEDGED
     assert synthesizer.spoken[spoken:] == [FLOWS.prompts()["coming"]]  # only the confirmation was new
+
+
+
+def test_a_silent_caller_who_hangs_up_while_recorded_still_leaves_the_message() -> None:
+    probe = FakeCallMedia(HOUSEHOLD, hang_up_at=1000.0)  # where the recording starts when nobody hangs up
+    inbound_handler(FakeIncidentActions(), lookup, FakePromptAudio(), FLOWS)(probe)
+    recording_from = next(at for at, what in probe.log if what.startswith("recorded")) - 20.0
+    actions = FakeIncidentActions()
+    inbound_handler(actions, lookup, FakePromptAudio(), FLOWS)(FakeCallMedia(HOUSEHOLD, hang_up_at=recording_from + 4))
+    (_, audio, seconds), = actions.voice_messages
+    assert seconds == pytest.approx(4.0) and len(audio) == 4 * 8000
+    assert actions.calls[0] == ("note_silent_call", INCIDENT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import wave
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,13 @@ def test_call_audio_files_round_trip_and_leave_no_partial_file(tmp_path: Path) -
     with wave.open(str(target)) as written:
         assert (written.getframerate(), written.getsampwidth(), written.getnchannels()) == (8000, 1, 1)
     assert [p.name for p in target.parent.iterdir()] == ["b.wav"]
+
+
+def test_calls_in_parallel_share_one_rendering(tmp_path: Path) -> None:
+    prompts = library(tmp_path)
+    text = "这里是995紧急求助。张建国家，地址：张家口村3组12号"
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: prompts.audio(Say(text)), range(32)))
+    assert set(results) == {tone(text)}
+    assert len(list((tmp_path / "cache").glob("speech-*.wav"))) == 1
+    assert not list((tmp_path / "cache").glob(".*.part"))
