@@ -49,17 +49,17 @@ def timed(run: Callable[[], object], times: int) -> Latency:
 
 
 def announcements(count: int) -> list[Say]:
-    return [Say(f"这里是995紧急求助。张家口村三组 第{n}户，地址：张家口村3组{n}号，发生火灾，需要帮助。")
+    return [Say(f"这里是九九五紧急求助。张家口村三组 第{n}户，地址：张家口村3组{n}号，发生火灾，需要帮助。")
             for n in range(count)]
 
 
 def speech_rows(count: int, cache: Path) -> list[tuple[str, Latency]]:
     texts = announcements(count)
-    fresh = PromptLibrary(EspeakSynthesizer("cmn"), cache, cache / "none", {})
+    fresh = PromptLibrary(EspeakSynthesizer(), cache, cache / "none", {})
     pending = iter(texts)
     cold = timed(lambda: fresh.audio(next(pending)), count)
     audio_seconds = sum(len(fresh.audio(t)) for t in texts) / 8000 / count
-    disk = PromptLibrary(EspeakSynthesizer("cmn"), cache, cache / "none", {})  # new process: empty memory
+    disk = PromptLibrary(EspeakSynthesizer(), cache, cache / "none", {})  # new process: empty memory
     pending = iter(texts)
     cached = timed(lambda: disk.audio(next(pending)), count)
     hot = timed(lambda: disk.audio(texts[0]), count * 10)

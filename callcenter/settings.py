@@ -85,7 +85,9 @@ class IvrSettings(_Section):
     prompts_dir: Path | None = None  # an operator's recorded WAVs named <prompt id>.wav; default data_dir/prompts
     cache_dir: Path | None = None  # rendered 8 kHz prompts; default data_dir/prompt-cache
     recordings_dir: Path | None = None  # callers' voice messages; default data_dir/recordings
-    voice: str = Field("cmn", min_length=1)  # espeak-ng voice
+    # espeak-ng voice. Debian's espeak-ng 1.51 "cmn" reads many characters as pinyin spelt in English
+    # ("hao two"); "cmn-latn-pinyin" speaks them as Mandarin (espeak-ng issues #1236, #1044).
+    voice: str = Field("cmn-latn-pinyin", min_length=1)
     speech_rate: int = Field(150, ge=80, le=400)  # espeak-ng words per minute
     record_max_seconds: float = Field(20.0, gt=0, le=120)  # caps every record step of a flow
 

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from callcenter.domain.incident import Incident
-from callcenter.domain.types import EMERGENCY_TYPE_LABELS
+from callcenter.ivr.engine import SPOKEN_TYPES
 from callcenter.ivr.ports import CallerIncident
 from contacts.phones import display_phone
 
@@ -25,7 +25,7 @@ def caller_incident(incident: Incident) -> CallerIncident:
     """The incident's id and the facts its prompts may speak."""
     return CallerIncident(incident.id, {
         "label": incident.label, "address": incident.address, "caller": display_phone(incident.caller),
-        "emergency_type": incident.emergency_type.value, "type": EMERGENCY_TYPE_LABELS[incident.emergency_type],
+        "emergency_type": incident.emergency_type.value, "type": SPOKEN_TYPES[incident.emergency_type],
     })
 
 

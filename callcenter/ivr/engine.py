@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from callcenter.domain.types import EMERGENCY_TYPE_LABELS, EmergencyType
+from callcenter.domain.types import EmergencyType
 from callcenter.ivr.flow import (
     Action,
     Branch,
@@ -38,6 +38,15 @@ from callcenter.ivr.flow import (
 # Steps run between two events at most; more means a loop with no wait and no repeat bound.
 MAX_STEPS_PER_TURN = 500
 UNKNOWN_FACT = "未知"
+
+# The emergency type as spoken: the console's labels use "/", which a synthesizer reads out as "slash".
+SPOKEN_TYPES: dict[EmergencyType, str] = {
+    EmergencyType.UNKNOWN: "类型未知",
+    EmergencyType.FIRE: "火灾",
+    EmergencyType.THEFT: "盗窃或闯入",
+    EmergencyType.MEDICAL: "急病或受伤",
+    EmergencyType.OTHER: "其他情况",
+}
 
 
 # -- events: what happened on the call ------------------------------------------------------------
@@ -164,7 +173,7 @@ def apply_field(facts: Mapping[str, str], name: str, value: str) -> dict[str, st
     """The facts after an incident field was set (the type also changes its spoken words)."""
     updated = {**facts, name: value}
     if name == "emergency_type":
-        updated["type"] = EMERGENCY_TYPE_LABELS[EmergencyType(value)]
+        updated["type"] = SPOKEN_TYPES[EmergencyType(value)]
     return updated
 
 

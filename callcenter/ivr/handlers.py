@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from callcenter.domain.types import EMERGENCY_TYPE_LABELS, EmergencyType, LegStatus
-from callcenter.ivr.engine import FlowEngine, FlowState, Say
+from callcenter.ivr.engine import SPOKEN_TYPES, FlowEngine, FlowState, Say
 from callcenter.ivr.flow import Action
 from callcenter.ivr.flowfile import ALERT_FLOW, INBOUND_FLOW, FlowSet
 from callcenter.ivr.media import AnsweredLegHandler, CallMedia, InboundCallHandler
@@ -37,14 +37,14 @@ class LegOutcome:
 def base_facts(caller: str) -> dict[str, str]:
     """Facts every call has, before the incident or leg adds its own."""
     return {"label": "", "address": "", "caller": caller, "recipient": "",
-            "emergency_type": EmergencyType.UNKNOWN.value, "type": EMERGENCY_TYPE_LABELS[EmergencyType.UNKNOWN]}
+            "emergency_type": EmergencyType.UNKNOWN.value, "type": SPOKEN_TYPES[EmergencyType.UNKNOWN]}
 
 
 def leg_facts(order: LegOrder) -> dict[str, str]:
     """What an alert call says: the household, where, and the type (its code picks the wording)."""
     kind = _TYPE_BY_LABEL.get(order.facts.emergency_type, EmergencyType.OTHER)
     return {**base_facts(order.facts.caller), "label": order.facts.label, "address": order.facts.address,
-            "type": order.facts.emergency_type, "emergency_type": kind.value, "recipient": order.recipient.name}
+            "type": SPOKEN_TYPES[kind], "emergency_type": kind.value, "recipient": order.recipient.name}
 
 
 def leg_outcome(state: FlowState, far_end_hung_up: bool) -> LegOutcome:

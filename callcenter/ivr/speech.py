@@ -43,12 +43,17 @@ def convert_to_call_audio(source: Path, sox: str = "sox") -> bytes:
 class EspeakSynthesizer:
     """``espeak-ng -v VOICE -w out.wav TEXT`` then sox to call audio."""
 
-    def __init__(self, voice: str = "cmn", espeak: str = "espeak-ng", sox: str = "sox", speed: int = 150) -> None:
+    def __init__(self, voice: str = "cmn-latn-pinyin", espeak: str = "espeak-ng", sox: str = "sox",
+                 speed: int = 150) -> None:
         self._voice, self.espeak, self.sox, self.speed = voice, espeak, sox, speed
 
     @property
     def voice(self) -> str:
         return f"espeak-ng:{self._voice}:{self.speed}"
+
+    def phonemes(self, text: str) -> str:
+        """espeak-ng's phoneme transcription; "(en)" in it marks text spoken with English rules."""
+        return _run([self.espeak, "-v", self._voice, "-q", "-x", "--", text], "transcribing speech").decode()
 
     def synthesize(self, text: str) -> bytes:
         if not text.strip():

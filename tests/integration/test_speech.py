@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 from callcenter.cli import app
 from callcenter.domain.types import EmergencyType
 from callcenter.ivr.audio import read_call_wav
-from callcenter.ivr.engine import Say
+from callcenter.ivr.engine import SPOKEN_TYPES, Say, render_text
 from callcenter.ivr.fakes import FakeCallMedia, FakeIncidentActions
+from callcenter.ivr.flow import Play
 from callcenter.ivr.flowfile import load_flows
 from callcenter.ivr.handlers import inbound_handler
 from callcenter.ivr.ports import CallerIncident, SpeechError
@@ -34,11 +35,22 @@ def sox_file(target: Path, *args: str) -> Path:
 
 
 def test_espeak_speaks_mandarin_as_8khz_unsigned_8bit_audio() -> None:
-    audio = EspeakSynthesizer("cmn").synthesize("已收到您的紧急求助，正在通知您的联防户和网格员。")
+    audio = EspeakSynthesizer().synthesize("已收到您的紧急求助，正在通知您的联防户和网格员。")
     seconds = len(audio) / 8000
     assert 2.0 < seconds < 20.0
     assert max(audio) - min(audio) > 64  # speech, not silence
     assert abs(sum(audio) / len(audio) - 128) < 8  # unsigned samples centred on 0x80
+
+
+def test_every_prompt_is_spoken_as_mandarin_not_spelt_in_english() -> None:
+    """espeak-ng 1.51's plain "cmn" voice fails this (e.g. 您 is read as English "nin two")."""
+    synthesizer = EspeakSynthesizer()
+    announcement = render_text(
+        next(s.verb.speech.text for s in FLOWS["alert_outbound"].steps.values()
+             if isinstance(s.verb, Play) and s.verb.speech.text and "{type}" in s.verb.speech.text),
+        {"label": "张家口村三组 张建国家", "address": "张家口村3组12号", "type": SPOKEN_TYPES[EmergencyType.THEFT]})
+    for text in [*FLOWS.prompts().values(), announcement, *SPOKEN_TYPES.values()]:
+        assert "(en)" not in synthesizer.phonemes(text), text
 
 
 def test_a_missing_synthesizer_is_a_speech_error() -> None:
@@ -62,7 +74,7 @@ def test_a_file_that_is_not_audio_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_the_shipped_prompts_render_once_and_prefer_a_recording(tmp_path: Path) -> None:
     def library() -> PromptLibrary:
-        return PromptLibrary(EspeakSynthesizer("cmn"), tmp_path / "cache", tmp_path / "prompts", FLOWS.prompts())
+        return PromptLibrary(EspeakSynthesizer(), tmp_path / "cache", tmp_path / "prompts", FLOWS.prompts())
 
     first = library().render_all()
     assert {r.source for r in first} == {PromptSource.SYNTHESIZED}
@@ -76,7 +88,7 @@ def test_the_shipped_prompts_render_once_and_prefer_a_recording(tmp_path: Path) 
 
 
 def test_an_inbound_call_hears_the_real_prompts(tmp_path: Path) -> None:
-    prompts = PromptLibrary(EspeakSynthesizer("cmn"), tmp_path / "cache", tmp_path / "prompts", FLOWS.prompts())
+    prompts = PromptLibrary(EspeakSynthesizer(), tmp_path / "cache", tmp_path / "prompts", FLOWS.prompts())
     actions = FakeIncidentActions()
     media = FakeCallMedia("+8613907170001", digits=[(12.0, "1")], hang_up_at=40.0)
     inbound_handler(actions, lambda _n: CallerIncident("I1", {"label": "张建国家"}), prompts, FLOWS)(media)

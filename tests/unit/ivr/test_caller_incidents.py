@@ -79,4 +79,4 @@ def test_the_emergency_opener_presses_and_remembers() -> None:
 
     calls.emergency_opener(key_press)("+8613907170001")
     found = calls("13907170001")
-    assert pressed == ["+8613907170001"] and found is not None and found.facts["type"] == "急病/受伤"
+    assert pressed == ["+8613907170001"] and found is not None and found.facts["type"] == "急病或受伤"

@@ -175,8 +175,8 @@ def test_setting_the_type_changes_the_words_spoken_afterwards() -> None:
     flow = parse_flow({"flow": "t", "kind": "inbound", "steps": [
         {"set": {"emergency_type": "medical"}}, {"say": "类型：{type}"}, {"hangup": True}]})
     turn = FlowEngine(flow).start(UNTYPED)
-    assert Say("类型：急病/受伤") in turn.commands
-    assert apply_field(UNTYPED, "emergency_type", "theft")["type"] == "盗窃/闯入"
+    assert Say("类型：急病或受伤") in turn.commands
+    assert apply_field(UNTYPED, "emergency_type", "theft")["type"] == "盗窃或闯入"
 
 
 def test_a_missing_fact_is_spoken_as_unknown_not_a_crash() -> None:

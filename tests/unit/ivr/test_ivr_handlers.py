@@ -142,6 +142,7 @@ def test_leg_facts_give_the_type_code_for_the_flow_branch() -> None:
     assert leg_facts(order("急病/受伤"))["emergency_type"] == "medical"
     assert leg_facts(order("类型未知"))["emergency_type"] == "unknown"
     assert leg_facts(order())["recipient"] == "李秀英"
+    assert leg_facts(order("盗窃/闯入"))["type"] == "盗窃或闯入"  # spoken without the slash
 
 
 def test_the_site_caps_the_length_of_a_voice_message() -> None:
