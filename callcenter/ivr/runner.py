@@ -22,7 +22,6 @@ from callcenter.ivr.engine import (
     EndCall,
     Event,
     FlowEngine,
-    FlowRuntimeError,
     FlowState,
     HungUp,
     RecordingDone,
@@ -36,7 +35,7 @@ from callcenter.ivr.engine import (
 from callcenter.ivr.fakes import tone
 from callcenter.ivr.flow import Action, Flow
 from callcenter.ivr.media import CallEnded, CallMedia
-from callcenter.ivr.ports import PromptAudio, SpeechError
+from callcenter.ivr.ports import PromptAudio
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +88,7 @@ class FlowRunner:
     def _safe(self, step: Callable[[], Turn]) -> Turn:
         try:
             return step()
-        except FlowRuntimeError:
+        except Exception:  # FlowRuntimeError or a defect: end this call cleanly, never kill the channel's thread
             log.exception("flow %s: broken flow, ending the call", self.engine.flow.name)
             return Turn(FlowState(step="", done=True), ())
 
@@ -130,7 +129,7 @@ class FlowRunner:
     def _say(self, say: Say) -> None:
         try:
             audio = self.prompts.audio(say)
-        except SpeechError:
+        except Exception:  # SpeechError, a full disk under the cache, ...: the caller still hears something
             log.exception("flow %s: cannot speak %r; playing a tone instead", self.engine.flow.name, say.text)
             audio = tone(say.text)
         self.media.play(audio)

@@ -9,8 +9,10 @@ import pytest
 
 from callcenter.domain.messages import MessageFacts
 from callcenter.domain.types import Channel, LegPurpose, LegStatus, Recipient
+from callcenter.ivr.engine import Say
 from callcenter.ivr.fakes import FakeCallMedia, FakeIncidentActions, FakePromptAudio, FakeSynthesizer
-from callcenter.ivr.flowfile import load_flows
+from callcenter.ivr.flow import Flow, FlowKind, Goto, Step
+from callcenter.ivr.flowfile import FlowSet, load_flows
 from callcenter.ivr.handlers import alert_handler, inbound_handler, leg_facts, warm_alert_audio
 from callcenter.ivr.ports import CallerIncident
 from callcenter.ivr.prompts import PromptLibrary
@@ -179,3 +181,25 @@ def test_a_silent_caller_who_hangs_up_while_recorded_still_leaves_the_message() 
     (_, audio, seconds), = actions.voice_messages
     assert seconds == pytest.approx(4.0) and len(audio) == 4 * 8000
     assert actions.calls[0] == ("note_silent_call", INCIDENT)
+
+
+class BrokenDiskPrompts:
+    def audio(self, say: Say) -> bytes:
+        raise OSError(28, "No space left on device")
+
+
+def test_a_full_disk_under_the_prompt_cache_still_runs_the_flow_on_tones() -> None:
+    actions = FakeIncidentActions()
+    media = FakeCallMedia(HOUSEHOLD, digits=[(8.0, "1")], hang_up_at=30.0)
+    inbound_handler(actions, lookup, BrokenDiskPrompts(), FLOWS)(media)
+    assert actions.calls == [("set_type", INCIDENT, "fire")]
+    assert media.played and all(media.played)
+
+
+def test_a_flow_that_breaks_at_run_time_ends_the_call_cleanly() -> None:
+    flow = Flow("emergency_inbound", FlowKind.INBOUND, {"a": Step("a", Goto("b"), None),
+                                                        "b": Step("b", Goto("a"), None)}, "a")
+    flows = FlowSet({"emergency_inbound": flow}, {})
+    media = FakeCallMedia(HOUSEHOLD)
+    inbound_handler(FakeIncidentActions(), lookup, FakePromptAudio(), flows)(media)
+    assert media.hung_up_by_us
