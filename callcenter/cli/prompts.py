@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 from rich.table import Table
 
 from callcenter.cli.common import console, fail, state
+from callcenter.ivr.audio import seconds, write_wav_atomically
 from callcenter.ivr.ports import SpeechError
 from callcenter.ivr.prompts import PromptSource
+from callcenter.ivr.speech import EspeakSynthesizer
 from callcenter.yamlfile import ConfigFileError
 
 app = typer.Typer(help="IVR prompts: render them ahead of calls, see which come from recordings.",
                   no_args_is_help=True)
+
+
+@app.command("say")
+def say(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="What to say, e.g. a household label or an address.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the 8 kHz WAV.")] = Path("say.wav"),
+) -> None:
+    """Speak TEXT with the configured voice into a WAV file, to check how a label or address sounds."""
+    ivr = state(ctx).settings.ivr
+    synthesizer = EspeakSynthesizer(ivr.voice, speed=ivr.speech_rate)
+    try:
+        audio = synthesizer.synthesize(text)
+        english = "(en)" in synthesizer.phonemes(text)
+    except SpeechError as exc:
+        fail(str(exc))
+    write_wav_atomically(out, audio)
+    console.print(f"{out}: {seconds(audio):.1f} s at 8 kHz")
+    if english:
+        console.print("[yellow]warning:[/yellow] part of the text is spoken with English rules "
+                      "(Latin letters, or a voice without Mandarin for some characters)")
 
 
 @app.command("render")

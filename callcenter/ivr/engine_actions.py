@@ -34,7 +34,8 @@ class IncidentCommands(Protocol):
 class EngineIncidentActions:
     def __init__(self, engine: IncidentCommands, recordings_dir: Path,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.engine, self.recordings_dir, self.now = engine, recordings_dir, now
+        # Absolute, so the path on the timeline still finds the file from another working directory.
+        self.engine, self.recordings_dir, self.now = engine, recordings_dir.absolute(), now
 
     def set_type(self, incident_id: str, emergency_type: EmergencyType) -> None:
         self.engine.set_type(incident_id, emergency_type, HOUSEHOLD)

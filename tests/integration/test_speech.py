@@ -121,3 +121,14 @@ def test_cli_prompts_render_names_a_bad_flow_file(tmp_path: Path, monkeypatch: p
     result = CliRunner().invoke(app, ["prompts", "render"], env={"COLUMNS": "200"})
     assert result.exit_code == 1
     assert f"{broken}:" in result.output and "unknown prompt 'no_keys'" in result.output
+
+
+def test_cli_prompts_say_writes_call_audio_and_warns_of_english(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLCENTER_DATA_DIR", str(tmp_path))
+    out = tmp_path / "label.wav"
+    result = CliRunner().invoke(app, ["prompts", "say", "张家口村三组 张建国家", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output and len(read_call_wav(out)) > 8000
+    latin = CliRunner().invoke(app, ["prompts", "say", "Building B", "--out", str(tmp_path / "b.wav")])
+    assert latin.exit_code == 0 and "English rules" in latin.output
