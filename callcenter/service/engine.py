@@ -130,6 +130,10 @@ class IncidentEngine:
     def add_note(self, incident_id: str, text: str, actor: Actor) -> Incident:
         return self._command(incident_id, lambda i, now: i.add_note(text, actor, now))
 
+    def attach_voice_message(self, incident_id: str, path: str, seconds: float, actor: Actor) -> Incident:
+        """Record a "voice_message" timeline event (path of the recording and its duration)."""
+        return self._command(incident_id, lambda i, now: i.attach_voice_message(path, seconds, actor, now))
+
     def acknowledge_on_behalf(self, incident_id: str, recipient_key: str, actor: Actor) -> Incident:
         return self._command(incident_id, lambda i, now: i.acknowledge_on_behalf(
             recipient_key, actor, now, self.policy))

@@ -178,3 +178,12 @@ def test_recovery_interrupts_legs_of_a_dead_instance(rig: Rig) -> None:
     assert interrupted == 21 - 11  # the calls; SMS already submitted are final at the provider
     retries = [r for r in rig.store.legs(incident.id) if r.attempt == 2 and r.channel == "call"]
     assert len(retries) == 10 and all(r.claimed_by == "test#2" for r in retries)
+
+
+def test_a_voice_message_is_stored_on_the_timeline(rig: Rig) -> None:
+    incident = rig.engine.key_press(CALLER)
+    rig.engine.attach_voice_message(incident.id, "var/recordings/x.wav", 7.25, Actor("household", "张桂兰"))
+    stored = [e for e in rig.store.timeline(incident.id) if e.kind == "voice_message"]
+    assert [(e.actor, e.data) for e in stored] == [
+        ("household:张桂兰", {"path": "var/recordings/x.wav", "seconds": 7.2})]
+    assert any(p.event.kind == "voice_message" for p in rig.bus.history())
