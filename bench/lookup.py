@@ -108,22 +108,32 @@ def timed(call: Callable[[str], object], numbers: Sequence[str]) -> tuple[Latenc
     return Latency.of(samples, time.perf_counter() - started), found
 
 
-def pk_select(engine: Engine) -> Callable[[str], object]:
+@contextmanager
+def pk_select(engine: Engine) -> Iterator[Callable[[str], object]]:
     reader = lookup_engine(engine)  # the same connection handling as the lookups
 
     def select_line(number: str) -> object:
         with reader.connect() as conn:
             return conn.execute(_PK_SELECT, {"number": number}).first()
 
-    return select_line
+    try:
+        yield select_line
+    finally:
+        if reader is not engine:
+            reader.dispose()
 
 
 def measure(engine: Engine, plan: Plan, sample: Sequence[str]) -> tuple[Latency, Latency, int, int]:
     """(lookup latency, floor latency, lookups that found a household, numbers that exist)."""
     pairs = callers(sample, plan.lookups, plan.unknown_share, plan.seed)
     numbers = [number for number, _known in pairs]
-    lookup, found = timed(SqlDirectory(engine).household_by_caller, numbers)
-    floor, _ = timed(pk_select(engine), [normalise_phone(n) for n in numbers])
+    directory = SqlDirectory(engine)
+    try:
+        lookup, found = timed(directory.household_by_caller, numbers)
+    finally:
+        directory.close()
+    with pk_select(engine) as select_line:
+        floor, _ = timed(select_line, [normalise_phone(n) for n in numbers])
     return lookup, floor, found, sum(known for _number, known in pairs)
 
 

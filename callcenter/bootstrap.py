@@ -89,6 +89,8 @@ class Container:
     def close(self) -> None:
         if "runtime" in self.__dict__:
             self.runtime.stop()
+        if "directory" in self.__dict__:
+            self.directory.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
 
