@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=None, help="stop after this long (default: never)")
     parser.add_argument("--migrate", action="store_true", help="bring the database schema up to date first")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)
     settings = load_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     container = build(settings)
@@ -47,6 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         container.close()
     return 0
+
+
+def _stop(_signum: int, _frame: object) -> None:
+    """SIGTERM stops as Ctrl-C does: the scheduler lease is released for the next instance."""
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

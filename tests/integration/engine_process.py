@@ -194,9 +194,13 @@ class EngineProcess:
     def kill(self) -> None:
         _kill(self.pid, self.process)
 
+    def signal(self, signum: signal.Signals) -> None:
+        os.kill(self.pid, signum)
 
-def make_site(root: Path, groups: int) -> Site:
-    database_url = f"sqlite:///{root / 'callcenter.db'}"
+
+def make_site(root: Path, groups: int, database_url: str | None = None) -> Site:
+    """A village directory (40 groups) in ``database_url`` (default: SQLite in ``root``)."""
+    database_url = database_url or f"sqlite:///{root / 'callcenter.db'}"
     migrate(database_url)
     roster = generate_roster(VILLAGE, seed=7)
     engine = make_engine(database_url)
