@@ -60,6 +60,11 @@ class Rig:
 
 @pytest.fixture
 def rig(database_url: str) -> Iterator[Rig]:
+    yield from make_rig(database_url)
+
+
+def make_rig(database_url: str) -> Iterator[Rig]:
+    """The engine on a migrated database with fake channels and timers and a stepping clock."""
     migrate(database_url)
     db = make_engine(database_url)
     store, clock, timers, bus = SqlIncidentStore(db), SteppingClock(), FakeTimers(), EventBus()
