@@ -79,6 +79,9 @@ def test_killed_engines_place_every_leg_once_and_finish_every_escalation(tmp_pat
     # Every leg the database says was handed over is in the log.
     handed_over = {leg_id for leg_id, leg in legs.items() if LegStatus(leg.status).was_placed and not leg.interrupted}
     assert handed_over - set(placed) == set()
+    # Every planned leg was placed, or dropped unplaced because help was confirmed, or cut by a crash.
+    assert [leg.id for leg in legs.values()
+            if leg.id not in placed and leg.status != "cancelled" and not leg.interrupted] == []
     # Every leg interrupted by a crash was replaced by the next attempt, unless the alert was over.
     for leg in legs.values():
         if leg.interrupted:
