@@ -23,14 +23,15 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from rich.console import Console
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine, bindparam, func, select
+from sqlalchemy.engine import make_url
 
 from bench.bulk import bulk_load, writer_for
 from bench.common import DATABASES, RESULTS, Latency, machine, scratch_database
 from callcenter.db.directory_repo import SqlDirectory, lookup_engine
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.roster_store import RosterStore
-from callcenter.db.tables import EmergencyLine
+from callcenter.db.tables import EmergencyLine, Household
 from contacts.demo import DEFAULT_SEED, DISTRICT, DemoScale, generate_roster, iter_roster, scale_for_households
 from contacts.phones import normalise_phone
 
@@ -39,6 +40,7 @@ WARM_UP = 500
 STORE_LIMIT = 250_000  # above this the roster store would take minutes: load in bulk instead
 
 _line = EmergencyLine.__table__  # type: ignore[attr-defined]
+_household = Household.__table__  # type: ignore[attr-defined]
 _PK_SELECT = select(_line.c.household_id).where(_line.c.number == bindparam("number"))
 console = Console()
 
@@ -67,6 +69,7 @@ class Plan:
     unknown_share: float
     seed: int
     keep: bool
+    existing: str | None = None
 
 
 def scale_of(households: int) -> DemoScale:
@@ -108,22 +111,32 @@ def timed(call: Callable[[str], object], numbers: Sequence[str]) -> tuple[Latenc
     return Latency.of(samples, time.perf_counter() - started), found
 
 
-def pk_select(engine: Engine) -> Callable[[str], object]:
+@contextmanager
+def pk_select(engine: Engine) -> Iterator[Callable[[str], object]]:
     reader = lookup_engine(engine)  # the same connection handling as the lookups
 
     def select_line(number: str) -> object:
         with reader.connect() as conn:
             return conn.execute(_PK_SELECT, {"number": number}).first()
 
-    return select_line
+    try:
+        yield select_line
+    finally:
+        if reader is not engine:
+            reader.dispose()
 
 
 def measure(engine: Engine, plan: Plan, sample: Sequence[str]) -> tuple[Latency, Latency, int, int]:
     """(lookup latency, floor latency, lookups that found a household, numbers that exist)."""
     pairs = callers(sample, plan.lookups, plan.unknown_share, plan.seed)
     numbers = [number for number, _known in pairs]
-    lookup, found = timed(SqlDirectory(engine).household_by_caller, numbers)
-    floor, _ = timed(pk_select(engine), [normalise_phone(n) for n in numbers])
+    directory = SqlDirectory(engine)
+    try:
+        lookup, found = timed(directory.household_by_caller, numbers)
+    finally:
+        directory.close()
+    with pk_select(engine) as select_line:
+        floor, _ = timed(select_line, [normalise_phone(n) for n in numbers])
     return lookup, floor, found, sum(known for _number, known in pairs)
 
 
@@ -177,6 +190,21 @@ def run_size(households: int, plan: Plan) -> list[Result]:
     return results
 
 
+def run_existing(url: str, plan: Plan) -> list[Result]:
+    """Lookups on a directory already loaded (e.g. one kept with ``--keep``); lines drawn from it."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            households = conn.execute(select(func.count()).select_from(_household)).scalar_one()
+            sample = list(conn.execute(select(_line.c.number).order_by(func.random()).limit(20_000)).scalars())
+        console.print(f"{households:,} households already in {engine.dialect.name}; {plan.lookups:,} lookups …")
+        lookup, floor, found, known = measure(engine, plan, sample)
+    finally:
+        engine.dispose()
+    kind = "sqlite" if engine.dialect.name == "sqlite" else "postgres"
+    return [Result(kind, households, "existing", 0.0, lookup, floor, found, known)]
+
+
 COLUMNS = ("database", "households", "load", "p50 ms", "p99 ms", "max ms", "lookups/s", "found",
            "floor p50 ms", "floor p99 ms", "p99 / floor p99", f"goal p99 ≤ {GOAL_P99_MS:g} ms")
 
@@ -200,11 +228,16 @@ def save(results: list[Result], plan: Plan, seconds: float) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     path = RESULTS / f"lookup-{stamp}.json"
     document = {
-        "date": stamp, "machine": machine(), "load_average": os.getloadavg(), "plan": asdict(plan),
+        "date": stamp, "machine": machine(), "load_average": os.getloadavg(),
+        "plan": asdict(plan) | {"existing": _masked(plan.existing)},
         "seconds": seconds, "results": [asdict(r) | {"overhead": r.overhead} for r in results],
     }
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False))
     return str(path)
+
+
+def _masked(url: str | None) -> str | None:
+    return None if url is None else make_url(url).render_as_string(hide_password=True)
 
 
 def parse(argv: Sequence[str] | None) -> Plan:
@@ -215,17 +248,22 @@ def parse(argv: Sequence[str] | None) -> Plan:
     parser.add_argument("--unknown-share", type=float, default=0.1, help="share of numbers not in the directory")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--keep", action="store_true", help="keep the databases (SQLite files in bench/results/)")
+    parser.add_argument("--existing", metavar="URL", default=None,
+                        help="measure on this already loaded database instead (no load; --sizes is ignored)")
     args = parser.parse_args(argv)
     sizes = tuple(int(s) for s in args.sizes.split(","))
     kinds = tuple(d.strip() for d in args.databases.split(","))
-    return Plan(sizes, kinds, args.lookups, args.unknown_share, args.seed, args.keep)
+    return Plan(sizes, kinds, args.lookups, args.unknown_share, args.seed, args.keep, args.existing)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     plan = parse(argv)
     console.print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f}")
     started = time.perf_counter()
-    results = [r for size in plan.sizes for r in run_size(size, plan)]
+    if plan.existing:
+        results = run_existing(plan.existing, plan)
+    else:
+        results = [r for size in plan.sizes for r in run_size(size, plan)]
     seconds = time.perf_counter() - started
     print(f"caller lookup: {plan.lookups:,} lookups each, {plan.unknown_share:.0%} of them unknown numbers")
     print(report(results))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 
 from sqlalchemy import Engine
 
 from callcenter.adapters.events import EventBus
 from callcenter.adapters.fakes import SystemClock
+from callcenter.adapters.recording import PlacementLog, recording_phones
 from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, new_scheduler
 from callcenter.adapters.simulated import SimulatedPhones
 from callcenter.db.directory_repo import SqlDirectory
@@ -79,15 +81,25 @@ class Container:
         for channel in channels.values():
             if isinstance(channel, SimulatedPhones):
                 channel.sink = incidents
-        leadership = Leadership(self.incident_store, SystemClock(), self.holder)
-        return EngineRuntime(incidents, scheduler, timers, leadership)
+        lease = self.settings.engine.lease_seconds
+        leadership = Leadership(self.incident_store, SystemClock(), self.holder, ttl=timedelta(seconds=lease))
+        return EngineRuntime(incidents, scheduler, timers, leadership, lease_seconds=lease / 3,
+                             sweep_seconds=min(2.0, lease / 3))
 
     def _channels(self) -> dict[Channel, AlertChannel]:
-        scale = self.settings.engine.simulated_time_scale
-        return {
+        engine = self.settings.engine
+        scale = engine.simulated_time_scale
+        simulated = {
             Channel.CALL: SimulatedPhones(Channel.CALL, time_scale=scale),
             Channel.SMS: SimulatedPhones(Channel.SMS, name="simulated-sms", time_scale=scale),
         }
+        kinds = {Channel.CALL: engine.call_channel, Channel.SMS: engine.sms_channel}
+        if engine.placement_log is not None:
+            log = PlacementLog(engine.placement_log)
+            for channel, kind in kinds.items():
+                if kind == "recording":
+                    simulated[channel] = recording_phones(channel, log, scale)
+        return dict(simulated)
 
     @cached_property
     def ivr_flows(self) -> FlowSet:
@@ -115,6 +127,8 @@ class Container:
     def close(self) -> None:
         if "runtime" in self.__dict__:
             self.runtime.stop()
+        if "directory" in self.__dict__:
+            self.directory.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
 

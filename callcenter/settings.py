@@ -72,10 +72,20 @@ class EngineSettings(_Section):
     instance_name: str = Field(default_factory=lambda: os.uname().nodename, min_length=1, max_length=40)
     policy_file: Path = CONFIG_DIR / "escalation.yaml"
     messages_file: Path = CONFIG_DIR / "messages.yaml"
-    call_channel: Literal["simulated"] = "simulated"
-    sms_channel: Literal["simulated"] = "simulated"
+    call_channel: Literal["simulated", "recording"] = "simulated"
+    sms_channel: Literal["simulated", "recording"] = "simulated"
     simulated_time_scale: float = Field(1.0, gt=0)
     dispatch_workers: int = Field(16, ge=1, le=256)
+    # "recording" channels (tests and demos only): simulated phones that append every placement here.
+    placement_log: Path | None = None
+    # The scheduler lease: a dead leader is replaced within this plus a third of it.
+    lease_seconds: float = Field(6.0, ge=0.5, le=300)
+
+    @model_validator(mode="after")
+    def _placement_log_for_recording(self) -> EngineSettings:
+        if "recording" in (self.call_channel, self.sms_channel) and self.placement_log is None:
+            raise ValueError("engine.placement_log is required when a channel is \"recording\"")
+        return self
 
 
 class IvrSettings(_Section):

@@ -48,9 +48,15 @@ class ApschedulerTimers:
     def schedule(self, timer: Timer) -> None:
         if not self.leading:
             return  # the leader picks it up from the database on its next sync
+        existing = self._scheduler.get_job(timer.job_id)
+        if existing is not None and existing.args == (timer,):
+            return  # every command re-arms its incident's timers; most are already set
         self._scheduler.add_job(
             self._fire, "date", run_date=timer.at, args=[timer], id=timer.job_id, replace_existing=True,
             misfire_grace_time=None, coalesce=True,
+            # A firing re-arms its own id (the next escalation) and that may be due at once: with one
+            # instance allowed, APScheduler would skip the new run and drop the timer.
+            max_instances=4,
         )
 
     def cancel(self, job_id: str) -> None:

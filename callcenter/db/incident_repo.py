@@ -130,7 +130,8 @@ class SqlIncidentStore:
         """Mark pending, unclaimed legs as handed to a channel by ``holder``; returns those won."""
         won: list[str] = []
         with self.engine.begin() as conn:
-            for leg_id in leg_ids:
+            # Always in the same order: two claimers of overlapping legs must not deadlock.
+            for leg_id in sorted(leg_ids):
                 done = conn.execute(
                     update(_leg)
                     .where(and_(_leg.c.id == leg_id, _leg.c.status == "pending", _leg.c.claimed_by.is_(None)))

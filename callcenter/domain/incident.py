@@ -6,6 +6,7 @@ Every method takes ``now`` and changes only this object; it records what happene
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -318,6 +319,16 @@ class Incident:
         if not text:
             raise IncidentError("a note needs text")
         self._event(now, "note", actor, text=text[:2000])
+
+    def attach_voice_message(self, path: str, seconds: float, actor: Actor, now: datetime) -> None:
+        """A recording the caller left (IVR): kept on the timeline even after the incident closed,
+        because what the caller said is evidence whatever became of the alert."""
+        path = path.strip()
+        if not path:
+            raise IncidentError("a voice message needs the path of its recording")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise IncidentError(f"a voice message cannot last {seconds} seconds")
+        self._event(now, "voice_message", actor, path=path, seconds=round(seconds, 1))
 
     def _close(self, status: IncidentStatus, actor: Actor, now: datetime, **data: Any) -> None:
         self._require_open()

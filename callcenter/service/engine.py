@@ -64,6 +64,16 @@ class Overdue:
     late_by: timedelta
 
 
+@dataclass(frozen=True, slots=True)
+class _Handover:
+    """What a channel answered when a leg was handed to it."""
+
+    leg_id: str
+    status: LegStatus
+    detail: str
+    ref: str
+
+
 def default_incident_id(now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
@@ -88,6 +98,9 @@ class IncidentEngine:
         self.executor: Executor = executor or _Immediate()
         self._new_id = new_id
         self._locks = [threading.Lock() for _ in range(64)]
+        self._handover_lock = threading.Lock()
+        self._handovers: dict[str, list[_Handover]] = {}
+        self._handover_writers: set[str] = set()
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -129,6 +142,10 @@ class IncidentEngine:
 
     def add_note(self, incident_id: str, text: str, actor: Actor) -> Incident:
         return self._command(incident_id, lambda i, now: i.add_note(text, actor, now))
+
+    def attach_voice_message(self, incident_id: str, path: str, seconds: float, actor: Actor) -> Incident:
+        """Record a "voice_message" timeline event (path of the recording and its duration)."""
+        return self._command(incident_id, lambda i, now: i.attach_voice_message(path, seconds, actor, now))
 
     def acknowledge_on_behalf(self, incident_id: str, recipient_key: str, actor: Actor) -> Incident:
         return self._command(incident_id, lambda i, now: i.acknowledge_on_behalf(
@@ -280,15 +297,51 @@ class IncidentEngine:
             ref = self._channel(order.channel).send(order)
         except Exception as exc:  # every failure of a channel is an outcome, never a lost leg
             log.warning("leg %s failed to send: %s", order.leg_id, exc)
-            self._safe_outcome(order.leg_id, LegStatus.FAILED, f"{type(exc).__name__}: {exc}")
+            self._handed_over(order.incident_id, _Handover(order.leg_id, LegStatus.FAILED,
+                                                           f"{type(exc).__name__}: {exc}", ""))
             return
-        self._safe_outcome(order.leg_id, placed, provider_ref=ref)
+        self._handed_over(order.incident_id, _Handover(order.leg_id, placed, "", ref))
 
-    def _safe_outcome(self, leg_id: str, status: LegStatus, detail: str = "", provider_ref: str = "") -> None:
+    def _handed_over(self, incident_id: str, item: _Handover) -> None:
+        """Store what the channels said on hand-over, many legs of one incident per unit of work.
+
+        A fan-out hands twenty legs to the channels at once; one command per leg would queue them
+        behind each other on the incident's lock. The first sender thread writes every hand-over
+        that has arrived meanwhile, and goes on until none is left.
+        """
+        with self._handover_lock:
+            self._handovers.setdefault(incident_id, []).append(item)
+            if incident_id in self._handover_writers:
+                return
+            self._handover_writers.add(incident_id)
         try:
-            self.leg_outcome(leg_id, status, detail, provider_ref)
-        except (IncidentError, UnknownIncidentError):
-            log.exception("outcome %s for leg %s not recorded", status, leg_id)
+            while batch := self._take_handovers(incident_id):
+                self._record_handovers(incident_id, batch)
+        except BaseException:
+            with self._handover_lock:
+                self._handover_writers.discard(incident_id)
+            raise
+
+    def _take_handovers(self, incident_id: str) -> list[_Handover]:
+        """The hand-overs waiting; when none, this thread stops being the writer (in the same breath,
+        so that nothing can be queued for a writer that has already left)."""
+        with self._handover_lock:
+            batch = self._handovers.pop(incident_id, [])
+            if not batch:
+                self._handover_writers.discard(incident_id)
+            return batch
+
+    def _record_handovers(self, incident_id: str, batch: list[_Handover]) -> None:
+        def apply(incident: Incident, now: datetime) -> None:
+            for item in batch:
+                try:
+                    incident.record_outcome(item.leg_id, item.status, now, self.policy, item.detail, item.ref)
+                except IncidentError:
+                    log.exception("outcome %s for leg %s not recorded", item.status, item.leg_id)
+        try:
+            self._command(incident_id, apply)
+        except UnknownIncidentError:
+            log.exception("hand-over of %d legs of unknown incident %s not recorded", len(batch), incident_id)
 
     def _order(self, incident: Incident, leg: AlertLeg) -> LegOrder:
         facts = self._facts(incident)

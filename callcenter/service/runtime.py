@@ -23,6 +23,7 @@ class EngineRuntime:
     sweep_seconds: float = 2.0
     audit_seconds: float = 5.0
     overdue: list[Overdue] = field(default_factory=list)
+    _recovered: bool = False
 
     def start(self) -> None:
         self.timers.target = self.engine
@@ -40,7 +41,17 @@ class EngineRuntime:
 
     def _became_leader(self) -> None:
         self.timers.leading = True
-        interrupted = self.engine.recover(self.leadership.is_dead)
+        self._recovered = False
+        self._recover()
+
+    def _recover(self) -> None:
+        """Recovery must complete once per leadership: a failure (database gone) is retried by the sweep."""
+        try:
+            interrupted = self.engine.recover(self.leadership.is_dead)
+        except Exception:
+            log.exception("leader %s: recovery failed; retrying on the next sweep", self.leadership.holder)
+            return
+        self._recovered = True
         log.info("leader %s: recovered, %d interrupted legs replaced", self.leadership.holder, interrupted)
 
     def _lost_leadership(self) -> None:
@@ -51,6 +62,8 @@ class EngineRuntime:
         """Leader only: what no local timer covers (work stored by other instances, lost timers)."""
         if not self.timers.leading:
             return
+        if not self._recovered:
+            self._recover()
         self.engine.dispatch_due()
         self.engine.escalate_due()
 

@@ -138,8 +138,10 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def directory(engine: Engine) -> SqlDirectory:
-    return SqlDirectory(engine)
+def directory(engine: Engine) -> Iterator[SqlDirectory]:
+    directory = SqlDirectory(engine)
+    yield directory
+    directory.close()
 
 
 def found(directory: SqlDirectory, number: str) -> CallerLookup:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,11 @@ class Rig:
 
 @pytest.fixture
 def rig(database_url: str) -> Iterator[Rig]:
+    yield from make_rig(database_url)
+
+
+def make_rig(database_url: str) -> Iterator[Rig]:
+    """The engine on a migrated database with fake channels and timers and a stepping clock."""
     migrate(database_url)
     db = make_engine(database_url)
     store, clock, timers, bus = SqlIncidentStore(db), SteppingClock(), FakeTimers(), EventBus()
@@ -178,3 +184,25 @@ def test_recovery_interrupts_legs_of_a_dead_instance(rig: Rig) -> None:
     assert interrupted == 21 - 11  # the calls; SMS already submitted are final at the provider
     retries = [r for r in rig.store.legs(incident.id) if r.attempt == 2 and r.channel == "call"]
     assert len(retries) == 10 and all(r.claimed_by == "test#2" for r in retries)
+
+
+def test_a_voice_message_is_stored_on_the_timeline(rig: Rig) -> None:
+    incident = rig.engine.key_press(CALLER)
+    rig.engine.attach_voice_message(incident.id, "var/recordings/x.wav", 7.25, Actor("household", "张桂兰"))
+    stored = [e for e in rig.store.timeline(incident.id) if e.kind == "voice_message"]
+    assert [(e.actor, e.data) for e in stored] == [
+        ("household:张桂兰", {"path": "var/recordings/x.wav", "seconds": 7.2})]
+    assert any(p.event.kind == "voice_message" for p in rig.bus.history())
+
+
+def test_hand_overs_from_many_dispatch_threads_are_all_stored(rig: Rig) -> None:
+    """Twenty-one legs handed over at once from 16 threads: every answer lands, none is lost to a batch."""
+    rig.engine.executor = ThreadPoolExecutor(16)
+    rig.calls.refuse.add("+8613900000005")
+    incident = rig.engine.key_press(CALLER)
+    rig.engine.executor.shutdown(wait=True)
+    first = {r.recipient_phone + r.channel: r.status for r in rig.store.legs(incident.id) if r.attempt == 1}
+    assert len(first) == 21
+    assert first.pop("+8613900000005call") == "failed"
+    assert set(first.values()) == {"dialing", "submitted"}
+    assert len(rig.calls.orders) + len(rig.sms.orders) == 20

@@ -159,3 +159,23 @@ def test_a_note_is_cut_at_2000_characters_and_needs_text() -> None:
 def test_actors_read_as_kind_and_name() -> None:
     assert str(OPERATOR) == "operator:李调度"
     assert str(Actor("system")) == "system"
+
+
+def test_a_voice_message_is_kept_on_the_timeline_even_after_closing() -> None:
+    scene = open_scene()
+    scene.incident.attach_voice_message(" var/recordings/a.wav ", 12.34, HOUSEHOLD, scene.at(30))
+    scene.incident.cancel(HOUSEHOLD, scene.at(40))
+    scene.incident.attach_voice_message("var/recordings/b.wav", 3, HOUSEHOLD, scene.at(50))
+    assert [(e.actor, e.data) for e in scene.events("voice_message")] == [
+        ("household:三组 张建国家", {"path": "var/recordings/a.wav", "seconds": 12.3}),
+        ("household:三组 张建国家", {"path": "var/recordings/b.wav", "seconds": 3})]
+
+
+@pytest.mark.parametrize(("path", "seconds", "error"), [
+    (" ", 5.0, "needs the path"), ("a.wav", -1.0, "cannot last -1.0 seconds"),
+    ("a.wav", float("nan"), "cannot last nan seconds")])
+def test_a_voice_message_needs_a_path_and_a_sane_duration(path: str, seconds: float, error: str) -> None:
+    scene = open_scene()
+    with pytest.raises(IncidentError, match=error):
+        scene.incident.attach_voice_message(path, seconds, HOUSEHOLD, scene.now)
+    assert scene.events("voice_message") == []

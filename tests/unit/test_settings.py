@@ -178,3 +178,18 @@ def test_phone_policy_follows_the_directory_settings(tmp_path: Path) -> None:
 
 def test_settings_is_one_typed_object() -> None:
     assert isinstance(load_settings(), Settings)
+
+
+def test_a_recording_channel_needs_a_placement_log(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="placement_log is required"):
+        load_settings(write_config(tmp_path, '[engine]\ncall_channel = "recording"\n'))
+    log = tmp_path / "placements.jsonl"
+    settings = load_settings(write_config(tmp_path, f'[engine]\nsms_channel = "recording"\nplacement_log = "{log}"\n'))
+    assert (settings.engine.call_channel, settings.engine.sms_channel, settings.engine.placement_log) == (
+        "simulated", "recording", log)
+
+
+def test_the_scheduler_lease_defaults_to_six_seconds_and_refuses_nonsense(tmp_path: Path) -> None:
+    assert load_settings().engine.lease_seconds == 6.0
+    with pytest.raises(ValidationError, match="lease_seconds"):
+        load_settings(write_config(tmp_path, "[engine]\nlease_seconds = 0.1\n"))

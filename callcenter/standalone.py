@@ -1,0 +1,60 @@
+"""The incident engine alone, without HTTP: ``python -m callcenter.standalone``.
+
+Runs the engine runtime (lease, timers, recovery, sweep, auditor) on the configured database and
+channels, optionally presses keys first, and runs until killed or ``--seconds`` have passed. It
+starts faster than the ``callcenter`` command (no web framework, no roster tooling), which is what
+a restart after a crash wants; the process-level crash test runs it again and again.
+
+    python -m callcenter.standalone [--press NUMBER ...] [--seconds S] [--migrate]
+
+Settings come from the environment and ``config/callcenter.toml`` as for every command. Prints
+one ``incident <id> <caller>`` line per press, once the incident is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from callcenter.bootstrap import build
+from callcenter.settings import load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m callcenter.standalone", description=__doc__.splitlines()[0])
+    parser.add_argument("--press", action="append", default=[], metavar="NUMBER", help="press this line's key")
+    parser.add_argument("--seconds", type=float, default=None, help="stop after this long (default: never)")
+    parser.add_argument("--migrate", action="store_true", help="bring the database schema up to date first")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    container = build(settings)
+    try:
+        if args.migrate:
+            container.init_db()
+        runtime = container.runtime
+        runtime.start()
+        print(f"instance {container.holder} running", flush=True)
+        for number in args.press:
+            incident = runtime.engine.key_press(number)
+            print(f"incident {incident.id} {number}", flush=True)
+        threading.Event().wait(args.seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        container.close()
+    return 0
+
+
+def _stop(_signum: int, _frame: object) -> None:
+    """SIGTERM stops as Ctrl-C does: the scheduler lease is released for the next instance."""
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Two engine processes on one PostgreSQL database: one leads, the other takes over.
+
+Instance "a" presses a key and leads (it holds the scheduler lease); instance "b" runs beside it
+and waits. When "a" is killed (SIGKILL) or stopped (SIGTERM) during fan-out, "b" must take the
+lease and carry on within 10 s (lease 6 s, renewed every 2 s): replace the legs "a" had in flight,
+place what is due and fire the escalations that fell due meanwhile, each leg id placed once.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from engine_process import EngineProcess, Site, leg_rows, make_site, unfinished
+from sqlalchemy import select
+
+from callcenter.db.incident_repo import SqlIncidentStore
+from callcenter.db.incident_tables import LeaseRow
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(150), pytest.mark.slow]
+TAKEOVER_SECONDS = 10
+
+
+def scheduler_holder(store: SqlIncidentStore) -> str | None:
+    lease = LeaseRow.__table__  # type: ignore[attr-defined]
+    query = select(lease.c.holder).where(lease.c.name == "scheduler", lease.c.expires_at > datetime.now(UTC))
+    with store.engine.connect() as conn:
+        holder = conn.execute(query).scalar()
+    return None if holder is None else str(holder)
+
+
+def eventually(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return check()
+
+
+def claimed_by(store: SqlIncidentStore, prefix: str) -> set[str]:
+    return {leg.id for leg in leg_rows(store).values() if (leg.claimed_by or "").startswith(prefix)}
+
+
+def start_pair(site: Site) -> tuple[EngineProcess, EngineProcess, str]:
+    """Instance a leads and presses; b starts beside it. Returns both and a's incident id."""
+    caller = site.callers[0]
+    a = site.start("a", [caller], instance="a", forked=True)
+    assert a.wait_for(lambda p: caller in p.incidents(), 60), a.output()
+    b = site.start("b", [], instance="b", forked=True)
+    assert b.wait_for(lambda p: "running" in p.output(), 60), b.output()
+    return a, b, a.incidents()[caller]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "stopped"])
+def test_the_other_instance_takes_over_the_lease_legs_and_timers(
+    tmp_path: Path, postgres_url: str, stop: signal.Signals,
+) -> None:
+    site = make_site(tmp_path, groups=2, database_url=postgres_url)
+    site.lease_seconds = 6.0
+    store = site.store
+    try:
+        a, b, incident_id = start_pair(site)
+        # Exactly one leads: a, which pressed first; b, running beside it, holds nothing.
+        assert (scheduler_holder(store) or "").startswith("a#")
+        assert eventually(lambda: len(site.log.read()) >= 3, 10)  # a is placing legs
+        assert (scheduler_holder(store) or "").startswith("a#") and b.alive
+        level_before = store.incident_row(incident_id).level
+
+        a.signal(stop)
+        assert eventually(lambda: not a.alive, 10)
+        assert eventually(lambda: (scheduler_holder(store) or "").startswith("b#"), TAKEOVER_SECONDS), \
+            f"lease still with {scheduler_holder(store)}\n{b.output()}"
+        assert eventually(lambda: bool(claimed_by(store, "b#")), 2), "b took the lease but placed nothing"
+
+        assert eventually(lambda: not unfinished(store), 60), f"unfinished: {unfinished(store)}\n{b.output()}"
+    finally:
+        site.stop_all()
+
+    legs = leg_rows(store)
+    placed = Counter(p["leg"] for p in site.log.read())
+    assert [leg for leg, times in placed.items() if times > 1] == []
+    assert set(placed) <= set(legs)
+    # b replaced what a left in flight and carried the escalation on.
+    assert any(leg.interrupted and (leg.claimed_by or "").startswith("a#") for leg in legs.values())
+    row = store.incident_row(incident_id)
+    assert row.level > level_before or row.status == "acknowledged"

@@ -1,0 +1,169 @@
+"""Timers on the real APScheduler 3.11 BackgroundScheduler, and timers rebuilt from the database."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+from test_engine_sql import CALLER, Rig, make_rig
+
+from callcenter.adapters.fakes import SteppingClock
+from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, add_periodic, new_scheduler
+from callcenter.service.ports import Timer
+from callcenter.service.runtime import EngineRuntime
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Target:
+    """Records every firing; can re-arm a timer from inside a firing, as the engine does."""
+
+    def __init__(self) -> None:
+        self.fired: list[tuple[str, int, int]] = []
+        self.changed = threading.Condition()
+        self.rearm: tuple[ApschedulerTimers, Timer] | None = None
+
+    def escalation_timer(self, incident_id: str, level: int, token: int) -> None:
+        self._record((incident_id, level, token))
+        if self.rearm is not None:
+            timers, timer = self.rearm
+            self.rearm = None
+            timers.schedule(timer)
+            time.sleep(0.3)  # still running when the re-armed timer falls due
+
+    def leg_timer(self, incident_id: str) -> None:
+        self._record((incident_id, -1, -1))
+
+    def _record(self, item: tuple[str, int, int]) -> None:
+        with self.changed:
+            self.fired.append(item)
+            self.changed.notify_all()
+
+    def wait(self, count: int, timeout: float = 10) -> list[tuple[str, int, int]]:
+        with self.changed:
+            self.changed.wait_for(lambda: len(self.fired) >= count, timeout)
+            return list(self.fired)
+
+
+@pytest.fixture
+def rig(database_url: str) -> Iterator[Rig]:
+    yield from make_rig(database_url)
+
+
+@pytest.fixture
+def scheduler() -> Iterator[BackgroundScheduler]:
+    scheduler = new_scheduler()
+    scheduler.start()
+    yield scheduler
+    scheduler.shutdown(wait=False)
+
+
+@pytest.fixture
+def timers(scheduler: BackgroundScheduler) -> tuple[ApschedulerTimers, Target]:
+    timers, target = ApschedulerTimers(scheduler), Target()
+    timers.target, timers.leading = target, True
+    return timers, target
+
+
+def gone(scheduler: BackgroundScheduler, job_id: str, timeout: float = 5) -> bool:
+    """A date job leaves the store once it has fired (waiting also keeps teardown off its heels)."""
+    deadline = time.monotonic() + timeout
+    while scheduler.get_job(job_id) is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return scheduler.get_job(job_id) is None
+
+
+def soon(seconds: float = 0.2) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def test_jobs_have_stable_ids_and_the_latest_schedule_replaces_the_earlier(
+    timers: tuple[ApschedulerTimers, Target], scheduler: BackgroundScheduler,
+) -> None:
+    t, target = timers
+    t.schedule(Timer("escalate:A", soon(5), "escalate", "A", level=1, token=1))
+    t.schedule(Timer("escalate:A", soon(0.2), "escalate", "A", level=2, token=2))
+    assert [job.id for job in scheduler.get_jobs() if job.id.startswith("escalate:")] == ["escalate:A"]
+    job = scheduler.get_job("escalate:A")
+    assert job is not None and job.misfire_grace_time is None
+    assert target.wait(1) == [("A", 2, 2)]
+    assert gone(scheduler, "escalate:A")
+    time.sleep(0.3)
+    assert target.fired == [("A", 2, 2)]
+
+
+def test_a_timer_long_overdue_still_fires(
+    timers: tuple[ApschedulerTimers, Target], scheduler: BackgroundScheduler,
+) -> None:
+    t, target = timers
+    t.schedule(Timer("escalate:B", datetime.now(UTC) - timedelta(hours=1), "escalate", "B", level=1, token=7))
+    assert target.wait(1) == [("B", 1, 7)]
+    assert gone(scheduler, "escalate:B")
+
+
+def test_cancel_and_clear_remove_timers_but_not_the_periodic_jobs(
+    timers: tuple[ApschedulerTimers, Target], scheduler: BackgroundScheduler,
+) -> None:
+    t, target = timers
+    add_periodic(scheduler, "sweep", 60, lambda: None)
+    t.schedule(Timer("escalate:C", soon(0.3), "escalate", "C", level=1))
+    t.schedule(Timer("leg:C/x/call/alert/1", soon(0.3), "leg_due", "C", leg_id="C/x/call/alert/1"))
+    t.schedule(Timer("leg:C/y/call/alert/1", soon(0.3), "leg_due", "C", leg_id="C/y/call/alert/1"))
+    t.cancel("escalate:C")
+    t.cancel("escalate:never-scheduled")
+    t.clear()
+    assert [job.id for job in scheduler.get_jobs()] == ["sweep"]
+    time.sleep(0.6)
+    assert target.fired == []
+
+
+def test_an_instance_that_does_not_lead_schedules_nothing(
+    timers: tuple[ApschedulerTimers, Target], scheduler: BackgroundScheduler,
+) -> None:
+    t, target = timers
+    t.leading = False
+    t.schedule(Timer("escalate:D", soon(0.1), "escalate", "D", level=1))
+    assert scheduler.get_jobs() == []
+    time.sleep(0.3)
+    assert target.fired == []
+
+
+def test_a_timer_re_armed_by_its_own_firing_and_due_at_once_still_fires(
+    timers: tuple[ApschedulerTimers, Target],
+) -> None:
+    t, target = timers
+    target.rearm = (t, Timer("escalate:E", datetime.now(UTC), "escalate", "E", level=2, token=2))
+    t.schedule(Timer("escalate:E", soon(0.1), "escalate", "E", level=1, token=1))
+    assert target.wait(2) == [("E", 1, 1), ("E", 2, 2)]
+    assert gone(timers[0]._scheduler, "escalate:E")
+
+
+def test_timers_are_rebuilt_from_the_database_when_an_instance_starts_to_lead(rig: Rig) -> None:
+    """An incident stored by an instance that died: the new leader arms its escalation and redials."""
+    rig.calls.refuse.add("+8613900000003")  # fails at once: a redial is planned for 30 s later
+    rig.clock = SteppingClock(datetime.now(UTC))
+    rig.engine.clock = rig.clock
+    incident = rig.engine.key_press(CALLER)
+    stored = rig.store.incident_row(incident.id)
+
+    scheduler = new_scheduler()
+    timers = ApschedulerTimers(scheduler)
+    rig.engine.timers = timers
+    leases = Leadership(rig.store, rig.clock, "test#1")
+    runtime = EngineRuntime(rig.engine, scheduler, timers, leases)
+    runtime.start()
+    try:
+        escalate = scheduler.get_job(f"escalate:{incident.id}")
+        assert escalate is not None
+        assert escalate.next_run_time == stored.next_escalation_at
+        assert escalate.args[0] == Timer(f"escalate:{incident.id}", stored.next_escalation_at, "escalate",
+                                         incident.id, level=1, token=stored.escalation_token)
+        redials = [job for job in scheduler.get_jobs() if job.id.startswith("leg:")]
+        assert [job.args[0].leg_id.rsplit("/", 1)[-1] for job in redials] == ["2"]
+        assert {job.id for job in scheduler.get_jobs()} >= {"lease", "sweep", "audit"}
+    finally:
+        runtime.stop()
