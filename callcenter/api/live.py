@@ -1,0 +1,73 @@
+"""Live updates: server-sent events fed from the in-process event bus.
+
+Each event names the incident and what happened; the console then fetches what it shows. A grid
+worker's stream carries only incidents of their grid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from callcenter.accounts.roles import Permission, User
+from callcenter.adapters.events import Published
+from callcenter.api.deps import ContainerDep, require
+from callcenter.bootstrap import ConsoleContainer
+
+router = APIRouter(prefix="/api", tags=["live"])
+Viewer = Annotated[User, Depends(require(Permission.VIEW_INCIDENTS))]
+KEEPALIVE_SECONDS = 15.0
+_QUEUE_LIMIT = 10_000
+
+
+@router.get("/events", summary="Server-sent events: one `incident` event per change of an incident",
+            response_class=StreamingResponse)
+async def events(request: Request, user: Viewer, container: ContainerDep) -> StreamingResponse:
+    queue: asyncio.Queue[Published] = asyncio.Queue(_QUEUE_LIMIT)
+    loop = asyncio.get_running_loop()
+
+    def on_event(item: Published) -> None:  # called on the engine's threads
+        with contextlib.suppress(RuntimeError):  # the stream's loop is gone: it unsubscribes itself
+            loop.call_soon_threadsafe(_offer, queue, item)
+
+    unsubscribe = container.events.subscribe(on_event)
+    return StreamingResponse(_stream(request, queue, user, container, unsubscribe), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _offer(queue: asyncio.Queue[Published], item: Published) -> None:
+    with contextlib.suppress(asyncio.QueueFull):  # a stalled browser misses events, then refetches
+        queue.put_nowait(item)
+
+
+async def _stream(request: Request, queue: asyncio.Queue[Published], user: User, container: ConsoleContainer,
+                  unsubscribe: object) -> AsyncIterator[str]:
+    grids: dict[str, int | None] = {}
+    try:
+        yield "retry: 2000\n: connected\n\n"
+        while not await request.is_disconnected():
+            try:
+                item = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            if user.grid_scope is not None and not await _in_grid(container, item.incident_id, user, grids):
+                continue
+            data = {"incident_id": item.incident_id, "kind": item.event.kind, "at": item.event.at.isoformat()}
+            yield f"event: incident\ndata: {json.dumps(data)}\n\n"
+    finally:
+        assert callable(unsubscribe)
+        unsubscribe()
+
+
+async def _in_grid(container: ConsoleContainer, incident_id: str, user: User, cache: dict[str, int | None]) -> bool:
+    if incident_id not in cache:
+        _, cache[incident_id] = await run_in_threadpool(container.console_queries.incident_grid, incident_id)
+    return user.sees_grid(cache[incident_id])
