@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from httpx import Response
 from callcenter.accounts.roles import ROLE_PERMISSIONS, AccountRole, Permission
 from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
+from callcenter.domain.incident import IncidentEvent
 from callcenter.settings import load_settings
 from tests.integration.console.conftest import (
     HOUSEHOLD_A,
@@ -262,9 +264,5 @@ def _public_ok(result: tuple[str, str]) -> bool:
     return want == "public" and not got.startswith("unexpected")
 
 
-def _voice_event(path: Path) -> object:
-    from datetime import UTC, datetime
-
-    from callcenter.domain.incident import IncidentEvent
-
+def _voice_event(path: Path) -> IncidentEvent:
     return IncidentEvent(datetime.now(UTC), "voice_message", "ivr", {"path": str(path)})
