@@ -127,7 +127,7 @@ class ConsoleContainer(Container):
     @cached_property
     def health_probes(self) -> list[HealthProbe]:
         """Appended to by channels (SIP registration state) as they are wired."""
-        return [DatabaseProbe(self.engine), SchedulerProbe(lambda: self.__dict__.get("runtime"))]
+        return [DatabaseProbe(lambda: self.engine), SchedulerProbe(lambda: self.__dict__.get("runtime"))]
 
 
 def build(settings: Settings) -> ConsoleContainer:

@@ -29,12 +29,12 @@ class HealthProbe(Protocol):
 
 @dataclass
 class DatabaseProbe:
-    engine: Engine
+    engine: Callable[[], Engine]  # built lazily: building it may already fail (a directory not creatable)
     name: str = "database"
 
     def check(self) -> ProbeResult:
         try:
-            with self.engine.connect() as conn:
+            with self.engine().connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:  # any driver error means "unreachable" to an operator
             return ProbeResult(False, f"unreachable: {type(exc).__name__}")
