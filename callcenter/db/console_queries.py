@@ -103,7 +103,8 @@ class ConsoleQueries:
     def search_households(self, text: str, grid_id: int | None, limit: int = 50) -> list[Any]:
         """Households whose label, head, address, code, resident or emergency line contains ``text``."""
         like = f"%{text.strip()}%"
-        digits = "".join(ch for ch in text if ch.isdigit())
+        # Lines are stored as +86…: a trunk prefix "0" as dialled in China is not part of them.
+        digits = "".join(ch for ch in text if ch.isdigit()).lstrip("0")
         by_line = exists().where(and_(_line.c.household_id == _h.c.id, _line.c.number.like(f"%{digits}%")))
         match = or_(_h.c.label.like(like), _h.c.head.like(like), _h.c.address.like(like), _h.c.code.like(like),
                     *( [by_line] if len(digits) >= 3 else []))
