@@ -37,8 +37,9 @@ def summary(row: Any) -> IncidentSummary:
 
 
 def queue_order(items: list[IncidentSummary]) -> list[IncidentSummary]:
-    """Most urgent first (attention, then higher escalation level), then the longest waiting."""
-    return sorted(items, key=lambda i: (not i.attention, -i.level, i.opened_at, i.id))
+    """Most urgent first: attention, then still alerting (nobody confirmed yet) before help confirmed,
+    then the higher escalation level; within that the longest waiting."""
+    return sorted(items, key=lambda i: (not i.attention, i.status != "alerting", -i.level, i.opened_at, i.id))
 
 
 def leg(row: Any) -> LegPublic:

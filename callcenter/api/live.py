@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
@@ -27,9 +28,15 @@ KEEPALIVE_SECONDS = 15.0
 _QUEUE_LIMIT = 10_000
 
 
+Lifetime = Annotated[float, Query(gt=0, le=3600,
+                                  description="seconds before the server closes the stream; browsers reconnect")]
+
+
 @router.get("/events", summary="Server-sent events: one `incident` event per change of an incident",
             response_class=StreamingResponse)
-async def events(request: Request, user: Viewer, container: ContainerDep) -> StreamingResponse:
+
+async def events(request: Request, user: Viewer, container: ContainerDep, lifetime: Lifetime = 600,
+                 ) -> StreamingResponse:
     queue: asyncio.Queue[Published] = asyncio.Queue(_QUEUE_LIMIT)
     loop = asyncio.get_running_loop()
 
@@ -38,7 +45,8 @@ async def events(request: Request, user: Viewer, container: ContainerDep) -> Str
             loop.call_soon_threadsafe(_offer, queue, item)
 
     unsubscribe = container.events.subscribe(on_event)
-    return StreamingResponse(_stream(request, queue, user, container, unsubscribe), media_type="text/event-stream",
+    stream = _stream(request, queue, user, container, unsubscribe, lifetime)
+    return StreamingResponse(stream, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
@@ -48,13 +56,14 @@ def _offer(queue: asyncio.Queue[Published], item: Published) -> None:
 
 
 async def _stream(request: Request, queue: asyncio.Queue[Published], user: User, container: ConsoleContainer,
-                  unsubscribe: object) -> AsyncIterator[str]:
+                  unsubscribe: object, lifetime: float) -> AsyncIterator[str]:
     grids: dict[str, int | None] = {}
+    ends = time.monotonic() + lifetime
     try:
         yield "retry: 2000\n: connected\n\n"
-        while not await request.is_disconnected():
+        while not await request.is_disconnected() and time.monotonic() < ends:
             try:
-                item = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                item = await asyncio.wait_for(queue.get(), min(KEEPALIVE_SECONDS, max(ends - time.monotonic(), 0.01)))
             except TimeoutError:
                 yield ": keep-alive\n\n"
                 continue

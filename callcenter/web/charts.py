@@ -38,7 +38,7 @@ def bar_chart(rows: list[tuple[str, float]], title: str, width: int = 640, as_sh
               target: float | None = None) -> str:
     """Horizontal bars, one per row; ``as_share`` prints values 0..1 as percentages."""
     height = 28 + 22 * max(len(rows), 1)
-    top = 1.0 if as_share else max([v for _, v in rows] + [1])
+    top = 1.0 if as_share else max([v for _, v in rows] + [target or 0, 1])
     label_w, bar_w = 150, width - 150 - 70
     parts = [f'<text x="4" y="14" {_FONT} font-weight="bold">{escape(title)}</text>']
     for n, (label, value) in enumerate(rows):

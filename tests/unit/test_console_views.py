@@ -28,11 +28,14 @@ def ack(seconds: float) -> dict[str, Any]:
 
 
 def test_queue_puts_attention_first_then_higher_levels_then_the_longest_waiting() -> None:
+    confirmed = row("confirmed", minutes=-5)
+    confirmed.status = "acknowledged"
     items = [summary(r) for r in (
         row("calm-old", minutes=0), row("calm-new", minutes=5), row("climbed", minutes=6, level=2),
         row("silent", minutes=7, silent=True), row("unknown", minutes=8, household=None),
-        row("urgent", minutes=9, urgent=True, level=3))]
-    assert [i.id for i in queue_order(items)] == ["urgent", "silent", "unknown", "climbed", "calm-old", "calm-new"]
+        row("urgent", minutes=9, urgent=True, level=3), confirmed)]
+    assert [i.id for i in queue_order(items)] == ["urgent", "silent", "unknown", "climbed", "calm-old", "calm-new",
+                                                  "confirmed"]
 
 
 def test_summary_names_the_level_and_flags() -> None:

@@ -38,7 +38,8 @@ ROWS: dict[str, list[dict[str, Any]]] = {
     "town": [{"id": 1, "name": "小溪塔街道"}],
     "village": [{"id": 2, "town_id": 1, "name": "石门村"}],
     "grid": [{"id": GRID_A, "village_id": 2, "name": "第一网格"}, {"id": GRID_B, "village_id": 2, "name": "第二网格"}],
-    "joint_defense_group": [{"id": 4, "grid_id": GRID_A, "name": "一组"}, {"id": 40, "grid_id": GRID_B, "name": "九组"}],
+    "joint_defense_group": [{"id": 4, "grid_id": GRID_A, "name": "一组"},
+                            {"id": 40, "grid_id": GRID_B, "name": "九组"}],
     "household": [
         _household(HOUSEHOLD_A, "SMC-007", 4, "张大山", "石门村一组7号", ["living_alone"]),
         _household(8, "SMC-008", 4, "王二", "石门村一组8号", []),

@@ -76,8 +76,8 @@ def test_admin_creates_changes_and_disables_accounts(client_for: Clients, consol
     assert (wang["role"], wang["grid_id"]) == ("grid_worker", 30)
     assert admin.post("/api/users", json={"name": "wang", "role": "operator",
                                           "password": "another-password"}).status_code == 400
-    assert admin.post("/api/users", json={"name": "li", "role": "grid_worker",
-                                          "password": "li-password-1"}).json()["detail"].endswith("the grid they answer for")
+    no_grid = admin.post("/api/users", json={"name": "li", "role": "grid_worker", "password": "li-password-1"})
+    assert no_grid.json()["detail"].endswith("the grid they answer for")
 
     worker = client_for(None)
     assert worker.post("/api/session", json={"name": "wang", "password": "wang-password-1"}).status_code == 200

@@ -4,24 +4,20 @@ the language switch, CSRF rejection and a grid worker's view. Every wait is boun
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from bench.web import CHROMIUM, CHROMIUM_ARGS, served
 from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
 from callcenter.domain.types import LegStatus
 from callcenter.settings import load_settings
 from tests.integration.console.conftest import LINE_A, LINE_B, NEIGHBOUR_KEY, PASSWORD, add_accounts, insert_directory
 
-CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 5_000  # a live update is due within 1 s; 5 s leaves room on a loaded machine
 pytestmark = pytest.mark.timeout(120)
 
@@ -40,31 +36,17 @@ def server(sqlite_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     insert_directory(container.engine)
     add_accounts(container)
     container.runtime.start()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(create_app(container), log_level="warning", lifespan="off")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not uv.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert uv.started, "uvicorn did not start"
     try:
-        yield LiveServer(f"http://127.0.0.1:{sock.getsockname()[1]}", container)
+        with served(create_app(container)) as url:
+            yield LiveServer(url, container)
     finally:
-        uv.should_exit = True
-        thread.join(10)
-        sock.close()
         container.close()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM,
-                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                                           "--autoplay-policy=no-user-gesture-required"])
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 

@@ -126,7 +126,8 @@ ROUTES: dict[tuple[str, str], Route] = {
         Permission.ACT_ON_INCIDENTS, _open_incident_call("POST", "/acknowledge", {"recipient_key": NEIGHBOUR_KEY}),
         grid_scoped=True),
     ("POST", "/api/incidents/{incident_id}/type"): Route(
-        Permission.ACT_ON_INCIDENTS, _open_incident_call("POST", "/type", {"emergency_type": "fire"}), grid_scoped=True),
+        Permission.ACT_ON_INCIDENTS, _open_incident_call("POST", "/type", {"emergency_type": "fire"}),
+        grid_scoped=True),
     ("POST", "/api/incidents/{incident_id}/notes"): Route(
         Permission.ACT_ON_INCIDENTS, _open_incident_call("POST", "/notes", {"text": "已联系"}), grid_scoped=True),
     ("POST", "/api/incidents/{incident_id}/dispatch"): Route(
