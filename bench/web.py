@@ -22,7 +22,8 @@ def served(app: FastAPI, start_timeout: float = 15.0) -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1 at a port the kernel picks; yields the base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    # Open event streams would hold a graceful shutdown until they end: cut them after 1 s.
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout

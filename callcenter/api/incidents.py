@@ -72,13 +72,13 @@ def list_incidents(
 @router.get("/{incident_id}", response_model=IncidentDetail, responses=_NOT_FOUND,
             summary="One incident: household profile, responders with live legs, full timeline")
 def incident_detail(incident_id: str, user: Viewer, container: ContainerDep) -> IncidentDetail:
-    return detail_of(container, _visible(container, incident_id, user))
+    return detail_of(container, visible_incident(container, incident_id, user))
 
 
 @router.get("/{incident_id}/voice/{index}", responses=_NOT_FOUND, response_class=FileResponse,
             summary="The caller's recorded voice message")
 def voice_message(incident_id: str, index: int, user: Viewer, container: ContainerDep) -> FileResponse:
-    _visible(container, incident_id, user)
+    visible_incident(container, incident_id, user)
     path = view.voice_path(view.timeline(container.incident_store.timeline(incident_id)), index)
     if path is None or not Path(path).is_file():
         raise HTTPException(404, "no such voice message")
@@ -136,7 +136,7 @@ async def false_alarm(incident_id: str, user: Actor_, container: ContainerDep, r
 @router.post("/{incident_id}/call-back", response_model=CallBackResult, responses=_NOT_FOUND,
              summary="Ring the operator's own phone, then the household")
 async def call_back(incident_id: str, user: Actor_, container: ContainerDep, request: Request) -> CallBackResult:
-    row = await run_in_threadpool(_visible, container, incident_id, user)
+    row = await run_in_threadpool(visible_incident, container, incident_id, user)
     line = _household_line(container, row)
     try:
         reference = await run_in_threadpool(container.call_back.call_back, user.phone, line, incident_id)
@@ -166,7 +166,7 @@ def detail_of(container: ConsoleContainer, row: Any) -> IncidentDetail:
     )
 
 
-def _visible(container: ConsoleContainer, incident_id: str, user: User) -> Any:
+def visible_incident(container: ConsoleContainer, incident_id: str, user: User) -> Any:
     row = container.console_queries.incident(incident_id)
     if row is None or not user.sees_grid(row.grid_id):
         raise HTTPException(404, f"no incident {incident_id}")
@@ -177,7 +177,7 @@ async def _run(container: ConsoleContainer, request: Request, user: User, incide
                command: Callable[[IncidentEngine, Actor], object], extra: dict[str, Any] | None = None,
                ) -> IncidentDetail:
     def work() -> IncidentDetail:
-        before = _visible(container, incident_id, user)
+        before = visible_incident(container, incident_id, user)
         try:
             command(container.runtime.engine, _actor(user))
         except UnknownIncidentError as exc:

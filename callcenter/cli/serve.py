@@ -30,7 +30,9 @@ def serve(
     container.runtime.start()  # escalation timers, redials, recovery of anything left from a crash
     console.print(f"instance {container.holder}: incident engine running")
     console.print(f"console at http://{listen_host}:{listen_port}/  (API docs at /docs)")
-    uvicorn.run(create_app(container), host=listen_host, port=listen_port, log_level="info")
+    # Consoles keep event streams open; a stop must not wait for them to end on their own.
+    uvicorn.run(create_app(container), host=listen_host, port=listen_port, log_level="info",
+                timeout_graceful_shutdown=5)
 
 
 def _demo_accounts(container: ConsoleContainer) -> None:

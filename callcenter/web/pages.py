@@ -27,7 +27,7 @@ from callcenter.api.deps import (
     session_csrf_token,
 )
 from callcenter.api.directory import visible_household
-from callcenter.api.incidents import _visible
+from callcenter.api.incidents import visible_incident
 from callcenter.api.statistics import gather
 from callcenter.bootstrap import ConsoleContainer
 from callcenter.domain.types import EMERGENCY_TYPE_LABELS
@@ -111,7 +111,7 @@ def queue(request: Request, user: Queue, container: ContainerDep) -> HTMLRespons
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
 def incident(incident_id: str, request: Request, user: Queue, container: ContainerDep) -> HTMLResponse:
-    row = _visible(container, incident_id, user)
+    row = visible_incident(container, incident_id, user)
     return page(request, container, "incident.html", user, incident_id=row.id,
                 types={str(k): v for k, v in EMERGENCY_TYPE_LABELS.items()})
 

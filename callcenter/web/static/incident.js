@@ -63,7 +63,7 @@
 
   function eventText(e) {
     const d = e.data;
-    const parts = [e.kind];
+    const parts = [I18N["event." + e.kind] || e.kind];
     for (const key of ["recipient", "status", "channel", "name", "text", "type", "agency", "reference", "reason", "via"]) {
       if (d[key] !== undefined && d[key] !== null && d[key] !== "") parts.push(key === "status" ? t("leg." + d[key]) : d[key]);
     }
