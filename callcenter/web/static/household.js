@@ -8,8 +8,9 @@
 
   function keyHolders(text) {
     return text.split("\n").map((line) => line.trim()).filter(Boolean).map((line) => {
-      const at = line.lastIndexOf(" ");
-      return { name: line.slice(0, at).trim(), phone: line.slice(at + 1) };
+      // "姓名 电话": the name is the first word, the phone the rest (phones may be written with spaces).
+      const at = line.search(/\s/);
+      return at < 0 ? { name: line, phone: "" } : { name: line.slice(0, at), phone: line.slice(at + 1).trim() };
     });
   }
 

@@ -155,3 +155,35 @@ def test_grid_worker_does_not_see_another_grid(page: Page, server: LiveServer) -
     expect(page.locator(f'tr[data-id="{other.id}"]')).to_have_count(0)
     response = page.goto(f"{server.url}/incidents/{other.id}")
     assert response is not None and response.status == 404
+
+
+def test_directory_search_edit_and_coverage(page: Page, server: LiveServer) -> None:
+    sign_in(page, server, "operator")
+    page.click('header nav a[href="/directory"]')
+    page.fill("#directory-q", "0717-6123456")
+    page.press("#directory-q", "Enter")
+    page.click("#directory-results a")
+    expect(page.locator("#household h1")).to_contain_text("张大山家")
+    page.check('input[name="care"][value="disabled"]')
+    page.fill('textarea[name="notes"]', "轮椅，门口有坡道")
+    page.click('#household-form button[type="submit"]')
+    expect(page.locator("#household-result")).to_have_text("已完成")
+    found = server.container.directory.household_by_id(7)
+    assert found is not None and found.household.notes == "轮椅，门口有坡道"
+    assert {str(f) for f in found.household.care_flags} == {"living_alone", "disabled"}
+
+    page.goto(f"{server.url}/directory/coverage")
+    expect(page.locator("#thin-groups")).to_contain_text("九组")
+    expect(page.locator("#no-worker")).to_contain_text("第二网格")
+
+
+def test_statistics_page_draws_its_charts(page: Page, server: LiveServer) -> None:
+    server.container.runtime.engine.key_press(LINE_A)
+    page.goto(f"{server.url}/login")
+    page.fill('input[name="name"]', "supervisor")
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('#login-form button[type="submit"]')
+    page.click('header nav a[href="/statistics"]')
+    expect(page.locator("#stat-total")).to_have_text("1")
+    expect(page.locator(".charts svg")).to_have_count(5)
+    expect(page.locator("#chart-per-day rect.bar")).not_to_have_count(0)
