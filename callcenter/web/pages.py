@@ -50,6 +50,13 @@ def page(request: Request, container: ConsoleContainer, name: str, user: User | 
         "role_label": (lambda r: ROLE_LABELS[AccountRole(r)][1 if language == "en" else 0]), **context})
 
 
+def local_path(target: str) -> str:
+    """``target`` if it is a path on this site, else ``/``: never a redirect to another host."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target or any(ord(c) < 32 for c in target):
+        return "/"
+    return target
+
+
 Queue = Annotated[User, Depends(require_page(Permission.VIEW_INCIDENTS))]
 Directory = Annotated[User, Depends(require_page(Permission.VIEW_DIRECTORY))]
 Stats = Annotated[User, Depends(require_page(Permission.VIEW_STATISTICS))]
@@ -76,8 +83,7 @@ def login(request: Request, container: ContainerDep, name: Annotated[str, Form(m
     secret = container.settings.session_secret.get_secret_value()
     if not csrf_valid(secret, request.cookies.get(PRE_LOGIN_COOKIE, ""), csrf_token_):
         raise HTTPException(403, "CSRF token missing or wrong: reload the page")
-    target = next_url if next_url.startswith("/") and not next_url.startswith("//") else "/"
-    response = RedirectResponse(target, 303)
+    response = RedirectResponse(local_path(next_url), 303)
     try:
         start_session(container, response, name, password, client_address(request))
     except HTTPException as exc:
@@ -99,7 +105,7 @@ def logout(request: Request, container: ContainerDep, user: OptionalUserDep) -> 
 def switch_language(language: str, next: str = "/") -> Response:
     if language not in LANGUAGES:
         raise HTTPException(404, "no such language")
-    response = RedirectResponse(next if next.startswith("/") and not next.startswith("//") else "/", 303)
+    response = RedirectResponse(local_path(next), 303)
     response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 86400, samesite="lax", path="/")
     return response
 

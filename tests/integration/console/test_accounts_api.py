@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
 from callcenter.settings import load_settings
+from callcenter.web.pages import local_path
 from tests.integration.console.conftest import PASSWORD, insert_directory
 
 Clients = Callable[[str | None], TestClient]
@@ -114,3 +115,17 @@ def test_production_mode_shows_no_demo_banner(sqlite_url: str, tmp_path: Path) -
         page = client.get("/login").text
     assert "演示模式" not in page and "demo-operator-995" not in page
     container.close()
+
+
+def test_pages_carry_security_headers(client_for: Clients) -> None:
+    response = client_for(None).get("/login")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_redirects_stay_on_this_site() -> None:
+    assert local_path("/directory?q=1") == "/directory?q=1"
+    for target in ("//evil.example", "/\\evil.example", "https://evil.example", "/x\r\nLocation: //evil"):
+        assert local_path(target) == "/", target
