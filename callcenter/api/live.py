@@ -34,19 +34,9 @@ Lifetime = Annotated[float, Query(gt=0, le=3600,
 
 @router.get("/events", summary="Server-sent events: one `incident` event per change of an incident",
             response_class=StreamingResponse)
-
 async def events(request: Request, user: Viewer, container: ContainerDep, lifetime: Lifetime = 600,
                  ) -> StreamingResponse:
-    queue: asyncio.Queue[Published] = asyncio.Queue(_QUEUE_LIMIT)
-    loop = asyncio.get_running_loop()
-
-    def on_event(item: Published) -> None:  # called on the engine's threads
-        with contextlib.suppress(RuntimeError):  # the stream's loop is gone: it unsubscribes itself
-            loop.call_soon_threadsafe(_offer, queue, item)
-
-    unsubscribe = container.events.subscribe(on_event)
-    stream = _stream(request, queue, user, container, unsubscribe, lifetime)
-    return StreamingResponse(stream, media_type="text/event-stream",
+    return StreamingResponse(_stream(request, user, container, lifetime), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
@@ -55,25 +45,38 @@ def _offer(queue: asyncio.Queue[Published], item: Published) -> None:
         queue.put_nowait(item)
 
 
-async def _stream(request: Request, queue: asyncio.Queue[Published], user: User, container: ConsoleContainer,
-                  unsubscribe: object, lifetime: float) -> AsyncIterator[str]:
-    grids: dict[str, int | None] = {}
-    ends = time.monotonic() + lifetime
+async def _stream(request: Request, user: User, container: ConsoleContainer, lifetime: float) -> AsyncIterator[str]:
+    """Subscribed for exactly as long as the stream runs, before its first byte (no event is missed
+    between the browser's "connected" and its refetch)."""
+    queue: asyncio.Queue[Published] = asyncio.Queue(_QUEUE_LIMIT)
+    loop = asyncio.get_running_loop()
+
+    def on_event(item: Published) -> None:  # called on the engine's threads
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the stream is ending and unsubscribes
+            loop.call_soon_threadsafe(_offer, queue, item)
+
+    unsubscribe = container.events.subscribe(on_event)
     try:
-        yield "retry: 2000\n: connected\n\n"
-        while not await request.is_disconnected() and time.monotonic() < ends:
-            try:
-                item = await asyncio.wait_for(queue.get(), min(KEEPALIVE_SECONDS, max(ends - time.monotonic(), 0.01)))
-            except TimeoutError:
-                yield ": keep-alive\n\n"
-                continue
-            if user.grid_scope is not None and not await _in_grid(container, item.incident_id, user, grids):
-                continue
-            data = {"incident_id": item.incident_id, "kind": item.event.kind, "at": item.event.at.isoformat()}
-            yield f"event: incident\ndata: {json.dumps(data)}\n\n"
+        async for chunk in _relay(request, queue, user, container, time.monotonic() + lifetime):
+            yield chunk
     finally:
-        assert callable(unsubscribe)
         unsubscribe()
+
+
+async def _relay(request: Request, queue: asyncio.Queue[Published], user: User, container: ConsoleContainer,
+                 ends: float) -> AsyncIterator[str]:
+    grids: dict[str, int | None] = {}
+    yield "retry: 2000\n: connected\n\n"
+    while not await request.is_disconnected() and time.monotonic() < ends:
+        try:
+            item = await asyncio.wait_for(queue.get(), min(KEEPALIVE_SECONDS, max(ends - time.monotonic(), 0.01)))
+        except TimeoutError:
+            yield ": keep-alive\n\n"
+            continue
+        if user.grid_scope is not None and not await _in_grid(container, item.incident_id, user, grids):
+            continue
+        data = {"incident_id": item.incident_id, "kind": item.event.kind, "at": item.event.at.isoformat()}
+        yield f"event: incident\ndata: {json.dumps(data)}\n\n"
 
 
 async def _in_grid(container: ConsoleContainer, incident_id: str, user: User, cache: dict[str, int | None]) -> bool:

@@ -177,3 +177,10 @@ def test_grid_workers_stream_leaves_out_other_grids(console: ConsoleContainer, c
     assert own in body
     assert other not in body
 
+
+
+def test_a_finished_stream_leaves_no_subscriber_behind(console: ConsoleContainer, client_for: Clients) -> None:
+    before = len(console.events._subscribers)
+    response = client_for("operator").get("/api/events?lifetime=0.2")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    assert len(console.events._subscribers) == before
