@@ -78,6 +78,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "action.set_type": ("设置类型", "Set type"),
     "action.dispatch": ("记录转警", "Record dispatch"),
     "action.reference": ("对方编号", "Reference"),
+    "action.dispatch_at": ("转警时间（空：现在）", "Handed over at (empty: now)"),
     "action.resolve": ("已处置，结束", "Resolve"),
     "action.false_alarm": ("标记误报", "False alarm"),
     "action.confirm": ("确定？", "Are you sure?"),

@@ -78,7 +78,8 @@
   function renderActions(d) {
     const open = ["alerting", "acknowledged"].includes(d.incident.status);
     for (const b of document.querySelectorAll("#actions button, #actions select, #actions textarea")) {
-      const always = ["act-note", "act-dispatch", "act-call-back", "dispatch-agency", "note-text"].includes(b.id) || b.id === "dispatch-ref";
+      const always = ["act-note", "act-dispatch", "act-call-back", "dispatch-agency", "note-text", "dispatch-ref",
+        "dispatch-at"].includes(b.id);
       b.disabled = !open && !always;
     }
     const select = document.getElementById("type-select");
@@ -110,8 +111,11 @@
   const on = (buttonId, fn) => document.getElementById(buttonId).addEventListener("click", fn);
   on("act-call-back", () => act("call-back"));
   on("act-type", () => act("type", { emergency_type: document.getElementById("type-select").value }));
-  on("act-dispatch", () => act("dispatch", { agency: document.getElementById("dispatch-agency").value,
-    reference: document.getElementById("dispatch-ref").value }));
+  on("act-dispatch", () => {
+    const at = document.getElementById("dispatch-at").value;  // local time of the operator's browser
+    act("dispatch", { agency: document.getElementById("dispatch-agency").value,
+      reference: document.getElementById("dispatch-ref").value, at: at ? new Date(at).toISOString() : null });
+  });
   on("act-note", () => {
     const text = document.getElementById("note-text");
     if (!text.value.trim()) return;

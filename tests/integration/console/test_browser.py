@@ -118,6 +118,11 @@ def test_incident_page_actions_and_a_live_acknowledgement(page: Page, server: Li
     page.click("#act-note")
     expect(page.locator("#timeline")).to_contain_text("已电话联系，老人摔倒")
 
+    page.select_option("#dispatch-agency", "120")
+    page.fill("#dispatch-ref", "JJ-0007")
+    page.click("#act-dispatch")
+    expect(page.locator("#timeline")).to_contain_text("JJ-0007")
+
     page.on("dialog", lambda dialog: dialog.accept())
     page.click("#act-resolve")
     expect(page.locator("#incident-status")).to_have_text("已处置")
