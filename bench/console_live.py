@@ -49,15 +49,18 @@ def _sign_in(page: Page, url: str) -> None:
     page.wait_for_selector("#live-status.on", timeout=10_000)
 
 
-def _measure(page: Page, container: ConsoleContainer, lines: list[str]) -> list[int]:
-    samples: list[int] = []
+def _measure(page: Page, container: ConsoleContainer, lines: list[str]) -> tuple[list[int], list[int]]:
+    """(press alone, press → row) per line."""
+    pressed: list[int] = []
+    shown: list[int] = []
     for line in lines:
         start = time.perf_counter_ns()
         incident = container.runtime.engine.key_press(line)
+        pressed.append(time.perf_counter_ns() - start)
         page.wait_for_selector(f'tr[data-id="{incident.id}"]', timeout=10_000)
-        samples.append(time.perf_counter_ns() - start)
+        shown.append(time.perf_counter_ns() - start)
         time.sleep(0.2)  # presses a little apart, as separate households would
-    return samples
+    return pressed, shown
 
 
 def _screenshots(page: Page, url: str, container: ConsoleContainer, directory: Path) -> None:
@@ -74,7 +77,7 @@ def _screenshots(page: Page, url: str, container: ConsoleContainer, directory: P
     page.screenshot(path=str(directory / "console-statistics.png"), full_page=True)
 
 
-def run(presses: int, screenshots: Path | None) -> Latency:
+def run(presses: int, screenshots: Path | None) -> tuple[Latency, Latency]:
     with tempfile.TemporaryDirectory() as scratch:
         url = f"sqlite:///{scratch}/bench.db"
         _load_demo(url, Path(scratch))
@@ -88,8 +91,9 @@ def run(presses: int, screenshots: Path | None) -> Latency:
                 page = browser.new_page(viewport={"width": 1400, "height": 900})
                 _sign_in(page, base)
                 started = time.perf_counter()
-                samples = _measure(page, container, _lines(container, presses))
-                latency = Latency.of(samples, time.perf_counter() - started)
+                pressed, shown = _measure(page, container, _lines(container, presses))
+                wall = time.perf_counter() - started
+                latency = Latency.of(pressed, wall), Latency.of(shown, wall)
                 if screenshots is not None:
                     _screenshots(page, base, container, screenshots)
                 browser.close()
@@ -103,11 +107,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--presses", type=int, default=30)
     parser.add_argument("--screenshots", type=Path, default=None)
     args = parser.parse_args(argv)
-    latency = run(args.presses, args.screenshots)
+    pressed, shown = run(args.presses, args.screenshots)
     print(f"machine: {machine()}")
     print(f"{'what':<38}{'n':>5}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}{'target ms':>11}")
-    print(f"{'key press -> row in queue (Chromium)':<38}{latency.count:>5}{latency.p50_ms:>10.1f}"
-          f"{latency.p99_ms:>10.1f}{latency.max_ms:>10.1f}{TARGET_MS:>11.0f}")
+    for what, latency, target in (("key_press alone (stored, legs claimed)", pressed, "-"),
+                                  ("key press -> row in queue (Chromium)", shown, f"{TARGET_MS:.0f}")):
+        print(f"{what:<38}{latency.count:>5}{latency.p50_ms:>10.1f}{latency.p99_ms:>10.1f}{latency.max_ms:>10.1f}"
+              f"{target:>11}")
 
 
 if __name__ == "__main__":
