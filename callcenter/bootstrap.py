@@ -10,11 +10,17 @@ from functools import cached_property
 
 from sqlalchemy import Engine
 
+from callcenter.accounts.ratelimit import LoginRateLimiter
+from callcenter.accounts.service import AccountService
 from callcenter.adapters.events import EventBus
 from callcenter.adapters.fakes import SystemClock
+from callcenter.adapters.health import DatabaseProbe, HealthProbe, SchedulerProbe
 from callcenter.adapters.recording import PlacementLog, recording_phones
 from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, new_scheduler
 from callcenter.adapters.simulated import SimulatedPhones
+from callcenter.db.account_repo import SqlAccounts
+from callcenter.db.console_queries import ConsoleQueries
+from callcenter.db.directory_edits import DirectoryEdits
 from callcenter.db.directory_repo import SqlDirectory
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
@@ -28,6 +34,7 @@ from callcenter.ivr.media import AnsweredLegHandler
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.speech import EspeakSynthesizer
 from callcenter.policies import load_policy, load_templates
+from callcenter.service.callback import CallBack, SimulatedCallBack
 from callcenter.service.engine import IncidentEngine
 from callcenter.service.ports import AlertChannel
 from callcenter.service.runtime import EngineRuntime
@@ -133,5 +140,34 @@ class Container:
             self.engine.dispose()
 
 
-def build(settings: Settings) -> Container:
-    return Container(settings)
+class ConsoleContainer(Container):
+    """The container plus what the operators' console needs: accounts, read queries, probes, call-back."""
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        console = self.settings.console
+        limiter = LoginRateLimiter(console.max_failed_logins_per_account, console.max_failed_logins_per_address,
+                                   timedelta(minutes=console.failed_login_window_minutes))
+        return AccountService(SqlAccounts(self.engine), SystemClock(), limiter,
+                              timedelta(hours=console.session_hours))
+
+    @cached_property
+    def console_queries(self) -> ConsoleQueries:
+        return ConsoleQueries(self.engine)
+
+    @cached_property
+    def directory_edits(self) -> DirectoryEdits:
+        return DirectoryEdits(self.engine)
+
+    @cached_property
+    def call_back(self) -> CallBack:
+        return SimulatedCallBack()
+
+    @cached_property
+    def health_probes(self) -> list[HealthProbe]:
+        """Appended to by channels (SIP registration state) as they are wired."""
+        return [DatabaseProbe(lambda: self.engine), SchedulerProbe(lambda: self.__dict__.get("runtime"))]
+
+
+def build(settings: Settings) -> ConsoleContainer:
+    return ConsoleContainer(settings)

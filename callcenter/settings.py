@@ -111,6 +111,14 @@ class IvrSettings(_Section):
         return self.recordings_dir or data_dir / "recordings"
 
 
+class ConsoleSettings(_Section):
+    session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    max_failed_logins_per_account: int = Field(5, ge=1)
+    max_failed_logins_per_address: int = Field(20, ge=1)
+    failed_login_window_minutes: float = Field(15.0, gt=0)
+    first_ack_target_seconds: int = Field(60, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CALLCENTER_",
@@ -129,6 +137,7 @@ class Settings(BaseSettings):
     twilio: TwilioSettings = TwilioSettings()
     engine: EngineSettings = EngineSettings()
     ivr: IvrSettings = IvrSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     @model_validator(mode="after")
     def _secrets_and_paths(self) -> Settings:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the 995 service as a demo on this machine: installs what is missing, creates the embedded
-# SQLite database under var/, loads the demo village and serves the API in the foreground.
+# SQLite database under var/, loads the demo village and serves the operators' console (at /,
+# with the demo logins printed) and the API in the foreground.
 # Ctrl-C stops it and everything it started. Extra arguments go to `callcenter serve`
 # (e.g. --port 9000).
 #

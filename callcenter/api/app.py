@@ -2,70 +2,76 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 
-from callcenter.api.schemas import Health, HouseholdDetail
+from callcenter.accounts.roles import Permission, User
+from callcenter.api import accounts, directory, incidents, live, operations, statistics
+from callcenter.api.deps import ContainerDep, LoginRequired, require
+from callcenter.api.directory import visible_household
+from callcenter.api.schemas import HouseholdDetail
 from callcenter.bootstrap import Container
-from callcenter.db.directory_repo import SqlDirectory
+from callcenter.web import pages
+from callcenter.web.pages import WEB_DIR
+
+Reader = Annotated[User, Depends(require(Permission.VIEW_DIRECTORY))]
 
 
 def create_app(container: Container) -> FastAPI:
     app = FastAPI(
         title="995 one-key emergency service",
         version="0.1.0",
-        description="Directory and incident API of the 995 service.",
+        description="Directory, incident and console API of the 995 service. Sign in with `POST /api/session`; "
+                    "send the returned `csrf_token` as `X-CSRF-Token` with every state-changing request.",
     )
     app.state.container = container
-    app.get("/health", response_model=Health, tags=["operations"])(health)
+    for module in (operations, accounts, incidents, live, directory, statistics):
+        app.include_router(module.router)
+    app.include_router(accounts.protected)
     app.get("/api/households/{household_id}", response_model=HouseholdDetail, tags=["directory"],
             responses={404: {"description": "No such household"}})(household_by_id)
     app.get("/api/lookup/{number}", response_model=HouseholdDetail, tags=["directory"],
             responses={404: {"description": "Unknown caller"}})(lookup_caller)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    app.add_exception_handler(LoginRequired, _to_login)
+    app.middleware("http")(_security_headers)
     return app
 
 
-def _container(request: Request) -> Container:
-    container = request.app.state.container
-    assert isinstance(container, Container)
-    return container
+# Console pages load only their own scripts and styles; /docs (Swagger UI) loads its own from a CDN.
+_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 
 
-def _directory(request: Request) -> SqlDirectory:
-    return _container(request).directory
+async def _security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    response = await call_next(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if not request.url.path.startswith(("/docs", "/redoc")):
+        response.headers.setdefault("Content-Security-Policy", _CSP)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
 
 
-ContainerDep = Annotated[Container, Depends(_container)]
-DirectoryDep = Annotated[SqlDirectory, Depends(_directory)]
+async def _to_login(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    return RedirectResponse(f"/login?next={quote(exc.next_url)}", 303)
 
 
-def health(container: ContainerDep) -> JSONResponse:
-    """Liveness and database reachability. 503 when the database does not answer."""
-    try:
-        with container.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        database = "ok"
-    except Exception as exc:  # any driver error means "unreachable" to an operator
-        database = f"unreachable: {type(exc).__name__}"
-    body = Health(status="ok" if database == "ok" else "degraded", database=database,
-                  mode=container.settings.mode)
-    return JSONResponse(body.model_dump(), status_code=200 if database == "ok" else 503)
-
-
-def household_by_id(household_id: int, directory: DirectoryDep) -> HouseholdDetail:
+def household_by_id(household_id: int, user: Reader, container: ContainerDep) -> HouseholdDetail:
     """A household's profile, place and responders in escalation order."""
-    found = directory.household_by_id(household_id)
-    if found is None:
-        raise HTTPException(404, f"no household {household_id}")
-    return HouseholdDetail.of(found)
+    return HouseholdDetail.of(visible_household(container, household_id, user))
 
 
-def lookup_caller(number: str, directory: DirectoryDep) -> HouseholdDetail:
+def lookup_caller(number: str, user: Reader, container: ContainerDep) -> HouseholdDetail:
     """The household whose emergency key dials from ``number`` (any usual way of writing it)."""
-    found = directory.household_by_caller(number)
-    if found is None:
+    found = container.directory.household_by_caller(number)
+    if found is None or not user.sees_grid(found.place.grid_id):
         raise HTTPException(404, f"unknown caller {number}")
     return HouseholdDetail.of(found)

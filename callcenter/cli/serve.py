@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from callcenter.accounts.demo import DEMO_ACCOUNTS, demo_password, ensure_demo_accounts
 from callcenter.api.app import create_app
+from callcenter.bootstrap import ConsoleContainer
 from callcenter.cli.common import console, state
 
 
@@ -23,7 +25,19 @@ def serve(
     listen_host, listen_port = host or settings.http.host, port if port is not None else settings.http.port
     if settings.mode == "demo":
         console.print("[yellow]DEMO MODE[/yellow]: demo secrets in use; never expose this instance.")
+        assert isinstance(container, ConsoleContainer)
+        _demo_accounts(container)
     container.runtime.start()  # escalation timers, redials, recovery of anything left from a crash
     console.print(f"instance {container.holder}: incident engine running")
-    console.print(f"serving on http://{listen_host}:{listen_port}  (API docs at /docs)")
-    uvicorn.run(create_app(container), host=listen_host, port=listen_port, log_level="info")
+    console.print(f"console at http://{listen_host}:{listen_port}/  (API docs at /docs)")
+    # Consoles keep event streams open; a stop must not wait for them to end on their own.
+    uvicorn.run(create_app(container), host=listen_host, port=listen_port, log_level="info",
+                timeout_graceful_shutdown=5)
+
+
+def _demo_accounts(container: ConsoleContainer) -> None:
+    grids = container.console_queries.grids()
+    ensure_demo_accounts(container.accounts, grids[0].id if grids else None)
+    logins = ", ".join(f"{name} / {demo_password(name)}" for name, *_ in DEMO_ACCOUNTS
+                       if container.accounts.store.by_name(name) is not None)
+    console.print(f"[bold yellow]DEMO ACCOUNTS[/bold yellow] (publicly known passwords): {logins}")

@@ -352,6 +352,28 @@ class Incident:
         self.new_events.append(IncidentEvent(now, kind, str(actor), data))
 
 
+    # -- operator records (console) --------------------------------------------------------
+
+    def record_dispatch(self, agency: str, dispatched_at: datetime, reference: str, actor: Actor,
+                        now: datetime) -> None:
+        """An operator handed the incident to 110 (police), 119 (fire) or 120 (ambulance)."""
+        if agency not in DISPATCH_AGENCIES:
+            raise IncidentError(f"dispatch goes to one of {', '.join(DISPATCH_AGENCIES)}, not {agency!r}")
+        if dispatched_at > now:
+            raise IncidentError("a dispatch cannot be recorded in the future")
+        self._event(now, "dispatch", actor, agency=agency, label=DISPATCH_AGENCIES[agency],
+                    dispatched_at=dispatched_at, reference=reference.strip()[:100])
+
+    def record_call_back(self, operator_phone: str, household_line: str, reference: str, actor: Actor,
+                         now: datetime) -> None:
+        """An operator had the household called back (their own phone first, then the household)."""
+        self._event(now, "call_back", actor, operator_phone=operator_phone, household_line=household_line,
+                    reference=reference)
+
+
+DISPATCH_AGENCIES: dict[str, str] = {"110": "公安 110", "119": "消防 119", "120": "急救 120"}
+
+
 def _moves_forward(leg: AlertLeg, outcome: LegStatus) -> bool:
     if leg.status is outcome:
         return False

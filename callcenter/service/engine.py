@@ -383,6 +383,18 @@ class IncidentEngine:
         return self._locks[hash(key) % len(self._locks)]
 
 
+    # -- operator records (console) --------------------------------------------------------
+
+    def record_dispatch(self, incident_id: str, agency: str, at: datetime, reference: str, actor: Actor) -> Incident:
+        """Record that the incident went to 110/119/120 at ``at`` under the agency's ``reference``."""
+        return self._command(incident_id, lambda i, now: i.record_dispatch(agency, at, reference, actor, now))
+
+    def record_call_back(self, incident_id: str, operator_phone: str, household_line: str, reference: str,
+                         actor: Actor) -> Incident:
+        return self._command(incident_id, lambda i, now: i.record_call_back(
+            operator_phone, household_line, reference, actor, now))
+
+
 def _joins(existing: Incident, now: datetime, policy: EscalationPolicy) -> bool:
     last = existing.last_press_at or existing.opened_at
     return existing.status.is_open and now - last <= policy.repeat_press_window

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
 from callcenter.api.app import create_app
-from callcenter.bootstrap import Container, build
+from callcenter.bootstrap import ConsoleContainer, Container, build
 from callcenter.db.tables import scope_key
 from callcenter.settings import load_settings
 
@@ -60,15 +60,30 @@ def insert_directory(engine: Engine) -> None:
 
 @pytest.fixture
 def client(container: Container) -> Iterator[TestClient]:
+    """Signed in as an operator: the directory is personal data and needs a session."""
     insert_directory(container.engine)
+    assert isinstance(container, ConsoleContainer)
+    container.accounts.add_user("reader", "operator", "reader-password-995")
     with TestClient(create_app(container)) as client:
+        signed_in = client.post("/api/session", json={"name": "reader", "password": "reader-password-995"})
+        assert signed_in.status_code == 200
         yield client
+
+
+def test_directory_needs_a_session(container: Container) -> None:
+    insert_directory(container.engine)
+    with TestClient(create_app(container)) as anonymous:
+        assert anonymous.get(f"/api/households/{HOUSEHOLD_ID}").status_code == 401
+        assert anonymous.get(f"/api/lookup/{LANDLINE}").status_code == 401
 
 
 def test_health_is_ok_when_the_database_answers(client: TestClient) -> None:
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "mode": "demo"}
+    body = response.json()
+    assert (body["status"], body["database"], body["mode"]) == ("ok", "ok", "demo")
+    assert body["probes"]["database"] == {"ok": True, "detail": "ok"}
+    assert body["probes"]["scheduler"]["ok"] is True
 
 
 @pytest.mark.parametrize(

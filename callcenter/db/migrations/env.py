@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-from callcenter.db import incident_tables, tables  # noqa: F401 - registers the tables on the metadata
+from callcenter.db import account_tables, incident_tables, tables  # noqa: F401 - registers the tables on the metadata
 from callcenter.db.engine import make_engine
 
 config = context.config

@@ -1,0 +1,94 @@
+"""Typed dependencies of the console and API: the container, the signed-in user, permissions, CSRF."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from callcenter.accounts.roles import Permission, User
+from callcenter.accounts.tokens import csrf_token, csrf_valid
+from callcenter.bootstrap import ConsoleContainer
+
+SESSION_COOKIE = "cc_session"
+PRE_LOGIN_COOKIE = "cc_pre"  # a nonce that binds the login form's CSRF token before any session exists
+LANGUAGE_COOKIE = "cc_lang"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class LoginRequired(Exception):
+    """An HTML page asked for without a session: the app redirects to the login page."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+def get_container(request: Request) -> ConsoleContainer:
+    container = request.app.state.container
+    assert isinstance(container, ConsoleContainer)
+    return container
+
+
+ContainerDep = Annotated[ConsoleContainer, Depends(get_container)]
+
+
+def optional_user(request: Request, container: ContainerDep) -> User | None:
+    if not hasattr(request.state, "user"):
+        request.state.user = container.accounts.user_for_session(request.cookies.get(SESSION_COOKIE))
+    user = request.state.user
+    assert user is None or isinstance(user, User)
+    return user
+
+
+OptionalUserDep = Annotated[User | None, Depends(optional_user)]
+
+
+def require(permission: Permission) -> Callable[[User | None], User]:
+    """An API dependency: 401 without a session, 403 when the role lacks ``permission``."""
+    def check(user: OptionalUserDep) -> User:
+        if user is None:
+            raise HTTPException(401, "sign in first")
+        if not user.can(permission):
+            raise HTTPException(403, f"your role may not {permission.value.replace('_', ' ')}")
+        return user
+    return check
+
+
+def require_page(permission: Permission) -> Callable[[Request, User | None], User]:
+    """A page dependency: redirect to the login page without a session, 403 without permission."""
+    def check(request: Request, user: OptionalUserDep) -> User:
+        if user is None:
+            raise LoginRequired(request.url.path)
+        if not user.can(permission):
+            raise HTTPException(403, f"your role may not {permission.value.replace('_', ' ')}")
+        return user
+    return check
+
+
+def session_csrf_token(request: Request, container: ConsoleContainer) -> str:
+    return csrf_token(container.settings.session_secret.get_secret_value(), request.cookies.get(SESSION_COOKIE, ""))
+
+
+async def csrf_protect(request: Request, container: ContainerDep, user: OptionalUserDep) -> None:
+    """Every state-changing request of a signed-in browser must carry the session's CSRF token,
+    in the ``X-CSRF-Token`` header (console scripts) or the ``csrf_token`` form field (forms)."""
+    if request.method not in _UNSAFE:
+        return
+    if user is None:
+        raise HTTPException(401, "sign in first")
+    presented = request.headers.get(CSRF_HEADER)
+    if presented is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        value = (await request.form()).get(CSRF_FIELD)
+        presented = value if isinstance(value, str) else None
+    secret = container.settings.session_secret.get_secret_value()
+    if not csrf_valid(secret, request.cookies.get(SESSION_COOKIE, ""), presented):
+        raise HTTPException(403, "CSRF token missing or wrong: reload the page")
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,1 @@
+"""The operators' web console: pages, templates, static files, charts, metrics and statistics."""
