@@ -24,6 +24,9 @@ from callcenter.service.engine import IncidentEngine
 from callcenter.service.ports import AlertChannel
 from callcenter.service.runtime import EngineRuntime
 from callcenter.settings import Settings
+from callcenter.twilio import wiring as twilio_wiring
+from callcenter.twilio.client import TwilioApi
+from callcenter.twilio.webhooks import TwilioWebhooks
 
 
 @dataclass
@@ -73,15 +76,40 @@ class Container:
         for channel in channels.values():
             if isinstance(channel, SimulatedPhones):
                 channel.sink = incidents
+        twilio_wiring.attach_notes(channels, incidents)
         leadership = Leadership(self.incident_store, SystemClock(), self.holder)
         return EngineRuntime(incidents, scheduler, timers, leadership)
 
     def _channels(self) -> dict[Channel, AlertChannel]:
         scale = self.settings.engine.simulated_time_scale
-        return {
+        channels: dict[Channel, AlertChannel] = {
             Channel.CALL: SimulatedPhones(Channel.CALL, time_scale=scale),
             Channel.SMS: SimulatedPhones(Channel.SMS, name="simulated-sms", time_scale=scale),
         }
+        channels.update(self._twilio_channels())
+        return channels
+
+    def _twilio_channels(self) -> dict[Channel, AlertChannel]:
+        """Twilio paths behind failover channels (the SIP path joins them as "sip" when wired)."""
+        twilio, engine = self.settings.twilio, self.settings.engine
+        base = self.settings.http.public_base_url
+        found: dict[Channel, AlertChannel] = {}
+        if engine.call_channel == "twilio":
+            call = twilio_wiring.call_channel(twilio, self.twilio_api, base)
+            found[Channel.CALL] = twilio_wiring.failover(Channel.CALL, twilio, {"twilio": call})
+        if engine.sms_channel == "twilio":
+            sms = twilio_wiring.sms_channel(twilio, self.twilio_api, base)
+            found[Channel.SMS] = twilio_wiring.failover(Channel.SMS, twilio, {"twilio": sms})
+        return found
+
+    @cached_property
+    def twilio_api(self) -> TwilioApi:
+        return twilio_wiring.rest_api(self.settings.twilio)
+
+    @cached_property
+    def twilio_webhooks(self) -> TwilioWebhooks:
+        return twilio_wiring.webhooks(self.runtime.engine, self.incident_store, self.settings.http.public_base_url,
+                                      self.templates.zone(), self.settings.directory.phone_policy())
 
     def init_db(self) -> None:
         migrate(self.settings.database_url)

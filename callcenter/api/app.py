@@ -11,6 +11,8 @@ from sqlalchemy import text
 from callcenter.api.schemas import Health, HouseholdDetail
 from callcenter.bootstrap import Container
 from callcenter.db.directory_repo import SqlDirectory
+from callcenter.twilio import wiring as twilio_wiring
+from callcenter.twilio.router import twilio_router
 
 
 def create_app(container: Container) -> FastAPI:
@@ -25,6 +27,9 @@ def create_app(container: Container) -> FastAPI:
             responses={404: {"description": "No such household"}})(household_by_id)
     app.get("/api/lookup/{number}", response_model=HouseholdDetail, tags=["directory"],
             responses={404: {"description": "Unknown caller"}})(lookup_caller)
+    if container.settings.twilio.enabled:
+        check = twilio_wiring.signature_check(container.settings.twilio, container.settings.http.public_base_url)
+        app.include_router(twilio_router(lambda: container.twilio_webhooks, check))
     return app
 
 
