@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from callcenter.domain.types import SYSTEM, Actor, Channel
@@ -49,14 +51,23 @@ def is_path_down(exc: BaseException) -> bool:
     return isinstance(exc, (PathDown, ConnectionError, TimeoutError))
 
 
+@dataclass(frozen=True, slots=True)
+class _Down:
+    reason: str
+    since: float
+    by_send: bool  # seen by a failed send (a 503, a timeout): only time tells when it is back
+
+
 class FailoverChannel:
     def __init__(self, kind: Channel, routes: ChannelRoutes, paths: Mapping[str, FailoverPath],
-                 notes: TimelineNotes | None = None, name: str = "") -> None:
+                 notes: TimelineNotes | None = None, name: str = "",
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.kind, self.routes, self.paths, self.notes = kind, routes, dict(paths), notes
         self.name = name or f"{kind}-failover"
         # A leg in flight on a path that dies with us (SIP) must be replaced after a restart.
         self.survives_restart = all(p.survives_restart for p in self.paths.values())
-        self._reasons: dict[str, str] = {}
+        self._clock = clock
+        self._down: dict[str, _Down] = {}
         self._noted: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -83,32 +94,38 @@ class FailoverChannel:
         raise ChannelError("; ".join(errors))
 
     def _by_health(self, listed: list[str]) -> list[str]:
-        """Healthy paths in policy order, then the unhealthy ones as a last resort."""
-        return sorted(listed, key=lambda p: not self.paths[p].is_healthy())
+        """Usable paths in policy order, then the failing ones as a last resort."""
+        return sorted(listed, key=lambda p: not self.usable(p))
+
+    def usable(self, path: str) -> bool:
+        down = self._down.get(path)
+        if not self.paths[path].is_healthy():
+            return False
+        return down is None or (down.by_send and self._clock() - down.since >= self.routes.recheck_seconds)
 
     # -- failing over ----------------------------------------------------------------------
 
-    def path_failed(self, path: str, reason: str) -> None:
+    def path_failed(self, path: str, reason: str, by_send: bool = True) -> None:
         with self._lock:
-            first = path not in self._reasons
-            self._reasons[path] = reason
+            first = path not in self._down
+            self._down[path] = _Down(reason, self._clock(), by_send)
         if first:
             released = self.paths[path].release_pending()
             log.warning("%s: path %s failing (%s); %d waiting legs move on", self.name, path, reason, released)
 
     def _path_recovered(self, path: str) -> None:
         with self._lock:
-            self._reasons.pop(path, None)
+            self._down.pop(path, None)
             self._noted = {n for n in self._noted if n[1] != path}
         log.info("%s: path %s healthy again", self.name, path)
 
     def check_health(self) -> None:
         """One round of the monitor: a path turning unhealthy releases its waiting legs."""
         for path, channel in self.paths.items():
-            healthy = channel.is_healthy()
-            if not healthy and path not in self._reasons:
-                self.path_failed(path, "health check failed")
-            elif healthy and path in self._reasons:
+            healthy, down = channel.is_healthy(), self._down.get(path)
+            if not healthy and down is None:
+                self.path_failed(path, "health check failed (e.g. registration lost)", by_send=False)
+            elif down is not None and self.usable(path):
                 self._path_recovered(path)
 
     def _note_moved(self, order: LegOrder, preferred: str, used: str) -> None:
@@ -117,7 +134,8 @@ class FailoverChannel:
             if key in self._noted:
                 return
             self._noted.add(key)
-            reason = self._reasons.get(preferred, "不可用")
+            down = self._down.get(preferred)
+            reason = down.reason if down else "不可用"
         text = f"通道切换：{_LABELS[self.kind]}由{preferred}改走{used}（{preferred}故障：{reason}）"
         log.warning("incident %s: %s", order.incident_id, text)
         if self.notes is not None:

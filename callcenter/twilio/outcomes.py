@@ -17,8 +17,8 @@ CALL_STATUSES: dict[str, LegStatus] = {
     # A call that ends without a key is "answered without key"; if 1 or 2 came first, that stands.
     "completed": LegStatus.ANSWERED_WITHOUT_KEY,
 }
+# "queued" and "sent" only repeat what the accepted create already recorded (submitted).
 SMS_STATUSES: dict[str, LegStatus] = {
-    "sent": LegStatus.SUBMITTED,
     "delivered": LegStatus.DELIVERED,
     "undelivered": LegStatus.UNDELIVERED,
     "failed": LegStatus.FAILED,
@@ -52,4 +52,6 @@ def detail(params: Mapping[str, str]) -> str:
 
 
 def provider_ref(params: Mapping[str, str]) -> str:
-    return params.get("CallSid") or params.get("MessageSid") or params.get("SmsSid", "")
+    """The SID as the failover channel names it when it places the leg: ``twilio:CA…``."""
+    sid = params.get("CallSid") or params.get("MessageSid") or params.get("SmsSid", "")
+    return f"twilio:{sid}" if sid else ""

@@ -41,6 +41,7 @@ RouteTable = dict[tuple[Channel, PhoneKind], tuple[str, ...]]
 class ChannelRoutes:
     routes: Mapping[tuple[Channel, PhoneKind], tuple[str, ...]]
     health_check_seconds: float = 1.0
+    recheck_seconds: float = 30.0  # a path that failed a send gets legs again after this long
 
     def paths_for(self, channel: Channel, phone: str) -> tuple[str, ...]:
         return self.routes.get((channel, phone_kind(phone)), ())
@@ -51,7 +52,7 @@ def load_routes(file: Path) -> ChannelRoutes:
     data = located.data
     if not isinstance(data, Mapping):
         raise located.error((), "must be a mapping with 'call' and/or 'sms'")
-    allowed = {c.value for c in Channel} | {"health_check_seconds"}
+    allowed = {c.value for c in Channel} | {"health_check_seconds", "recheck_seconds"}
     for key in data:
         if key not in allowed:
             raise located.error((key,), f"unknown key {key!r} (allowed: {', '.join(sorted(allowed))})")
@@ -59,7 +60,8 @@ def load_routes(file: Path) -> ChannelRoutes:
     for channel in Channel:
         if channel.value in data:
             routes.update(_channel_routes(located, channel, data[channel.value]))
-    return ChannelRoutes(routes, _seconds(located, data.get("health_check_seconds", 1.0)))
+    return ChannelRoutes(routes, _seconds(located, data, "health_check_seconds", 1.0, 10.0),
+                         _seconds(located, data, "recheck_seconds", 30.0, 3600.0))
 
 
 def _channel_routes(located: LocatedYaml, channel: Channel, section: Any) -> RouteTable:
@@ -86,7 +88,8 @@ def _paths(located: LocatedYaml, where: tuple[str, ...], paths: Any) -> tuple[st
     return tuple(paths)
 
 
-def _seconds(located: LocatedYaml, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.1 <= value <= 10:
-        raise located.error(("health_check_seconds",), "health_check_seconds must be a number from 0.1 to 10")
+def _seconds(located: LocatedYaml, data: Mapping[str, Any], key: str, default: float, most: float) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.1 <= value <= most:
+        raise located.error((key,), f"{key} must be a number of seconds from 0.1 to {most:g}")
     return float(value)

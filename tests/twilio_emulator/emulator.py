@@ -74,7 +74,7 @@ class Emulator:
         self.resources: dict[str, Resource] = {}
         self.replies: list[tuple[str, str]] = []  # (to, text) of <Message> in our SMS webhook answers
         self.webhook_statuses: list[tuple[str, int]] = []  # (url, HTTP status) of every webhook post
-        self._scripts: dict[str, list[str]] = {}
+        self._scripts: dict[str, list[str]] = {}  # "call:+86…" → outcomes still to play
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._signer = RequestValidator(auth_token)
@@ -105,12 +105,14 @@ class Emulator:
 
     # -- scripting and inspection ----------------------------------------------------------
 
-    def script(self, number: str, *outcomes: str) -> None:
-        unknown = set(outcomes) - CALL_OUTCOMES - SMS_OUTCOMES
-        if unknown or not outcomes:
-            raise ValueError(f"unknown outcomes {sorted(unknown)}")
+    def script(self, number: str, *outcomes: str, kind: str = "") -> None:
+        """Outcomes of the next requests to ``number``; ``kind`` "call" or "sms" (default: by outcome)."""
+        kind = kind or ("sms" if set(outcomes) <= SMS_OUTCOMES - CALL_OUTCOMES else "call")
+        allowed = CALL_OUTCOMES if kind == "call" else SMS_OUTCOMES
+        if not outcomes or not set(outcomes) <= allowed:
+            raise ValueError(f"unknown {kind} outcomes {sorted(set(outcomes) - allowed)}")
         with self._lock:
-            self._scripts[number] = list(outcomes)
+            self._scripts[f"{kind}:{number}"] = list(outcomes)
 
     def created(self, kind: str, to: str | None = None) -> list[Resource]:
         with self._lock:
@@ -207,12 +209,10 @@ class Emulator:
     def _next_outcome(self, kind: str, to: str) -> str:
         default = "answer+1" if kind == "call" else "delivered"
         with self._lock:
-            script = self._scripts.get(to)
+            script = self._scripts.get(f"{kind}:{to}")
             if not script:
                 return default
-            outcome = script.pop(0) if len(script) > 1 else script[0]
-        allowed = CALL_OUTCOMES if kind == "call" else SMS_OUTCOMES
-        return outcome if outcome in allowed else default
+            return script.pop(0) if len(script) > 1 else script[0]
 
     def _create(self, kind: str, params: dict[str, str], outcome: str) -> Resource:
         resource = Resource(self._sid("CA" if kind == "call" else "SM"), kind, params.get("To", ""),

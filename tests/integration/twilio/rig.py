@@ -95,8 +95,9 @@ class TwilioRig:
     def press(self, caller: str = CALLER) -> Incident:
         return self.engine.key_press(caller)
 
-    def legs(self, incident_id: str, phone: str, channel: str) -> list[Any]:
-        rows = [r for r in self.store.legs(incident_id) if r.recipient_phone == phone and r.channel == channel]
+    def legs(self, incident_id: str, phone: str, channel: str, purpose: str = "alert") -> list[Any]:
+        rows = [r for r in self.store.legs(incident_id)
+                if r.recipient_phone == phone and r.channel == channel and r.purpose == purpose]
         return sorted(rows, key=lambda r: r.attempt)
 
     def statuses(self, incident_id: str, phone: str, channel: str) -> list[str]:
