@@ -100,11 +100,11 @@ class _TwilioChannel:
         not_before = 0.0
         while True:
             try:
-                sender = self.pacer.acquire(order.priority, not_before)
+                slot = self.pacer.acquire(order.priority, not_before)
             except PacerClosed as exc:
                 raise ProviderDown(f"{self.name}: {exc}") from exc
             try:
-                sid = self._create(order, sender)
+                sid = self._create(order, slot.sender)
             except RateLimited as exc:
                 limited += 1
                 if limited > self.retry.rate_limited_retries:
@@ -118,6 +118,8 @@ class _TwilioChannel:
                 log.info("%s: leg %s retry %d after %s", self.name, order.leg_id, down, exc)
                 not_before = time.monotonic() + retry_delay(down, self.retry.backoff_seconds)
                 continue
+            finally:
+                slot.done()
             self.health.succeeded()
             return sid
 

@@ -3,24 +3,29 @@
 Twilio takes about one call per second per account and one SMS per second per number unless
 the account was raised. Each send waits here for a slot: the most urgent waiting leg (highest
 escalation level, then the oldest press) goes first, on the sender number that is free soonest.
-A slot is spent when the request leaves; slots are spaced a little wider than the limit so
-network jitter does not put two requests into one second at the provider.
+
+Twilio counts requests when they arrive, and a request can spend a while on the way (a new
+connection, a slow network), so spacing the departures is not enough: two requests sent a second
+apart may arrive together. For a rate r (N = max(1, ⌊r⌋) sends per window W = N/r) a slot opens
+only when the send N places back has *completed* at least W ago; completed requests have surely
+arrived, so no window of W at the provider ever sees more than N. Departures are also spaced
+1/r apart so a queue drains evenly.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-SPACING_MARGIN = 1.05  # slots 5 % wider than 1/rate: jitter on the way must not break the limit
-
 
 class PacerClosed(Exception):
-    """The pacer stopped or released its waiters (the path failed over); the send did not happen."""
+    """The pacer released its waiters (the path failed over); the send did not happen."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,41 @@ class _Ticket:
     not_before: float = field(compare=False)
 
 
+@dataclass
+class _Send:
+    left_at: float
+    done_at: float | None = None
+
+
+class _Limit:
+    """One rate: the last N sends, to know when the next may leave."""
+
+    def __init__(self, rate: float) -> None:
+        self.gap = 1.0 / rate
+        self.count = max(1, math.floor(rate))
+        self.window = self.count / rate
+        self.recent: deque[_Send] = deque(maxlen=self.count)
+
+    def ready_at(self) -> float:
+        if not self.recent:
+            return 0.0
+        spaced = self.recent[-1].left_at + self.gap
+        if len(self.recent) < self.count:
+            return spaced
+        oldest = self.recent[0].done_at
+        return math.inf if oldest is None else max(spaced, oldest + self.window)
+
+
+class Slot:
+    """A granted send: use ``sender``, then call ``done()`` once the request has completed."""
+
+    def __init__(self, pacer: SendPacer, sender: str, sends: tuple[_Send, ...]) -> None:
+        self.sender, self._pacer, self._sends = sender, pacer, sends
+
+    def done(self) -> None:
+        self._pacer._completed(self._sends)
+
+
 class SendPacer:
     """Grants send slots to waiting threads, most urgent first, within the rates."""
 
@@ -47,24 +87,21 @@ class SendPacer:
         if not senders:
             raise ValueError("at least one sender number is needed")
         self.rates, self._clock = rates, clock
-        self._number_gap = SPACING_MARGIN / rates.per_number
-        self._account_gap = SPACING_MARGIN / rates.per_account
-        self._next_free = dict.fromkeys(senders, 0.0)
-        self._account_next = 0.0
+        self._numbers = {s: _Limit(rates.per_number) for s in senders}
+        self._account = _Limit(rates.per_account)
         self._waiting: list[_Ticket] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._generation = 0  # bumped by release_waiting: tickets of older generations give up
 
-    def acquire(self, priority: tuple[int, datetime], not_before: float = 0.0,
-                deadline: float | None = None) -> str:
-        """Block until this send may go; returns the sender number to use."""
+    def acquire(self, priority: tuple[int, datetime], not_before: float = 0.0) -> Slot:
+        """Block until this send may go; the slot names the sender number to use."""
         ticket = _Ticket(priority, next(self._seq), not_before)
         with self._cond:
             generation = self._generation
             self._waiting.append(ticket)
             try:
-                return self._wait_for_turn(ticket, generation, deadline)
+                return self._wait_for_turn(ticket, generation)
             finally:
                 self._waiting.remove(ticket)
                 self._cond.notify_all()
@@ -80,37 +117,35 @@ class SendPacer:
         with self._cond:
             return len(self._waiting)
 
-    def _wait_for_turn(self, ticket: _Ticket, generation: int, deadline: float | None) -> str:
+    def _wait_for_turn(self, ticket: _Ticket, generation: int) -> Slot:
         while True:
             if generation != self._generation:
                 raise PacerClosed("released: the path is failing over")
             now = self._clock()
-            if deadline is not None and now >= deadline:
-                raise PacerClosed("no send slot before the deadline")
             sender, ready_at = self._slot(ticket, now)
             if sender is not None and ready_at <= now:
-                self._spend(sender, now)
-                return sender
-            self._cond.wait(timeout=_bounded(ready_at - now, deadline, now))
+                return self._spend(sender, now)
+            self._cond.wait(timeout=max(0.001, min(ready_at - now, 1.0)))
 
     def _slot(self, ticket: _Ticket, now: float) -> tuple[str | None, float]:
-        eligible = [t for t in self._waiting if t.not_before <= now]
         if ticket.not_before > now:
             return None, ticket.not_before
-        if min(eligible) is not ticket:
+        if min(t for t in self._waiting if t.not_before <= now) is not ticket:
             return None, now + 1.0  # woken when the ticket ahead of us leaves
-        sender = min(self._next_free, key=self._next_free.__getitem__)
-        return sender, max(self._next_free[sender], self._account_next)
+        sender = min(self._numbers, key=lambda s: self._numbers[s].ready_at())
+        return sender, max(self._numbers[sender].ready_at(), self._account.ready_at())
 
-    def _spend(self, sender: str, now: float) -> None:
-        self._next_free[sender] = now + self._number_gap
-        self._account_next = now + self._account_gap
+    def _spend(self, sender: str, now: float) -> Slot:
+        sends = (_Send(now), _Send(now))
+        self._numbers[sender].recent.append(sends[0])
+        self._account.recent.append(sends[1])
+        return Slot(self, sender, sends)
 
-
-def _bounded(wait: float, deadline: float | None, now: float) -> float:
-    if deadline is not None:
-        wait = min(wait, deadline - now)
-    return max(0.001, min(wait, 1.0))
+    def _completed(self, sends: tuple[_Send, ...]) -> None:
+        with self._cond:
+            for send in sends:
+                send.done_at = self._clock()
+            self._cond.notify_all()
 
 
 def retry_delay(attempt: int, first: float, cap: float = 8.0) -> float:
