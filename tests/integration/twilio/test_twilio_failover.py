@@ -105,7 +105,8 @@ def test_twilio_timeout_fails_over_to_sip(rig_factory: Callable[..., TwilioRig],
 
 def test_429_is_retried_on_the_same_path(rig: TwilioRig, emulator: Emulator) -> None:
     emulator.script(neighbour(1), "429", "429", "delivered", kind="sms")
-    emulator.script(neighbour(1), "no-answer")  # no call acknowledgement that would stand the text down
+    for i in range(1, 4):  # no acknowledgement by call that would stand the text down
+        emulator.script(neighbour(i), "no-answer")
     incident = rig.press()
     wait_for(lambda: rig.statuses(incident.id, neighbour(1), "sms")[:1] == [LegStatus.DELIVERED],
              what="SMS delivered after two 429s")
