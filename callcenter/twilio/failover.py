@@ -101,7 +101,7 @@ class FailoverChannel:
         down = self._down.get(path)
         if not self.paths[path].is_healthy():
             return False
-        return down is None or (down.by_send and self._clock() - down.since >= self.routes.recheck_seconds)
+        return down is None or not down.by_send or self._clock() - down.since >= self.routes.recheck_seconds
 
     # -- failing over ----------------------------------------------------------------------
 
