@@ -115,7 +115,8 @@ class Container:
     @cached_property
     def twilio_webhooks(self) -> TwilioWebhooks:
         return twilio_wiring.webhooks(self.runtime.engine, self.incident_store, self.settings.http.public_base_url,
-                                      self.templates.zone(), self.settings.directory.phone_policy())
+                                      self.templates.zone(), self.settings.directory.phone_policy(), self.ivr_flows,
+                                      self.settings.twilio.prompt_base_url)
 
     @cached_property
     def ivr_flows(self) -> FlowSet:

@@ -80,6 +80,8 @@ class TwilioSettings(_Section):
     backoff_seconds: float = Field(0.5, gt=0, le=30)
     recheck_seconds: float = Field(30.0, gt=0)  # a failed path gets new legs again after this long
     routes_file: Path = CONFIG_DIR / "channels.yaml"  # which path carries which leg (failover policy)
+    # Public URL of recorded prompts (<prompt id>.wav) Twilio plays instead of speaking; empty: <Say>.
+    prompt_base_url: str = ""
 
     def check_secrets(self, mode: str) -> None:
         """Enabled Twilio needs an account and a real token; demo mode gets the demo token."""

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from callcenter.domain.types import Channel
+from callcenter.ivr.engine import FlowState, encode_state
+from callcenter.ivr.handlers import leg_facts
 from callcenter.service.ports import LegOrder
 from callcenter.twilio.client import TwilioApi
 from callcenter.twilio.errors import ProviderDown, RateLimited
+from callcenter.twilio.flows import encode_facts
 from callcenter.twilio.pacing import PacerClosed, SendPacer, retry_delay
 from contacts.phones import mask_phone
 
@@ -45,16 +48,14 @@ class WebhookUrls:
         return f"{base}?{urlencode(query)}" if query else base
 
     def alert_call(self, order: LegOrder) -> str:
-        """The alert's facts ride in the (signed) URL, so the script survives our restart."""
-        facts = order.facts
-        return self._url("/voice/alert", leg=order.leg_id, label=facts.label, address=facts.address,
-                         type=facts.emergency_type, at=facts.pressed_at.isoformat())
+        """The alert's facts ride in the (signed) URL, so the call's script survives our restart."""
+        return self._url("/voice/alert", leg=order.leg_id, facts=encode_facts(leg_facts(order)))
 
-    def alert_key(self, query: str) -> str:
-        return self._url("/voice/alert/key") + "?" + query
-
-    def inbound_key(self, incident_id: str) -> str:
-        return self._url("/voice/inbound/key", incident=incident_id)
+    def flow_next(self, kind: str, ref: str, facts: Mapping[str, str], state: FlowState, event: str) -> str:
+        """The next turn of a voice flow: ``kind`` "alert" (``ref`` a leg) or "inbound" (an incident)."""
+        key = "leg" if kind == "alert" else "incident"
+        return self._url(f"/voice/{kind}/next", **{key: ref}, facts=encode_facts(facts), state=encode_state(state),
+                         event=event)
 
     def call_status(self, leg_id: str) -> str:
         return self._url("/voice/status", leg=leg_id)

@@ -24,12 +24,12 @@ XML = "application/xml"
 _Handler = Callable[[TwilioWebhooks, dict[str, str], dict[str, str]], str | None]
 
 _ROUTES: dict[str, _Handler] = {
-    "/voice/alert": lambda h, q, p: h.alert_call(q, p),
-    "/voice/alert/key": lambda h, q, p: h.alert_key(q, p),
+    "/voice/alert": lambda h, q, p: h.voice.alert_call(q, p),
+    "/voice/alert/next": lambda h, q, p: h.voice.alert_next(q, p),
     "/voice/status": lambda h, q, p: h.call_status(q["leg"], p),
     "/sms/status": lambda h, q, p: h.sms_status(q["leg"], p),
-    "/voice/inbound": lambda h, q, p: h.inbound_call(p),
-    "/voice/inbound/key": lambda h, q, p: h.inbound_key(q["incident"], p),
+    "/voice/inbound": lambda h, q, p: h.voice.inbound_call(p),
+    "/voice/inbound/next": lambda h, q, p: h.voice.inbound_next(q, p),
     "/sms/inbound": lambda h, q, p: h.inbound_sms(p),
 }
 
@@ -73,5 +73,7 @@ def _endpoint(handler: _Handler, hooks: Callable[[], TwilioWebhooks], check: Sig
             body = await run_in_threadpool(handler, hooks(), query, params)
         except KeyError as exc:
             raise HTTPException(400, f"missing parameter {exc}") from None
+        except ValueError as exc:  # a signed URL we never made (a flow token from another version)
+            raise HTTPException(400, str(exc)) from None
         return Response(body or "", media_type=XML if body else None, status_code=200 if body else 204)
     return endpoint

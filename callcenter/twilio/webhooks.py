@@ -1,8 +1,8 @@
-"""What Twilio's webhooks mean to the incident engine (no HTTP here; see router.py).
+"""What Twilio's status callbacks and SMS webhooks mean to the incident engine (no HTTP here;
+see router.py; voice flows are in voice.py).
 
-Status callbacks become leg outcomes; the alert call's keys acknowledge or decline; a household
-calling our Twilio number opens an incident on the first request, before any prompt; SMS replies
-acknowledge, decline or reach the operators as a note.
+Status callbacks become leg outcomes; SMS replies acknowledge, decline or reach the operators as a
+note, always answered with a text that names the incident.
 """
 
 from __future__ import annotations
@@ -10,27 +10,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from callcenter.domain.incident import Incident, IncidentError
-from callcenter.domain.types import Actor, EmergencyType, LegStatus
+from callcenter.domain.types import Actor, LegStatus
 from callcenter.twilio import outcomes, twiml
-from callcenter.twilio.channels import WebhookUrls
 from callcenter.twilio.replies import NO_OPEN_INCIDENT, OpenAlert, ReplyKind, classify, confirmation, newest
+from callcenter.twilio.voice import TwilioVoice
 from contacts.phones import PhonePolicy, mask_phone, try_normalise
 
 log = logging.getLogger(__name__)
 
-INBOUND_TYPES: dict[str, EmergencyType] = {
-    "1": EmergencyType.FIRE, "2": EmergencyType.THEFT, "3": EmergencyType.MEDICAL, "4": EmergencyType.OTHER,
-}
-INBOUND_GREETING = "995已收到您的紧急求助，正在通知您的邻居和网格员。"
-INBOUND_TYPE_PROMPT = "如方便，请按键说明情况：火灾按1，盗窃或闯入按2，急病或受伤按3，其他按4。"
-INBOUND_TYPE_NOTED = "已记录。邻居正在赶来，请保持电话畅通。"
-INBOUND_DONE = "邻居正在赶来，请保持电话畅通。"
 
 
 class IncidentCommands(Protocol):
@@ -38,13 +29,9 @@ class IncidentCommands(Protocol):
 
     def leg_outcome(self, leg_id: str, status: LegStatus, detail: str = "", provider_ref: str = "") -> None: ...
 
-    def key_press(self, caller: str) -> Incident: ...
-
     def add_note(self, incident_id: str, text: str, actor: Actor) -> Incident: ...
 
     def acknowledge_on_behalf(self, incident_id: str, recipient_key: str, actor: Actor) -> Incident: ...
-
-    def set_type(self, incident_id: str, emergency_type: EmergencyType, actor: Actor) -> Incident: ...
 
 
 class OpenAlerts(Protocol):
@@ -55,7 +42,7 @@ class OpenAlerts(Protocol):
 class TwilioWebhooks:
     incidents: IncidentCommands
     alerts: OpenAlerts
-    urls: WebhookUrls
+    voice: TwilioVoice
     zone: ZoneInfo
     phone_policy: PhonePolicy
 
@@ -74,48 +61,6 @@ class TwilioWebhooks:
             self.incidents.leg_outcome(leg_id, status, outcomes.detail(params), outcomes.provider_ref(params))
         except (IncidentError, LookupError) as exc:  # a callback for a leg we do not know changes nothing
             log.warning("twilio callback for leg %s not recorded: %s", leg_id, exc)
-
-    # -- the alert call --------------------------------------------------------------------
-
-    def alert_call(self, query: Mapping[str, str], params: Mapping[str, str]) -> str:
-        """First TwiML of an answered alert call. A machine hears nothing and is not counted."""
-        leg_id = query["leg"]
-        if outcomes.is_machine(params.get("AnsweredBy", "")):
-            self._outcome(leg_id, LegStatus.ANSWERED_WITHOUT_KEY, params)
-            return twiml.hangup()
-        self._outcome(leg_id, LegStatus.ANSWERED, params)
-        script = twiml.AlertScript(query.get("label", ""), query.get("address", ""), query.get("type", ""),
-                                   datetime.fromisoformat(query["at"]))
-        return twiml.alert_call(script, self.zone, self.urls.alert_key(urlencode(query)))
-
-    def alert_key(self, query: Mapping[str, str], params: Mapping[str, str]) -> str:
-        leg_id, digit = query["leg"], params.get("Digits", "")
-        if digit == "1":
-            self._outcome(leg_id, LegStatus.ACKNOWLEDGED, {**params, "CallStatus": "key 1"})
-            return twiml.spoken_then_hangup(twiml.THANKS_COMING)
-        if digit == "2":
-            self._outcome(leg_id, LegStatus.DECLINED, {**params, "CallStatus": "key 2"})
-            return twiml.spoken_then_hangup(twiml.THANKS_DECLINED)
-        return self.alert_call(query, params)  # 0 or any other key: say it again
-
-    # -- a household calling our number ----------------------------------------------------
-
-    def inbound_call(self, params: Mapping[str, str]) -> str:
-        """The press itself: the incident is opened before a single word is spoken."""
-        incident = self.incidents.key_press(params.get("From", ""))
-        log.info("incident %s opened by a Twilio call from %s", incident.id, mask_phone(params.get("From", "")))
-        key_url = self.urls.inbound_key(incident.id)
-        return twiml.inbound_call(INBOUND_GREETING, INBOUND_TYPE_PROMPT, key_url, INBOUND_DONE)
-
-    def inbound_key(self, incident_id: str, params: Mapping[str, str]) -> str:
-        emergency_type = INBOUND_TYPES.get(params.get("Digits", ""))
-        if emergency_type is None:
-            return twiml.spoken_then_hangup(INBOUND_DONE)
-        try:
-            self.incidents.set_type(incident_id, emergency_type, Actor("household", "twilio call"))
-        except (IncidentError, LookupError) as exc:
-            log.warning("type for incident %s not recorded: %s", incident_id, exc)
-        return twiml.spoken_then_hangup(INBOUND_TYPE_NOTED)
 
     # -- SMS replies -----------------------------------------------------------------------
 

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from callcenter.domain.types import Channel
+from callcenter.ivr.flowfile import FlowSet
 from callcenter.service.ports import AlertChannel, IncidentStore
 from callcenter.settings import TwilioSettings
 from callcenter.twilio.channels import RetryPolicy, TwilioCallChannel, TwilioSmsChannel, WebhookUrls
 from callcenter.twilio.client import TwilioApi, TwilioRestApi, make_client
 from callcenter.twilio.failover import FailoverChannel, FailoverPath, TimelineNotes
+from callcenter.twilio.flows import TwimlRenderer
 from callcenter.twilio.pacing import Rates, SendPacer
 from callcenter.twilio.responders import StoredAlerts
 from callcenter.twilio.router import SignatureCheck
 from callcenter.twilio.routes import load_routes
+from callcenter.twilio.voice import TwilioVoice, VoiceCommands
 from callcenter.twilio.webhooks import IncidentCommands, TwilioWebhooks
 from contacts.phones import PhonePolicy
 
@@ -58,9 +62,14 @@ def attach_notes(channels: Mapping[Channel, AlertChannel], notes: TimelineNotes)
             channel.start()
 
 
-def webhooks(incidents: IncidentCommands, store: IncidentStore, public_base_url: str, zone: ZoneInfo,
-             phone_policy: PhonePolicy) -> TwilioWebhooks:
-    return TwilioWebhooks(incidents, StoredAlerts(store), WebhookUrls(public_base_url), zone, phone_policy)
+class EngineCommands(IncidentCommands, VoiceCommands, Protocol):
+    """What the webhooks need of callcenter.service.engine.IncidentEngine."""
+
+
+def webhooks(incidents: EngineCommands, store: IncidentStore, public_base_url: str, zone: ZoneInfo,
+             phone_policy: PhonePolicy, flows: FlowSet, prompt_base_url: str = "") -> TwilioWebhooks:
+    voice = TwilioVoice(incidents, flows, WebhookUrls(public_base_url), TwimlRenderer(prompt_base_url))
+    return TwilioWebhooks(incidents, StoredAlerts(store), voice, zone, phone_policy)
 
 
 def signature_check(settings: TwilioSettings, public_base_url: str) -> SignatureCheck:

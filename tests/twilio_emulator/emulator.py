@@ -21,7 +21,7 @@ import base64
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -153,15 +153,18 @@ class Emulator:
                 self.replies.append((sender, message))
         return text
 
-    def inbound_call(self, url: str, sender: str, to: str, digits: str = "") -> list[str]:
-        """A household calls our number; with ``digits`` it presses them at the first Gather."""
+    def inbound_call(self, url: str, sender: str, to: str, keys: Sequence[str] = ()) -> list[str]:
+        """A household calls our number, then answers each ``<Gather>`` in turn: a key, or "" to let it
+        time out (Twilio then follows the ``<Redirect>``). Returns every TwiML document we answered."""
         params = {"CallSid": self._sid("CA"), "AccountSid": self.account_sid, "From": sender, "To": to,
                   "CallStatus": "ringing", "Direction": "inbound"}
         documents = [self.post_webhook(url, params).text]
-        action = _gather_action(documents[0])
-        if digits and action:
-            documents.append(self.post_webhook(action, {**params, "CallStatus": "in-progress",
-                                                        "Digits": digits}).text)
+        params["CallStatus"] = "in-progress"
+        for key in keys:
+            target = _gather_action(documents[-1]) if key else _redirect(documents[-1])
+            if not target:
+                break
+            documents.append(self.post_webhook(target, {**params, **({"Digits": key} if key else {})}).text)
         return documents
 
     # -- the REST API ----------------------------------------------------------------------
@@ -293,6 +296,15 @@ def _gather_action(document: str) -> str:
         return ""
     gather = root.find("Gather")
     return gather.get("action", "") if gather is not None else ""
+
+
+def _redirect(document: str) -> str:
+    try:
+        root = ElementTree.fromstring(document)
+    except ElementTree.ParseError:
+        return ""
+    redirect = root.find("Redirect")
+    return (redirect.text or "") if redirect is not None else ""
 
 
 def _messages(document: str) -> list[str]:

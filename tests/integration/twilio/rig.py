@@ -19,6 +19,7 @@ from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.domain.incident import Incident
 from callcenter.domain.types import Channel
+from callcenter.ivr.flowfile import load_flows
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.engine import IncidentEngine
 from callcenter.service.ports import AlertChannel
@@ -29,7 +30,8 @@ from contacts.model import CallerLookup, HouseholdProfile, Place, Responder, Rol
 from contacts.phones import PhonePolicy
 from tests.twilio_emulator import Emulator, ServerThread
 
-CONFIG = Path(__file__).resolve().parents[3] / "config"
+ROOT = Path(__file__).resolve().parents[3]
+CONFIG = ROOT / "config"
 CALLER = "+867176100000"
 SECOND_CALLER = "+867176100001"
 GRID_WORKER = "+8613900000050"
@@ -168,7 +170,8 @@ def build_rig(database_url: str, tmp_path: Path, emulator: Emulator, make_channe
     wiring.attach_notes(channels, engine)
     timers.target, timers.leading = engine, True
     scheduler.start()
-    hooks = wiring.webhooks(engine, store, server.base_url, templates.zone(), PhonePolicy())
+    hooks = wiring.webhooks(engine, store, server.base_url, templates.zone(), PhonePolicy(),
+                            load_flows(ROOT / "ivr_flows"))
     app = FastAPI()
     app.include_router(twilio_router(lambda: hooks, wiring.signature_check(settings, server.base_url)))
     late.app = app

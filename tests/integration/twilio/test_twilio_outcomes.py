@@ -68,7 +68,8 @@ def test_machine_hears_nothing_and_is_not_counted(rig: TwilioRig, emulator: Emul
     call = wait_for(lambda: emulator.created("call", neighbour(1)), what="the call")[0]
     wait_for(lambda: call.twiml, what="the TwiML fetch")
     assert "<Hangup" in call.twiml[0] and "<Say" not in call.twiml[0]
-    assert not any(e.kind == "acknowledged" for e in rig.timeline(incident.id))
+    assert not any(e.kind == "acknowledged" and "邻居1" in e.actor for e in rig.timeline(incident.id))
+    assert rig.statuses(incident.id, neighbour(1), "call")[0] == LegStatus.ANSWERED_WITHOUT_KEY
 
 
 def test_busy_then_answer_redials_from_the_status_callback(rig: TwilioRig, emulator: Emulator) -> None:

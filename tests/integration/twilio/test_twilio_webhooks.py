@@ -79,15 +79,30 @@ def test_inbound_call_opens_the_incident_on_the_first_webhook(rig: TwilioRig, em
     assert rig.store.open_incident_ids(), "no incident after the first webhook"
     incident_id = rig.store.open_incident_ids()[0]
     assert rig.store.incident_row(incident_id).caller == CALLER
-    assert '<Say language="zh-CN">' in first and "995已收到" in first
+    assert '<Say language="zh-CN">' in first and "已收到您的紧急求助" in first
     wait_for(lambda: emulator.created("call"), what="neighbours being called")
 
 
 def test_inbound_call_key_sets_the_emergency_type(rig: TwilioRig, emulator: Emulator) -> None:
-    documents = emulator.inbound_call(rig.url("/voice/inbound"), CALLER, "+14155550300", digits="1")
+    documents = emulator.inbound_call(rig.url("/voice/inbound"), CALLER, "+14155550300", keys=["1"])
     incident_id = rig.store.open_incident_ids()[0]
     assert str(rig.store.incident_row(incident_id).emergency_type) == "fire"
-    assert "已记录" in documents[1]
+    assert "已记录" in documents[1] and "邻居正在赶来" in documents[1]  # the flow goes on to reassure
+
+
+def test_inbound_call_nine_twice_cancels_the_incident(rig: TwilioRig, emulator: Emulator) -> None:
+    documents = emulator.inbound_call(rig.url("/voice/inbound"), CALLER, "+14155550300", keys=["9", "9"])
+    incident_id = rig.store.incidents(status="cancelled")[0].id
+    assert "求助已取消" in documents[2] and "<Hangup" in documents[2]
+    assert str(rig.store.incident_row(incident_id).status) == "cancelled"
+
+
+def test_silent_inbound_call_is_noted_and_recorded_for_operators(rig: TwilioRig, emulator: Emulator) -> None:
+    documents = emulator.inbound_call(rig.url("/voice/inbound"), CALLER, "+14155550300", keys=["", ""])
+    incident_id = rig.store.open_incident_ids()[0]
+    assert any("无声来电" in note for note in rig.notes(incident_id))
+    assert "<Record" in documents[-1]
+    assert str(rig.store.incident_row(incident_id).status) == "alerting"  # the alerts go on regardless
 
 
 def test_unknown_inbound_caller_still_opens_an_urgent_incident(rig: TwilioRig, emulator: Emulator) -> None:
