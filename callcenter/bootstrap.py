@@ -101,10 +101,10 @@ class Container:
         base = self.settings.http.public_base_url
         found: dict[Channel, AlertChannel] = {}
         if engine.call_channel == "twilio":
-            call = twilio_wiring.call_channel(twilio, self.twilio_api, base)
+            call = twilio_wiring.call_channel(twilio, self.twilio_api, base, self.incident_store)
             found[Channel.CALL] = twilio_wiring.failover(Channel.CALL, twilio, {"twilio": call})
         if engine.sms_channel == "twilio":
-            sms = twilio_wiring.sms_channel(twilio, self.twilio_api, base)
+            sms = twilio_wiring.sms_channel(twilio, self.twilio_api, base, self.incident_store)
             found[Channel.SMS] = twilio_wiring.failover(Channel.SMS, twilio, {"twilio": sms})
         return found
 

@@ -19,7 +19,7 @@ from callcenter.ivr.engine import FlowState, encode_state
 from callcenter.ivr.handlers import leg_facts
 from callcenter.service.ports import LegOrder
 from callcenter.twilio.client import TwilioApi
-from callcenter.twilio.errors import ProviderDown, RateLimited
+from callcenter.twilio.errors import LegStoodDown, ProviderDown, RateLimited
 from callcenter.twilio.flows import encode_facts
 from callcenter.twilio.pacing import PacerClosed, SendPacer, retry_delay
 from contacts.phones import mask_phone
@@ -91,6 +91,8 @@ class _TwilioChannel:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     name: str = "twilio"
     survives_restart: bool = True  # calls and messages live on at Twilio while we restart
+    # Asked when the slot comes: a leg stood down while it waited (quorum met) is not sent.
+    still_wanted: Callable[[str], bool] | None = None
     health: PathHealth = field(init=False)
 
     def __post_init__(self) -> None:
@@ -105,6 +107,8 @@ class _TwilioChannel:
             except PacerClosed as exc:
                 raise ProviderDown(f"{self.name}: {exc}") from exc
             try:
+                if not self._wanted(order):
+                    raise LegStoodDown(f"leg {order.leg_id} was stood down while waiting for a send slot")
                 sid = self._create(order, slot.sender)
             except RateLimited as exc:
                 limited += 1
@@ -123,6 +127,13 @@ class _TwilioChannel:
                 slot.done()
             self.health.succeeded()
             return sid
+
+    def _wanted(self, order: LegOrder) -> bool:
+        try:
+            return self.still_wanted is None or self.still_wanted(order.leg_id)
+        except Exception:  # cannot tell: sending an alert twice beats not sending it
+            log.exception("%s: could not check leg %s before sending", self.name, order.leg_id)
+            return True
 
     def _give_up(self, order: LegOrder, reason: str) -> None:
         self.health.failed(reason)

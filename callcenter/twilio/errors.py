@@ -2,6 +2,7 @@
 
     ChannelError (callcenter.service.engine)
     ├── PathDown              a whole path fails (any provider): the failover channel moves its legs
+    ├── LegStoodDown          the incident no longer wants the leg: no path may send it
     └── TwilioChannelError
         ├── ProviderRefused   4xx: bad number, unverified sender, account suspended; retrying will not help
         ├── RateLimited       429 or error 20429: try again after a back-off on the same path
@@ -20,6 +21,10 @@ RATE_LIMIT_CODE = 20429
 
 class PathDown(ChannelError):
     """A path to recipients (SIP trunk, Twilio) is failing as a whole, not just for one recipient."""
+
+
+class LegStoodDown(ChannelError):
+    """Not sent: the incident stood the leg down (quorum met, acknowledged) while it waited for a slot."""
 
 
 class TwilioChannelError(ChannelError):

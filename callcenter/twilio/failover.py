@@ -18,7 +18,7 @@ from typing import Protocol
 from callcenter.domain.types import SYSTEM, Actor, Channel
 from callcenter.service.engine import ChannelError
 from callcenter.service.ports import AlertChannel, LegOrder
-from callcenter.twilio.errors import PathDown
+from callcenter.twilio.errors import LegStoodDown, PathDown
 from callcenter.twilio.routes import ChannelRoutes
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,8 @@ class FailoverChannel:
         for path in self._by_health(listed):
             try:
                 ref = self.paths[path].send(order)
+            except LegStoodDown:
+                raise
             except Exception as exc:  # any path's failure: try the next before giving the leg up
                 errors.append(f"{path}: {exc}")
                 if is_path_down(exc):

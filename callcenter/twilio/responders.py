@@ -13,6 +13,20 @@ from callcenter.twilio.replies import OpenAlert
 _REPLYABLE = (LegStatus.SUBMITTED, LegStatus.DELIVERED)
 
 
+class StoredLegs:
+    """Whether a leg is still to be placed, read just before a paced send leaves."""
+
+    def __init__(self, store: IncidentStore) -> None:
+        self.store = store
+
+    def still_pending(self, leg_id: str) -> bool:
+        """False once the incident stood the leg down (quorum met, acknowledged, cancelled) while it waited."""
+        with self.store.unit_of_work() as uow:
+            incident = uow.incidents.get(leg_id.split("/", 1)[0])
+        leg = incident.legs.get(leg_id) if incident is not None else None
+        return leg is None or leg.status is LegStatus.PENDING  # unknown: send rather than lose an alert
+
+
 class StoredAlerts:
     def __init__(self, store: IncidentStore) -> None:
         self.store = store

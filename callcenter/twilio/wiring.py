@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -15,7 +15,7 @@ from callcenter.twilio.client import TwilioApi, TwilioRestApi, make_client
 from callcenter.twilio.failover import FailoverChannel, FailoverPath, TimelineNotes
 from callcenter.twilio.flows import TwimlRenderer
 from callcenter.twilio.pacing import Rates, SendPacer
-from callcenter.twilio.responders import StoredAlerts
+from callcenter.twilio.responders import StoredAlerts, StoredLegs
 from callcenter.twilio.router import SignatureCheck
 from callcenter.twilio.routes import load_routes
 from callcenter.twilio.voice import TwilioVoice, VoiceCommands
@@ -34,17 +34,25 @@ def retry_policy(settings: TwilioSettings) -> RetryPolicy:
                        settings.recheck_seconds)
 
 
-def call_channel(settings: TwilioSettings, api: TwilioApi, public_base_url: str) -> TwilioCallChannel:
+def call_channel(settings: TwilioSettings, api: TwilioApi, public_base_url: str,
+                 store: IncidentStore | None = None) -> TwilioCallChannel:
+    """Alert calls; with ``store``, a leg stood down while it waited for its slot is not placed."""
     pacer = SendPacer(settings.call_from, Rates(settings.calls_per_second_per_number,
                                                 settings.calls_per_second_per_account))
     return TwilioCallChannel(api, pacer, WebhookUrls(public_base_url), retry_policy(settings),
-                             ring_seconds=settings.ring_seconds)
+                             still_wanted=_gate(store), ring_seconds=settings.ring_seconds)
 
 
-def sms_channel(settings: TwilioSettings, api: TwilioApi, public_base_url: str) -> TwilioSmsChannel:
+def sms_channel(settings: TwilioSettings, api: TwilioApi, public_base_url: str,
+                store: IncidentStore | None = None) -> TwilioSmsChannel:
     pacer = SendPacer(settings.sms_from, Rates(settings.sms_per_second_per_number,
                                                settings.sms_per_second_per_account))
-    return TwilioSmsChannel(api, pacer, WebhookUrls(public_base_url), retry_policy(settings))
+    return TwilioSmsChannel(api, pacer, WebhookUrls(public_base_url), retry_policy(settings),
+                            still_wanted=_gate(store))
+
+
+def _gate(store: IncidentStore | None) -> Callable[[str], bool] | None:
+    return StoredLegs(store).still_pending if store is not None else None
 
 
 def failover(kind: Channel, settings: TwilioSettings, paths: Mapping[str, FailoverPath],

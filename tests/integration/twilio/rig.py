@@ -138,14 +138,15 @@ def twilio_settings(emulator: Emulator, tmp_path: Path, **overrides: Any) -> Twi
     return TwilioSettings(**values)
 
 
-ChannelFactory = Callable[[TwilioSettings, str], dict[Channel, AlertChannel]]
+ChannelFactory = Callable[[TwilioSettings, str, SqlIncidentStore], dict[Channel, AlertChannel]]
 
 
-def twilio_only(settings: TwilioSettings, base_url: str) -> dict[Channel, AlertChannel]:
+def twilio_only(settings: TwilioSettings, base_url: str, store: SqlIncidentStore) -> dict[Channel, AlertChannel]:
     api = wiring.rest_api(settings)
+    call, sms = wiring.call_channel(settings, api, base_url, store), wiring.sms_channel(settings, api, base_url, store)
     return {
-        Channel.CALL: wiring.failover(Channel.CALL, settings, {"twilio": wiring.call_channel(settings, api, base_url)}),
-        Channel.SMS: wiring.failover(Channel.SMS, settings, {"twilio": wiring.sms_channel(settings, api, base_url)}),
+        Channel.CALL: wiring.failover(Channel.CALL, settings, {"twilio": call}),
+        Channel.SMS: wiring.failover(Channel.SMS, settings, {"twilio": sms}),
     }
 
 
@@ -159,7 +160,7 @@ def build_rig(database_url: str, tmp_path: Path, emulator: Emulator, make_channe
     store = SqlIncidentStore(db)
     scheduler = new_scheduler()
     timers = ApschedulerTimers(scheduler)
-    channels = make_channels(settings, server.base_url)
+    channels = make_channels(settings, server.base_url, store)
     templates = load_templates(CONFIG / "messages.yaml")
     executor = ThreadPoolExecutor(32, thread_name_prefix="dispatch")
     engine = IncidentEngine(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.domain.types import Channel, LegStatus
 from callcenter.service.ports import AlertChannel
 from callcenter.settings import TwilioSettings
@@ -16,10 +17,10 @@ from tests.twilio_emulator import Emulator
 FAILOVER_WINDOW = 10.0  # seconds within which pending and new legs must have moved
 
 
-def _with_sip(sip: FakeSipPath) -> Callable[[TwilioSettings, str], dict[Channel, AlertChannel]]:
-    def make(settings: TwilioSettings, base_url: str) -> dict[Channel, AlertChannel]:
-        channels = twilio_only(settings, base_url)
-        twilio_call = wiring.call_channel(settings, wiring.rest_api(settings), base_url)
+def _with_sip(sip: FakeSipPath) -> Callable[[TwilioSettings, str, SqlIncidentStore], dict[Channel, AlertChannel]]:
+    def make(settings: TwilioSettings, base_url: str, store: SqlIncidentStore) -> dict[Channel, AlertChannel]:
+        channels = twilio_only(settings, base_url, store)
+        twilio_call = wiring.call_channel(settings, wiring.rest_api(settings), base_url, store)
         channels[Channel.CALL] = wiring.failover(Channel.CALL, settings, {"sip": sip, "twilio": twilio_call})
         return channels
     return make
