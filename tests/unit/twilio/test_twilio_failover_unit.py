@@ -11,7 +11,7 @@ from callcenter.domain.messages import MessageFacts
 from callcenter.domain.types import Actor, Channel, LegPurpose, Recipient
 from callcenter.service.engine import ChannelError
 from callcenter.service.ports import LegOrder
-from callcenter.twilio.errors import PathDown, ProviderRefused
+from callcenter.twilio.errors import LegStoodDown, PathDown, ProviderRefused
 from callcenter.twilio.failover import FailoverChannel, NoPathError
 from callcenter.twilio.routes import ChannelRoutes, PhoneKind
 
@@ -141,3 +141,11 @@ def test_survives_restart_only_if_every_path_does() -> None:
     assert not _channel(FakePath("sip"), FakePath("twilio", survives_restart=True))[0].survives_restart
     assert _channel(FakePath("sip", survives_restart=True), FakePath("twilio", survives_restart=True))[0] \
         .survives_restart
+
+
+def test_a_stood_down_leg_is_not_tried_on_another_path() -> None:
+    sip, twilio = FakePath("sip", error=LegStoodDown("quorum met")), FakePath("twilio")
+    channel, notes = _channel(sip, twilio)
+    with pytest.raises(LegStoodDown):
+        channel.send(_order())
+    assert twilio.sent == [] and channel.usable("sip") and notes.written == []
