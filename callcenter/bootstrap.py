@@ -39,6 +39,9 @@ from callcenter.service.engine import IncidentEngine
 from callcenter.service.ports import AlertChannel
 from callcenter.service.runtime import EngineRuntime
 from callcenter.settings import Settings
+from callcenter.twilio import wiring as twilio_wiring
+from callcenter.twilio.client import TwilioApi
+from callcenter.twilio.webhooks import TwilioWebhooks
 
 
 @dataclass
@@ -88,6 +91,7 @@ class Container:
         for channel in channels.values():
             if isinstance(channel, SimulatedPhones):
                 channel.sink = incidents
+        twilio_wiring.attach_notes(channels, incidents)
         lease = self.settings.engine.lease_seconds
         leadership = Leadership(self.incident_store, SystemClock(), self.holder, ttl=timedelta(seconds=lease))
         return EngineRuntime(incidents, scheduler, timers, leadership, lease_seconds=lease / 3,
@@ -96,7 +100,7 @@ class Container:
     def _channels(self) -> dict[Channel, AlertChannel]:
         engine = self.settings.engine
         scale = engine.simulated_time_scale
-        simulated = {
+        channels: dict[Channel, AlertChannel] = {
             Channel.CALL: SimulatedPhones(Channel.CALL, time_scale=scale),
             Channel.SMS: SimulatedPhones(Channel.SMS, name="simulated-sms", time_scale=scale),
         }
@@ -105,8 +109,32 @@ class Container:
             log = PlacementLog(engine.placement_log)
             for channel, kind in kinds.items():
                 if kind == "recording":
-                    simulated[channel] = recording_phones(channel, log, scale)
-        return dict(simulated)
+                    channels[channel] = recording_phones(channel, log, scale)
+        channels.update(self._twilio_channels())
+        return channels
+
+    def _twilio_channels(self) -> dict[Channel, AlertChannel]:
+        """Twilio paths behind failover channels (the SIP path joins them as "sip" when wired)."""
+        twilio, engine = self.settings.twilio, self.settings.engine
+        base = self.settings.http.public_base_url
+        found: dict[Channel, AlertChannel] = {}
+        if engine.call_channel == "twilio":
+            call = twilio_wiring.call_channel(twilio, self.twilio_api, base, self.incident_store)
+            found[Channel.CALL] = twilio_wiring.failover(Channel.CALL, twilio, {"twilio": call})
+        if engine.sms_channel == "twilio":
+            sms = twilio_wiring.sms_channel(twilio, self.twilio_api, base, self.incident_store)
+            found[Channel.SMS] = twilio_wiring.failover(Channel.SMS, twilio, {"twilio": sms})
+        return found
+
+    @cached_property
+    def twilio_api(self) -> TwilioApi:
+        return twilio_wiring.rest_api(self.settings.twilio)
+
+    @cached_property
+    def twilio_webhooks(self) -> TwilioWebhooks:
+        return twilio_wiring.webhooks(self.runtime.engine, self.incident_store, self.settings.http.public_base_url,
+                                      self.templates.zone(), self.settings.directory.phone_policy(), self.ivr_flows,
+                                      self.settings.twilio.prompt_base_url)
 
     @cached_property
     def ivr_flows(self) -> FlowSet:

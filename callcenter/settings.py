@@ -65,6 +65,36 @@ class TwilioSettings(_Section):
     account_sid: str = ""
     auth_token: SecretStr = SecretStr("")
     api_base_url: str = ""  # empty: Twilio's own hosts; tests point it at the local emulator
+    enabled: bool = False
+    call_from: list[str] = []  # our Twilio numbers placing alert calls (E.164)
+    sms_from: list[str] = []  # our Twilio numbers sending texts (E.164)
+    # Twilio's defaults are 1 call/s per account and 1 SMS/s per number; raise only what the account has.
+    calls_per_second_per_number: float = Field(1.0, gt=0, le=100)
+    calls_per_second_per_account: float = Field(1.0, gt=0, le=100)
+    sms_per_second_per_number: float = Field(1.0, gt=0, le=100)
+    sms_per_second_per_account: float = Field(1.0, gt=0, le=100)
+    request_timeout_seconds: float = Field(3.0, gt=0, le=30)
+    ring_seconds: int = Field(30, ge=5, le=600)
+    down_retries: int = Field(1, ge=0, le=10)  # tries after a 5xx/timeout before failing over
+    rate_limited_retries: int = Field(6, ge=0, le=50)
+    backoff_seconds: float = Field(0.5, gt=0, le=30)
+    recheck_seconds: float = Field(30.0, gt=0)  # a failed path gets new legs again after this long
+    routes_file: Path = CONFIG_DIR / "channels.yaml"  # which path carries which leg (failover policy)
+    # Public URL of recorded prompts (<prompt id>.wav) Twilio plays instead of speaking; empty: <Say>.
+    prompt_base_url: str = ""
+
+    def check_secrets(self, mode: str) -> None:
+        """Enabled Twilio needs an account and a real token; demo mode gets the demo token."""
+        if not self.enabled:
+            return
+        if not self.account_sid or not (self.call_from or self.sms_from):
+            raise ValueError("twilio.enabled needs twilio.account_sid and twilio.call_from or twilio.sms_from")
+        token = self.auth_token.get_secret_value()
+        if mode == "demo" and not token:
+            self.auth_token = SecretStr(DEMO_SECRET)
+        elif mode != "demo" and (len(token) < 32 or token == DEMO_SECRET):
+            raise ValueError("twilio.auth_token must be the account's 32-character auth token in production "
+                             "(CALLCENTER_TWILIO__AUTH_TOKEN)")
 
 
 class EngineSettings(_Section):
@@ -72,8 +102,8 @@ class EngineSettings(_Section):
     instance_name: str = Field(default_factory=lambda: os.uname().nodename, min_length=1, max_length=40)
     policy_file: Path = CONFIG_DIR / "escalation.yaml"
     messages_file: Path = CONFIG_DIR / "messages.yaml"
-    call_channel: Literal["simulated", "recording"] = "simulated"
-    sms_channel: Literal["simulated", "recording"] = "simulated"
+    call_channel: Literal["simulated", "recording", "twilio"] = "simulated"
+    sms_channel: Literal["simulated", "recording", "twilio"] = "simulated"
     simulated_time_scale: float = Field(1.0, gt=0)
     dispatch_workers: int = Field(16, ge=1, le=256)
     # "recording" channels (tests and demos only): simulated phones that append every placement here.
@@ -143,6 +173,7 @@ class Settings(BaseSettings):
     def _secrets_and_paths(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'callcenter.db'}"
+        self.twilio.check_secrets(self.mode)
         if self.mode == "demo":
             if not self.session_secret.get_secret_value():
                 self.session_secret = SecretStr(DEMO_SECRET)

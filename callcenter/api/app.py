@@ -16,6 +16,8 @@ from callcenter.api.deps import ContainerDep, LoginRequired, require
 from callcenter.api.directory import visible_household
 from callcenter.api.schemas import HouseholdDetail
 from callcenter.bootstrap import Container
+from callcenter.twilio import wiring as twilio_wiring
+from callcenter.twilio.router import twilio_router
 from callcenter.web import pages
 from callcenter.web.pages import WEB_DIR
 
@@ -41,6 +43,9 @@ def create_app(container: Container) -> FastAPI:
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.add_exception_handler(LoginRequired, _to_login)
     app.middleware("http")(_security_headers)
+    if container.settings.twilio.enabled:
+        check = twilio_wiring.signature_check(container.settings.twilio, container.settings.http.public_base_url)
+        app.include_router(twilio_router(lambda: container.twilio_webhooks, check))
     return app
 
 

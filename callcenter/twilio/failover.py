@@ -1,0 +1,166 @@
+"""A composite AlertChannel that moves legs off a failing path (SIP ↔ Twilio).
+
+Each leg goes to the first healthy path the channel policy lists for its number. When a path
+fails as a whole (its send raises PathDown, ConnectionError or TimeoutError, or its health check
+turns bad) the legs still waiting on it are released and re-sent on the next path, new legs skip
+it until it is healthy again, and each incident concerned gets one timeline note per switch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from callcenter.domain.types import SYSTEM, Actor, Channel
+from callcenter.service.engine import ChannelError
+from callcenter.service.ports import AlertChannel, LegOrder
+from callcenter.twilio.errors import LegStoodDown, PathDown
+from callcenter.twilio.routes import ChannelRoutes
+
+log = logging.getLogger(__name__)
+_LABELS = {Channel.CALL: "告警呼叫", Channel.SMS: "告警短信"}
+
+
+class ChannelHealth(Protocol):
+    """How a path tells the failover channel it is usable, and gives back legs not yet placed."""
+
+    def is_healthy(self) -> bool: ...
+
+    def release_pending(self) -> int:
+        """Sends still waiting on this path (for a slot, a trunk channel) raise PathDown now."""
+        ...
+
+
+class FailoverPath(AlertChannel, ChannelHealth, Protocol):
+    pass
+
+
+class TimelineNotes(Protocol):
+    def add_note(self, incident_id: str, text: str, actor: Actor) -> object: ...
+
+
+class NoPathError(ChannelError):
+    """No path is configured for this kind of number on this channel."""
+
+
+def is_path_down(exc: BaseException) -> bool:
+    return isinstance(exc, (PathDown, ConnectionError, TimeoutError))
+
+
+@dataclass(frozen=True, slots=True)
+class _Down:
+    reason: str
+    since: float
+    by_send: bool  # seen by a failed send (a 503, a timeout): only time tells when it is back
+
+
+class FailoverChannel:
+    def __init__(self, kind: Channel, routes: ChannelRoutes, paths: Mapping[str, FailoverPath],
+                 notes: TimelineNotes | None = None, name: str = "",
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.kind, self.routes, self.paths, self.notes = kind, routes, dict(paths), notes
+        self.name = name or f"{kind}-failover"
+        # A leg in flight on a path that dies with us (SIP) must be replaced after a restart.
+        self.survives_restart = all(p.survives_restart for p in self.paths.values())
+        self._clock = clock
+        self._down: dict[str, _Down] = {}
+        self._noted: set[tuple[str, str, str]] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._monitor: threading.Thread | None = None
+
+    # -- AlertChannel ----------------------------------------------------------------------
+
+    def send(self, order: LegOrder) -> str:
+        listed = [p for p in self.routes.paths_for(self.kind, order.recipient.phone) if p in self.paths]
+        if not listed:
+            raise NoPathError(f"no {self.kind} path configured for {order.recipient.phone}")
+        errors: list[str] = []
+        for path in self._by_health(listed):
+            try:
+                ref = self.paths[path].send(order)
+            except LegStoodDown:
+                raise
+            except Exception as exc:  # any path's failure: try the next before giving the leg up
+                errors.append(f"{path}: {exc}")
+                if is_path_down(exc):
+                    self.path_failed(path, str(exc))
+                continue
+            if path != listed[0]:
+                self._note_moved(order, listed[0], path)
+            return f"{path}:{ref}"
+        raise ChannelError("; ".join(errors))
+
+    def _by_health(self, listed: list[str]) -> list[str]:
+        """Usable paths in policy order, then the failing ones as a last resort."""
+        return sorted(listed, key=lambda p: not self.usable(p))
+
+    def usable(self, path: str) -> bool:
+        down = self._down.get(path)
+        if not self.paths[path].is_healthy():
+            return False
+        return down is None or not down.by_send or self._clock() - down.since >= self.routes.recheck_seconds
+
+    # -- failing over ----------------------------------------------------------------------
+
+    def path_failed(self, path: str, reason: str, by_send: bool = True) -> None:
+        with self._lock:
+            first = path not in self._down
+            self._down[path] = _Down(reason, self._clock(), by_send)
+        if first:
+            released = self.paths[path].release_pending()
+            log.warning("%s: path %s failing (%s); %d waiting legs move on", self.name, path, reason, released)
+
+    def _path_recovered(self, path: str) -> None:
+        with self._lock:
+            self._down.pop(path, None)
+            self._noted = {n for n in self._noted if n[1] != path}
+        log.info("%s: path %s healthy again", self.name, path)
+
+    def check_health(self) -> None:
+        """One round of the monitor: a path turning unhealthy releases its waiting legs."""
+        for path, channel in self.paths.items():
+            healthy, down = channel.is_healthy(), self._down.get(path)
+            if not healthy and down is None:
+                self.path_failed(path, "health check failed (e.g. registration lost)", by_send=False)
+            elif down is not None and self.usable(path):
+                self._path_recovered(path)
+
+    def _note_moved(self, order: LegOrder, preferred: str, used: str) -> None:
+        key = (order.incident_id, preferred, used)
+        with self._lock:
+            if key in self._noted:
+                return
+            self._noted.add(key)
+            down = self._down.get(preferred)
+            reason = down.reason if down else "不可用"
+        text = f"通道切换：{_LABELS[self.kind]}由{preferred}改走{used}（{preferred}故障：{reason}）"
+        log.warning("incident %s: %s", order.incident_id, text)
+        if self.notes is not None:
+            try:
+                self.notes.add_note(order.incident_id, text, SYSTEM)
+            except Exception:  # the leg went out; a closed incident just takes no note
+                log.exception("timeline note for incident %s not written", order.incident_id)
+
+    # -- monitor ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._monitor is None:
+            self._monitor = threading.Thread(target=self._watch, name=f"{self.name}-health", daemon=True)
+            self._monitor.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._monitor is not None:
+            self._monitor.join(timeout=5)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.routes.health_check_seconds):
+            try:
+                self.check_health()
+            except Exception:  # the monitor must outlive a bad health probe
+                log.exception("%s: health check failed", self.name)

@@ -1,0 +1,57 @@
+"""Which open incidents alerted a phone number (for SMS replies), read from incident storage.
+
+Scans the open incidents: a district has few open at once, and a reply is rare next to a press.
+"""
+
+from __future__ import annotations
+
+from callcenter.domain.incident import AlertLeg, Incident
+from callcenter.domain.types import Channel, LegPurpose, LegStatus
+from callcenter.service.ports import IncidentStore
+from callcenter.twilio.replies import OpenAlert
+
+_REPLYABLE = (LegStatus.SUBMITTED, LegStatus.DELIVERED)
+
+
+class StoredLegs:
+    """Whether a leg is still to be placed, read just before a paced send leaves."""
+
+    def __init__(self, store: IncidentStore) -> None:
+        self.store = store
+
+    def still_pending(self, leg_id: str) -> bool:
+        """False once the incident stood the leg down (quorum met, acknowledged, cancelled) while it waited."""
+        with self.store.unit_of_work() as uow:
+            incident = uow.incidents.get(leg_id.split("/", 1)[0])
+        leg = incident.legs.get(leg_id) if incident is not None else None
+        return leg is None or leg.status is LegStatus.PENDING  # unknown: send rather than lose an alert
+
+
+class StoredAlerts:
+    def __init__(self, store: IncidentStore) -> None:
+        self.store = store
+
+    def open_alerts_for(self, phone: str) -> list[OpenAlert]:
+        found: list[OpenAlert] = []
+        for incident_id in self.store.open_incident_ids():
+            with self.store.unit_of_work() as uow:
+                incident = uow.incidents.get(incident_id)
+            alert = _alert_for(incident, phone) if incident is not None else None
+            if alert is not None:
+                found.append(alert)
+        return found
+
+
+def _alert_for(incident: Incident, phone: str) -> OpenAlert | None:
+    legs = [leg for leg in incident.legs.values()
+            if leg.recipient.key == phone and leg.purpose is LegPurpose.ALERT and leg.status.was_placed]
+    if not incident.status.is_open or not legs:
+        return None
+    recipient = legs[0].recipient
+    return OpenAlert(incident.id, incident.label, incident.opened_at, recipient.name, recipient.key,
+                     _replyable_sms(legs))
+
+
+def _replyable_sms(legs: list[AlertLeg]) -> str | None:
+    sms = [leg for leg in legs if leg.channel is Channel.SMS and leg.status in _REPLYABLE]
+    return max(sms, key=lambda leg: leg.attempt).id if sms else None

@@ -1,0 +1,84 @@
+"""Builds the Twilio parts from settings (called by the composition root, callcenter.bootstrap)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from callcenter.domain.types import Channel
+from callcenter.ivr.flowfile import FlowSet
+from callcenter.service.ports import AlertChannel, IncidentStore
+from callcenter.settings import TwilioSettings
+from callcenter.twilio.channels import RetryPolicy, TwilioCallChannel, TwilioSmsChannel, WebhookUrls
+from callcenter.twilio.client import TwilioApi, TwilioRestApi, make_client
+from callcenter.twilio.failover import FailoverChannel, FailoverPath, TimelineNotes
+from callcenter.twilio.flows import TwimlRenderer
+from callcenter.twilio.pacing import Rates, SendPacer
+from callcenter.twilio.responders import StoredAlerts, StoredLegs
+from callcenter.twilio.router import SignatureCheck
+from callcenter.twilio.routes import load_routes
+from callcenter.twilio.voice import TwilioVoice, VoiceCommands
+from callcenter.twilio.webhooks import IncidentCommands, TwilioWebhooks
+from contacts.phones import PhonePolicy
+
+
+def rest_api(settings: TwilioSettings) -> TwilioApi:
+    client = make_client(settings.account_sid, settings.auth_token.get_secret_value(), settings.api_base_url,
+                         settings.request_timeout_seconds)
+    return TwilioRestApi(client)
+
+
+def retry_policy(settings: TwilioSettings) -> RetryPolicy:
+    return RetryPolicy(settings.down_retries, settings.rate_limited_retries, settings.backoff_seconds,
+                       settings.recheck_seconds)
+
+
+def call_channel(settings: TwilioSettings, api: TwilioApi, public_base_url: str,
+                 store: IncidentStore | None = None) -> TwilioCallChannel:
+    """Alert calls; with ``store``, a leg stood down while it waited for its slot is not placed."""
+    pacer = SendPacer(settings.call_from, Rates(settings.calls_per_second_per_number,
+                                                settings.calls_per_second_per_account))
+    return TwilioCallChannel(api, pacer, WebhookUrls(public_base_url), retry_policy(settings),
+                             still_wanted=_gate(store), ring_seconds=settings.ring_seconds)
+
+
+def sms_channel(settings: TwilioSettings, api: TwilioApi, public_base_url: str,
+                store: IncidentStore | None = None) -> TwilioSmsChannel:
+    pacer = SendPacer(settings.sms_from, Rates(settings.sms_per_second_per_number,
+                                               settings.sms_per_second_per_account))
+    return TwilioSmsChannel(api, pacer, WebhookUrls(public_base_url), retry_policy(settings),
+                            still_wanted=_gate(store))
+
+
+def _gate(store: IncidentStore | None) -> Callable[[str], bool] | None:
+    return StoredLegs(store).still_pending if store is not None else None
+
+
+def failover(kind: Channel, settings: TwilioSettings, paths: Mapping[str, FailoverPath],
+             notes: TimelineNotes | None = None) -> FailoverChannel:
+    """The composite channel for ``kind`` over the given paths ("sip", "twilio"), per channels.yaml."""
+    return FailoverChannel(kind, load_routes(settings.routes_file), paths, notes,
+                           name=f"{kind}-{'+'.join(sorted(paths))}")
+
+
+def attach_notes(channels: Mapping[Channel, AlertChannel], notes: TimelineNotes) -> None:
+    """Give failover channels the engine for timeline notes and start their health monitors."""
+    for channel in channels.values():
+        if isinstance(channel, FailoverChannel):
+            channel.notes = notes
+            channel.start()
+
+
+class EngineCommands(IncidentCommands, VoiceCommands, Protocol):
+    """What the webhooks need of callcenter.service.engine.IncidentEngine."""
+
+
+def webhooks(incidents: EngineCommands, store: IncidentStore, public_base_url: str, zone: ZoneInfo,
+             phone_policy: PhonePolicy, flows: FlowSet, prompt_base_url: str = "") -> TwilioWebhooks:
+    voice = TwilioVoice(incidents, flows, WebhookUrls(public_base_url), TwimlRenderer(prompt_base_url))
+    return TwilioWebhooks(incidents, StoredAlerts(store), voice, zone, phone_policy)
+
+
+def signature_check(settings: TwilioSettings, public_base_url: str) -> SignatureCheck:
+    return SignatureCheck(settings.auth_token.get_secret_value(), public_base_url)

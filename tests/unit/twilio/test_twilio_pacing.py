@@ -1,0 +1,122 @@
+"""The send pacer with a real thread per waiting send and a clock the test moves."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from callcenter.twilio.pacing import PacerClosed, Rates, SendPacer, retry_delay
+
+PRESS = datetime(2026, 3, 14, 1, 30, tzinfo=UTC)
+
+
+class HandClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _start(pacer: SendPacer, priority: tuple[int, datetime], granted: list[str], name: str) -> threading.Thread:
+    def run() -> None:
+        try:
+            slot = pacer.acquire(priority)
+        except PacerClosed:
+            granted.append(f"released:{name}")
+            return
+        granted.append(name)
+        slot.done()
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _wait_waiting(pacer: SendPacer, count: int) -> None:
+    deadline = time.monotonic() + 5
+    while pacer.waiting() != count:
+        assert time.monotonic() < deadline, "waiters did not queue"
+        time.sleep(0.005)
+
+
+def test_most_urgent_first_then_oldest_press() -> None:
+    clock = HandClock()
+    pacer = SendPacer(["+1555"], Rates(1, 1), clock)
+    pacer.acquire((0, PRESS)).done()  # the slot of this second is spent
+    granted: list[str] = []
+    threads = [
+        _start(pacer, (0, PRESS + timedelta(seconds=5)), granted, "level0-late"),
+        _start(pacer, (-2, PRESS + timedelta(seconds=9)), granted, "level2"),
+        _start(pacer, (0, PRESS), granted, "level0-early"),
+    ]
+    _wait_waiting(pacer, 3)
+    for expected in range(1, 4):
+        clock.now += 1.0
+        deadline = time.monotonic() + 5
+        while len(granted) < expected:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+    for thread in threads:
+        thread.join(timeout=5)
+    assert granted == ["level2", "level0-early", "level0-late"]
+
+
+def test_two_numbers_share_the_account_rate() -> None:
+    clock = HandClock()
+    pacer = SendPacer(["+1555", "+1556"], Rates(per_number=1, per_account=2), clock)
+    first = pacer.acquire((0, PRESS))
+    first.done()
+    clock.now += 0.5  # the account's two per second are spaced half a second apart
+    second = pacer.acquire((0, PRESS))
+    second.done()
+    assert {first.sender, second.sender} == {"+1555", "+1556"}  # the free number takes the second send
+    clock.now += 0.4
+    granted: list[str] = []
+    thread = _start(pacer, (0, PRESS), granted, "third")
+    _wait_waiting(pacer, 1)
+    assert granted == []  # a second after the first send: neither number nor account is free yet
+    clock.now += 0.1
+    thread.join(timeout=5)
+    assert granted == ["third"]
+
+
+def test_a_send_still_on_its_way_holds_the_window() -> None:
+    clock = HandClock()
+    pacer = SendPacer(["+1555"], Rates(1, 1), clock)
+    slow = pacer.acquire((0, PRESS))  # not done: it may still arrive at the provider
+    clock.now += 5
+    granted: list[str] = []
+    thread = _start(pacer, (0, PRESS), granted, "next")
+    _wait_waiting(pacer, 1)
+    assert granted == []
+    slow.done()
+    clock.now += 1.0
+    thread.join(timeout=5)
+    assert granted == ["next"]
+
+
+def test_release_makes_waiters_give_up() -> None:
+    clock = HandClock()
+    pacer = SendPacer(["+1555"], Rates(1, 1), clock)
+    pacer.acquire((0, PRESS)).done()
+    granted: list[str] = []
+    threads = [_start(pacer, (0, PRESS), granted, f"w{i}") for i in range(3)]
+    _wait_waiting(pacer, 3)
+    assert pacer.release_waiting() == 3
+    for thread in threads:
+        thread.join(timeout=5)
+    assert sorted(granted) == ["released:w0", "released:w1", "released:w2"]
+
+
+def test_rates_must_be_positive_and_senders_given() -> None:
+    with pytest.raises(ValueError):
+        Rates(0, 1)
+    with pytest.raises(ValueError):
+        SendPacer([], Rates(1, 1))
+
+
+def test_back_off_doubles_up_to_a_cap() -> None:
+    assert [retry_delay(n, 0.5) for n in range(1, 7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
