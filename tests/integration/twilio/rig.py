@@ -49,6 +49,9 @@ class GroupDirectory:
     def __init__(self, neighbours: int) -> None:
         self.neighbours = neighbours
 
+    def close(self) -> None:
+        """Nothing to release; the container closes whatever directory it holds."""
+
     def household_by_caller(self, number: str) -> CallerLookup | None:
         if number not in (CALLER, SECOND_CALLER):
             return None
