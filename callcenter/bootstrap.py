@@ -24,6 +24,8 @@ from callcenter.service.engine import IncidentEngine
 from callcenter.service.ports import AlertChannel
 from callcenter.service.runtime import EngineRuntime
 from callcenter.settings import Settings
+from callcenter.sip.channel import SipAlertChannel
+from callcenter.sip.service import SipService
 
 
 @dataclass
@@ -71,15 +73,26 @@ class Container:
             executor=ThreadPoolExecutor(self.settings.engine.dispatch_workers, thread_name_prefix="dispatch"),
         )
         for channel in channels.values():
-            if isinstance(channel, SimulatedPhones):
+            if isinstance(channel, SimulatedPhones | SipAlertChannel):
                 channel.sink = incidents
         leadership = Leadership(self.incident_store, SystemClock(), self.holder)
+        if self.settings.engine.call_channel == "sip":
+            self.sip_service.on_emergency = incidents.key_press
+            return _RuntimeWithSip(incidents, scheduler, timers, leadership, sip=self.sip_service)
         return EngineRuntime(incidents, scheduler, timers, leadership)
+
+    @cached_property
+    def sip_service(self) -> SipService:
+        """The SIP phone (extension 995) and its alert channel; calls wait for the engine to exist."""
+        return SipService(self.settings.sip, on_emergency=_engine_not_ready)
 
     def _channels(self) -> dict[Channel, AlertChannel]:
         scale = self.settings.engine.simulated_time_scale
+        calls: AlertChannel = SimulatedPhones(Channel.CALL, time_scale=scale)
+        if self.settings.engine.call_channel == "sip":
+            calls = self.sip_service.channel
         return {
-            Channel.CALL: SimulatedPhones(Channel.CALL, time_scale=scale),
+            Channel.CALL: calls,
             Channel.SMS: SimulatedPhones(Channel.SMS, name="simulated-sms", time_scale=scale),
         }
 
@@ -91,6 +104,27 @@ class Container:
             self.runtime.stop()
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+@dataclass
+class _RuntimeWithSip(EngineRuntime):
+    """The engine runtime that also registers the SIP phone on start and unregisters it on stop."""
+
+    sip: SipService | None = None
+
+    def start(self) -> None:
+        super().start()
+        if self.sip is not None:
+            self.sip.start()
+
+    def stop(self) -> None:
+        if self.sip is not None:
+            self.sip.stop()
+        super().stop()
+
+
+def _engine_not_ready(number: str) -> None:
+    raise RuntimeError(f"call from {number} before the incident engine was built")
 
 
 def build(settings: Settings) -> Container:

@@ -38,7 +38,10 @@ class RegistrationError(Exception):
     """The registrar did not accept our REGISTER (timeout, error response, bad credentials)."""
 
 
-class HardenedSIPClient(SIPClient):  # type: ignore[misc]
+class HardenedSIPClient(SIPClient):
+    phone: HardenedPhone
+    register_timeout: float  # type: ignore[assignment]  # pyVoIP declares whole seconds
+
     def __init__(self, *args: Any, clock: Callable[[], datetime] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.registration = RegistrationTracker()
@@ -128,7 +131,7 @@ class HardenedSIPClient(SIPClient):  # type: ignore[misc]
 
     @property
     def _phone(self) -> HardenedPhone:
-        return self.phone  # type: ignore[no-any-return]
+        return self.phone
 
     def _on_response(self, message: SIPMessage) -> None:
         method = message.headers["CSeq"]["method"]
@@ -198,7 +201,7 @@ class HardenedSIPClient(SIPClient):  # type: ignore[misc]
         return f"{uuid.uuid4().hex}@{self.myIP}:{self.myPort}"
 
     # -- outbound INVITE, ACK, CANCEL, BYE -----------------------------------------------------
-    def invite(self, number: str, ms: dict[int, dict[int, Any]], sendtype: Any) -> tuple[SIPMessage, str, int]:
+    def invite(self, number: str, ms: dict[int, dict[str, Any]], sendtype: Any) -> tuple[SIPMessage, str, int]:
         """Send the INVITE and return at once; pyVoIP blocks here reading the socket."""
         call_id = self.gen_call_id()
         sess_id = self.sessID.next()

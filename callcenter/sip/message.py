@@ -18,7 +18,7 @@ ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY"
 MAX_MESSAGE_BYTES = 8192
 
 
-class SipMessage(SIPMessage):  # type: ignore[misc]
+class SipMessage(SIPMessage):
     """pyVoIP's message parser with the wider method list (per instance, the module global is untouched)."""
 
     def parse(self, data: bytes) -> None:

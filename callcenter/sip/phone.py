@@ -26,8 +26,12 @@ log = logging.getLogger(__name__)
 UnanswerableHook = Callable[[str, str], None]
 
 
-class HardenedCall(VoIPCall):  # type: ignore[misc]
+class HardenedCall(VoIPCall):
     """A call whose every end is observable: ringing, answered, final response code, hung up."""
+
+    phone: HardenedPhone
+    sip: HardenedSIPClient
+    RTPClients: list[HardenedRTPClient]  # type: ignore[assignment]
 
     def __init__(self, *args: Any, number: str = "", **kwargs: Any) -> None:
         self.digits: queue.Queue[str] = queue.Queue()
@@ -126,14 +130,18 @@ class HardenedCall(VoIPCall):  # type: ignore[misc]
         return bool(self.state == CallState.ENDED)
 
 
-class HardenedPhone(VoIPPhone):  # type: ignore[misc]
+class HardenedPhone(VoIPPhone):
+    sip: HardenedSIPClient
+    calls: dict[str, HardenedCall]  # type: ignore[assignment]
+
     def __init__(
         self, server: str, port: int, username: str, password: str, myIP: str = "127.0.0.1",  # noqa: N803
         callCallback: Callable[[HardenedCall], None] | None = None,  # noqa: N803
         sipPort: int = 0, rtpPortLow: int = 10000, rtpPortHigh: int = 20000,  # noqa: N803
         codec: PayloadType = PayloadType.PCMU, on_unanswerable: UnanswerableHook | None = None,
     ) -> None:
-        super().__init__(server, port, username, password, myIP, callCallback, sipPort, rtpPortLow, rtpPortHigh)
+        super().__init__(server, port, username, password, myIP, None, sipPort, rtpPortLow, rtpPortHigh)
+        self.callCallback = callCallback  # type: ignore[assignment]
         self.codec = codec
         self.on_unanswerable = on_unanswerable
         self._calls_lock = threading.RLock()
@@ -229,7 +237,7 @@ class HardenedPhone(VoIPPhone):  # type: ignore[misc]
     def call(self, number: str) -> HardenedCall:
         """INVITE ``number`` at the registrar and return at once with the call DIALING."""
         port = self.request_port()
-        medias = {port: {int(self.codec): self.codec, 101: PayloadType.EVENT}}
+        medias: dict[int, dict[str, Any]] = {port: {str(int(self.codec)): self.codec, "101": PayloadType.EVENT}}
         request, call_id, sess_id = self.sip.invite(number, medias, TransmitType.SENDRECV)
         call = HardenedCall(self, CallState.DIALING, request, sess_id, self.myIP, ms=medias,
                             sendmode=self.sendmode, number=number)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import select
 import threading
+from collections.abc import Callable
 
 import pyVoIP.VoIP  # noqa: F401  (pyVoIP must be imported through pyVoIP.VoIP first)
-from pyVoIP.RTP import PayloadType, RTPClient, RTPPacketManager
+from pyVoIP.RTP import PayloadType, RTPClient, RTPPacketManager, TransmitType
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ MAX_RECEIVED_BYTES = 8000 * 10
 MAX_QUEUED_BYTES = 8000 * 600
 
 
-class AudioFifo(RTPPacketManager):  # type: ignore[misc]
+class AudioFifo(RTPPacketManager):
     """A bounded FIFO of 8-bit PCM in place of pyVoIP's ever-growing packet log.
 
     Packets are appended in arrival order (loopback and LAN: reordering is rare and a swapped
@@ -53,9 +54,15 @@ class AudioFifo(RTPPacketManager):  # type: ignore[misc]
             self._data.clear()
 
 
-class HardenedRTPClient(RTPClient):  # type: ignore[misc]
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
+class HardenedRTPClient(RTPClient):
+    pmin: AudioFifo
+    pmout: AudioFifo
+
+    def __init__(
+        self, assoc: dict[int, PayloadType], inIP: str, inPort: int, outIP: str, outPort: int,  # noqa: N803
+        sendrecv: TransmitType, dtmf: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__(assoc, inIP, inPort, outIP, outPort, sendrecv, dtmf)
         self.pmin = AudioFifo(MAX_RECEIVED_BYTES)
         self.pmout = AudioFifo(MAX_QUEUED_BYTES)
         self.dropped = 0
@@ -90,7 +97,7 @@ class HardenedRTPClient(RTPClient):  # type: ignore[misc]
         return bytes(super().encode_packet(payload))
 
     def queued_audio(self) -> int:
-        return int(self.pmout.pending())
+        return self.pmout.pending()
 
     def drop_queued_audio(self) -> None:
         self.pmout.clear()

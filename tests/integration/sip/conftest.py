@@ -56,6 +56,16 @@ def make_phone(kamailio: Kamailio) -> Iterator[PhoneFactory]:
     for phone in phones:
         with contextlib.suppress(Exception):  # pyVoIP's stop can fail on a phone it declared FAILED
             phone.stop()
+        if isinstance(phone, VoIPPhone) and not isinstance(phone, HardenedPhone):
+            _stop_stock_leftovers(phone)
+
+
+def _stop_stock_leftovers(phone: VoIPPhone) -> None:
+    """pyVoIP's 1 s answer Timer may fire after stop() and start RTP threads nobody stops: stop them."""
+    time.sleep(1.2)
+    for call in list(phone.calls.values()):
+        for client in call.RTPClients:
+            client.NSD = False
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.02) -> bool:
@@ -91,3 +101,4 @@ def digit_received(call: Any, timeout: float) -> str:
 def household(sipp_dir: Path, kamailio: Kamailio, scenario: str = "household_call", **kw: Any) -> Sipp:
     return Sipp(scenario, sipp_dir, remote_port=kamailio.port, keys={"household": HOUSEHOLD, "service": SERVICE},
                 **kw)
+
