@@ -78,6 +78,9 @@ class SipSettings(_Section):
     sip_port: int = Field(5062, ge=0, le=65535)  # 0: any free port
     rtp_port_low: int = Field(10000, ge=1024, le=65535)
     rtp_port_high: int = Field(10999, ge=1024, le=65535)
+    # Binding lifetime asked of the registrar; refreshed at 80%. Short: a restarted registrar that
+    # forgot us (in-memory location table) learns our binding again within that time.
+    register_expires: int = Field(60, ge=10, le=3600)
     ring_timeout: float = Field(30.0, gt=0)  # an alert call ringing longer is CANCELled (no answer)
     max_channels: int = Field(30, ge=1)  # concurrent alert calls, like a trunk's channel count
     codec: Literal["PCMU", "PCMA"] = "PCMU"

@@ -137,6 +137,8 @@ class SipAlertChannel:
             if call.ringing and not reported_ringing:
                 reported_ringing = True
                 self._report(order, LegStatus.RINGING, "", ref)
+        if call.ringing and not reported_ringing:  # 180 and 200 arrived together
+            self._report(order, LegStatus.RINGING, "", ref)
         if call.state == CallState.DIALING:
             return self._cancel(order, call, ref)
         if call.state == CallState.ANSWERED:

@@ -238,16 +238,18 @@ class HardenedPhone(VoIPPhone):
         """INVITE ``number`` at the registrar and return at once with the call DIALING."""
         port = self.request_port()
         medias: dict[int, dict[str, Any]] = {port: {str(int(self.codec)): self.codec, "101": PayloadType.EVENT}}
-        request, call_id, sess_id = self.sip.invite(number, medias, TransmitType.SENDRECV)
-        call = HardenedCall(self, CallState.DIALING, request, sess_id, self.myIP, ms=medias,
-                            sendmode=self.sendmode, number=number)
+        # Held while the INVITE goes out so its 180/200 (read on the receive thread) find the call.
         with self._calls_lock:
+            request, call_id, sess_id = self.sip.invite(number, medias, TransmitType.SENDRECV)
+            call = HardenedCall(self, CallState.DIALING, request, sess_id, self.myIP, ms=medias,
+                                sendmode=self.sendmode, number=number)
             self.calls[call_id] = call
         return call
 
     def on_invite_response(self, response: SIPMessage) -> None:
         code = int(response.status)
-        call = self.calls.get(response.headers["Call-ID"])
+        with self._calls_lock:
+            call = self.calls.get(response.headers["Call-ID"])
         if code < 200:
             if call is not None and code in (180, 183):
                 call.mark_ringing()

@@ -40,6 +40,7 @@ class SipService:
             settings.rtp_port_low, settings.rtp_port_high, codec=PayloadType[settings.codec],
             on_unanswerable=self._on_unanswerable,
         )
+        self.phone.sip.default_expires = settings.register_expires
         self.channel = SipAlertChannel(
             self.phone, alert_handler, ring_timeout=settings.ring_timeout, max_channels=settings.max_channels,
         )
