@@ -19,6 +19,12 @@ from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.domain.messages import MessageTemplates
 from callcenter.domain.policy import EscalationPolicy
 from callcenter.domain.types import Channel
+from callcenter.ivr.caller_incidents import CallerIncidents
+from callcenter.ivr.flowfile import FlowSet, load_flows
+from callcenter.ivr.handlers import alert_handler
+from callcenter.ivr.media import AnsweredLegHandler
+from callcenter.ivr.prompts import PromptLibrary
+from callcenter.ivr.speech import EspeakSynthesizer
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.engine import IncidentEngine
 from callcenter.service.ports import AlertChannel
@@ -95,6 +101,26 @@ class Container:
             Channel.CALL: calls,
             Channel.SMS: SimulatedPhones(Channel.SMS, name="simulated-sms", time_scale=scale),
         }
+
+    @cached_property
+    def ivr_flows(self) -> FlowSet:
+        return load_flows(self.settings.ivr.flows_dir)
+
+    @cached_property
+    def prompt_library(self) -> PromptLibrary:
+        ivr, data_dir = self.settings.ivr, self.settings.data_dir
+        return PromptLibrary(EspeakSynthesizer(ivr.voice, speed=ivr.speech_rate), ivr.cache_path(data_dir),
+                             ivr.prompts_path(data_dir), self.ivr_flows.prompts())
+
+    @cached_property
+    def alert_leg_handler(self) -> AnsweredLegHandler:
+        """What the call channel runs on an answered alert leg."""
+        return alert_handler(self.prompt_library, self.ivr_flows)
+
+    @cached_property
+    def caller_incidents(self) -> CallerIncidents:
+        """The call channel remembers each inbound call's incident here; the inbound handler looks it up."""
+        return CallerIncidents()
 
     def init_db(self) -> None:
         migrate(self.settings.database_url)

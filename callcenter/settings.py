@@ -103,6 +103,29 @@ class EngineSettings(_Section):
     dispatch_workers: int = Field(16, ge=1, le=256)
 
 
+class IvrSettings(_Section):
+    """Voice menus: flow files, prompt recordings and caches. Empty directories default under data_dir."""
+
+    flows_dir: Path = PROJECT_ROOT / "ivr_flows"
+    prompts_dir: Path | None = None  # an operator's recorded WAVs named <prompt id>.wav; default data_dir/prompts
+    cache_dir: Path | None = None  # rendered 8 kHz prompts; default data_dir/prompt-cache
+    recordings_dir: Path | None = None  # callers' voice messages; default data_dir/recordings
+    # espeak-ng voice. Debian's espeak-ng 1.51 "cmn" reads many characters as pinyin spelt in English
+    # ("hao two"); "cmn-latn-pinyin" speaks them as Mandarin (espeak-ng issues #1236, #1044).
+    voice: str = Field("cmn-latn-pinyin", min_length=1)
+    speech_rate: int = Field(150, ge=80, le=400)  # espeak-ng words per minute
+    record_max_seconds: float = Field(20.0, gt=0, le=120)  # caps every record step of a flow
+
+    def prompts_path(self, data_dir: Path) -> Path:
+        return self.prompts_dir or data_dir / "prompts"
+
+    def cache_path(self, data_dir: Path) -> Path:
+        return self.cache_dir or data_dir / "prompt-cache"
+
+    def recordings_path(self, data_dir: Path) -> Path:
+        return self.recordings_dir or data_dir / "recordings"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CALLCENTER_",
@@ -121,6 +144,7 @@ class Settings(BaseSettings):
     twilio: TwilioSettings = TwilioSettings()
     engine: EngineSettings = EngineSettings()
     sip: SipSettings = SipSettings()
+    ivr: IvrSettings = IvrSettings()
 
     @model_validator(mode="after")
     def _secrets_and_paths(self) -> Settings:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import OperationalError
 
-from callcenter.cli import demo, directory, incidents, roster, serve
+from callcenter.cli import demo, directory, incidents, prompts, roster, serve
 from callcenter.cli.common import AppState, errors, fail
 from callcenter.settings import load_settings
 
@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(roster.app, name="roster")
 app.add_typer(incidents.app, name="incidents")
+app.add_typer(prompts.app, name="prompts")
 app.command("simulate-press")(incidents.simulate_press)
 app.command("demo-data")(demo.demo_data)
 app.command("init-db")(directory.init_db)
