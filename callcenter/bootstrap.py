@@ -6,6 +6,7 @@ import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
+from typing import cast
 
 from sqlalchemy import Engine
 
@@ -20,8 +21,9 @@ from callcenter.domain.messages import MessageTemplates
 from callcenter.domain.policy import EscalationPolicy
 from callcenter.domain.types import Channel
 from callcenter.ivr.caller_incidents import CallerIncidents
+from callcenter.ivr.engine_actions import EngineIncidentActions, IncidentCommands
 from callcenter.ivr.flowfile import FlowSet, load_flows
-from callcenter.ivr.handlers import alert_handler
+from callcenter.ivr.handlers import alert_handler, inbound_handler
 from callcenter.ivr.media import AnsweredLegHandler
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.speech import EspeakSynthesizer
@@ -83,7 +85,7 @@ class Container:
                 channel.sink = incidents
         leadership = Leadership(self.incident_store, SystemClock(), self.holder)
         if self.settings.engine.call_channel == "sip":
-            self.sip_service.on_emergency = incidents.key_press
+            self._wire_sip_flows(incidents)
             return _RuntimeWithSip(incidents, scheduler, timers, leadership, sip=self.sip_service)
         return EngineRuntime(incidents, scheduler, timers, leadership)
 
@@ -91,6 +93,16 @@ class Container:
     def sip_service(self) -> SipService:
         """The SIP phone (extension 995) and its alert channel; calls wait for the engine to exist."""
         return SipService(self.settings.sip, on_emergency=_engine_not_ready)
+
+    def _wire_sip_flows(self, incidents: IncidentEngine) -> None:
+        """995 calls open the incident on the INVITE, then run the IVR flows (docs/ivr.md, docs/sip.md)."""
+        sip, ivr = self.sip_service, self.settings.ivr
+        sip.on_emergency = self.caller_incidents.emergency_opener(incidents.key_press)
+        # A command the engine lacks (e.g. voice messages) is logged by the flow runner and the call goes on.
+        actions = EngineIncidentActions(cast(IncidentCommands, incidents), ivr.recordings_path(self.settings.data_dir))
+        sip.inbound_handler = inbound_handler(actions, self.caller_incidents, self.prompt_library, self.ivr_flows,
+                                              ivr.record_max_seconds)
+        sip.channel.handler = self.alert_leg_handler
 
     def _channels(self) -> dict[Channel, AlertChannel]:
         scale = self.settings.engine.simulated_time_scale
