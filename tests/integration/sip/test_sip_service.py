@@ -18,6 +18,7 @@ from sip.harness import Kamailio, Sipp, free_udp_range, register_contact
 from callcenter.domain.messages import MessageFacts
 from callcenter.domain.types import Channel, LegPurpose, LegStatus, Recipient
 from callcenter.ivr.media import CallMedia
+from callcenter.ivr.media_contract import FarEndScript, check_call_media
 from callcenter.service.ports import LegOrder
 from callcenter.settings import SipSettings
 from callcenter.sip.service import SipService
@@ -241,3 +242,24 @@ def test_service_phone_is_extension_995(running: object) -> None:
     assert sip.health()["registered"] is True
     assert not [c for c in sip.phone.calls.values() if c.state != CallState.ENDED]
     time.sleep(0)
+
+
+def test_sip_call_media_meets_the_ivr_contract(kamailio: Kamailio, sipp_dir: Path) -> None:
+    sip, _, _ = _service(kamailio)
+    problems: list[str] = []
+    done = threading.Event()
+
+    def contract(media: CallMedia) -> None:
+        try:
+            problems.extend(check_call_media(media, FarEndScript(HOUSEHOLD, "1")))
+        finally:
+            done.set()
+
+    sip.inbound_handler = contract
+    try:
+        caller = household(sipp_dir, kamailio, "household_press_1").start()
+        assert done.wait(40)
+        caller.wait(timeout=20)
+    finally:
+        sip.stop()
+    assert problems == []
