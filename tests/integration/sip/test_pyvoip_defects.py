@@ -149,6 +149,7 @@ def _one_byte_then_listen(calls: list[Any], junk: bytes = b"\x80") -> Any:
 
 
 @pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # pyVoIP's dying thread
 def test_h_tiny_rtp_packet_does_not_kill_the_call(
     impl: str, make_phone: PhoneFactory, kamailio: Kamailio, sipp_dir: Path
 ) -> None:
