@@ -39,7 +39,7 @@ harness: Any = importlib.import_module("sip.harness")  # the tests' Kamailio and
 
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))] if ordered else float("nan")
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def response_times(work: Path) -> list[float]:
