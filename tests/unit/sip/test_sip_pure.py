@@ -100,3 +100,17 @@ def test_options_and_notify_parse_and_responses_copy_the_transaction() -> None:
 ])
 def test_contact_uri(header: str, uri: str) -> None:
     assert contact_uri(header) == uri
+
+
+def test_sip_settings_defaults_and_rtp_range_check() -> None:
+    from pydantic import ValidationError
+
+    from callcenter.settings import SipSettings, load_settings
+
+    settings = load_settings()
+    assert (settings.sip.extension, settings.sip.ring_timeout, settings.sip.max_channels) == ("995", 30.0, 30)
+    assert load_settings(engine={"call_channel": "sip"}).engine.call_channel == "sip"
+    with pytest.raises(ValidationError, match="rtp_port_low"):
+        SipSettings(rtp_port_low=20000, rtp_port_high=10000)
+    with pytest.raises(ValidationError):
+        SipSettings(codec="G729")  # type: ignore[arg-type]
