@@ -263,3 +263,37 @@ def test_sip_call_media_meets_the_ivr_contract(kamailio: Kamailio, sipp_dir: Pat
     finally:
         sip.stop()
     assert problems == []
+
+
+@pytest.mark.parametrize(("scenario", "expected"), [
+    ("responder_press_2", LegStatus.DECLINED), ("responder_silent", LegStatus.ANSWERED_WITHOUT_KEY),
+])
+def test_answered_alert_leg_outcomes(running: object, kamailio: Kamailio, sipp_dir: Path, scenario: str,
+                                     expected: LegStatus, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("callcenter.sip.handlers.KEY_WAIT_SECONDS", 3.0)
+    sip, _, sink = running  # type: ignore[misc]
+    responder = Sipp(scenario, sipp_dir).start()
+    register_contact(kamailio.port, "13900000031", responder.port)
+    sip.channel.send(order("leg-5", "13900000031"))
+    assert sink.wait_final("inc-1/leg-5", 20) == expected
+    assert LegStatus.ANSWERED in sink.statuses("inc-1/leg-5")
+    assert responder.wait(timeout=15) == 0, responder.errors()  # we hung up with a BYE
+
+
+def test_options_flood_during_live_calls(running: object, kamailio: Kamailio, sipp_dir: Path) -> None:
+    sip, emergencies, sink = running  # type: ignore[misc]
+    responders = [Sipp("responder_press_1", sipp_dir).start() for _ in range(3)]
+    for n, responder in enumerate(responders):
+        register_contact(kamailio.port, f"1390000004{n}", responder.port)
+    callers = household(sipp_dir, kamailio, "household_press_1", calls=5, rate=10, extra=["-l", "5"]).start()
+    flood = household(sipp_dir, kamailio, "options", calls=300, rate=150, extra=["-recv_timeout", "3000"]).start()
+    for n in range(3):
+        sip.channel.send(order(f"flood-{n}", f"1390000004{n}"))
+    assert flood.wait(timeout=60) == 0, flood.errors()
+    for n in range(3):
+        assert sink.wait_final(f"inc-1/flood-{n}", 30) == LegStatus.ACKNOWLEDGED
+    assert callers.wait(timeout=60) == 0, callers.errors()
+    assert len(emergencies.calls) == 5
+    for responder in responders:
+        assert responder.wait(timeout=20) == 0, responder.errors()
+    assert sip.registration.registered
