@@ -28,8 +28,9 @@ from callcenter.domain.messages import MessageTemplates
 from callcenter.domain.policy import EscalationPolicy
 from callcenter.domain.types import Channel
 from callcenter.ivr.caller_incidents import CallerIncidents
+from callcenter.ivr.engine_actions import EngineIncidentActions
 from callcenter.ivr.flowfile import FlowSet, load_flows
-from callcenter.ivr.handlers import alert_handler
+from callcenter.ivr.handlers import alert_handler, inbound_handler
 from callcenter.ivr.media import AnsweredLegHandler
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.speech import EspeakSynthesizer
@@ -39,6 +40,8 @@ from callcenter.service.engine import IncidentEngine
 from callcenter.service.ports import AlertChannel
 from callcenter.service.runtime import EngineRuntime
 from callcenter.settings import Settings
+from callcenter.sip.channel import SipAlertChannel
+from callcenter.sip.service import SipService
 from callcenter.twilio import wiring as twilio_wiring
 from callcenter.twilio.client import TwilioApi
 from callcenter.twilio.webhooks import TwilioWebhooks
@@ -89,19 +92,38 @@ class Container:
             executor=ThreadPoolExecutor(self.settings.engine.dispatch_workers, thread_name_prefix="dispatch"),
         )
         for channel in channels.values():
-            if isinstance(channel, SimulatedPhones):
+            if isinstance(channel, SimulatedPhones | SipAlertChannel):
                 channel.sink = incidents
         twilio_wiring.attach_notes(channels, incidents)
         lease = self.settings.engine.lease_seconds
         leadership = Leadership(self.incident_store, SystemClock(), self.holder, ttl=timedelta(seconds=lease))
-        return EngineRuntime(incidents, scheduler, timers, leadership, lease_seconds=lease / 3,
-                             sweep_seconds=min(2.0, lease / 3))
+        tick = lease / 3
+        if self.settings.engine.call_channel == "sip":
+            self._wire_sip_flows(incidents)
+            return _RuntimeWithSip(incidents, scheduler, timers, leadership, lease_seconds=tick,
+                                   sweep_seconds=min(2.0, tick), sip=self.sip_service)
+        return EngineRuntime(incidents, scheduler, timers, leadership, lease_seconds=tick, sweep_seconds=min(2.0, tick))
+
+    @cached_property
+    def sip_service(self) -> SipService:
+        """The SIP phone (extension 995) and its alert channel; calls wait for the engine to exist."""
+        return SipService(self.settings.sip, on_emergency=_engine_not_ready)
+
+    def _wire_sip_flows(self, incidents: IncidentEngine) -> None:
+        """995 calls open the incident on the INVITE, then run the IVR flows (docs/ivr.md, docs/sip.md)."""
+        sip, ivr = self.sip_service, self.settings.ivr
+        sip.on_emergency = self.caller_incidents.emergency_opener(incidents.key_press)
+        # A failed incident command (e.g. storing a voice message) is logged by the flow runner; the call goes on.
+        actions = EngineIncidentActions(incidents, ivr.recordings_path(self.settings.data_dir))
+        sip.inbound_handler = inbound_handler(actions, self.caller_incidents, self.prompt_library, self.ivr_flows,
+                                              ivr.record_max_seconds)
+        sip.channel.handler = self.alert_leg_handler
 
     def _channels(self) -> dict[Channel, AlertChannel]:
         engine = self.settings.engine
         scale = engine.simulated_time_scale
         channels: dict[Channel, AlertChannel] = {
-            Channel.CALL: SimulatedPhones(Channel.CALL, time_scale=scale),
+            Channel.CALL: self._call_channel(scale),
             Channel.SMS: SimulatedPhones(Channel.SMS, name="simulated-sms", time_scale=scale),
         }
         kinds = {Channel.CALL: engine.call_channel, Channel.SMS: engine.sms_channel}
@@ -112,6 +134,11 @@ class Container:
                     channels[channel] = recording_phones(channel, log, scale)
         channels.update(self._twilio_channels())
         return channels
+
+    def _call_channel(self, scale: float) -> AlertChannel:
+        if self.settings.engine.call_channel == "sip":
+            return self.sip_service.channel
+        return SimulatedPhones(Channel.CALL, time_scale=scale)
 
     def _twilio_channels(self) -> dict[Channel, AlertChannel]:
         """Twilio paths behind failover channels (the SIP path joins them as "sip" when wired)."""
@@ -195,6 +222,27 @@ class ConsoleContainer(Container):
     def health_probes(self) -> list[HealthProbe]:
         """Appended to by channels (SIP registration state) as they are wired."""
         return [DatabaseProbe(lambda: self.engine), SchedulerProbe(lambda: self.__dict__.get("runtime"))]
+
+
+@dataclass
+class _RuntimeWithSip(EngineRuntime):
+    """The engine runtime that also registers the SIP phone on start and unregisters it on stop."""
+
+    sip: SipService | None = None
+
+    def start(self) -> None:
+        super().start()
+        if self.sip is not None:
+            self.sip.start()
+
+    def stop(self) -> None:
+        if self.sip is not None:
+            self.sip.stop()
+        super().stop()
+
+
+def _engine_not_ready(number: str) -> None:
+    raise RuntimeError(f"call from {number} before the incident engine was built")
 
 
 def build(settings: Settings) -> ConsoleContainer:

@@ -97,12 +97,37 @@ class TwilioSettings(_Section):
                              "(CALLCENTER_TWILIO__AUTH_TOKEN)")
 
 
+class SipSettings(_Section):
+    """The SIP channel (engine.call_channel = "sip"): our phone registers at a registrar/proxy (Kamailio)."""
+
+    registrar_host: str = "127.0.0.1"
+    registrar_port: int = Field(5060, ge=1, le=65535)
+    extension: str = Field("995", min_length=1)
+    password: SecretStr = SecretStr("")  # empty: the registrar does not challenge us
+    local_ip: str = "127.0.0.1"  # the address put in Via, Contact and SDP
+    sip_port: int = Field(5062, ge=0, le=65535)  # 0: any free port
+    rtp_port_low: int = Field(10000, ge=1024, le=65535)
+    rtp_port_high: int = Field(10999, ge=1024, le=65535)
+    # Binding lifetime asked of the registrar; refreshed at 80%. Short: a restarted registrar that
+    # forgot us (in-memory location table) learns our binding again within that time.
+    register_expires: int = Field(60, ge=10, le=3600)
+    ring_timeout: float = Field(30.0, gt=0)  # an alert call ringing longer is CANCELled (no answer)
+    max_channels: int = Field(30, ge=1)  # concurrent alert calls, like a trunk's channel count
+    codec: Literal["PCMU", "PCMA"] = "PCMU"
+
+    @model_validator(mode="after")
+    def _rtp_range(self) -> SipSettings:
+        if self.rtp_port_low > self.rtp_port_high:
+            raise ValueError("sip.rtp_port_low is larger than sip.rtp_port_high")
+        return self
+
+
 class EngineSettings(_Section):
     # Names this instance in leg claims and leases; two instances on one database need two names.
     instance_name: str = Field(default_factory=lambda: os.uname().nodename, min_length=1, max_length=40)
     policy_file: Path = CONFIG_DIR / "escalation.yaml"
     messages_file: Path = CONFIG_DIR / "messages.yaml"
-    call_channel: Literal["simulated", "recording", "twilio"] = "simulated"
+    call_channel: Literal["simulated", "recording", "sip", "twilio"] = "simulated"
     sms_channel: Literal["simulated", "recording", "twilio"] = "simulated"
     simulated_time_scale: float = Field(1.0, gt=0)
     dispatch_workers: int = Field(16, ge=1, le=256)
@@ -166,6 +191,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     twilio: TwilioSettings = TwilioSettings()
     engine: EngineSettings = EngineSettings()
+    sip: SipSettings = SipSettings()
     ivr: IvrSettings = IvrSettings()
     console: ConsoleSettings = ConsoleSettings()
 

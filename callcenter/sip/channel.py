@@ -1,0 +1,172 @@
+"""SipAlertChannel: alert calls over the hardened phone, at most ``max_channels`` at once.
+
+Legs beyond the limit wait in a queue that serves the highest escalation level first, then the
+oldest key press (``LegOrder.priority``). ``send`` only queues: it never waits for a recipient.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pyVoIP.VoIP import CallState
+
+from callcenter.domain.types import LegStatus
+from callcenter.ivr.media import AnsweredLegHandler
+from callcenter.service.ports import LegOrder, OutcomeSink
+from callcenter.sip.media import SipCallMedia
+from callcenter.sip.outcomes import final_response_outcome
+from callcenter.sip.phone import HardenedCall
+
+log = logging.getLogger(__name__)
+
+CANCEL_GRACE = 5.0  # seconds for the 487 after our CANCEL
+
+
+class Dialer(Protocol):
+    def call(self, number: str) -> HardenedCall: ...
+
+
+@dataclass(order=True)
+class _Queued:
+    priority: tuple[object, ...]
+    order: LegOrder = field(compare=False)
+    ref: str = field(compare=False)
+
+
+class LegQueue:
+    """Waiting legs, most urgent first; thread-safe."""
+
+    def __init__(self) -> None:
+        self._heap: list[_Queued] = []
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+
+    def push(self, order: LegOrder, ref: str) -> None:
+        with self._lock:
+            heapq.heappush(self._heap, _Queued((*order.priority, next(self._seq)), order, ref))
+
+    def pop(self) -> tuple[LegOrder, str] | None:
+        with self._lock:
+            if not self._heap:
+                return None
+            item = heapq.heappop(self._heap)
+            return item.order, item.ref
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
+class SipAlertChannel:
+    name = "sip"
+    survives_restart = False
+
+    def __init__(
+        self, phone: Dialer, handler: AnsweredLegHandler, *, ring_timeout: float = 30.0, max_channels: int = 30,
+        sink: OutcomeSink | None = None, on_dial: Callable[[LegOrder], None] | None = None,
+    ) -> None:
+        self.phone = phone
+        self.handler = handler
+        self.ring_timeout = ring_timeout
+        self.max_channels = max_channels
+        self.sink = sink
+        self.on_dial = on_dial  # told as each queued leg is actually dialled (tests, metrics)
+        self.queue = LegQueue()
+        self._active = 0
+        self._lock = threading.Lock()
+
+    @property
+    def active_calls(self) -> int:
+        return self._active
+
+    def send(self, order: LegOrder) -> str:
+        ref = f"sip-{uuid.uuid4().hex[:16]}"
+        self.queue.push(order, ref)
+        self._pump()
+        return ref
+
+    def _pump(self) -> None:
+        while True:
+            with self._lock:
+                if self._active >= self.max_channels:
+                    return
+                item = self.queue.pop()
+                if item is None:
+                    return
+                self._active += 1
+            threading.Thread(target=self._run_leg, args=item, name=f"leg-{item[0].leg_id[-12:]}", daemon=True).start()
+
+    def _run_leg(self, order: LegOrder, ref: str) -> None:
+        try:
+            if self.on_dial is not None:
+                self.on_dial(order)
+            self._place(order, ref)
+        except Exception as exc:  # a leg always ends with an outcome
+            log.exception("alert leg %s failed", order.leg_id)
+            self._report(order, LegStatus.FAILED, f"{type(exc).__name__}: {exc}", ref)
+        finally:
+            with self._lock:
+                self._active -= 1
+            self._pump()
+
+    def _place(self, order: LegOrder, ref: str) -> None:
+        call = self.phone.call(order.recipient.phone)
+        self._report(order, LegStatus.DIALING, "", ref)
+        if not self._wait_answer(order, call, ref):
+            return
+        self._report(order, LegStatus.ANSWERED, "", ref)
+        try:
+            outcome = self.handler(order, SipCallMedia(call))
+        finally:
+            call.hangup()
+        self._report(order, outcome, "", ref)
+
+    def _wait_answer(self, order: LegOrder, call: HardenedCall, ref: str) -> bool:
+        """True once answered; otherwise reports the final outcome (busy, no answer, failed) and returns False."""
+        deadline = time.monotonic() + self.ring_timeout
+        reported_ringing = False
+        while call.state == CallState.DIALING and (left := deadline - time.monotonic()) > 0:
+            call.wait_for(_progressed(reported_ringing), left)
+            if call.ringing and not reported_ringing:
+                reported_ringing = True
+                self._report(order, LegStatus.RINGING, "", ref)
+        if call.ringing and not reported_ringing:  # 180 and 200 arrived together
+            self._report(order, LegStatus.RINGING, "", ref)
+        if call.state == CallState.DIALING:
+            return self._cancel(order, call, ref)
+        if call.state == CallState.ANSWERED:
+            return True
+        code = call.final_code or 0
+        self._report(order, final_response_outcome(code), f"{code} {call.final_reason}".strip(), ref)
+        return False
+
+    def _cancel(self, order: LegOrder, call: HardenedCall, ref: str) -> bool:
+        call.hangup()  # CANCEL
+        call.wait_for(lambda c: c.state != CallState.DIALING, CANCEL_GRACE)
+        if call.state == CallState.ANSWERED:  # answered just as we cancelled
+            return True
+        if call.state == CallState.DIALING:
+            call.finish(408, "no final response after CANCEL")
+        self._report(order, LegStatus.NO_ANSWER, f"rang {self.ring_timeout:g} s without an answer", ref)
+        return False
+
+    def _report(self, order: LegOrder, status: LegStatus, detail: str, ref: str) -> None:
+        if self.sink is None:
+            log.error("no outcome sink: leg %s %s lost", order.leg_id, status)
+            return
+        try:
+            self.sink.leg_outcome(order.leg_id, status, detail, ref)
+        except Exception:
+            log.exception("outcome %s of leg %s not recorded", status, order.leg_id)
+
+
+def _progressed(reported_ringing: bool) -> Callable[[HardenedCall], bool]:
+    """Wake the leg when the call leaves DIALING, or starts ringing if not yet reported."""
+    return lambda c: c.state != CallState.DIALING or (c.ringing and not reported_ringing)

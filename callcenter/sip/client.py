@@ -1,0 +1,277 @@
+"""pyVoIP's SIPClient hardened: one receive loop owns the socket from the start, registration is a
+non-blocking transaction with back-off that never gives up, every request method is answered, and
+outbound INVITEs return at once (responses arrive through the receive loop).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import re
+import select
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyVoIP.VoIP  # noqa: F401  (pyVoIP must be imported through pyVoIP.VoIP first)
+from pyVoIP.SIP import SIPClient, SIPMessage, SIPMessageType
+from pyVoIP.VoIP.status import PhoneStatus
+
+from callcenter.sip import message as sipmsg
+from callcenter.sip.registration import RegistrationTracker, backoff_delay
+
+if TYPE_CHECKING:
+    from callcenter.sip.phone import HardenedPhone
+
+log = logging.getLogger(__name__)
+
+REGISTER_TIMEOUT = 2.0  # seconds for one REGISTER transaction on the first hop
+REFRESH_MARGIN = 0.8  # refresh the binding after 80% of its lifetime
+
+
+class RegistrationError(Exception):
+    """The registrar did not accept our REGISTER (timeout, error response, bad credentials)."""
+
+
+class HardenedSIPClient(SIPClient):
+    phone: HardenedPhone
+    register_timeout: float  # type: ignore[assignment]  # pyVoIP declares whole seconds
+
+    def __init__(self, *args: Any, clock: Callable[[], datetime] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.registration = RegistrationTracker()
+        self.register_timeout = REGISTER_TIMEOUT
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._register_responses: queue.Queue[SIPMessage] = queue.Queue()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.sent_invites: dict[str, str] = {}  # Call-ID → INVITE text, for CANCEL and non-2xx ACK
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Bind, start the receive loop, then register in the background (defect b: no start-up race)."""
+        if self.NSD:
+            raise RuntimeError("SIP client already started")
+        self.NSD = True
+        self._stopping.clear()
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s.bind((self.myIP, self.myPort))
+        self.myPort = self.s.getsockname()[1]  # port 0 in settings: take what the OS gave
+        self.out = self.s
+        self._spawn("sip-receive", self.recv_loop)
+        self._spawn("sip-register", self._registration_loop)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        if not self.NSD:
+            return
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self._send(self.gen_first_response(deregister=True))
+        self.NSD = False
+        for thread in self._threads:
+            thread.join(timeout=2)
+        self._threads.clear()
+        self._close_sockets()
+
+    # -- receiving -----------------------------------------------------------------------------
+    def recv_loop(self) -> None:
+        while self.NSD:
+            try:
+                ready, _, _ = select.select([self.s], [], [], 0.2)
+                if not ready:
+                    continue
+                raw = self.s.recv(65535)
+            except (OSError, ValueError):
+                if not self.NSD:
+                    return
+                continue
+            self._handle_datagram(raw)
+
+    def _handle_datagram(self, raw: bytes) -> None:
+        if len(raw) > sipmsg.MAX_MESSAGE_BYTES or raw.strip(b"\r\n\x00") == b"":
+            return  # keep-alives and oversized junk
+        try:
+            message = sipmsg.SipMessage(raw)
+        except Exception as exc:  # garbage must never stop the receive loop
+            log.info("unparseable SIP datagram dropped: %s", exc)
+            return
+        try:
+            self.parse_message(message)
+        except Exception:
+            log.exception("error handling %s", message.heading[:80])
+
+    def parse_message(self, message: SIPMessage) -> None:
+        if message.type == SIPMessageType.RESPONSE:
+            self._on_response(message)
+            return
+        handler = self._request_handlers().get(message.method, self._not_implemented)
+        handler(message)
+
+    def _request_handlers(self) -> dict[str, Callable[[SIPMessage], None]]:
+        phone = self._phone
+        return {
+            "INVITE": phone.on_invite,
+            "ACK": lambda _m: None,
+            "BYE": self._on_bye,
+            "CANCEL": self._on_cancel,
+            "OPTIONS": self._ok,
+            "NOTIFY": self._ok,
+            "INFO": self._ok,
+        }
+
+    @property
+    def _phone(self) -> HardenedPhone:
+        return self.phone
+
+    def _on_response(self, message: SIPMessage) -> None:
+        method = message.headers["CSeq"]["method"]
+        if method == "REGISTER":
+            self._register_responses.put(message)
+        elif method == "INVITE":
+            self._phone.on_invite_response(message)
+
+    def _ok(self, request: SIPMessage) -> None:
+        self._send(sipmsg.response(request, 200, "OK", extra="Accept: application/sdp\r\n"))
+
+    def _not_implemented(self, request: SIPMessage) -> None:
+        self._send(sipmsg.response(request, 501, "Not Implemented"))
+
+    def _on_bye(self, request: SIPMessage) -> None:
+        self._send(sipmsg.response(request, 200, "OK"))
+        self._phone.on_bye(request)
+
+    def _on_cancel(self, request: SIPMessage) -> None:
+        self._send(sipmsg.response(request, 200, "OK"))
+        self._phone.on_cancel(request)
+
+    def _send(self, text: str) -> None:
+        self.out.sendto(text.encode("utf8"), (self.server, self.port))
+
+    # -- registration --------------------------------------------------------------------------
+    def _registration_loop(self) -> None:
+        tracker = self.registration
+        while not self._stopping.is_set():
+            try:
+                self._register_once()
+                tracker.set(tracker.status.succeeded(self._clock()))
+                self.phone._status = _phone_status("REGISTERED")
+                delay = self.default_expires * REFRESH_MARGIN
+            except Exception as exc:  # every failure is retried: the phone never gives up
+                tracker.set(tracker.status.failed(self._clock(), f"{type(exc).__name__}: {exc}"))
+                self.phone._status = _phone_status("REGISTERING")
+                delay = backoff_delay(tracker.status.failures)
+                log.warning("REGISTER failed (%s), retrying in %.1f s", exc, delay)
+            self._stopping.wait(delay)
+
+    def _register_once(self) -> None:
+        _drain(self._register_responses)
+        request = self.gen_first_response()
+        response = self._register_transaction(request)
+        if int(response.status) == 401:
+            response = self._register_transaction(self.gen_register(response))
+        if int(response.status) != 200:
+            raise RegistrationError(f"registrar answered {int(response.status)} {response.status.phrase}")
+
+    def _register_transaction(self, request: str) -> SIPMessage:
+        call_id = sipmsg.call_id_of(request)
+        self._send(request)
+        deadline = time.monotonic() + self.register_timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                response = self._register_responses.get(timeout=left)
+            except queue.Empty:
+                break
+            if response.headers.get("Call-ID") == call_id and int(response.status) >= 200:
+                return response
+        raise RegistrationError(f"no answer from registrar {self.server}:{self.port}")
+
+    # -- identifiers (defect c) ----------------------------------------------------------------
+    def gen_call_id(self) -> str:
+        """Random Call-IDs: pyVoIP hashes a counter starting at 1, so every restart repeats old ones."""
+        return f"{uuid.uuid4().hex}@{self.myIP}:{self.myPort}"
+
+    # -- outbound INVITE, ACK, CANCEL, BYE -----------------------------------------------------
+    def invite(self, number: str, ms: dict[int, dict[str, Any]], sendtype: Any) -> tuple[SIPMessage, str, int]:
+        """Send the INVITE and return at once; pyVoIP blocks here reading the socket."""
+        call_id = self.gen_call_id()
+        sess_id = self.sessID.next()
+        text = self.gen_invite(number, str(sess_id), ms, sendtype, sipmsg.new_branch(), call_id)
+        self.sent_invites[call_id] = text
+        self._send(text)
+        return sipmsg.SipMessage(text.encode("utf8")), call_id, sess_id
+
+    def gen_ack(self, request: SIPMessage) -> str:
+        """ACK for a final response to our INVITE (defect d: the To-tag is the callee's, not a new one)."""
+        code = int(request.status)
+        invite = self.sent_invites.get(request.headers["Call-ID"], "")
+        if 200 <= code < 300:
+            uri = contact_uri(request.headers.get("Contact", ""))
+            via = f"Via: SIP/2.0/UDP {self.myIP}:{self.myPort};branch={sipmsg.new_branch()};rport\r\n"
+        else:
+            uri = invite.split(" ", 2)[1] if invite else request.headers["To"]["raw"].strip("<>")
+            via = _first_via(invite) or sipmsg.via_lines(request)
+        to = request.headers["To"]
+        return (
+            f"ACK {uri or to['raw'].strip('<>')} SIP/2.0\r\n" + via + "Max-Forwards: 70\r\n"
+            + f"To: {to['raw']};tag={to['tag']}\r\n"
+            + f"From: {request.headers['From']['raw']};tag={request.headers['From']['tag']}\r\n"
+            + f"Call-ID: {request.headers['Call-ID']}\r\nCSeq: {request.headers['CSeq']['check']} ACK\r\n"
+            + "Content-Length: 0\r\n\r\n"
+        )
+
+    def cancel(self, call_id: str) -> bool:
+        """CANCEL our ringing INVITE: same Request-URI, Via branch, Call-ID, From, To and CSeq number."""
+        invite = self.sent_invites.get(call_id)
+        if invite is None:
+            return False
+        head = invite.split("\r\n\r\n", 1)[0].split("\r\n")
+        keep = ("Via:", "From:", "To:", "Call-ID:", "Max-Forwards:")
+        lines = [line for line in head[1:] if line.startswith(keep)]
+        cseq = next(line for line in head if line.startswith("CSeq:")).split()[1]
+        uri = head[0].split(" ")[1]
+        headers = "\r\n".join(lines)
+        self._send(f"CANCEL {uri} SIP/2.0\r\n{headers}\r\nCSeq: {cseq} CANCEL\r\nContent-Length: 0\r\n\r\n")
+        return True
+
+    def gen_bye(self, request: SIPMessage) -> str:
+        """pyVoIP's BYE with a fresh Via branch (it reuses the INVITE's, making it a retransmission)."""
+        text = str(super().gen_bye(request))
+        fresh = f"Via: SIP/2.0/UDP {self.myIP}:{self.myPort};branch={sipmsg.new_branch()};rport\r\n"
+        return re.sub(r"(?:Via: [^\r\n]*\r\n)+", lambda _m: fresh, text, count=1)
+
+    def forget(self, call_id: str) -> None:
+        self.sent_invites.pop(call_id, None)
+        self.tagLibrary.pop(call_id, None)
+
+
+def _first_via(invite: str) -> str:
+    found = re.search(r"^Via: [^\r\n]*\r\n", invite, re.MULTILINE)
+    return found.group(0) if found else ""
+
+
+def _drain(responses: queue.Queue[SIPMessage]) -> None:
+    while True:
+        try:
+            responses.get_nowait()
+        except queue.Empty:
+            return
+
+
+def _phone_status(name: str) -> PhoneStatus:
+    return PhoneStatus[name]
+
+
+def contact_uri(contact: str) -> str:
+    """The URI of a Contact header value: ``"x" <sip:a@b:5>;expires=1`` or ``sip:a@b:5``."""
+    bracketed = re.search(r"<([^>]+)>", contact)
+    return bracketed.group(1) if bracketed else contact.split(";")[0].strip()

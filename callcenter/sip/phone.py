@@ -1,0 +1,294 @@
+"""pyVoIP's VoIPPhone and VoIPCall hardened (defects a–k of docs/sip.md), same constructor as pyVoIP's."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pyVoIP.VoIP  # noqa: F401  (pyVoIP must be imported through pyVoIP.VoIP first)
+from pyVoIP.RTP import PayloadType, TransmitType
+from pyVoIP.SIP import SIPMessage
+from pyVoIP.VoIP import CallState, NoPortsAvailableError, PhoneStatus, VoIPCall, VoIPPhone
+
+from callcenter.sip import message as sipmsg
+from callcenter.sip.client import HardenedSIPClient
+from callcenter.sip.registration import RegistrationStatus
+from callcenter.sip.rtp import HardenedRTPClient
+
+log = logging.getLogger(__name__)
+
+# Told when an INVITE arrives that we cannot answer (no usable SDP, no free RTP port): the
+# household still pressed its key, so the service opens the incident anyway.
+UnanswerableHook = Callable[[str, str], None]
+
+
+class HardenedCall(VoIPCall):
+    """A call whose every end is observable: ringing, answered, final response code, hung up."""
+
+    phone: HardenedPhone
+    sip: HardenedSIPClient
+    RTPClients: list[HardenedRTPClient]  # type: ignore[assignment]
+
+    def __init__(self, *args: Any, number: str = "", **kwargs: Any) -> None:
+        self.digits: queue.Queue[str] = queue.Queue()
+        self.changed = threading.Condition()
+        self.ringing = False
+        self.final_code: int | None = None  # the final response to our INVITE, when not 2xx
+        self.final_reason = ""
+        self.number = number
+        self._answer_text = ""
+        self._released = False
+        super().__init__(*args, **kwargs)
+
+    def __del__(self) -> None:
+        """pyVoIP releases ports again here (and fails); ours are released once when the call ends."""
+
+    # -- media ---------------------------------------------------------------------------------
+    def create_rtp_clients(
+        self, codecs: dict[int, PayloadType], ip: str, port: int, request: SIPMessage, baseport: int
+    ) -> None:
+        for index in range(len(request.body["c"])):
+            self.RTPClients.append(HardenedRTPClient(
+                codecs, ip, port, request.body["c"][index]["address"], baseport + index, self.sendmode,
+                dtmf=self.dtmf_callback,
+            ))
+
+    def dtmf_callback(self, code: str) -> None:
+        self.digits.put(code)
+
+    # -- state ---------------------------------------------------------------------------------
+    def answer(self) -> None:
+        """Answer a ringing inbound call; the 200 is kept for retransmitted INVITEs."""
+        if self.state != CallState.RINGING:
+            return
+        message = self.sip.gen_answer(self.request, self.session_id, self.gen_ms(), self.sendmode)
+        self._answer_text = message
+        self.sip._send(message)
+        self._set(CallState.ANSWERED)
+
+    def resend_answer(self) -> None:
+        if self._answer_text:
+            self.sip._send(self._answer_text)
+
+    def answered(self, response: SIPMessage) -> None:
+        super().answered(response)
+        self._notify()
+
+    def mark_ringing(self) -> None:
+        with self.changed:
+            self.ringing = True
+            self.changed.notify_all()
+
+    def finish(self, code: int, reason: str) -> None:
+        """A final non-2xx response to our INVITE (busy, unavailable, declined, cancelled...)."""
+        with self.changed:
+            self.final_code, self.final_reason = code, reason
+        self._end()
+
+    def bye(self) -> None:
+        self._end()
+
+    def hangup(self) -> None:
+        """End the call in whatever state it is: CANCEL when dialing, 486 when ringing here, BYE when up."""
+        state = self.state
+        if state == CallState.DIALING:
+            self.sip.cancel(self.call_id)  # the 487 that follows ends the call
+        elif state == CallState.RINGING:
+            self.sip._send(sipmsg.response(self.request, 486, "Busy Here", self.sip.tagLibrary.get(self.call_id, "")))
+            self._end()
+        elif state == CallState.ANSWERED:
+            self.sip.bye(self.request)
+            self._end()
+
+    def _end(self) -> None:
+        for client in self.RTPClients:
+            if client.NSD and hasattr(client, "sin"):
+                client.stop()
+            client.NSD = False
+        self._set(CallState.ENDED)
+        self.phone.forget(self)
+
+    def _set(self, state: CallState) -> None:
+        with self.changed:
+            self.state = state
+            self.changed.notify_all()
+
+    def _notify(self) -> None:
+        with self.changed:
+            self.changed.notify_all()
+
+    def wait_for(self, predicate: Callable[[HardenedCall], bool], timeout: float) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: predicate(self), timeout)
+
+    @property
+    def is_ended(self) -> bool:
+        return bool(self.state == CallState.ENDED)
+
+
+class HardenedPhone(VoIPPhone):
+    sip: HardenedSIPClient
+    calls: dict[str, HardenedCall]  # type: ignore[assignment]
+
+    def __init__(
+        self, server: str, port: int, username: str, password: str, myIP: str = "127.0.0.1",  # noqa: N803
+        callCallback: Callable[[HardenedCall], None] | None = None,  # noqa: N803
+        sipPort: int = 0, rtpPortLow: int = 10000, rtpPortHigh: int = 20000,  # noqa: N803
+        codec: PayloadType = PayloadType.PCMU, on_unanswerable: UnanswerableHook | None = None,
+    ) -> None:
+        super().__init__(server, port, username, password, myIP, None, sipPort, rtpPortLow, rtpPortHigh)
+        self.callCallback = callCallback  # type: ignore[assignment]
+        self.codec = codec
+        self.on_unanswerable = on_unanswerable
+        self._calls_lock = threading.RLock()
+        self._port_lock = threading.Lock()
+        self.sip = HardenedSIPClient(
+            server, port, username, password, phone=self, myIP=myIP, myPort=sipPort,
+            callCallback=self.callback, fatalCallback=self.fatal,
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._status = PhoneStatus.REGISTERING
+        self.sip.start()
+        self.NSD = True
+
+    def stop(self, failed: bool = False) -> None:
+        self._status = PhoneStatus.DEREGISTERING
+        for call in list(self.calls.values()):
+            call.hangup()
+        self.sip.stop()
+        self.NSD = False
+        self._status = PhoneStatus.INACTIVE
+
+    @property
+    def registration(self) -> RegistrationStatus:
+        return self.sip.registration.status
+
+    def wait_registered(self, timeout: float) -> bool:
+        return bool(self.sip.registration.wait_registered(timeout))
+
+    @property
+    def sip_port(self) -> int:
+        return int(self.sip.myPort)
+
+    # -- inbound -------------------------------------------------------------------------------
+    def on_invite(self, request: SIPMessage) -> None:
+        existing = self.calls.get(request.headers["Call-ID"])
+        if existing is not None:
+            self._repeated_invite(existing, request)
+            return
+        number = request.headers["From"]["number"] or ""
+        if not sipmsg.has_usable_sdp(request):
+            self.sip._send(sipmsg.response(request, 488, "Not Acceptable Here",
+                                           extra='Warning: 399 callcenter "no usable SDP offer"\r\n'))
+            self._unanswerable(number, "INVITE without usable SDP")
+            return
+        if self.callCallback is None:
+            self.sip._send(sipmsg.response(request, 486, "Busy Here"))
+            return
+        self.sip._send(self.sip.gen_ringing(request))
+        try:
+            call = self._inbound_call(request, number)
+        except Exception as exc:
+            self.sip._send(sipmsg.response(request, 503, "Service Unavailable",
+                                           self.sip.tagLibrary.get(request.headers["Call-ID"], "")))
+            self._unanswerable(number, f"cannot set up the call: {exc}")
+            return
+        # Defect a: pyVoIP waits in a 1 s Timer before the callback; ours runs at once.
+        threading.Thread(target=self.callCallback, args=(call,), name=f"call-{number}", daemon=True).start()
+
+    def _inbound_call(self, request: SIPMessage, number: str) -> HardenedCall:
+        call = HardenedCall(self, CallState.RINGING, request, random.randint(1, 10**9), self.myIP,
+                            sendmode=self.recvmode, number=number)
+        with self._calls_lock:
+            self.calls[call.call_id] = call
+        return call
+
+    def _repeated_invite(self, call: HardenedCall, request: SIPMessage) -> None:
+        if call.request.headers["CSeq"]["check"] == request.headers["CSeq"]["check"]:
+            call.resend_answer()  # a retransmission: our 200 was lost
+        elif call.state == CallState.ANSWERED:
+            call.renegotiate(request)
+
+    def _unanswerable(self, number: str, reason: str) -> None:
+        log.warning("INVITE from %s not answered: %s", number, reason)
+        if self.on_unanswerable is not None:
+            self.on_unanswerable(number, reason)
+
+    def on_bye(self, request: SIPMessage) -> None:
+        call = self.calls.get(request.headers["Call-ID"])
+        if call is not None:
+            call.bye()
+
+    def on_cancel(self, request: SIPMessage) -> None:
+        call = self.calls.get(request.headers["Call-ID"])
+        if call is None or call.state != CallState.RINGING:
+            return
+        tag = self.sip.tagLibrary.get(call.call_id, "")
+        self.sip._send(sipmsg.response(call.request, 487, "Request Terminated", tag))
+        call.bye()
+
+    # -- outbound ------------------------------------------------------------------------------
+    def call(self, number: str) -> HardenedCall:
+        """INVITE ``number`` at the registrar and return at once with the call DIALING."""
+        port = self.request_port()
+        medias: dict[int, dict[str, Any]] = {port: {str(int(self.codec)): self.codec, "101": PayloadType.EVENT}}
+        # Held while the INVITE goes out so its 180/200 (read on the receive thread) find the call.
+        with self._calls_lock:
+            request, call_id, sess_id = self.sip.invite(number, medias, TransmitType.SENDRECV)
+            call = HardenedCall(self, CallState.DIALING, request, sess_id, self.myIP, ms=medias,
+                                sendmode=self.sendmode, number=number)
+            self.calls[call_id] = call
+        return call
+
+    def on_invite_response(self, response: SIPMessage) -> None:
+        code = int(response.status)
+        with self._calls_lock:
+            call = self.calls.get(response.headers["Call-ID"])
+        if code < 200:
+            if call is not None and code in (180, 183):
+                call.mark_ringing()
+            return
+        self.sip._send(self.sip.gen_ack(response))  # defect e: every final response is ACKed
+        if call is None:
+            return
+        if code >= 300:
+            call.finish(code, str(response.status.phrase))
+        elif call.state == CallState.DIALING:
+            self._connect(call, response)
+
+    def _connect(self, call: HardenedCall, response: SIPMessage) -> None:
+        try:
+            call.answered(response)
+        except Exception as exc:  # an answer we cannot use: hang up rather than leave it open
+            log.warning("unusable answer from %s: %s", call.number, exc)
+            call.state = CallState.ANSWERED
+            call.hangup()
+            call.finish(488, "unusable SDP answer")
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def forget(self, call: HardenedCall) -> None:
+        with self._calls_lock:
+            if self.calls.get(call.call_id) is call:
+                del self.calls[call.call_id]
+            if not call._released:
+                call._released = True
+                with self._port_lock:
+                    for port in list(call.assignedPorts):
+                        if port in self.assignedPorts:
+                            self.assignedPorts.remove(port)
+        self.sip.forget(call.call_id)
+
+    def request_port(self, blocking: bool = True) -> int:
+        with self._port_lock:
+            free = sorted(set(range(self.rtpPortLow, self.rtpPortHigh + 1)) - set(self.assignedPorts))
+            if not free:
+                raise NoPortsAvailableError(f"all RTP ports {self.rtpPortLow}-{self.rtpPortHigh} in use")
+            port = random.choice(free)
+            self.assignedPorts.append(port)
+            return port

@@ -1,0 +1,90 @@
+"""The SIP side of the service: one registered phone (extension 995) answering households and
+placing alert calls through :class:`SipAlertChannel`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from pyVoIP.RTP import PayloadType
+
+from callcenter.ivr.media import AnsweredLegHandler, InboundCallHandler
+from callcenter.sip.channel import SipAlertChannel
+from callcenter.sip.handlers import hold_line, press_one_to_acknowledge
+from callcenter.sip.media import SipCallMedia
+from callcenter.sip.phone import HardenedCall, HardenedPhone
+from callcenter.sip.registration import RegistrationStatus
+
+if TYPE_CHECKING:
+    from callcenter.settings import SipSettings
+
+log = logging.getLogger(__name__)
+
+EmergencyHook = Callable[[str], object]  # opens (or joins) the incident for a caller number
+
+
+class SipService:
+    def __init__(
+        self, settings: SipSettings, on_emergency: EmergencyHook,
+        inbound_handler: InboundCallHandler = hold_line, alert_handler: AnsweredLegHandler = press_one_to_acknowledge,
+    ) -> None:
+        self.settings = settings
+        self.on_emergency = on_emergency
+        self.inbound_handler = inbound_handler
+        self.phone = HardenedPhone(
+            settings.registrar_host, settings.registrar_port, settings.extension,
+            settings.password.get_secret_value(), settings.local_ip, self._on_call, settings.sip_port,
+            settings.rtp_port_low, settings.rtp_port_high, codec=PayloadType[settings.codec],
+            on_unanswerable=self._on_unanswerable,
+        )
+        self.phone.sip.default_expires = settings.register_expires
+        self.channel = SipAlertChannel(
+            self.phone, alert_handler, ring_timeout=settings.ring_timeout, max_channels=settings.max_channels,
+        )
+        self.inbound_calls = 0
+
+    def start(self) -> None:
+        self.phone.start()
+
+    def stop(self) -> None:
+        self.phone.stop()
+
+    @property
+    def registration(self) -> RegistrationStatus:
+        return self.phone.registration
+
+    def health(self) -> dict[str, object]:
+        status = self.registration
+        return {
+            "registered": status.registered,
+            "retrying_since": status.retrying_since.isoformat() if status.retrying_since else None,
+            "last_error": status.last_error,
+            "active_alert_calls": self.channel.active_calls,
+            "queued_alert_calls": len(self.channel.queue),
+        }
+
+    def _on_call(self, call: HardenedCall) -> None:
+        """A household's key: open the incident first (before any answer or prompt), then answer."""
+        self.inbound_calls += 1
+        self._emergency(call.number)
+        call.answer()
+        media = SipCallMedia(call)
+        try:
+            self.inbound_handler(media)
+        except Exception:  # the incident is open already: a failing flow loses no emergency
+            log.exception("inbound flow failed for %s; incident already open", call.number)
+        finally:
+            media.hang_up()
+
+    def _on_unanswerable(self, number: str, reason: str) -> None:
+        # The key was pressed even if the phone's INVITE was unusable: alert the neighbours anyway.
+        threading.Thread(target=self._emergency, args=(number,), name="emergency", daemon=True).start()
+
+    def _emergency(self, number: str) -> None:
+        try:
+            self.on_emergency(number)
+        except Exception:
+            log.exception("could not open the incident for %s", number)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Start Kamailio in the foreground on 127.0.0.1 (never the system unit).
+#   scripts/kamailio.sh PORT RUNDIR [CFG]
+# CFG defaults to config/kamailio/loopback.cfg; RUNDIR holds the pid file and runtime sockets.
+# Logs go to stderr; stop it with SIGTERM (Ctrl-C).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PORT=${1:?usage: kamailio.sh PORT RUNDIR [CFG]}
+RUNDIR=${2:?usage: kamailio.sh PORT RUNDIR [CFG]}
+CFG=${3:-$ROOT/config/kamailio/loopback.cfg}
+HOST=${KAMAILIO_HOST:-127.0.0.1}
+mkdir -p "$RUNDIR"
+# -DD: stay in the foreground but keep worker processes; -E: log to stderr; -Y: runtime dir.
+exec kamailio -f "$CFG" -DD -E -Y "$RUNDIR" -P "$RUNDIR/kamailio.pid" -m 64 -M 8 \
+    -l "udp:$HOST:$PORT" -A "SIP_PORT=$PORT"

@@ -1,0 +1,299 @@
+"""The SIP service against real Kamailio and sipp: inbound 995 calls, alert legs and their
+outcomes, the channel limit's queue order, OPTIONS during registration, registrar restarts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import HOUSEHOLD, SERVICE, household, wait_until
+from pyVoIP.VoIP import CallState
+from sip.harness import Kamailio, Sipp, free_udp_range, register_contact
+
+from callcenter.domain.messages import MessageFacts
+from callcenter.domain.types import Channel, LegPurpose, LegStatus, Recipient
+from callcenter.ivr.media import CallMedia
+from callcenter.ivr.media_contract import FarEndScript, check_call_media
+from callcenter.service.ports import LegOrder
+from callcenter.settings import SipSettings
+from callcenter.sip.service import SipService
+
+pytestmark = pytest.mark.timeout(120)
+PRESSED = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+@dataclass
+class RecordingSink:
+    outcomes: list[tuple[str, LegStatus, str]] = field(default_factory=list)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def leg_outcome(self, leg_id: str, status: LegStatus, detail: str = "", provider_ref: str = "") -> None:
+        with self.changed:
+            self.outcomes.append((leg_id, status, detail))
+            self.changed.notify_all()
+
+    def statuses(self, leg_id: str) -> list[LegStatus]:
+        return [status for leg, status, _ in self.outcomes if leg == leg_id]
+
+    def wait_final(self, leg_id: str, timeout: float) -> LegStatus | None:
+        with self.changed:
+            self.changed.wait_for(lambda: any(s.is_final for s in self.statuses(leg_id)), timeout)
+        finals = [s for s in self.statuses(leg_id) if s.is_final]
+        return finals[-1] if finals else None
+
+
+def order(leg: str, phone: str, level: int = 0, pressed_ago: float = 0.0) -> LegOrder:
+    facts = MessageFacts("张家", "一组 3 号", HOUSEHOLD, PRESSED - timedelta(seconds=pressed_ago), "unknown")
+    return LegOrder(
+        leg_id=f"inc-1/{leg}", incident_id="inc-1", channel=Channel.CALL, purpose=LegPurpose.ALERT, attempt=1,
+        recipient=Recipient("邻居", phone, "neighbour"), text="", facts=facts, incident_level=level,
+    )
+
+
+@dataclass
+class Emergencies:
+    """on_emergency: records the caller and the call's state at that moment (must still be ringing)."""
+
+    service: SipService | None = None
+    calls: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    def __call__(self, number: str) -> None:
+        assert self.service is not None
+        states = [call.state.name for call in self.service.phone.calls.values()]
+        self.calls.append((number, states))
+
+
+@pytest.fixture
+def service(kamailio: Kamailio) -> object:
+    return _service(kamailio)
+
+
+def _service(kamailio: Kamailio, **overrides: object) -> tuple[SipService, Emergencies, RecordingSink]:
+    low, high = free_udp_range(16)
+    values: dict[str, object] = {
+        "registrar_port": kamailio.port, "sip_port": 0, "rtp_port_low": low, "rtp_port_high": high,
+        "ring_timeout": 2.0, "max_channels": 4,
+    }
+    values.update(overrides)
+    settings = SipSettings.model_validate(values)
+    emergencies = Emergencies()
+    sip = SipService(settings, on_emergency=emergencies)
+    emergencies.service = sip
+    sink = RecordingSink()
+    sip.channel.sink = sink
+    sip.start()
+    assert sip.phone.wait_registered(5), sip.registration
+    return sip, emergencies, sink
+
+
+@pytest.fixture
+def running(kamailio: Kamailio) -> object:
+    sip, emergencies, sink = _service(kamailio)
+    yield sip, emergencies, sink
+    sip.stop()
+
+
+def test_household_call_opens_the_incident_before_answering(running: object, kamailio: Kamailio,
+                                                              sipp_dir: Path) -> None:
+    sip, emergencies, _ = running  # type: ignore[misc]
+    assert household(sipp_dir, kamailio, extra=["-recv_timeout", "900"]).run(timeout=30) == 0
+    assert emergencies.calls == [(HOUSEHOLD, ["RINGING"])]
+    assert sip.inbound_calls == 1
+
+
+def test_invite_without_sdp_refused_but_the_emergency_still_opens(running: object, kamailio: Kamailio,
+                                                                  sipp_dir: Path) -> None:
+    _, emergencies, _ = running  # type: ignore[misc]
+    assert household(sipp_dir, kamailio, "invite_without_sdp", extra=["-recv_timeout", "3000"]).run(timeout=30) == 0
+    assert wait_until(lambda: bool(emergencies.calls), 5)
+    assert emergencies.calls[0][0] == HOUSEHOLD
+
+
+def test_inbound_handler_failure_keeps_the_incident_and_ends_the_call(kamailio: Kamailio, sipp_dir: Path) -> None:
+    sip, emergencies, _ = _service(kamailio)
+
+    def broken_flow(media: CallMedia) -> None:
+        raise RuntimeError("prompt file missing")
+
+    sip.inbound_handler = broken_flow
+    try:
+        caller = household(sipp_dir, kamailio).start()  # our BYE arrives before the household's
+        caller.wait(timeout=20)
+        assert [number for number, _ in emergencies.calls] == [HOUSEHOLD]
+        assert wait_until(lambda: not sip.phone.calls, 5)
+    finally:
+        sip.stop()
+
+
+def test_alert_leg_answered_and_1_pressed_is_acknowledged(running: object, kamailio: Kamailio,
+                                                          sipp_dir: Path) -> None:
+    sip, _, sink = running  # type: ignore[misc]
+    responder = Sipp("responder_press_1", sipp_dir).start()
+    register_contact(kamailio.port, "13900000011", responder.port)
+    ref = sip.channel.send(order("leg-1", "13900000011"))
+    assert ref.startswith("sip-")
+    assert sink.wait_final("inc-1/leg-1", 20) == LegStatus.ACKNOWLEDGED
+    assert sink.statuses("inc-1/leg-1") == [
+        LegStatus.DIALING, LegStatus.RINGING, LegStatus.ANSWERED, LegStatus.ACKNOWLEDGED,
+    ]
+    assert responder.wait(timeout=15) == 0, responder.errors()
+
+
+@pytest.mark.parametrize(("scenario", "expected"), [
+    ("responder_486", LegStatus.BUSY), ("responder_603", LegStatus.BUSY), ("responder_480", LegStatus.NO_ANSWER),
+])
+def test_rejected_alert_legs(running: object, kamailio: Kamailio, sipp_dir: Path, scenario: str,
+                             expected: LegStatus) -> None:
+    sip, _, sink = running  # type: ignore[misc]
+    responder = Sipp(scenario, sipp_dir).start()
+    register_contact(kamailio.port, "13900000012", responder.port)
+    sip.channel.send(order("leg-2", "13900000012"))
+    assert sink.wait_final("inc-1/leg-2", 15) == expected
+    assert responder.wait(timeout=15) == 0, responder.errors()  # the rejection was ACKed
+
+
+def test_unanswered_alert_leg_is_cancelled_after_the_ring_timeout(running: object, kamailio: Kamailio,
+                                                                  sipp_dir: Path) -> None:
+    sip, _, sink = running  # type: ignore[misc]
+    responder = Sipp("responder_never_answers", sipp_dir).start()
+    register_contact(kamailio.port, "13900000013", responder.port)
+    sip.channel.send(order("leg-3", "13900000013"))
+    assert sink.wait_final("inc-1/leg-3", 20) == LegStatus.NO_ANSWER
+    assert LegStatus.RINGING in sink.statuses("inc-1/leg-3")
+    assert responder.wait(timeout=15) == 0, responder.errors()  # it saw our CANCEL and we ACKed its 487
+
+
+def test_unreachable_number_is_reported_not_lost(running: object) -> None:
+    sip, _, sink = running  # type: ignore[misc]
+    sip.channel.send(order("leg-4", "13900000099"))  # nobody registered: Kamailio answers 480
+    assert sink.wait_final("inc-1/leg-4", 15) == LegStatus.NO_ANSWER
+
+
+def test_channel_limit_serves_the_highest_level_then_the_oldest_press(kamailio: Kamailio, sipp_dir: Path) -> None:
+    sip, _, sink = _service(kamailio, max_channels=1, ring_timeout=1.5)
+    dialled: list[str] = []
+    sip.channel.on_dial = lambda o: dialled.append(o.leg_id.split("/")[1])
+    try:
+        responder = Sipp("responder_never_answers", sipp_dir).start()
+        register_contact(kamailio.port, "13900000021", responder.port)
+        sip.channel.send(order("first", "13900000021"))
+        assert wait_until(lambda: sip.channel.active_calls == 1, 5)
+        sip.channel.send(order("level0-new", "13900000098", level=0, pressed_ago=10))
+        sip.channel.send(order("level2", "13900000098", level=2, pressed_ago=0))
+        sip.channel.send(order("level0-old", "13900000098", level=0, pressed_ago=60))
+        assert sip.channel.active_calls == 1 and len(sip.channel.queue) == 3
+        for leg in ("first", "level2", "level0-old", "level0-new"):
+            assert sink.wait_final(f"inc-1/{leg}", 20) is not None
+        assert dialled == ["first", "level2", "level0-old", "level0-new"]
+    finally:
+        sip.stop()
+
+
+def test_options_and_notify_during_registration(running: object, kamailio: Kamailio, sipp_dir: Path) -> None:
+    sip, _, _ = running  # type: ignore[misc]
+    failures: list[Exception] = []
+    stop = threading.Event()
+
+    def reregister() -> None:
+        while not stop.is_set():
+            try:
+                sip.phone.sip._register_once()
+            except Exception as exc:
+                failures.append(exc)
+
+    worker = threading.Thread(target=reregister, daemon=True)
+    worker.start()
+    flood = household(sipp_dir, kamailio, "options", calls=200, rate=200, extra=["-recv_timeout", "3000"])
+    notify = household(sipp_dir, kamailio, "notify", calls=50, rate=100, extra=["-recv_timeout", "3000"])
+    try:
+        assert flood.run(timeout=60) == 0, flood.errors()
+        assert notify.run(timeout=60) == 0, notify.errors()
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+    assert failures == []
+    assert sip.registration.registered
+
+
+def test_registration_comes_back_after_a_registrar_restart(tmp_path: Path, sipp_dir: Path) -> None:
+    registrar = Kamailio(tmp_path / "registrar").start()
+    sip, emergencies, _ = _service(registrar, register_expires=10)  # refreshed every 8 s
+    try:
+        registrar.stop()
+        assert sip.phone.sip.registration.wait_failures(1, 30)
+        assert sip.registration.retrying_since is not None
+        registrar.start()
+        assert sip.phone.wait_registered(30), sip.registration
+        assert household(sipp_dir, registrar).run(timeout=30) == 0
+        assert [number for number, _ in emergencies.calls] == [HOUSEHOLD]
+    finally:
+        sip.stop()
+        registrar.stop()
+
+
+def test_service_phone_is_extension_995(running: object) -> None:
+    sip, _, _ = running  # type: ignore[misc]
+    assert sip.phone.username == SERVICE
+    assert sip.health()["registered"] is True
+    assert not [c for c in sip.phone.calls.values() if c.state != CallState.ENDED]
+    time.sleep(0)
+
+
+def test_sip_call_media_meets_the_ivr_contract(kamailio: Kamailio, sipp_dir: Path) -> None:
+    sip, _, _ = _service(kamailio)
+    problems: list[str] = []
+    done = threading.Event()
+
+    def contract(media: CallMedia) -> None:
+        try:
+            problems.extend(check_call_media(media, FarEndScript(HOUSEHOLD, "1")))
+        finally:
+            done.set()
+
+    sip.inbound_handler = contract
+    try:
+        caller = household(sipp_dir, kamailio, "household_press_1").start()
+        assert done.wait(40)
+        caller.wait(timeout=20)
+    finally:
+        sip.stop()
+    assert problems == []
+
+
+@pytest.mark.parametrize(("scenario", "expected"), [
+    ("responder_press_2", LegStatus.DECLINED), ("responder_silent", LegStatus.ANSWERED_WITHOUT_KEY),
+])
+def test_answered_alert_leg_outcomes(running: object, kamailio: Kamailio, sipp_dir: Path, scenario: str,
+                                     expected: LegStatus, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("callcenter.sip.handlers.KEY_WAIT_SECONDS", 3.0)
+    sip, _, sink = running  # type: ignore[misc]
+    responder = Sipp(scenario, sipp_dir).start()
+    register_contact(kamailio.port, "13900000031", responder.port)
+    sip.channel.send(order("leg-5", "13900000031"))
+    assert sink.wait_final("inc-1/leg-5", 20) == expected
+    assert LegStatus.ANSWERED in sink.statuses("inc-1/leg-5")
+    assert responder.wait(timeout=15) == 0, responder.errors()  # we hung up with a BYE
+
+
+def test_options_flood_during_live_calls(running: object, kamailio: Kamailio, sipp_dir: Path) -> None:
+    sip, emergencies, sink = running  # type: ignore[misc]
+    responders = [Sipp("responder_press_1", sipp_dir).start() for _ in range(3)]
+    for n, responder in enumerate(responders):
+        register_contact(kamailio.port, f"1390000004{n}", responder.port)
+    callers = household(sipp_dir, kamailio, "household_press_1", calls=5, rate=10, extra=["-l", "5"]).start()
+    flood = household(sipp_dir, kamailio, "options", calls=300, rate=150, extra=["-recv_timeout", "3000"]).start()
+    for n in range(3):
+        sip.channel.send(order(f"flood-{n}", f"1390000004{n}"))
+    assert flood.wait(timeout=60) == 0, flood.errors()
+    for n in range(3):
+        assert sink.wait_final(f"inc-1/flood-{n}", 30) == LegStatus.ACKNOWLEDGED
+    assert callers.wait(timeout=60) == 0, callers.errors()
+    assert len(emergencies.calls) == 5
+    for responder in responders:
+        assert responder.wait(timeout=20) == 0, responder.errors()
+    assert sip.registration.registered

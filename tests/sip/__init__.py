@@ -1,0 +1,1 @@
+"""SIP test harness: Kamailio on free loopback ports, sipp scenarios, raw UDP probes."""
