@@ -9,11 +9,12 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
-from callcenter.db.incident_tables import AlertLegRow, IncidentRow
+from callcenter.db.incident_tables import AlertLegRow, IncidentEventRow, IncidentRow
 from callcenter.web.statistics import first_ack_seconds
 
 _inc = IncidentRow.__table__  # type: ignore[attr-defined]
 _leg = AlertLegRow.__table__  # type: ignore[attr-defined]
+_event = IncidentEventRow.__table__  # type: ignore[attr-defined]
 ACK_BUCKETS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 ACK_WINDOW = timedelta(hours=24)
 
@@ -31,6 +32,10 @@ class IncidentCollector(Collector):
             errors = conn.execute(select(_leg.c.provider, func.count()).where(_leg.c.status == "failed")
                                   .group_by(_leg.c.provider)).all()
             depth = conn.execute(select(func.count()).where(_leg.c.status == "pending")).scalar_one()
+            overdue = conn.execute(select(func.count(func.distinct(_event.c.incident_id)))
+                                   .select_from(_event.join(_inc, _inc.c.id == _event.c.incident_id))
+                                   .where(_event.c.kind == "audit_overdue",
+                                          _inc.c.status.in_(("alerting", "acknowledged")))).scalar_one()
             recent = conn.execute(select(_inc.c.opened_at, _inc.c.acks).where(
                 _inc.c.opened_at >= datetime.now(UTC) - ACK_WINDOW)).all()
         yield _open_incidents(by_status)
@@ -39,6 +44,8 @@ class IncidentCollector(Collector):
         yield _labelled("callcenter_channel_errors", "Alert legs a channel failed to place", ["provider"],
                         [(p or "unassigned", n) for p, n in errors])
         yield GaugeMetricFamily("callcenter_queue_depth", "Alert legs stored but not yet placed", value=depth)
+        yield GaugeMetricFamily("callcenter_incidents_overdue",
+                                "Open incidents the auditor found with an escalation or leg overdue", value=overdue)
         yield _first_ack_histogram([first_ack_seconds(r.opened_at, r.acks) for r in recent])
 
 

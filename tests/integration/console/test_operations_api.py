@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -26,9 +27,20 @@ def _scene(console: ConsoleContainer) -> tuple[str, str]:
     b = engine.key_press(LINE_B)
     engine.set_type(a.id, EmergencyType.MEDICAL, Actor("operator", "t"))
     engine.acknowledge_on_behalf(a.id, NEIGHBOUR_KEY, Actor("operator", "t"))
-    call = next(leg for leg in engine._load(a.id).legs.values() if leg.channel == "call")
-    engine.leg_outcome(call.id, LegStatus.BUSY, "busy here")
+    engine.leg_outcome(_dialing_call_leg(console, a.id), LegStatus.BUSY, "busy here")
     return a.id, b.id
+
+
+def _dialing_call_leg(console: ConsoleContainer, incident_id: str) -> str:
+    """A call leg the channel has taken (legs are handed over on dispatch threads, after the press returns)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        legs = console.runtime.engine._load(incident_id).legs.values()
+        dialing = [leg.id for leg in legs if leg.channel == "call" and leg.status == LegStatus.DIALING]
+        if dialing:
+            return dialing[0]
+        time.sleep(0.02)
+    raise AssertionError(f"no call leg of {incident_id} reached the channel within 10 s")
 
 
 def test_statistics_of_today(console: ConsoleContainer, client_for: Clients) -> None:
@@ -68,6 +80,17 @@ def test_metrics_in_prometheus_text(console: ConsoleContainer, client_for: Clien
     ack = {s.name: s.value for s in families["callcenter_time_to_first_ack_seconds"].samples}
     assert ack["callcenter_time_to_first_ack_seconds_count"] == 1.0
     assert "callcenter_queue_depth" in families and "callcenter_channel_errors" in families
+    assert families["callcenter_incidents_overdue"].samples[0].value == 0.0
+
+
+def test_metrics_count_incidents_the_auditor_flagged(console: ConsoleContainer, client_for: Clients) -> None:
+    _scene(console)
+    # A grace an hour below zero makes every pending escalation and leg count as late right now.
+    flagged = console.runtime.engine.audit(grace=-timedelta(hours=1))
+    assert {o.incident_id for o in flagged} and len({o.incident_id for o in flagged}) == 2
+    text = client_for(None).get("/metrics").text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["callcenter_incidents_overdue"].samples[0].value == 2.0
 
 
 def test_health_runs_every_probe_and_a_failing_one_degrades_it(console: ConsoleContainer,
