@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # Runs the 995 service as a demo on this machine: installs what is missing, creates the embedded
-# SQLite database under var/, loads the demo village and serves the operators' console (at /,
-# with the demo logins printed) and the API in the foreground.
-# Ctrl-C stops it and everything it started. Extra arguments go to `callcenter serve`
+# SQLite database under var/, loads the demo village, starts Kamailio on loopback with simulated
+# SIP phones for every household and responder, and serves the operators' console (at /, with the
+# demo logins printed) and the API. Alert calls are real SIP calls (engine.call_channel = "sip");
+# SMS stay simulated. Press a household's emergency key from a second terminal:
+#     scripts/demo-press.sh 2001
+# Ctrl-C or SIGTERM stops it and everything it started. Extra arguments go to `callcenter serve`
 # (e.g. --port 9000).
+#
+# UDP ports on 127.0.0.1, all counted from DEMO_SIP_PORT (default 5070):
+#   +0 Kamailio (config/kamailio/demo.cfg)   +1..+4 simulated phones (sipp UAS, by last digit)
+#   +5 the service's SIP phone (extension 995)   +10..+25 the simulated phones' RTP
+# The service's RTP range is sip.rtp_port_low..high (CALLCENTER_SIP__RTP_PORT_LOW/HIGH).
+# DEMO_SKIP_INSTALL=1 skips the installation stage (the tests run the demo that way).
 #
 # The demo is a list of stages (DEMO_STAGES). A stage that starts a background service registers
 # its pid with `started`; all of them are stopped when the demo ends.
@@ -14,12 +23,18 @@ cd "$ROOT"
 
 CALLCENTER="$ROOT/.venv/bin/callcenter"
 DEMO_SCALE="${DEMO_SCALE:-village}"
+DEMO_SIP_PORT="${DEMO_SIP_PORT:-5070}"
+DEMO_RUN_DIR="${CALLCENTER_DATA_DIR:-$ROOT/var}/demo"
+SCENARIOS="$ROOT/tests/sip/scenarios"
+# Behaviour of the phone on DEMO_SIP_PORT + index (index 1..4), as routed by config/kamailio/demo.cfg.
+DEMO_PHONES=(demo_ack demo_decline demo_busy demo_no_answer)
 BACKGROUND_PIDS=()
 
 started() { BACKGROUND_PIDS+=("$1"); }
 
 stop_background() {
     local pid
+    trap - TERM INT
     for pid in "${BACKGROUND_PIDS[@]}"; do
         kill "$pid" 2>/dev/null || true
     done
@@ -28,8 +43,16 @@ stop_background() {
     done
 }
 trap stop_background EXIT
+# Background children of a script ignore Ctrl-C: end the script, and with it (EXIT) all of them.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-stage_install() { "$ROOT/scripts/install.sh"; }
+stage_install() {
+    if [[ ${DEMO_SKIP_INSTALL:-0} == 1 ]]; then
+        return
+    fi
+    "$ROOT/scripts/install.sh"
+}
 
 stage_database() {
     say "database: callcenter init-db"
@@ -41,14 +64,86 @@ stage_demo_data() {
     "$CALLCENTER" demo-data --scale "$DEMO_SCALE"
 }
 
-# Foreground: the demo lasts as long as the service.
-stage_serve() {
-    say "service: callcenter serve $* (Ctrl-C stops the demo)"
-    "$CALLCENTER" serve "$@"
+# A SIP OPTIONS to 127.0.0.1:PORT answered within 0.3 s.
+sip_answers() {
+    "$ROOT/.venv/bin/python" - "$1" <<'PY'
+import socket, sys, uuid
+port = int(sys.argv[1])
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.3)
+    local = sock.getsockname()[1]
+    sock.sendto((
+        f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{uuid.uuid4().hex}\r\n"
+        f"From: <sip:probe@127.0.0.1:{local}>;tag=1\r\nTo: <sip:127.0.0.1:{port}>\r\nCall-ID: {uuid.uuid4().hex}\r\n"
+        "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode(), ("127.0.0.1", port))
+    try:
+        sys.exit(0 if sock.recv(65535).startswith(b"SIP/2.0 200") else 1)
+    except TimeoutError:
+        sys.exit(1)
+PY
 }
 
-# Background services (SIP server, simulated phones, console) go between demo data and serve.
-DEMO_STAGES=(stage_install stage_database stage_demo_data)
+stage_kamailio() {
+    local run="$DEMO_RUN_DIR/kamailio" pid attempt
+    say "SIP: Kamailio on udp:127.0.0.1:$DEMO_SIP_PORT (config/kamailio/demo.cfg, log $run/kamailio.log)"
+    mkdir -p "$run"
+    rm -f "$run/kamailio.pid"  # a stale pid file from an earlier demo would stop Kamailio starting
+    "$ROOT/scripts/kamailio.sh" "$DEMO_SIP_PORT" "$run" "$ROOT/config/kamailio/demo.cfg" >"$run/kamailio.log" 2>&1 &
+    pid=$!
+    started "$pid"
+    for attempt in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || die "Kamailio exited (port $DEMO_SIP_PORT taken?): $(tail -5 "$run/kamailio.log")"
+        if sip_answers "$DEMO_SIP_PORT"; then
+            return
+        fi
+        sleep 0.2
+    done
+    die "Kamailio did not answer on udp:127.0.0.1:$DEMO_SIP_PORT after $attempt attempts"
+}
+
+stage_phones() {
+    local run="$DEMO_RUN_DIR/phones" index scenario port
+    mkdir -p "$run"
+    for index in "${!DEMO_PHONES[@]}"; do
+        scenario=${DEMO_PHONES[$index]}
+        port=$((DEMO_SIP_PORT + index + 1))
+        # No -m: each phone answers calls for as long as the demo runs.
+        sipp -sf "$SCENARIOS/$scenario.xml" -i 127.0.0.1 -p "$port" -mi 127.0.0.1 \
+            -mp $((DEMO_SIP_PORT + 10 + 4 * index)) -nostdin -trace_err \
+            -error_file "$run/$scenario-errors.log" >"$run/$scenario.out" 2>&1 &
+        started "$!"
+    done
+    sleep 0.3
+    for pid in "${BACKGROUND_PIDS[@]}"; do
+        kill -0 "$pid" 2>/dev/null || die "a simulated phone did not start: see $run/*.out"
+    done
+    say "simulated phones on udp:127.0.0.1:$((DEMO_SIP_PORT + 1))-$((DEMO_SIP_PORT + 4)), by a number's last digit:"
+    say "    0-5 answer and press 1 (coming) | 6-7 press 2 (cannot come) | 8 busy (486) | 9 never answer"
+}
+
+# The service's own settings for the demo; anything already set in the environment wins.
+export_sip_settings() {
+    export CALLCENTER_ENGINE__CALL_CHANNEL="${CALLCENTER_ENGINE__CALL_CHANNEL:-sip}"
+    export CALLCENTER_SIP__REGISTRAR_HOST="${CALLCENTER_SIP__REGISTRAR_HOST:-127.0.0.1}"
+    export CALLCENTER_SIP__REGISTRAR_PORT="${CALLCENTER_SIP__REGISTRAR_PORT:-$DEMO_SIP_PORT}"
+    export CALLCENTER_SIP__SIP_PORT="${CALLCENTER_SIP__SIP_PORT:-$((DEMO_SIP_PORT + 5))}"
+}
+
+# The demo lasts as long as the service; it runs in the background so a signal reaches our traps.
+stage_serve() {
+    local pid status=0
+    export_sip_settings
+    say "service: callcenter serve $* (alert calls over SIP; Ctrl-C stops the demo)"
+    say "press a household's key from another terminal: scripts/demo-press.sh 2001"
+    "$CALLCENTER" serve "$@" &
+    pid=$!
+    started "$pid"
+    wait "$pid" || status=$?
+    return "$status"
+}
+
+DEMO_STAGES=(stage_install stage_database stage_demo_data stage_kamailio stage_phones)
 
 main() {
     local stage
