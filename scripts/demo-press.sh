@@ -19,6 +19,8 @@ free_udp_port() {
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+"$ROOT/scripts/demo-ports.sh" answers "$DEMO_SIP_PORT" \
+    || die "no demo Kamailio answers on udp:127.0.0.1:$DEMO_SIP_PORT: start scripts/demo.sh first (same DEMO_SIP_PORT)"
 say "household $LINE presses the emergency key: calling 995 via udp:127.0.0.1:$DEMO_SIP_PORT"
 status=0
 sipp -sf "$ROOT/tests/sip/scenarios/demo_press.xml" -i 127.0.0.1 -p "$(free_udp_port)" \

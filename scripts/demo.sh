@@ -64,29 +64,12 @@ stage_demo_data() {
     "$CALLCENTER" demo-data --scale "$DEMO_SCALE"
 }
 
-# A SIP OPTIONS to 127.0.0.1:PORT answered within 0.3 s.
-sip_answers() {
-    "$ROOT/.venv/bin/python" - "$1" <<'PY'
-import socket, sys, uuid
-port = int(sys.argv[1])
-with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.3)
-    local = sock.getsockname()[1]
-    sock.sendto((
-        f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{uuid.uuid4().hex}\r\n"
-        f"From: <sip:probe@127.0.0.1:{local}>;tag=1\r\nTo: <sip:127.0.0.1:{port}>\r\nCall-ID: {uuid.uuid4().hex}\r\n"
-        "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode(), ("127.0.0.1", port))
-    try:
-        sys.exit(0 if sock.recv(65535).startswith(b"SIP/2.0 200") else 1)
-    except TimeoutError:
-        sys.exit(1)
-PY
-}
-
 stage_kamailio() {
     local run="$DEMO_RUN_DIR/kamailio" pid attempt
     say "SIP: Kamailio on udp:127.0.0.1:$DEMO_SIP_PORT (config/kamailio/demo.cfg, log $run/kamailio.log)"
+    # Everything the demo binds, checked before anything starts (another demo still running, say).
+    "$ROOT/scripts/demo-ports.sh" free $(seq "$DEMO_SIP_PORT" $((DEMO_SIP_PORT + 5))) \
+        || die "set DEMO_SIP_PORT to a free range (6 UDP ports from it, default 5070) or stop what holds them"
     mkdir -p "$run"
     rm -f "$run/kamailio.pid"  # a stale pid file from an earlier demo would stop Kamailio starting
     "$ROOT/scripts/kamailio.sh" "$DEMO_SIP_PORT" "$run" "$ROOT/config/kamailio/demo.cfg" >"$run/kamailio.log" 2>&1 &
@@ -94,7 +77,7 @@ stage_kamailio() {
     started "$pid"
     for attempt in $(seq 50); do
         kill -0 "$pid" 2>/dev/null || die "Kamailio exited (port $DEMO_SIP_PORT taken?): $(tail -5 "$run/kamailio.log")"
-        if sip_answers "$DEMO_SIP_PORT"; then
+        if "$ROOT/scripts/demo-ports.sh" answers "$DEMO_SIP_PORT"; then
             return
         fi
         sleep 0.2

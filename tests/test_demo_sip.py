@@ -181,3 +181,43 @@ def test_ctrl_c_stops_everything_the_demo_started(demo: DemoStack) -> None:
     assert demo.leftovers() == []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as kamailio_port:  # released, usable again
         kamailio_port.bind(("127.0.0.1", demo.sip_port))
+
+
+def _clean_env(tmp_path: Path, sip_port: int) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CALLCENTER_")}
+    env.update({"DEMO_SKIP_INSTALL": "1", "DEMO_SIP_PORT": str(sip_port), "CALLCENTER_DATA_DIR": str(tmp_path)})
+    return env
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ([], "usage: demo-press.sh EXTENSION"),
+    (["20o1"], "not a phone line: '20o1'"),
+])
+def test_press_refuses_a_line_that_is_not_one(tmp_path: Path, args: list[str], message: str) -> None:
+    done = subprocess.run([str(ROOT / "scripts" / "demo-press.sh"), *args], env=_clean_env(tmp_path, 5070),
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode != 0
+    assert message in done.stderr
+
+
+def test_press_without_a_running_demo_says_so(tmp_path: Path) -> None:
+    nobody, _ = free_udp_range(1)
+    done = subprocess.run([str(ROOT / "scripts" / "demo-press.sh"), HOUSEHOLD], env=_clean_env(tmp_path, nobody),
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 1
+    assert f"no demo Kamailio answers on udp:127.0.0.1:{nobody}" in done.stderr
+
+
+def test_demo_with_its_ports_taken_stops_with_the_reason_and_leaves_nothing(tmp_path: Path) -> None:
+    sip_port, _ = free_udp_range(6)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind(("127.0.0.1", sip_port + 5))  # where the service's own SIP phone would go
+        process = subprocess.Popen([str(ROOT / "scripts" / "demo.sh"), "--port", str(free_tcp_port())],
+                                   env=_clean_env(tmp_path, sip_port), stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        output, _ = process.communicate(timeout=120)
+    text = output.decode(errors="replace")
+    assert process.returncode == 1, text
+    assert f"UDP ports taken on 127.0.0.1: {sip_port + 5}" in text
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)
