@@ -32,15 +32,29 @@ BACKGROUND_PIDS=()
 
 started() { BACKGROUND_PIDS+=("$1"); }
 
+# SIGTERM, up to 15 s to finish, then SIGKILL: a stuck child never keeps the demo from ending.
+stop_pid() {
+    local pid=$1 attempt
+    kill "$pid" 2>/dev/null || return 0
+    for attempt in $(seq 75); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        warn "process $pid did not stop after $attempt tries: killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# Newest first: the service un-registers from Kamailio before Kamailio goes.
 stop_background() {
-    local pid
+    local index
     trap - TERM INT
-    for pid in "${BACKGROUND_PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
+    for ((index = ${#BACKGROUND_PIDS[@]} - 1; index >= 0; index--)); do
+        stop_pid "${BACKGROUND_PIDS[$index]}"
     done
-    for pid in "${BACKGROUND_PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    say "demo stopped"
 }
 trap stop_background EXIT
 # Background children of a script ignore Ctrl-C: end the script, and with it (EXIT) all of them.
