@@ -14,7 +14,7 @@ from callcenter.accounts.ratelimit import LoginRateLimiter
 from callcenter.accounts.service import AccountService
 from callcenter.adapters.events import EventBus
 from callcenter.adapters.fakes import SystemClock
-from callcenter.adapters.health import DatabaseProbe, HealthProbe, SchedulerProbe
+from callcenter.adapters.health import DatabaseProbe, HealthProbe, SchedulerProbe, SipRegistrationProbe
 from callcenter.adapters.recording import PlacementLog, recording_phones
 from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, new_scheduler
 from callcenter.adapters.simulated import SimulatedPhones
@@ -221,7 +221,11 @@ class ConsoleContainer(Container):
     @cached_property
     def health_probes(self) -> list[HealthProbe]:
         """Appended to by channels (SIP registration state) as they are wired."""
-        return [DatabaseProbe(lambda: self.engine), SchedulerProbe(lambda: self.__dict__.get("runtime"))]
+        probes: list[HealthProbe] = [DatabaseProbe(lambda: self.engine),
+                                     SchedulerProbe(lambda: self.__dict__.get("runtime"))]
+        if self.settings.engine.call_channel == "sip":
+            probes.append(SipRegistrationProbe(lambda: self.__dict__.get("sip_service")))
+        return probes
 
 
 @dataclass

@@ -53,3 +53,28 @@ class SchedulerProbe:
         if runtime is None or not runtime.scheduler.running:
             return ProbeResult(True, "not running in this process")
         return ProbeResult(True, "leader" if runtime.timers.leading else "standby")
+
+
+class SipHealthSource(Protocol):
+    """What the SIP probe reads (``SipService.health()``): registration state and alert-call load."""
+
+    def health(self) -> dict[str, object]: ...
+
+
+@dataclass
+class SipRegistrationProbe:
+    """Whether the service's phone (extension 995) is registered: unregistered, no 995 call reaches us."""
+
+    sip: Callable[[], SipHealthSource | None]  # None until the engine runtime built the SIP service
+    name: str = "sip"
+
+    def check(self) -> ProbeResult:
+        sip = self.sip()
+        if sip is None:
+            return ProbeResult(True, "not running in this process")
+        state = sip.health()
+        load = f"{state.get('active_alert_calls', 0)} alert calls up, {state.get('queued_alert_calls', 0)} queued"
+        if state.get("registered"):
+            return ProbeResult(True, f"registered; {load}")
+        since, error = state.get("retrying_since") or "start", state.get("last_error") or "no answer"
+        return ProbeResult(False, f"not registered (retrying since {since}: {error}); {load}")
