@@ -8,7 +8,19 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy import JSON, Engine, String, bindparam, cast, create_engine, func, literal_column, select, union_all
+from sqlalchemy import (
+    JSON,
+    CompoundSelect,
+    Engine,
+    String,
+    bindparam,
+    cast,
+    create_engine,
+    func,
+    literal_column,
+    select,
+    union_all,
+)
 from sqlalchemy.exc import DBAPIError
 
 from callcenter.db.tables import (
@@ -107,7 +119,7 @@ def _scope_key_sql(level: ScopeLevel, column: Any) -> Any:
     return literal_column(f"'{prefix}'", String) + cast(column, String)
 
 
-_KNOWN_NUMBER = union_all(
+_KNOWN_NUMBER: CompoundSelect[Any] = union_all(
     select(literal_column("1")).where(_line.c.number == bindparam("number")),
     select(literal_column("1")).where(_resp.c.phone == bindparam("number")),
 ).limit(1)
