@@ -41,9 +41,9 @@ _FUZZ = settings(max_examples=25, deadline=None, derandomize=True, database=None
 
 
 class Console:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, database_url: str = "") -> None:
         self.container: ConsoleContainer = build(load_settings(
-            database_url=f"sqlite:///{tmp / 'fuzz.db'}", data_dir=tmp,
+            database_url=database_url or f"sqlite:///{tmp / 'fuzz.db'}", data_dir=tmp,
             http={"public_base_url": BASE_URL},
             engine={"simulated_time_scale": 10_000},
             guard={"operator_phones": ["+8613900000001"]},
@@ -150,3 +150,28 @@ def test_fuzzing_reached_the_handlers_signed_in(console: Console) -> None:
                 for part in ("console", "twilio")}
     assert accepted["console"] >= 100 and accepted["twilio"] >= 50, console.statuses
     assert console.client.get("/api/session").status_code == 200
+
+
+@pytest.fixture
+def console_on(database_url: str, tmp_path: Path) -> Iterator[Console]:
+    found = Console(tmp_path, database_url)
+    yield found
+    found.close()
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), [
+    ("PATCH", "/api/directory/responders/1", {}, 200),  # an empty change was an UPDATE without SET
+    ("PATCH", "/api/directory/households/7", {}, 200),
+    ("PATCH", "/api/users/1", {}, 200),
+    ("PATCH", "/api/directory/responders/1", {"name": None}, 200),  # null was written into NOT NULL
+    ("PATCH", "/api/directory/households/7", {"care_flags": None, "notes": None}, 200),
+    ("PATCH", "/api/users/1", {"active": None, "display_name": None, "phone": None}, 200),
+    ("GET", f"/api/households/{2**63}", None, 422),  # an id past 64 bits reached SQL
+    ("GET", f"/api/directory/households/{2**63}", None, 422),
+    ("PATCH", f"/api/users/{2**63}", {}, 422),
+    ("GET", f"/api/directory/coverage?grid={2**63}", None, 422),
+])
+def test_inputs_that_once_caused_500_get_clear_answers(console_on: Console, method: str, path: str,
+                                                       body: dict[str, Any] | None, status: int) -> None:
+    response = console_on.client.request(method, path, json=body, headers={"X-CSRF-Token": console_on.csrf})
+    assert response.status_code == status, response.text
