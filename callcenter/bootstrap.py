@@ -85,7 +85,8 @@ class Container:
         channels = self._channels()
         incidents = IncidentEngine(
             store=self.incident_store, directory=self.directory, policy=self.policy, templates=self.templates,
-            channels=self._guarded(channels), timers=timers, clock=SystemClock(), events=self.events, holder=self.holder,
+            channels=self._guarded(channels), timers=timers, clock=SystemClock(), events=self.events,
+            holder=self.holder,
             phone_policy=self.settings.directory.phone_policy(),
             executor=ThreadPoolExecutor(self.settings.engine.dispatch_workers, thread_name_prefix="dispatch"),
         )

@@ -99,8 +99,8 @@ class GuardedChannel:
     def send(self, order: LegOrder) -> str:
         reason = self._refusal(order.recipient.phone)
         if reason is not None:
-            raise DestinationRefused(_refuse(f"{order.channel} leg of incident {order.incident_id}", order.recipient.phone,
-                                                     reason))
+            what = f"{order.channel} leg of incident {order.incident_id}"
+            raise DestinationRefused(_refuse(what, order.recipient.phone, reason))
         return self.inner.send(order)
 
 

@@ -63,7 +63,7 @@ def test_destination_refusal_decides_from_facts(canonical: str | None, operator:
 
 def test_operator_phones_are_canonical_and_a_bad_one_stops_start_up() -> None:
     assert operator_phone_set(["13900009951"], POLICY) == frozenset({OPERATOR})
-    with pytest.raises(InvalidPhoneNumber, match="guard.operator_phones"):
+    with pytest.raises(InvalidPhoneNumber, match=r"guard\.operator_phones"):
         operator_phone_set(["call me"], POLICY)
 
 
@@ -126,7 +126,7 @@ def test_guarded_channel_refuses_unknown_number_and_logs_it_masked(caplog: pytes
     inner = FakeChannel("fake-call")
     guarded = GuardedChannel(inner, _known(CountingBook(NEIGHBOUR)).refusal)
     for number in (STRANGER, PREMIUM):
-        with pytest.raises(DestinationRefused, match="toll-fraud guard refused call leg of incident i1 to \\*+"):
+        with pytest.raises(DestinationRefused, match=r"toll-fraud guard refused call leg of incident i1 to \*+"):
             guarded.send(_order(number))
         assert number not in caplog.text and f"*{number[-4:]}" in caplog.text
     assert inner.orders == []
