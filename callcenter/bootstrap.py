@@ -37,6 +37,7 @@ from callcenter.ivr.speech import EspeakSynthesizer
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.callback import CallBack, SimulatedCallBack
 from callcenter.service.engine import IncidentEngine
+from callcenter.service.guard import GuardedCallBack, GuardedChannel, KnownNumbers, operator_phone_set
 from callcenter.service.ports import AlertChannel
 from callcenter.service.runtime import EngineRuntime
 from callcenter.settings import Settings
@@ -87,7 +88,8 @@ class Container:
         channels = self._channels()
         incidents = IncidentEngine(
             store=self.incident_store, directory=self.directory, policy=self.policy, templates=self.templates,
-            channels=channels, timers=timers, clock=SystemClock(), events=self.events, holder=self.holder,
+            channels=self._guarded(channels), timers=timers, clock=SystemClock(), events=self.events,
+            holder=self.holder,
             phone_policy=self.settings.directory.phone_policy(),
             executor=ThreadPoolExecutor(self.settings.engine.dispatch_workers, thread_name_prefix="dispatch"),
         )
@@ -118,6 +120,17 @@ class Container:
         sip.inbound_handler = inbound_handler(actions, self.caller_incidents, self.prompt_library, self.ivr_flows,
                                               ivr.record_max_seconds)
         sip.channel.handler = self.alert_leg_handler
+
+    @cached_property
+    def known_numbers(self) -> KnownNumbers:
+        """The toll-fraud guard's question: is this number in the directory or an operator's phone?"""
+        guard, policy = self.settings.guard, self.settings.directory.phone_policy()
+        return KnownNumbers(self.directory, operator_phone_set(guard.operator_phones, policy), policy,
+                            SystemClock(), timedelta(seconds=guard.known_number_cache_seconds))
+
+    def _guarded(self, channels: dict[Channel, AlertChannel]) -> dict[Channel, AlertChannel]:
+        """Every channel behind the toll-fraud guard: the one choke point before any carrier."""
+        return {kind: GuardedChannel(channel, self.known_numbers.refusal) for kind, channel in channels.items()}
 
     def _channels(self) -> dict[Channel, AlertChannel]:
         engine = self.settings.engine
@@ -216,7 +229,7 @@ class ConsoleContainer(Container):
 
     @cached_property
     def call_back(self) -> CallBack:
-        return SimulatedCallBack()
+        return GuardedCallBack(SimulatedCallBack(), self.known_numbers)
 
     @cached_property
     def health_probes(self) -> list[HealthProbe]:

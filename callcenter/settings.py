@@ -174,6 +174,13 @@ class ConsoleSettings(_Section):
     first_ack_target_seconds: int = Field(60, ge=1)
 
 
+class GuardSettings(_Section):
+    """Toll-fraud guard: only directory numbers and these operator phones are ever dialled or texted."""
+
+    operator_phones: list[str] = []  # the call centre's own phones (call-back rings them first)
+    known_number_cache_seconds: float = Field(60.0, ge=0, le=3600)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CALLCENTER_",
@@ -194,6 +201,7 @@ class Settings(BaseSettings):
     sip: SipSettings = SipSettings()
     ivr: IvrSettings = IvrSettings()
     console: ConsoleSettings = ConsoleSettings()
+    guard: GuardSettings = GuardSettings()
 
     @model_validator(mode="after")
     def _secrets_and_paths(self) -> Settings:

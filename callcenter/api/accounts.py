@@ -149,7 +149,8 @@ def create_user(body: NewUser, admin: Admin, container: ContainerDep, request: R
                  responses={400: {"description": "Not a valid account after the change"}})
 def change_user(user_id: int, body: UserChange, admin: Admin, container: ContainerDep,
                 request: Request) -> UserPublic:
-    changes = body.model_dump(exclude_unset=True)
+    # null clears the grid; for every other field (never empty in an account) it means "leave as it is"
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None or k == "grid_id"}
     try:
         user = container.accounts.update(admin, user_id, client_address(request), **changes)
     except AccountError as exc:

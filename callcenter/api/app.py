@@ -7,8 +7,9 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 
 from callcenter.accounts.roles import Permission, User
 from callcenter.api import accounts, directory, incidents, live, operations, statistics
@@ -42,6 +43,8 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.add_exception_handler(LoginRequired, _to_login)
+    for too_large in (OverflowError, DataError):
+        app.add_exception_handler(too_large, _out_of_range)
     app.middleware("http")(_security_headers)
     if container.settings.twilio.enabled:
         check = twilio_wiring.signature_check(container.settings.twilio, container.settings.http.public_base_url)
@@ -62,6 +65,15 @@ async def _security_headers(request: Request, call_next: Callable[[Request], Awa
         response.headers.setdefault("Content-Security-Policy", _CSP)
         response.headers.setdefault("X-Frame-Options", "DENY")
     return response
+
+
+async def _out_of_range(request: Request, exc: Exception) -> Response:
+    """A number in the request the database cannot hold (an id past 64 bits): the request's fault.
+
+    Every integer path, query and body field reaches SQL; SQLite raises OverflowError and
+    PostgreSQL "value out of range" for them, which are answered here rather than as a 500.
+    """
+    return JSONResponse({"detail": "a number in the request is out of range"}, status_code=422)
 
 
 async def _to_login(request: Request, exc: Exception) -> Response:

@@ -90,7 +90,8 @@ def household(household_id: int, user: Reader, container: ContainerDep) -> House
 def edit_household(household_id: int, body: HouseholdChange, user: Editor, container: ContainerDep,
                    request: Request) -> HouseholdDetail:
     visible_household(container, household_id, user)
-    values: dict[str, Any] = body.model_dump(exclude_unset=True, mode="json")
+    # null means "leave as it is": these columns have no empty state to set
+    values: dict[str, Any] = body.model_dump(exclude_unset=True, exclude_none=True, mode="json")
     if body.key_holders is not None:
         values["key_holders"] = [{"name": k.name.strip(), "phone": _phone(container, k.phone, "key_holders")}
                                  for k in body.key_holders]
@@ -107,7 +108,7 @@ def edit_responder(responder_id: int, body: ResponderChange, user: Editor, conta
     row = container.console_queries.responder(responder_id)
     if row is None or not user.sees_grid(container.directory_edits.responder_grid(row)):
         raise HTTPException(404, f"no responder {responder_id}")
-    values: dict[str, Any] = body.model_dump(exclude_unset=True)
+    values: dict[str, Any] = body.model_dump(exclude_unset=True, exclude_none=True)
     if body.phone is not None:
         values["phone"] = _phone(container, body.phone, "phone")
     container.directory_edits.update_responder(responder_id, values)

@@ -57,6 +57,8 @@ class SqlAccounts:
             return int(conn.execute(select(func.count()).select_from(_user)).scalar_one())
 
     def update_user(self, user_id: int, **values: Any) -> None:
+        if not values:  # an empty change changes nothing (and UPDATE needs a SET)
+            return
         with self.engine.begin() as conn:
             conn.execute(update(_user).where(_user.c.id == user_id).values(**values))
             if values.get("active") is False or "password_hash" in values or "role" in values:

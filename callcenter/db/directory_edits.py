@@ -37,10 +37,14 @@ class DirectoryEdits:
         return None if row is None else dict(row._mapping)
 
     def update_household(self, household_id: int, values: dict[str, Any]) -> None:
+        if not values:  # an empty change changes nothing (and UPDATE needs a SET)
+            return
         with self.engine.begin() as conn:
             conn.execute(update(_h).where(_h.c.id == household_id).values(**values))
 
     def update_responder(self, responder_id: int, values: dict[str, Any]) -> None:
+        if not values:  # an empty change changes nothing (and UPDATE needs a SET)
+            return
         with self.engine.begin() as conn:
             conn.execute(update(_resp).where(_resp.c.id == responder_id).values(**values))
 

@@ -8,7 +8,19 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy import JSON, Engine, String, bindparam, cast, create_engine, func, literal_column, select
+from sqlalchemy import (
+    JSON,
+    CompoundSelect,
+    Engine,
+    String,
+    bindparam,
+    cast,
+    create_engine,
+    func,
+    literal_column,
+    select,
+    union_all,
+)
 from sqlalchemy.exc import DBAPIError
 
 from callcenter.db.tables import (
@@ -107,6 +119,11 @@ def _scope_key_sql(level: ScopeLevel, column: Any) -> Any:
     return literal_column(f"'{prefix}'", String) + cast(column, String)
 
 
+_KNOWN_NUMBER: CompoundSelect[Any] = union_all(
+    select(literal_column("1")).where(_line.c.number == bindparam("number")),
+    select(literal_column("1")).where(_resp.c.phone == bindparam("number")),
+).limit(1)
+
 LOOKUP_POOL_SIZE = 4  # connections kept per process; a burst may open twice as many more
 
 
@@ -165,6 +182,17 @@ class SqlDirectory:
 
     def household_by_code(self, code: str) -> CallerLookup | None:
         return self._lookup("code", {"code": code})
+
+    def is_known_number(self, number: str) -> bool:
+        """Whether ``number`` is a household's emergency line or a responder's phone (toll-fraud guard).
+
+        Two primary-key/indexed probes in one statement; an unparseable number is never known.
+        """
+        canonical = try_normalise(number, self._policy)
+        if canonical is None:
+            return False
+        with self._engine.connect() as conn:
+            return conn.execute(_KNOWN_NUMBER, {"number": canonical}).first() is not None
 
     def _lookup(self, query: str, params: dict[str, Any]) -> CallerLookup | None:
         row = self._first_row(query, params)

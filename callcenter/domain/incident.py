@@ -123,14 +123,20 @@ class Incident:
         self._enter_level(level, now, policy)
         return True
 
-    def press_again(self, now: datetime, policy: EscalationPolicy) -> None:
+    def press_again(self, now: datetime, policy: EscalationPolicy, counted: bool = True) -> None:
         """The same household pressed again while this incident is open.
 
-        Each press climbs ``repeat_press_jump`` levels; every level passed on the way is alerted too.
+        Each counted press climbs ``repeat_press_jump`` levels; every level passed on the way is
+        alerted too. A press over the line's rate limit (``counted`` False) is only written on the
+        timeline: never lost, but it climbs nothing.
         """
         self._require_open()
         self.press_count += 1
         self.last_press_at = now
+        if not counted:
+            self._event(now, "pressed_again", Actor("household", self.label), press_count=self.press_count,
+                        counted=False, reason=f"over {policy.press_limit.counted_per_minute} presses a minute")
+            return
         self._event(now, "pressed_again", Actor("household", self.label), press_count=self.press_count)
         if self.status is IncidentStatus.ACKNOWLEDGED:
             self._mark_urgent(now, "pressed again after help was confirmed")
@@ -138,6 +144,13 @@ class Incident:
         target = min(self.level + policy.repeat_press_jump, len(self.plan.levels) - 1)
         for index in range(self.level + 1, target + 1):
             self._enter_level(index, now, policy)
+
+    def flag_press_after_close(self, previous_id: str, closed_at: datetime, now: datetime) -> None:
+        """This incident opened soon after the household's previous one was closed: a stuck key or a
+        second emergency. It alerts as usual; the operators are asked to check."""
+        seconds = max(0.0, (now - closed_at).total_seconds())
+        self._event(now, "press_after_close", SYSTEM, previous_incident=previous_id, seconds=round(seconds, 1))
+        self._mark_urgent(now, f"pressed {seconds:.0f} s after incident {previous_id} was closed")
 
     def _enter_level(self, index: int, now: datetime, policy: EscalationPolicy) -> None:
         planned = self.plan.level(index)

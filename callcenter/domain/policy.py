@@ -68,6 +68,20 @@ class Redial:
 
 
 @dataclass(frozen=True, slots=True)
+class PressLimit:
+    """How many presses of one line count, so that a stuck key cannot flood the neighbours.
+
+    At most ``counted_per_minute`` presses from one line in any 60 s count (the opening press
+    included); more join the open incident's timeline without climbing. A press within
+    ``cooldown_after_close`` of the household's last incident being closed opens a new incident
+    flagged for the operators (a stuck key, or a second emergency).
+    """
+
+    counted_per_minute: int = 3
+    cooldown_after_close: timedelta = timedelta(minutes=2)
+
+
+@dataclass(frozen=True, slots=True)
 class EscalationPolicy:
     levels: tuple[Level, ...]
     quorum: Quorum = Quorum()
@@ -75,6 +89,7 @@ class EscalationPolicy:
     repeat_press_window: timedelta = timedelta(minutes=10)
     repeat_press_jump: int = 1
     ring_timeout: timedelta = timedelta(seconds=30)
+    press_limit: PressLimit = PressLimit()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def level(self, index: int) -> Level | None:
@@ -86,7 +101,8 @@ def policy_from_mapping(data: Mapping[str, Any]) -> EscalationPolicy:
     _only_keys(data, (), {"levels", "quorum", "redial", "repeat_press", "ring_timeout_seconds"})
     levels = _levels(_required(data, (), "levels"))
     repeat = _mapping(data.get("repeat_press", {}), ("repeat_press",))
-    _only_keys(repeat, ("repeat_press",), {"window_seconds", "jump_levels"})
+    _only_keys(repeat, ("repeat_press",), {"window_seconds", "jump_levels", "counted_per_minute",
+                                           "cooldown_after_close_seconds"})
     return EscalationPolicy(
         levels=levels,
         quorum=_quorum(_mapping(data.get("quorum", {}), ("quorum",))),
@@ -94,6 +110,16 @@ def policy_from_mapping(data: Mapping[str, Any]) -> EscalationPolicy:
         repeat_press_window=_seconds(repeat.get("window_seconds", 600), ("repeat_press", "window_seconds")),
         repeat_press_jump=_int(repeat.get("jump_levels", 1), ("repeat_press", "jump_levels"), 0),
         ring_timeout=_seconds(data.get("ring_timeout_seconds", 30), ("ring_timeout_seconds",), minimum=1),
+        press_limit=_press_limit(repeat),
+    )
+
+
+def _press_limit(repeat: Mapping[str, Any]) -> PressLimit:
+    path: Path = ("repeat_press",)
+    return PressLimit(
+        counted_per_minute=_int(repeat.get("counted_per_minute", 3), (*path, "counted_per_minute"), 1),
+        cooldown_after_close=_seconds(repeat.get("cooldown_after_close_seconds", 120),
+                                      (*path, "cooldown_after_close_seconds")),
     )
 
 

@@ -41,6 +41,7 @@ from callcenter.service.ports import (
     Timer,
     Timers,
 )
+from callcenter.service.press_ledger import PressLedger
 from contacts.model import CallerLookup
 from contacts.phones import PhonePolicy, display_phone, mask_phone, try_normalise
 
@@ -91,12 +92,14 @@ class IncidentEngine:
         templates: MessageTemplates, channels: dict[Channel, AlertChannel], timers: Timers, clock: Clock,
         events: EventPublisher, holder: str, phone_policy: PhonePolicy,
         executor: Executor | None = None, new_id: Callable[[datetime], str] = default_incident_id,
+        presses: PressLedger | None = None,
     ) -> None:
         self.store, self.directory, self.policy, self.templates = store, directory, policy, templates
         self.channels, self.timers, self.clock, self.events = channels, timers, clock, events
         self.holder, self.phone_policy = holder, phone_policy
         self.executor: Executor = executor or _Immediate()
         self._new_id = new_id
+        self.presses = presses or PressLedger()
         self._locks = [threading.Lock() for _ in range(64)]
         self._handover_lock = threading.Lock()
         self._handovers: dict[str, list[_Handover]] = {}
@@ -109,9 +112,10 @@ class IncidentEngine:
         now = self.clock.now()
         number = try_normalise(caller, self.phone_policy) or (caller.strip() or "anonymous")
         found = self._lookup(number)
-        key = f"h:{found.household.id}" if found else f"c:{number}"
+        key = _open_key_of(found.household.id if found else None, number)
         with self._lock(key):
-            incident = self._retry(lambda: self._press(number, found, key, now))
+            counted = self.presses.count(number, now, self.policy.press_limit)
+            incident = self._retry(lambda: self._press(number, found, key, now, counted))
         self._after_commit(incident, now)
         log.info("incident %s: press from %s (press %d)", incident.id, mask_phone(number), incident.press_count)
         return incident
@@ -206,17 +210,20 @@ class IncidentEngine:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _press(self, number: str, found: CallerLookup | None, key: str, now: datetime) -> Incident:
+    def _press(self, number: str, found: CallerLookup | None, key: str, now: datetime, counted: bool) -> Incident:
         with self.store.unit_of_work() as uow:
             existing = uow.incidents.find_open(key)
             if existing is not None and _joins(existing, now, self.policy):
-                existing.press_again(now, self.policy)
+                existing.press_again(now, self.policy, counted)
                 uow.incidents.save(existing, now)
                 uow.commit()
                 return existing
             if existing is not None:
                 uow.incidents.release_open_key(existing.id)
             incident = self._open(number, found, now)
+            previous = self.presses.recent_close(key, now, self.policy.press_limit)
+            if previous is not None:
+                incident.flag_press_after_close(*previous, now)
             uow.incidents.add(incident, key)
             uow.commit()
             return incident
@@ -263,6 +270,8 @@ class IncidentEngine:
         return run()
 
     def _after_commit(self, incident: Incident, now: datetime) -> None:
+        if incident.closed_at is not None and not incident.status.is_open:
+            self.presses.closed(_open_key(incident), incident.id, incident.closed_at)
         events, incident.new_events = incident.new_events, []
         incident.changed_legs = set()
         if events:
@@ -393,6 +402,15 @@ class IncidentEngine:
                          actor: Actor) -> Incident:
         return self._command(incident_id, lambda i, now: i.record_call_back(
             operator_phone, household_line, reference, actor, now))
+
+
+def _open_key_of(household_id: int | None, caller: str) -> str:
+    """At most one open incident per household (per caller ID when no household has the line)."""
+    return f"h:{household_id}" if household_id is not None else f"c:{caller}"
+
+
+def _open_key(incident: Incident) -> str:
+    return _open_key_of(incident.household_id, incident.caller)
 
 
 def _joins(existing: Incident, now: datetime, policy: EscalationPolicy) -> bool:

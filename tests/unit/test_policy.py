@@ -148,7 +148,8 @@ def _error(data: Any) -> PolicyError:
      ("repeat_press", "window_seconds"),
      "repeat_press.window_seconds: must be a number of seconds ≥ 0"),
     ({"levels": [{"targets": []}], "repeat_press": {"jump": 2}}, ("repeat_press", "jump"),
-     "repeat_press.jump: unknown key (allowed: jump_levels, window_seconds)"),
+     "repeat_press.jump: unknown key (allowed: cooldown_after_close_seconds, counted_per_minute, jump_levels, "
+     "window_seconds)"),
     ({"levels": [{"targets": [], "operators": "yes"}]}, ("levels", 0, "operators"),
      "levels.0.operators: must be true or false"),
 ])

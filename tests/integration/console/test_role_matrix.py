@@ -21,6 +21,7 @@ from callcenter.bootstrap import ConsoleContainer, build
 from callcenter.domain.incident import IncidentEvent
 from callcenter.settings import load_settings
 from tests.integration.console.conftest import (
+    GUARD,
     HOUSEHOLD_A,
     LINE_A,
     NEIGHBOUR_KEY,
@@ -230,7 +231,7 @@ def outcome(response: Response) -> str:
 @pytest.fixture
 def matrix_console(sqlite_url: str, tmp_path: Path) -> Iterator[ConsoleContainer]:
     container = build(load_settings(database_url=sqlite_url, data_dir=tmp_path,
-                                    engine={"simulated_time_scale": 10_000}))
+                                    engine={"simulated_time_scale": 10_000}, guard=GUARD))
     container.init_db()
     insert_directory(container.engine)
     add_accounts(container)
