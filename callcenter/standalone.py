@@ -14,13 +14,13 @@ one ``incident <id> <caller>`` line per press, once the incident is stored.
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 
 from callcenter.bootstrap import build
+from callcenter.logs import configure_logging
 from callcenter.settings import load_settings
 
 
@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     container = build(settings)
     try:
         if args.migrate:

@@ -11,6 +11,7 @@ from callcenter.accounts.demo import DEMO_ACCOUNTS, demo_password, ensure_demo_a
 from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer
 from callcenter.cli.common import console, state
+from callcenter.logs import configure_logging
 
 
 def serve(
@@ -20,8 +21,9 @@ def serve(
 ) -> None:
     """Start the service: incident engine, health endpoint, directory API and OpenAPI docs at /docs."""
     container = state(ctx).container
-    container.init_db()
     settings = container.settings
+    configure_logging(settings.log_level)
+    container.init_db()
     listen_host, listen_port = host or settings.http.host, port if port is not None else settings.http.port
     if settings.mode == "demo":
         console.print("[yellow]DEMO MODE[/yellow]: demo secrets in use; never expose this instance.")
@@ -32,7 +34,7 @@ def serve(
     console.print(f"console at http://{listen_host}:{listen_port}/  (API docs at /docs)")
     # Consoles keep event streams open; a stop must not wait for them to end on their own.
     uvicorn.run(create_app(container), host=listen_host, port=listen_port, log_level="info",
-                timeout_graceful_shutdown=5)
+                log_config=None, timeout_graceful_shutdown=5)  # uvicorn's loggers go through ours (masked)
 
 
 def _demo_accounts(container: ConsoleContainer) -> None:

@@ -1,0 +1,47 @@
+"""Logging for the service: one format, and phone numbers never reach a log line whole.
+
+Leg ids, SIP URIs, webhook parameters and request paths all carry phone numbers; rather than mask
+each log call, one handler filter masks every run of ten or more digits (mobiles, landlines with
+area code, +86 forms) down to its last four. Shorter runs stay readable: dates in incident ids
+(8 digits), times, ports and PBX extensions.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_PHONE = re.compile(r"(?<!\d)(\+?\d{6,})(\d{4})(?!\d)")
+_TRACEBACKS = logging.Formatter()
+
+
+def mask_phones(text: str) -> str:
+    return _PHONE.sub(lambda m: "*" * len(m.group(1)) + m.group(2), text)
+
+
+class MaskPhones(logging.Filter):
+    """Rewrites each record's message with phone numbers masked (arguments are merged in first)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_phones(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse exc_text when set, so the traceback is rendered (and masked) once, here.
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_phones(record.exc_text)
+        return True
+
+
+def configure_logging(level: str | int) -> logging.Handler:
+    """Root logging to stderr through the masking filter; every library logger propagates to it."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(MaskPhones())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    return handler
