@@ -18,14 +18,19 @@ from pathlib import Path
 import pytest
 from sip.harness import KAMAILIO_SH, ROOT, Kamailio, Sipp, free_udp_range, options_text, register_contact, sip_request
 
+from callcenter.bootstrap import build
 from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.domain.types import Channel
 from callcenter.service.ports import AlertChannel, LegOrder
-from callcenter.settings import SipSettings, TwilioSettings
+from callcenter.settings import SipSettings, TwilioSettings, load_settings
 from callcenter.sip.service import SipService
 from callcenter.twilio import wiring
+from callcenter.twilio.channels import TwilioCallChannel
+from callcenter.twilio.failover import FailoverChannel
 from tests.integration.twilio.rig import (
+    CALL_FROM,
     SECOND_CALLER,
+    SMS_FROM,
     ChannelFactory,
     TwilioRig,
     build_rig,
@@ -224,3 +229,22 @@ def test_trunk_503_moves_legs_to_twilio(kamailio: Kamailio, sip: SipService, emu
         assert all(_on_twilio(emulator, neighbour(i)) == 1 for i in range(1, 4))
     finally:
         phones.stop()
+
+
+def test_composition_root_puts_sip_first_and_twilio_behind_it(tmp_path: Path, emulator: Emulator) -> None:
+    settings = load_settings(
+        database_url=f"sqlite:///{tmp_path / 'callcenter.db'}", data_dir=tmp_path,
+        engine={"call_channel": "sip", "sms_channel": "twilio"},
+        sip={"registrar_port": 9, "sip_port": 0},  # never started: nothing is sent
+        twilio={"enabled": True, "account_sid": emulator.account_sid, "auth_token": emulator.auth_token,
+                "api_base_url": emulator.base_url, "call_from": CALL_FROM, "sms_from": SMS_FROM},
+    )
+    container = build(settings)
+    channels = container._channels()
+    call, sms = channels[Channel.CALL], channels[Channel.SMS]
+    assert isinstance(call, FailoverChannel) and isinstance(sms, FailoverChannel)
+    assert call.paths["sip"] is container.sip_service.channel
+    assert isinstance(call.paths["twilio"], TwilioCallChannel)
+    assert container.sip_service.channel.on_released is not None
+    assert list(sms.paths) == ["twilio"]
+    assert not container.sip_service.channel.is_healthy()  # not registered yet: legs would go by Twilio
