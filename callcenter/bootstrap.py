@@ -45,6 +45,7 @@ from callcenter.sip.channel import SipAlertChannel
 from callcenter.sip.service import SipService
 from callcenter.twilio import wiring as twilio_wiring
 from callcenter.twilio.client import TwilioApi
+from callcenter.twilio.failover import FailoverPath
 from callcenter.twilio.webhooks import TwilioWebhooks
 
 
@@ -96,6 +97,8 @@ class Container:
         for channel in channels.values():
             if isinstance(channel, SimulatedPhones | SipAlertChannel):
                 channel.sink = incidents
+        if self.settings.engine.call_channel == "sip":  # also when it is a path behind the failover channel
+            self.sip_service.channel.sink = incidents
         twilio_wiring.attach_notes(channels, incidents)
         lease = self.settings.engine.lease_seconds
         leadership = Leadership(self.incident_store, SystemClock(), self.holder, ttl=timedelta(seconds=lease))
@@ -161,6 +164,11 @@ class Container:
         if engine.call_channel == "twilio":
             call = twilio_wiring.call_channel(twilio, self.twilio_api, base, self.incident_store)
             found[Channel.CALL] = twilio_wiring.failover(Channel.CALL, twilio, {"twilio": call})
+        elif engine.call_channel == "sip" and twilio.enabled and twilio.call_from:
+            # SIP first, Twilio when registration is lost or the trunk answers 503 (config/channels.yaml).
+            call = twilio_wiring.call_channel(twilio, self.twilio_api, base, self.incident_store)
+            paths: dict[str, FailoverPath] = {"sip": self.sip_service.channel, "twilio": call}
+            found[Channel.CALL] = twilio_wiring.failover(Channel.CALL, twilio, paths)
         if engine.sms_channel == "twilio":
             sms = twilio_wiring.sms_channel(twilio, self.twilio_api, base, self.incident_store)
             found[Channel.SMS] = twilio_wiring.failover(Channel.SMS, twilio, {"twilio": sms})

@@ -2,6 +2,13 @@
 
 Legs beyond the limit wait in a queue that serves the highest escalation level first, then the
 oldest key press (``LegOrder.priority``). ``send`` only queues: it never waits for a recipient.
+
+As a failover path (callcenter.twilio.failover) the channel is healthy while the phone is registered
+and the trunk has not refused an INVITE with 503 within ``trunk_recheck`` seconds. A leg that was
+never put through to a phone (still queued when the path goes down, or refused by the trunk with 503)
+is handed back through ``on_released`` so the failover channel sends it on the next path at once;
+without that callback it is reported FAILED ("path down") and the engine redials it. A leg that rang
+or was answered is never handed back, so no attempt is placed twice.
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ from callcenter.sip.phone import HardenedCall
 log = logging.getLogger(__name__)
 
 CANCEL_GRACE = 5.0  # seconds for the 487 after our CANCEL
+TRUNK_DOWN_CODES = frozenset({503})  # the trunk (not the neighbour) refused the call
+
+Released = Callable[[LegOrder, str], None]  # (leg, why the path is down): send it on another path
 
 
 class Dialer(Protocol):
@@ -71,6 +81,8 @@ class SipAlertChannel:
     def __init__(
         self, phone: Dialer, handler: AnsweredLegHandler, *, ring_timeout: float = 30.0, max_channels: int = 30,
         sink: OutcomeSink | None = None, on_dial: Callable[[LegOrder], None] | None = None,
+        registered: Callable[[], bool] | None = None, trunk_recheck: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.phone = phone
         self.handler = handler
@@ -79,6 +91,11 @@ class SipAlertChannel:
         self.sink = sink
         self.on_dial = on_dial  # told as each queued leg is actually dialled (tests, metrics)
         self.queue = LegQueue()
+        self.registered = registered  # None: no registration to watch (a static trunk)
+        self.trunk_recheck = trunk_recheck
+        self.on_released: Released | None = None  # set by the failover channel
+        self._clock = clock
+        self._trunk_refused: tuple[float, str] | None = None  # (when, why) of the last 503
         self._active = 0
         self._lock = threading.Lock()
 
@@ -91,6 +108,41 @@ class SipAlertChannel:
         self.queue.push(order, ref)
         self._pump()
         return ref
+
+    # -- health, as a failover path --------------------------------------------------------
+
+    def is_healthy(self) -> bool:
+        if self.registered is not None and not self.registered():
+            return False
+        refused = self._trunk_refused
+        return refused is None or self._clock() - refused[0] >= self.trunk_recheck
+
+    @property
+    def trunk_error(self) -> str:
+        return self._trunk_refused[1] if self._trunk_refused else ""
+
+    def release_pending(self) -> int:
+        """Hand back every leg still waiting for a channel slot; returns how many."""
+        released = 0
+        while (item := self.queue.pop()) is not None:
+            self._hand_back(item[0], item[1], "sip: released while waiting for a trunk channel")
+            released += 1
+        return released
+
+    def _trunk_down(self, order: LegOrder, ref: str, reason: str) -> None:
+        self._trunk_refused = (self._clock(), reason)
+        log.warning("SIP trunk refused alert leg %s (%s): path unhealthy", order.leg_id, reason)
+        self._hand_back(order, ref, reason)
+
+    def _hand_back(self, order: LegOrder, ref: str, reason: str) -> None:
+        """A leg not put through to any phone goes to another path, or is failed so the engine redials it."""
+        if self.on_released is not None:
+            try:
+                self.on_released(order, reason)
+                return
+            except Exception as exc:  # no other path took it: the engine's redial is the last resort
+                reason = f"{reason}; {exc}"
+        self._report(order, LegStatus.FAILED, f"path down: {reason}", ref)
 
     def _pump(self) -> None:
         while True:
@@ -144,6 +196,9 @@ class SipAlertChannel:
         if call.state == CallState.ANSWERED:
             return True
         code = call.final_code or 0
+        if code in TRUNK_DOWN_CODES:
+            self._trunk_down(order, ref, f"sip: trunk answered {code} {call.final_reason}".strip())
+            return False
         self._report(order, final_response_outcome(code), f"{code} {call.final_reason}".strip(), ref)
         return False
 

@@ -43,6 +43,7 @@ class SipService:
         self.phone.sip.default_expires = settings.register_expires
         self.channel = SipAlertChannel(
             self.phone, alert_handler, ring_timeout=settings.ring_timeout, max_channels=settings.max_channels,
+            registered=lambda: self.phone.registration.registered,
         )
         self.inbound_calls = 0
 

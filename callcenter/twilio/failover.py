@@ -4,10 +4,15 @@ Each leg goes to the first healthy path the channel policy lists for its number.
 fails as a whole (its send raises PathDown, ConnectionError or TimeoutError, or its health check
 turns bad) the legs still waiting on it are released and re-sent on the next path, new legs skip
 it until it is healthy again, and each incident concerned gets one timeline note per switch.
+
+A path whose ``send`` returns before the leg is placed (the SIP channel queues for a trunk slot)
+hands such legs back through its ``on_released`` attribute, which this channel sets: the leg is
+then sent on the next path in policy order, never on the one that gave it back.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -72,6 +77,9 @@ class FailoverChannel:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
+        for path, channel in self.paths.items():
+            if hasattr(channel, "on_released"):
+                setattr(channel, "on_released", functools.partial(self.resend, path))  # noqa: B010
 
     # -- AlertChannel ----------------------------------------------------------------------
 
@@ -79,8 +87,21 @@ class FailoverChannel:
         listed = [p for p in self.routes.paths_for(self.kind, order.recipient.phone) if p in self.paths]
         if not listed:
             raise NoPathError(f"no {self.kind} path configured for {order.recipient.phone}")
+        return self._send_over(order, listed, self._by_health(listed))
+
+    def resend(self, released_by: str, order: LegOrder, reason: str) -> str:
+        """A leg ``released_by`` took but never placed: that path is failing; send it on the others."""
+        if released_by not in self._down:  # a path already down keeps how it went down (health or send)
+            self.path_failed(released_by, reason)
+        listed = [p for p in self.routes.paths_for(self.kind, order.recipient.phone) if p in self.paths]
+        others = [p for p in self._by_health(listed) if p != released_by]
+        if not others:
+            raise NoPathError(f"no {self.kind} path but {released_by} for {order.recipient.phone}")
+        return self._send_over(order, listed, others)
+
+    def _send_over(self, order: LegOrder, listed: list[str], candidates: list[str]) -> str:
         errors: list[str] = []
-        for path in self._by_health(listed):
+        for path in candidates:
             try:
                 ref = self.paths[path].send(order)
             except LegStoodDown:

@@ -1,0 +1,84 @@
+"""The SIP alert channel as a failover path: health, and legs handed back (no I/O, nothing dialled)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from callcenter.domain.types import Channel, LegStatus
+from callcenter.sip.channel import SipAlertChannel
+from callcenter.sip.phone import HardenedCall
+from callcenter.twilio.failover import FailoverChannel
+from tests.unit.twilio.test_twilio_failover_unit import MOBILE, ROUTES, Clock, FakePath, Notes, _order
+
+
+class NeverDials:
+    def call(self, number: str) -> HardenedCall:
+        raise AssertionError(f"no leg may be dialled in this test ({number})")
+
+
+@dataclass
+class Sink:
+    outcomes: list[tuple[str, LegStatus, str]] = field(default_factory=list)
+
+    def leg_outcome(self, leg_id: str, status: LegStatus, detail: str = "", provider_ref: str = "") -> None:
+        self.outcomes.append((leg_id, status, detail))
+
+
+def _queued_channel(registered: list[bool], clock: Clock) -> tuple[SipAlertChannel, Sink]:
+    """No free trunk channel: every sent leg waits in the queue."""
+    sink = Sink()
+    channel = SipAlertChannel(NeverDials(), lambda order, media: LegStatus.ACKNOWLEDGED, max_channels=0,
+                              sink=sink, registered=lambda: registered[0], trunk_recheck=30, clock=clock)
+    return channel, sink
+
+
+def test_health_follows_registration_and_a_recent_trunk_503() -> None:
+    registered, clock = [True], Clock()
+    channel, _ = _queued_channel(registered, clock)
+    assert channel.is_healthy()
+    registered[0] = False
+    assert not channel.is_healthy()
+    registered[0] = True
+    channel.send(_order())
+    channel._trunk_down(_order(), "sip-1", "sip: trunk answered 503 Service Unavailable")
+    assert not channel.is_healthy() and "503" in channel.trunk_error
+    clock.now = 30.0
+    assert channel.is_healthy()
+
+
+def test_released_legs_without_a_failover_channel_fail_so_the_engine_redials() -> None:
+    channel, sink = _queued_channel([True], Clock())
+    channel.send(_order(n=1))
+    channel.send(_order(n=2))
+    assert channel.release_pending() == 2
+    assert len(channel.queue) == 0
+    assert [(s, d.startswith("path down")) for _, s, d in sink.outcomes] == [(LegStatus.FAILED, True)] * 2
+
+
+def test_failover_channel_resends_released_legs_once_on_the_next_path_with_a_note() -> None:
+    registered, clock = [True], Clock()
+    sip, sink = _queued_channel(registered, clock)
+    twilio, notes = FakePath("twilio"), Notes()
+    failover = FailoverChannel(Channel.CALL, ROUTES, {"sip": sip, "twilio": twilio}, notes, clock=clock)
+    assert failover.send(_order(n=1)).startswith("sip:")
+    assert failover.send(_order(n=2)).startswith("sip:")
+    registered[0] = False
+    failover.check_health()
+    assert twilio.sent == [f"i1/{MOBILE}/call/alert/1", f"i1/{MOBILE}/call/alert/2"]
+    assert len(sip.queue) == 0 and sink.outcomes == []
+    assert len(notes.written) == 1 and "twilio" in notes.written[0][1]
+    assert failover.send(_order(n=3)) == "twilio:twilio-3"  # new legs skip SIP while it is down
+    registered[0] = True
+    failover.check_health()
+    assert failover.send(_order(n=4)).startswith("sip:")  # registered again: SIP at once
+
+
+def test_a_released_leg_no_path_takes_is_failed_not_lost() -> None:
+    registered, clock = [True], Clock()
+    sip, sink = _queued_channel(registered, clock)
+    failover = FailoverChannel(Channel.CALL, ROUTES, {"sip": sip}, Notes(), clock=clock)
+    failover.send(_order())
+    registered[0] = False
+    failover.check_health()
+    assert [s for _, s, _ in sink.outcomes] == [LegStatus.FAILED]
+    assert "path down" in sink.outcomes[0][2]
