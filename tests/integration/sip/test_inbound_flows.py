@@ -21,7 +21,8 @@ from callcenter.db.roster_store import RosterStore
 from callcenter.domain.incident import Incident
 from callcenter.domain.types import EmergencyType, IncidentStatus, LegPurpose
 from callcenter.ivr.engine_actions import SILENT_CALL_NOTE
-from callcenter.settings import load_settings
+from callcenter.settings import SipSettings, load_settings
+from callcenter.sip.service import SipService
 from contacts.demo import generate_roster, scale_for_households
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
@@ -123,3 +124,20 @@ def test_pressing_9_and_confirming_cancels_and_plans_cancellation_texts(
     cancellations = [leg for leg in incident.legs.values() if leg.purpose is LegPurpose.CANCELLATION]
     assert cancellations, incident.legs
     assert {str(leg.channel) for leg in cancellations} == {"sms"}
+
+
+def test_inbound_calls_give_their_rtp_port_back(kamailio: Kamailio, tmp_path: Path) -> None:
+    """Ten calls one after another on a four-port RTP range: each hang-up frees its port (pyVoIP keeps an
+    inbound call's port only on its RTP client, so it used to stay taken until the range ran out)."""
+    low, _ = free_udp_range(4)
+    settings = SipSettings(registrar_port=kamailio.port, sip_port=0, rtp_port_low=low, rtp_port_high=low + 3)
+    service = SipService(settings, on_emergency=lambda number: None)
+    service.start()
+    try:
+        assert service.phone.wait_registered(10)
+        household = Sipp("household_call", tmp_path / "sipp", remote_port=kamailio.port, calls=10, rate=5,
+                         keys={"household": HOUSEHOLD_LINE}, extra=["-l", "1", "-recv_timeout", "3000"])
+        assert household.run(timeout=60) == 0, household.errors()
+        assert not service.phone.assignedPorts
+    finally:
+        service.stop()
