@@ -8,6 +8,9 @@
 2. Outbound fan-out: N alert legs handed to SipAlertChannel at once, to sipp UAS phones that answer
    and press 1 0.5 s after the ACK: time until all INVITEs left, all answered, all acknowledged.
    Reference: sipp placing N simultaneous calls through Kamailio to the same UAS (INVITE → 200).
+3. RTP: 50 households hold a call 5 s each with their SDP pointing at a UDP counter of our own;
+   packets/s per call = packets counted / (calls × 5 s). Reference: G.711 at 20 ms = 50 packets/s.
+4. Memory: this process's RSS after 10 and after 1,000 inbound calls to the same SipService.
 Prints a table; figures go to docs/benchmarks.md with this command.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib
+import socket
 import statistics
 import sys
 import tempfile
@@ -131,6 +135,59 @@ def fanout_reference(base: Path, registrar: Any, legs: int) -> list[float]:
     return times
 
 
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def count_packets(sink: socket.socket, stop: threading.Event, counted: list[int]) -> None:
+    sink.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            sink.recv(2048)
+            counted[0] += 1
+        except TimeoutError:
+            continue
+
+
+def rtp_rate(base: Path, registrar: Any, calls: int) -> float:
+    """Packets/s per call our service sends while ``calls`` households hold the line 5 s at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        sink.bind(("127.0.0.1", 0))
+        stop, counted = threading.Event(), [0]
+        counter = threading.Thread(target=count_packets, args=(sink, stop, counted), daemon=True)
+        counter.start()
+        caller = harness.Sipp("household_hold", base / "rtp", remote_port=registrar.port, calls=calls,
+                              rate=float(calls * 10), keys={"household": "13800000001", "service": "995",
+                                                            "rtp_sink": str(sink.getsockname()[1])},
+                              extra=["-l", str(calls)])
+        rc = caller.run(timeout=120)
+        time.sleep(0.5)
+        stop.set()
+        counter.join(timeout=5)
+        if rc != 0:
+            print(f"  sipp exit {rc}: {caller.errors()[-400:]}", file=sys.stderr)
+        return counted[0] / (calls * 5.0)
+
+
+def rtp_and_memory(base: Path, registrar: Any, calls: int) -> tuple[float, float, float]:
+    """RTP packets/s per call at ``calls`` concurrent; RSS (MiB) after 10 and after 1,000 inbound calls."""
+    service = SipService(service_settings(registrar.port), on_emergency=lambda number: None)
+    service.start()
+    service.phone.wait_registered(10)
+    try:
+        rate = rtp_rate(base, registrar, calls)
+        sipp_calls(base / "rss-10", registrar.port, "995", 10, 10)
+        after_10 = rss_mib()
+        sipp_calls(base / "rss-1000", registrar.port, "995", 990, 50)
+        return rate, after_10, rss_mib()
+    finally:
+        service.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=200)
@@ -155,6 +212,10 @@ def main() -> None:
         ref = fanout_reference(base, registrar, args.fanout)
         print(f"  reference: sipp {args.fanout} simultaneous calls via Kamailio, INVITE→200 "
               f"p50 {percentile(ref, .5):.1f}  max {max(ref, default=float('nan')):.1f}")
+        rate, after_10, after_1000 = rtp_and_memory(base, registrar, 50)
+        print(f"\nRTP packets/s per call at 50 concurrent calls: ours {rate:.1f}   reference (G.711/20 ms) 50.0")
+        print(f"RSS after 10 calls {after_10:.1f} MiB, after 1,000 calls {after_1000:.1f} MiB: "
+              f"growth {after_1000 / after_10:.2f}x (goal <= 1.20x)")
     finally:
         registrar.stop()
 

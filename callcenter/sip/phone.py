@@ -278,8 +278,10 @@ class HardenedPhone(VoIPPhone):
                 del self.calls[call.call_id]
             if not call._released:
                 call._released = True
+                # pyVoIP records an inbound call's RTP port only on its RTP client, not in assignedPorts.
+                ports = set(call.assignedPorts) | {client.inPort for client in call.RTPClients}
                 with self._port_lock:
-                    for port in list(call.assignedPorts):
+                    for port in ports:
                         if port in self.assignedPorts:
                             self.assignedPorts.remove(port)
         self.sip.forget(call.call_id)
