@@ -6,6 +6,7 @@ import logging
 import queue
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -146,6 +147,7 @@ class HardenedPhone(VoIPPhone):
         self.on_unanswerable = on_unanswerable
         self._calls_lock = threading.RLock()
         self._port_lock = threading.Lock()
+        self._released_at: dict[int, float] = {}  # port -> monotonic time its call ended
         self.sip = HardenedSIPClient(
             server, port, username, password, phone=self, myIP=myIP, myPort=sipPort,
             callCallback=self.callback, fatalCallback=self.fatal,
@@ -284,6 +286,7 @@ class HardenedPhone(VoIPPhone):
                     for port in ports:
                         if port in self.assignedPorts:
                             self.assignedPorts.remove(port)
+                            self._released_at[port] = time.monotonic()
         self.sip.forget(call.call_id)
 
     def request_port(self, blocking: bool = True) -> int:
@@ -291,6 +294,17 @@ class HardenedPhone(VoIPPhone):
             free = sorted(set(range(self.rtpPortLow, self.rtpPortHigh + 1)) - set(self.assignedPorts))
             if not free:
                 raise NoPortsAvailableError(f"all RTP ports {self.rtpPortLow}-{self.rtpPortHigh} in use")
-            port = random.choice(free)
+            port = random.choice(_rested(free, self._released_at, time.monotonic()))
             self.assignedPorts.append(port)
             return port
+
+
+# A released port's socket is closed by its RTP thread a little after the call ends; handing the
+# port out again before that fails the next call with EADDRINUSE. Rested ports go first.
+PORT_REST_SECONDS = 5.0
+
+
+def _rested(free: list[int], released_at: dict[int, float], now: float) -> list[int]:
+    """The free ports not released within PORT_REST_SECONDS, or all free ones when none has rested."""
+    rested = [p for p in free if now - released_at.get(p, float("-inf")) >= PORT_REST_SECONDS]
+    return rested or free
