@@ -114,6 +114,14 @@ class SipSettings(_Section):
     ring_timeout: float = Field(30.0, gt=0)  # an alert call ringing longer is CANCELled (no answer)
     max_channels: int = Field(30, ge=1)  # concurrent alert calls, like a trunk's channel count
     codec: Literal["PCMU", "PCMA"] = "PCMU"
+    # OPTIONS to the registrar every keepalive_seconds (0: off); keepalive_misses unanswered in a row
+    # count the registration as lost at once instead of at the next re-REGISTER (docs/sip.md).
+    keepalive_seconds: float = Field(3.0, ge=0, le=60)
+    keepalive_misses: int = Field(2, ge=1, le=10)
+    # Click-to-call back (docs/sip.md): how long the operator's and the household's phones ring, and
+    # the longest bridged conversation.
+    call_back_ring_timeout: float = Field(30.0, gt=0, le=300)
+    call_back_max_seconds: float = Field(3600.0, gt=0, le=4 * 3600)
 
     @model_validator(mode="after")
     def _rtp_range(self) -> SipSettings:

@@ -49,6 +49,7 @@ class HardenedSIPClient(SIPClient):
         self._clock = clock or (lambda: datetime.now(UTC))
         self._register_responses: queue.Queue[SIPMessage] = queue.Queue()
         self._stopping = threading.Event()
+        self._register_now = threading.Event()  # set by the keepalive when a lost registrar answers again
         self._threads: list[threading.Thread] = []
         self.sent_invites: dict[str, str] = {}  # Call-ID → INVITE text, for CANCEL and non-2xx ACK
 
@@ -171,7 +172,18 @@ class HardenedSIPClient(SIPClient):
                 self.phone._status = _phone_status("REGISTERING")
                 delay = backoff_delay(tracker.status.failures)
                 log.warning("REGISTER failed (%s), retrying in %.1f s", exc, delay)
-            self._stopping.wait(delay)
+            self._pause(delay)
+
+    def request_register(self) -> None:
+        """REGISTER now instead of at the next refresh or retry (the keepalive's registrar came back)."""
+        self._register_now.set()
+
+    def _pause(self, delay: float) -> None:
+        deadline = time.monotonic() + delay
+        while not self._stopping.is_set() and (left := deadline - time.monotonic()) > 0:
+            if self._register_now.wait(min(left, 0.5)):
+                break
+        self._register_now.clear()
 
     def _register_once(self) -> None:
         _drain(self._register_responses)

@@ -16,7 +16,7 @@ from callcenter.sip.channel import SipAlertChannel
 from callcenter.sip.handlers import hold_line, press_one_to_acknowledge
 from callcenter.sip.media import SipCallMedia
 from callcenter.sip.phone import HardenedCall, HardenedPhone
-from callcenter.sip.registration import RegistrationStatus
+from callcenter.sip.registration import RegistrarKeepalive, RegistrationStatus
 
 if TYPE_CHECKING:
     from callcenter.settings import SipSettings
@@ -46,11 +46,24 @@ class SipService:
             registered=lambda: self.phone.registration.registered,
         )
         self.inbound_calls = 0
+        self.keepalive = self._keepalive(settings)
+
+    def _keepalive(self, settings: SipSettings) -> RegistrarKeepalive | None:
+        if settings.keepalive_seconds <= 0:
+            return None
+        client = self.phone.sip
+        return RegistrarKeepalive(settings.registrar_host, settings.registrar_port, settings.local_ip,
+                                  settings.extension, client.registration, client.request_register, client._clock,
+                                  interval=settings.keepalive_seconds, misses=settings.keepalive_misses)
 
     def start(self) -> None:
         self.phone.start()
+        if self.keepalive is not None:
+            self.keepalive.start()
 
     def stop(self) -> None:
+        if self.keepalive is not None:
+            self.keepalive.stop()
         self.phone.stop()
 
     @property
