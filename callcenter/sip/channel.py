@@ -103,6 +103,20 @@ class SipAlertChannel:
     def active_calls(self) -> int:
         return self._active
 
+    def reserve_slots(self, count: int) -> bool:
+        """Take ``count`` trunk channels for a call that is not an alert leg (an operator's call-back);
+        False when that many are not free now. Alert legs never wait behind a call-back in the queue."""
+        with self._lock:
+            if self._active + count > self.max_channels:
+                return False
+            self._active += count
+            return True
+
+    def release_slots(self, count: int) -> None:
+        with self._lock:
+            self._active -= count
+        self._pump()
+
     def send(self, order: LegOrder) -> str:
         ref = f"sip-{uuid.uuid4().hex[:16]}"
         self.queue.push(order, ref)
