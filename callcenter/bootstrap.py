@@ -35,15 +35,18 @@ from callcenter.ivr.media import AnsweredLegHandler
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.speech import EspeakSynthesizer
 from callcenter.policies import load_policy, load_templates
-from callcenter.service.callback import CallBack, SimulatedCallBack
+from callcenter.service.callback import CallBack, CallBackTimeline, SimulatedCallBack
 from callcenter.service.engine import IncidentEngine
 from callcenter.service.guard import GuardedCallBack, GuardedChannel, KnownNumbers, operator_phone_set
 from callcenter.service.ports import AlertChannel
 from callcenter.service.runtime import EngineRuntime
 from callcenter.settings import Settings
+from callcenter.sip.callback import SipCallBack
 from callcenter.sip.channel import SipAlertChannel
 from callcenter.sip.service import SipService
 from callcenter.twilio import wiring as twilio_wiring
+from callcenter.twilio.callback import CallBackWebhooks
+from callcenter.twilio.callback import build_call_back as build_twilio_call_back
 from callcenter.twilio.client import TwilioApi
 from callcenter.twilio.failover import FailoverPath
 from callcenter.twilio.webhooks import TwilioWebhooks
@@ -185,6 +188,11 @@ class Container:
                                       self.settings.twilio.prompt_base_url)
 
     @cached_property
+    def twilio_call_back_webhooks(self) -> CallBackWebhooks:
+        """Twilio's reports about operators' call-backs, written on the incident timeline."""
+        return CallBackWebhooks(CallBackTimeline(self.runtime.engine))
+
+    @cached_property
     def ivr_flows(self) -> FlowSet:
         return load_flows(self.settings.ivr.flows_dir)
 
@@ -237,7 +245,19 @@ class ConsoleContainer(Container):
 
     @cached_property
     def call_back(self) -> CallBack:
-        return GuardedCallBack(SimulatedCallBack(), self.known_numbers)
+        """Click-to-call through the configured call channel, always behind the toll-fraud guard."""
+        return GuardedCallBack(self._call_back_channel(), self.known_numbers)
+
+    def _call_back_channel(self) -> CallBack:
+        kind, sip = self.settings.engine.call_channel, self.settings.sip
+        if kind == "sip":
+            timeline = CallBackTimeline(self.runtime.engine)
+            return SipCallBack(self.sip_service.phone, self.sip_service.channel, timeline,
+                               ring_timeout=sip.call_back_ring_timeout, max_seconds=sip.call_back_max_seconds)
+        if kind == "twilio":
+            return build_twilio_call_back(self.settings.twilio, self.settings.http.public_base_url,
+                                          CallBackTimeline(self.runtime.engine))
+        return SimulatedCallBack()  # simulated and recording channels: the demo
 
     @cached_property
     def health_probes(self) -> list[HealthProbe]:

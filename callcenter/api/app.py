@@ -18,6 +18,7 @@ from callcenter.api.directory import visible_household
 from callcenter.api.schemas import HouseholdDetail
 from callcenter.bootstrap import Container
 from callcenter.twilio import wiring as twilio_wiring
+from callcenter.twilio.callback import callback_router
 from callcenter.twilio.router import twilio_router
 from callcenter.web import pages
 from callcenter.web.pages import WEB_DIR
@@ -49,6 +50,7 @@ def create_app(container: Container) -> FastAPI:
     if container.settings.twilio.enabled:
         check = twilio_wiring.signature_check(container.settings.twilio, container.settings.http.public_base_url)
         app.include_router(twilio_router(lambda: container.twilio_webhooks, check))
+        app.include_router(callback_router(lambda: container.twilio_call_back_webhooks, check))
     return app
 
 

@@ -12,6 +12,14 @@ sms:   delivered, undelivered, failed, 429, 500, slow
 ``429``/``500`` answer the create request with that error; ``slow`` answers only after
 ``slow_seconds`` (longer than the client waits) and places nothing. Every create request is
 recorded with its arrival time, so tests can prove send rates were honoured.
+
+A call created with inline ``Twiml`` runs that document instead of fetching ``Url``. A ``<Dial>``
+in it (click-to-call back) is recorded in ``Resource.dials`` and the dialled number plays its own
+scripted call outcome: "answer…" answers (its ``<Number statusCallback>`` hears in-progress, then
+completed), busy / no-answer / failed do not; the ``<Dial action>`` then gets ``DialCallStatus``.
+
+Recordings: ``add_recording(wav)`` stores a WAV served at Twilio's recording URL (``….wav``, same
+basic auth as the API); ``inbound_call`` answers a ``<Record>`` with it when given one.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from xml.etree import ElementTree
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from twilio.request_validator import RequestValidator
 
 from tests.twilio_emulator.server import ServerThread
@@ -63,6 +71,14 @@ class Resource:
     outcome: str = ""
     twiml: list[str] = field(default_factory=list)  # every TwiML document our app returned
     callbacks: list[dict[str, str]] = field(default_factory=list)
+    dials: list[DialRecord] = field(default_factory=list)  # <Dial>s this call ran
+
+
+@dataclass(frozen=True, slots=True)
+class DialRecord:
+    number: str
+    caller_id: str
+    outcome: str
 
 
 class Emulator:
@@ -75,6 +91,9 @@ class Emulator:
         self.replies: list[tuple[str, str]] = []  # (to, text) of <Message> in our SMS webhook answers
         self.webhook_statuses: list[tuple[str, int]] = []  # (url, HTTP status) of every webhook post
         self._scripts: dict[str, list[str]] = {}  # "call:+86…" → outcomes still to play
+        self.recordings: dict[str, bytes] = {}  # RE… → WAV bytes served at the recording URL
+        self.recording_fetches: list[tuple[str, int]] = []  # (sid, HTTP status) of every download
+        self.recording_failures = 0  # the next N recording downloads answer 500
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._signer = RequestValidator(auth_token)
@@ -153,19 +172,29 @@ class Emulator:
                 self.replies.append((sender, message))
         return text
 
-    def inbound_call(self, url: str, sender: str, to: str, keys: Sequence[str] = ()) -> list[str]:
+    def inbound_call(self, url: str, sender: str, to: str, keys: Sequence[str] = (),
+                     recording: bytes | None = None) -> list[str]:
         """A household calls our number, then answers each ``<Gather>`` in turn: a key, or "" to let it
-        time out (Twilio then follows the ``<Redirect>``). Returns every TwiML document we answered."""
+        time out (Twilio then follows the ``<Redirect>``); "rec" finishes a ``<Record>`` with
+        ``recording`` (a WAV served at its RecordingUrl). Returns every TwiML document we answered."""
         params = {"CallSid": self._sid("CA"), "AccountSid": self.account_sid, "From": sender, "To": to,
                   "CallStatus": "ringing", "Direction": "inbound"}
         documents = [self.post_webhook(url, params).text]
         params["CallStatus"] = "in-progress"
         for key in keys:
-            target = _gather_action(documents[-1]) if key else _redirect(documents[-1])
+            if key == "rec":
+                target, extra = _record_action(documents[-1]), self._recorded(recording or b"")
+            else:
+                target, extra = (_gather_action(documents[-1]), {"Digits": key}) if key else \
+                    (_redirect(documents[-1]), {})
             if not target:
                 break
-            documents.append(self.post_webhook(target, {**params, **({"Digits": key} if key else {})}).text)
+            documents.append(self.post_webhook(target, {**params, **extra}).text)
         return documents
+
+    def _recorded(self, wav: bytes) -> dict[str, str]:
+        url = self.add_recording(wav)
+        return {"RecordingUrl": url, "RecordingSid": url.rsplit("/", 1)[1], "RecordingDuration": "3"}
 
     # -- the REST API ----------------------------------------------------------------------
 
@@ -176,7 +205,28 @@ class Emulator:
         app.post(base + "/Messages.json")(self._endpoint("sms"))
         app.get(base + "/Calls/{sid}.json")(self._fetch)
         app.get(base + "/Messages/{sid}.json")(self._fetch)
+        app.get(base + "/Recordings/{sid}.wav")(self._recording)
         return app
+
+    def add_recording(self, wav: bytes) -> str:
+        """Store a recording; returns its RecordingUrl as Twilio gives it (without the .wav suffix)."""
+        sid = self._sid("RE")
+        with self._lock:
+            self.recordings[sid] = wav
+        return f"https://api.twilio.com/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}"
+
+    async def _recording(self, account: str, sid: str, request: Request) -> Response:
+        if not self._authorised(account, request):
+            status, body = 401, b""
+        else:
+            with self._lock:
+                failing = self.recording_failures > 0
+                self.recording_failures -= 1 if failing else 0
+                found = self.recordings.get(sid)
+            status, body = (500, b"") if failing else (404, b"") if found is None else (200, found)
+        with self._lock:
+            self.recording_fetches.append((sid, status))
+        return Response(body, status_code=status, media_type="audio/x-wav" if status == 200 else None)
 
     def _endpoint(self, kind: str) -> Callable[..., Any]:
         async def create(account: str, request: Request) -> JSONResponse:
@@ -265,16 +315,40 @@ class Emulator:
         machine = r.outcome == "machine"
         answered = {**base, "CallStatus": "in-progress", "AnsweredBy": "machine_start" if machine else "human"}
         self._status(r, url, answered)
-        self._converse(r, params.get("Url", ""), answered)
+        self._converse(r, params, answered)
         self._status(r, url, {**base, "CallStatus": "completed", "CallDuration": "12",
                               "AnsweredBy": answered["AnsweredBy"]})
 
-    def _converse(self, r: Resource, twiml_url: str, params: dict[str, str]) -> None:
-        document = self.post_webhook(twiml_url, params).text
+    def _converse(self, r: Resource, created: dict[str, str], params: dict[str, str]) -> None:
+        document = created.get("Twiml") or self.post_webhook(created.get("Url", ""), params).text
         r.twiml.append(document)
+        dial = _dial_of(document)
+        if dial is not None:
+            self._play_dial(r, dial, params)
+            return
         action = _gather_action(document)
         if r.outcome.startswith("answer+") and action:
             r.twiml.append(self.post_webhook(action, {**params, "Digits": r.outcome[-1]}).text)
+
+    def _play_dial(self, r: Resource, dial: ElementTree.Element, parent: dict[str, str]) -> None:
+        number = dial.find("Number")
+        to = (number.text or "").strip() if number is not None else (dial.text or "").strip()
+        outcome = self._next_outcome("call", to)
+        r.dials.append(DialRecord(to, dial.get("callerId", ""), outcome))
+        child = {"CallSid": self._sid("CA"), "ParentCallSid": r.sid, "AccountSid": self.account_sid,
+                 "From": dial.get("callerId", r.sender), "To": to, "Direction": "outbound-dial"}
+        status_url = number.get("statusCallback", "") if number is not None else ""
+        answered = outcome.startswith("answer") or outcome == "machine"
+        if answered:
+            for status in ("in-progress", "completed"):
+                time.sleep(self.step_seconds)
+                if status_url:
+                    self.post_webhook(status_url, {**child, "CallStatus": status})
+        action = dial.get("action", "")
+        if action:
+            result = {**parent, "DialCallSid": child["CallSid"], "DialCallDuration": "8" if answered else "0",
+                      "DialCallStatus": "completed" if answered else outcome}
+            r.twiml.append(self.post_webhook(action, result).text)
 
     def _status(self, r: Resource, url: str, params: dict[str, str]) -> None:
         time.sleep(self.step_seconds)
@@ -296,6 +370,21 @@ def _gather_action(document: str) -> str:
         return ""
     gather = root.find("Gather")
     return gather.get("action", "") if gather is not None else ""
+
+
+def _record_action(document: str) -> str:
+    try:
+        record = ElementTree.fromstring(document).find("Record")
+    except ElementTree.ParseError:
+        return ""
+    return record.get("action", "") if record is not None else ""
+
+
+def _dial_of(document: str) -> ElementTree.Element | None:
+    try:
+        return ElementTree.fromstring(document).find("Dial")
+    except ElementTree.ParseError:
+        return None
 
 
 def _redirect(document: str) -> str:
