@@ -5,17 +5,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from callcenter.adapters.fakes import SystemClock
+from callcenter.api.app import create_app
+from callcenter.bootstrap import build
 from callcenter.service.callback import CALL_BACK_LABELS, CallBackError, CallBackOutcome, CallBackTimeline
 from callcenter.service.guard import GuardedCallBack, KnownNumbers, operator_phone_set
+from callcenter.settings import load_settings
 from callcenter.twilio.callback import CallBackWebhooks, TwilioCallBack, build_call_back, callback_router
 from callcenter.twilio.router import SignatureCheck
 from contacts.phones import PhonePolicy
-from tests.integration.twilio.rig import CALL_FROM, CALLER, GroupDirectory, TwilioRig, wait_for
+from tests.integration.console.conftest import GUARD, LINE_A, OPERATOR_PHONE, add_accounts, insert_directory, sign_in
+from tests.integration.twilio.rig import (
+    CALL_FROM,
+    CALLER,
+    GroupDirectory,
+    LateApp,
+    TwilioRig,
+    twilio_settings,
+    wait_for,
+)
 from tests.twilio_emulator import Emulator, ServerThread
 from tests.twilio_emulator.emulator import DialRecord
 
@@ -125,3 +139,47 @@ def test_unsigned_call_back_webhook_is_refused(callbacks: CallBackRig, emulator:
 def test_a_twilio_call_back_needs_a_caller_id(callbacks: CallBackRig) -> None:
     with pytest.raises(ValueError, match="call_from"):
         TwilioCallBack(callbacks.call_back.api, "", callbacks.call_back.urls, callbacks.call_back.timeline)
+
+
+def test_console_call_back_action_rings_the_operator_then_the_household(database_url: str, tmp_path: Path,
+                                                                         emulator: Emulator) -> None:
+    """The operator's button (POST /api/incidents/{id}/call-back) through the composition root."""
+    late = LateApp()
+    server = ServerThread(late)
+    settings = load_settings(
+        database_url=database_url, data_dir=tmp_path, guard=GUARD, http={"public_base_url": server.base_url},
+        engine={"call_channel": "twilio"},
+        twilio=twilio_settings(emulator, tmp_path).model_dump(mode="json") | {
+            "auth_token": emulator.auth_token},
+    )
+    container = build(settings)
+    container.init_db()
+    insert_directory(container.engine)
+    add_accounts(container)
+    container.runtime.start()
+    late.app = create_app(container)
+    server.start()
+    try:
+        with TestClient(late.app) as client:
+            sign_in(client, "operator")
+            incident = container.runtime.engine.key_press(LINE_A)
+            response = client.post(f"/api/incidents/{incident.id}/call-back")
+            assert response.status_code == 200, response.text
+            reference = response.json()["reference"]
+            assert reference.startswith("CA")
+
+            def steps() -> list[str]:
+                timeline = client.get(f"/api/incidents/{incident.id}").json()["timeline"]
+                return [e["data"]["text"] for e in timeline
+                        if e["kind"] == "note" and e["data"].get("text", "").startswith(f"回拨 {reference}")]
+            assert wait_for(lambda: len(steps()) >= 3, what="the call-back's steps on the timeline")
+            labels = [CALL_BACK_LABELS[o] for o in (CallBackOutcome.OPERATOR_ANSWERED,
+                                                    CallBackOutcome.HOUSEHOLD_ANSWERED, CallBackOutcome.ENDED)]
+            assert [next(label for label in labels if label in text) for text in steps()] == labels
+            timeline = client.get(f"/api/incidents/{incident.id}").json()["timeline"]
+            assert any(e["kind"] == "call_back" and e["data"]["reference"] == reference for e in timeline)
+        operator_call = emulator.created("call", OPERATOR_PHONE)[0]
+        assert operator_call.dials == [DialRecord(LINE_A, CALL_FROM[0], "answer+1")]
+    finally:
+        server.stop()
+        container.close()
