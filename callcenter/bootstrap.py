@@ -49,6 +49,7 @@ from callcenter.twilio.callback import CallBackWebhooks
 from callcenter.twilio.callback import build_call_back as build_twilio_call_back
 from callcenter.twilio.client import TwilioApi
 from callcenter.twilio.failover import FailoverPath
+from callcenter.twilio.recordings import RecordingKeeper
 from callcenter.twilio.webhooks import TwilioWebhooks
 
 
@@ -185,7 +186,12 @@ class Container:
     def twilio_webhooks(self) -> TwilioWebhooks:
         return twilio_wiring.webhooks(self.runtime.engine, self.incident_store, self.settings.http.public_base_url,
                                       self.templates.zone(), self.settings.directory.phone_policy(), self.ivr_flows,
-                                      self.settings.twilio.prompt_base_url)
+                                      self.settings.twilio.prompt_base_url, self._recording_keeper())
+
+    def _recording_keeper(self) -> RecordingKeeper:
+        """Twilio voice messages go where the SIP path keeps its recordings (ivr.recordings_dir)."""
+        recordings = self.settings.ivr.recordings_path(self.settings.data_dir)
+        return twilio_wiring.recording_keeper(self.settings.twilio, recordings, self.runtime.engine)
 
     @cached_property
     def twilio_call_back_webhooks(self) -> CallBackWebhooks:

@@ -32,10 +32,13 @@ class RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]  # the SDK ship
             raise ValueError(f"twilio.api_base_url must be an http(s) URL, got {base_url!r}")
         self._scheme, self._netloc = parts.scheme, parts.netloc
 
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+    def rebase(self, url: str) -> str:
+        """``url`` with our scheme and host (also for downloads made outside ``request``)."""
         parts = urlsplit(url)
-        rebased = urlunsplit((self._scheme, self._netloc, parts.path, parts.query, parts.fragment))
-        return super().request(method, rebased, *args, **kwargs)
+        return urlunsplit((self._scheme, self._netloc, parts.path, parts.query, parts.fragment))
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        return super().request(method, self.rebase(url), *args, **kwargs)
 
 
 def make_client(account_sid: str, auth_token: str, api_base_url: str = "", timeout: float = 5.0) -> Client:

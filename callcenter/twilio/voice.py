@@ -23,6 +23,7 @@ from callcenter.ivr.handlers import base_facts
 from callcenter.twilio import outcomes, twiml
 from callcenter.twilio.channels import WebhookUrls
 from callcenter.twilio.flows import TwimlRenderer, decode_facts, event_of, facts_after
+from callcenter.twilio.recordings import RecordingKeeper
 from contacts.phones import mask_phone
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class TwilioVoice:
     flows: FlowSet
     urls: WebhookUrls
     renderer: TwimlRenderer
+    recordings: RecordingKeeper | None = None  # downloads voice messages to our recordings store
 
     # -- alert calls -----------------------------------------------------------------------
 
@@ -75,10 +77,15 @@ class TwilioVoice:
 
     def inbound_next(self, query: Mapping[str, str], params: Mapping[str, str]) -> str:
         if query.get("event") == "recorded" and params.get("RecordingUrl"):
-            self._safely(lambda: self.incidents.add_note(
-                query["incident"], f"来电录音（{params.get('RecordingDuration', '?')}秒）：{params['RecordingUrl']}",
-                HOUSEHOLD))
+            self._recorded(query["incident"], params["RecordingUrl"], params.get("RecordingDuration", ""))
         return self._next("inbound", query["incident"], INBOUND_FLOW, query, params)
+
+    def _recorded(self, incident_id: str, url: str, duration: str) -> None:
+        """Kept on our server when a keeper is wired (callcenter.twilio.recordings), else noted as its URL."""
+        if self.recordings is not None:
+            self.recordings.keep(incident_id, url, _seconds(duration))
+            return
+        self._safely(lambda: self.incidents.add_note(incident_id, f"来电录音（{duration or '?'}秒）：{url}", HOUSEHOLD))
 
     # -- turns -----------------------------------------------------------------------------
 
@@ -114,6 +121,14 @@ class TwilioVoice:
             act()
         except (IncidentError, LookupError, ValueError) as exc:  # a closed incident: the caller still hears the flow
             log.warning("voice flow effect not recorded: %s", exc)
+
+
+def _seconds(duration: str) -> float:
+    try:
+        value = float(duration)
+    except ValueError:
+        return 0.0
+    return value if 0 <= value < 24 * 3600 else 0.0
 
 
 def _effect_key(command: SetIncidentField | DoAction) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,7 @@ from callcenter.twilio.client import TwilioApi, TwilioRestApi, make_client
 from callcenter.twilio.failover import FailoverChannel, FailoverPath, TimelineNotes
 from callcenter.twilio.flows import TwimlRenderer
 from callcenter.twilio.pacing import Rates, SendPacer
+from callcenter.twilio.recordings import RecordingKeeper, TwilioRecordingFetcher, VoiceMessageCommands
 from callcenter.twilio.responders import StoredAlerts, StoredLegs
 from callcenter.twilio.router import SignatureCheck
 from callcenter.twilio.routes import load_routes
@@ -75,9 +77,18 @@ class EngineCommands(IncidentCommands, VoiceCommands, Protocol):
 
 
 def webhooks(incidents: EngineCommands, store: IncidentStore, public_base_url: str, zone: ZoneInfo,
-             phone_policy: PhonePolicy, flows: FlowSet, prompt_base_url: str = "") -> TwilioWebhooks:
-    voice = TwilioVoice(incidents, flows, WebhookUrls(public_base_url), TwimlRenderer(prompt_base_url))
+             phone_policy: PhonePolicy, flows: FlowSet, prompt_base_url: str = "",
+             recordings: RecordingKeeper | None = None) -> TwilioWebhooks:
+    voice = TwilioVoice(incidents, flows, WebhookUrls(public_base_url), TwimlRenderer(prompt_base_url), recordings)
     return TwilioWebhooks(incidents, StoredAlerts(store), voice, zone, phone_policy)
+
+
+def recording_keeper(settings: TwilioSettings, recordings_dir: Path, incidents: VoiceMessageCommands
+                     ) -> RecordingKeeper:
+    """Inbound voice messages downloaded into the recordings store the SIP path uses."""
+    client = make_client(settings.account_sid, settings.auth_token.get_secret_value(), settings.api_base_url,
+                         settings.request_timeout_seconds)
+    return RecordingKeeper(TwilioRecordingFetcher(client), recordings_dir, incidents)
 
 
 def signature_check(settings: TwilioSettings, public_base_url: str) -> SignatureCheck:
