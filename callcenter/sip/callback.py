@@ -41,6 +41,8 @@ class TrunkSlots(Protocol):
 
     max_channels: int
 
+    def is_healthy(self) -> bool: ...
+
     def reserve_slots(self, count: int) -> bool: ...
 
     def release_slots(self, count: int) -> None: ...
@@ -57,6 +59,9 @@ class SipCallBack:
     def call_back(self, operator_phone: str, household_line: str, incident_id: str) -> str:
         if not operator_phone:
             raise CallBackError("this account has no phone to ring first")
+        if not self.slots.is_healthy():  # else the INVITE would ring nowhere until the ring timeout
+            raise CallBackError("the SIP trunk is down (not registered or refusing calls); "
+                                "try again shortly or use Twilio")
         if not self.slots.reserve_slots(CALL_BACK_SLOTS):
             raise CallBackError(f"all {self.slots.max_channels} SIP channels are busy with alert calls; "
                                 "try again in a moment")

@@ -209,12 +209,20 @@ def test_a_number_outside_the_directory_is_refused_before_any_call(
     assert not sip.phone.calls and sip.channel.active_calls == 0 and timeline.texts == []
 
 
-def test_refused_when_the_trunk_channels_are_busy(kamailio: Kamailio, timeline: TimelineRecorder) -> None:
+def test_refused_when_the_trunk_channels_are_busy_or_unregistered(kamailio: Kamailio,
+                                                                  timeline: TimelineRecorder) -> None:
     low, high = free_udp_range(4)
     settings = SipSettings.model_validate({"registrar_port": kamailio.port, "sip_port": 0, "rtp_port_low": low,
                                            "rtp_port_high": high, "max_channels": 1})
     service = SipService(settings, on_emergency=lambda number: None)
     callback = SipCallBack(service.phone, service.channel, CallBackTimeline(timeline))
-    with pytest.raises(CallBackError, match="all 1 SIP channels are busy"):
-        callback.call_back(OPERATOR, HOUSEHOLD_LINE, INCIDENT)
-    assert service.channel.active_calls == 0 and not service.phone.calls
+    with pytest.raises(CallBackError, match="SIP trunk is down"):
+        callback.call_back(OPERATOR, HOUSEHOLD_LINE, INCIDENT)  # not registered yet
+    service.start()
+    try:
+        assert service.phone.wait_registered(5)
+        with pytest.raises(CallBackError, match="all 1 SIP channels are busy"):
+            callback.call_back(OPERATOR, HOUSEHOLD_LINE, INCIDENT)
+    finally:
+        service.stop()
+    assert service.channel.active_calls == 0 and not service.phone.calls and timeline.texts == []
