@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pyVoIP.RTP import PayloadType
@@ -53,7 +54,7 @@ class SipService:
             return None
         client = self.phone.sip
         return RegistrarKeepalive(settings.registrar_host, settings.registrar_port, settings.local_ip,
-                                  settings.extension, client.registration, client.request_register, client._clock,
+                                  settings.extension, client.registration, client.request_register, _utc_now,
                                   interval=settings.keepalive_seconds, misses=settings.keepalive_misses)
 
     def start(self) -> None:
@@ -102,3 +103,7 @@ class SipService:
             self.on_emergency(number)
         except Exception:
             log.exception("could not open the incident for %s", number)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
