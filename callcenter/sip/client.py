@@ -129,7 +129,12 @@ class HardenedSIPClient(SIPClient):
         if message.type == SIPMessageType.RESPONSE:
             self._on_response(message)
             return
-        handler = self._request_handlers().get(message.method, self._not_implemented)
+        if message.method not in ("INVITE", "ACK", "CANCEL") and "Require" in message.headers:
+            self._bad_extension(message)  # RFC 3261 8.2.2.3 (an INVITE is answered anyway: it is an emergency)
+            return
+        handler = self._request_handlers().get(message.method)
+        if handler is None:
+            handler = self._not_allowed if message.method in sipmsg.ACCEPTED_METHODS else self._not_implemented
         handler(message)
 
     def _request_handlers(self) -> dict[str, Callable[[SIPMessage], None]]:
@@ -160,6 +165,14 @@ class HardenedSIPClient(SIPClient):
 
     def _not_implemented(self, request: SIPMessage) -> None:
         self.reply(request, sipmsg.response(request, 501, "Not Implemented"))
+
+    def _not_allowed(self, request: SIPMessage) -> None:
+        """A method we know but do not take (REGISTER, SUBSCRIBE, ...): we are a phone, not a server."""
+        self.reply(request, sipmsg.response(request, 405, "Method Not Allowed"))
+
+    def _bad_extension(self, request: SIPMessage) -> None:
+        unsupported = str(request.headers["Require"])[:200]
+        self.reply(request, sipmsg.response(request, 420, "Bad Extension", extra=f"Unsupported: {unsupported}\r\n"))
 
     def _on_bye(self, request: SIPMessage) -> None:
         self.reply(request, sipmsg.response(request, 200, "OK"))
@@ -217,6 +230,12 @@ class HardenedSIPClient(SIPClient):
         raise RegistrationError(f"no answer from registrar {self.server}:{self.port}")
 
     # -- identifiers (defect c) ----------------------------------------------------------------
+    def gen_ringing(self, request: SIPMessage) -> str:
+        """pyVoIP's 180 copies the caller's Contact (RFC 3261 requires one in an INVITE, but a household
+        whose phone leaves it out is still an emergency): when missing, ours stands in."""
+        request.headers.setdefault("Contact", f"<sip:{self.username}@{self.myIP}:{self.myPort}>")
+        return str(super().gen_ringing(request))
+
     def gen_call_id(self) -> str:
         """Random Call-IDs: pyVoIP hashes a counter starting at 1, so every restart repeats old ones."""
         return f"{uuid.uuid4().hex}@{self.myIP}:{self.myPort}"

@@ -76,8 +76,13 @@ class HardenedCall(VoIPCall):
             return
         message = self.sip.gen_answer(self.request, self.session_id, self.gen_ms(), self.sendmode)
         self._answer_text = message
+        with self.changed:  # answered before the 200 leaves: a BYE right behind it must find the call up
+            if self.state != CallState.RINGING:  # cancelled while the RTP sockets opened
+                self._stop_rtp()
+                return
+            self.state = CallState.ANSWERED
+            self.changed.notify_all()
         self.sip.reply(self.request, message)
-        self._set(CallState.ANSWERED)
         threading.Thread(target=self._await_ack, name=f"ack-{self.number}", daemon=True).start()
 
     def _await_ack(self) -> None:
@@ -130,16 +135,20 @@ class HardenedCall(VoIPCall):
             self._end()
 
     def _end(self) -> None:
+        self._stop_rtp()
+        self._set(CallState.ENDED)
+        self.phone.forget(self)
+
+    def _stop_rtp(self) -> None:
         for client in self.RTPClients:
             if client.NSD and hasattr(client, "sin"):
                 client.stop()
             client.NSD = False
-        self._set(CallState.ENDED)
-        self.phone.forget(self)
 
     def _set(self, state: CallState) -> None:
         with self.changed:
-            self.state = state
+            if self.state != CallState.ENDED:  # ended is final: a late "answered" must not revive the call
+                self.state = state
             self.changed.notify_all()
 
     def _notify(self) -> None:

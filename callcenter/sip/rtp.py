@@ -66,6 +66,7 @@ class HardenedRTPClient(RTPClient):
         self.pmin = AudioFifo(MAX_RECEIVED_BYTES)
         self.pmout = AudioFifo(MAX_QUEUED_BYTES)
         self.dropped = 0
+        self.received = 0  # packets parsed (audio or DTMF): shows a call is still heard
 
     def recv(self) -> None:
         """Receive loop that survives anything a peer sends: short, garbled or unknown packets are dropped."""
@@ -90,6 +91,8 @@ class HardenedRTPClient(RTPClient):
         except Exception as exc:  # a malformed packet must never end the call
             self.dropped += 1
             log.debug("RTP packet dropped: %s", exc)
+            return
+        self.received += 1
 
     def encode_packet(self, payload: bytes) -> bytes:
         if self.preference == PayloadType.PCMA:

@@ -38,7 +38,7 @@ RESPONSE_LINE = re.compile(r"SIP/2\.0 ([1-6]\d\d)(?: (.*))?$")
 VERSION = re.compile(r"SIP/\d+\.\d+$", re.IGNORECASE)
 QUOTED = r'"(?:[^"\\]|\\.)*"'
 NAME_ADDR = re.compile(rf"(?:{QUOTED}|[{TOKEN_CHARS} \t]*)\s*<([^<>\s]+)>\s*((?:;.*)?)$")
-ADDR_SPEC = re.compile(r"([^\s<>;\"]+)((?:;.*)?)$")
+ADDR_SPEC = re.compile(r"([^\s<>;\"]+)\s*((?:;.*)?)$")
 FORBIDDEN = re.compile(r"[\r\n\x00]")  # bare CR/LF or NUL inside a line
 
 CheckValue = Callable[[str, "str | None"], list[str]]
@@ -141,6 +141,8 @@ def _check_request_line(start: str) -> str:
     scheme, colon, _ = uri.partition(":")
     if not colon or uri.startswith("<"):
         raise Malformed(400, "Request-URI is not a URI")
+    if "?" in uri and scheme.lower() in ("sip", "sips"):
+        raise Malformed(400, "headers in the Request-URI")
     if scheme.lower() not in URI_SCHEMES:
         raise Malformed(416, f"URI scheme {scheme[:20]!r}")
     return method
@@ -223,6 +225,8 @@ def _answer_headers(fields: list[tuple[str, str]]) -> list[str]:
     for name, value in fields:
         if name not in ANSWER_COPIES or (name != "Via" and any(line.startswith(f"{name}:") for line in lines)):
             continue
+        if name == "Via":
+            value = value.split(",")[0]  # the top Via is where the answer goes
         try:
             lines += [f"{name}: {v}" for v in _check_value(name, value, None)]
         except Malformed:

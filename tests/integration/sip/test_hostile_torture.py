@@ -1,0 +1,100 @@
+"""RFC 4475-style torture messages (tests/sip/torture.py) at the running service, straight to its SIP
+socket and through Kamailio, while a household's call is live.
+
+Each message gets the answer its case names (200/4xx, or none); the service never answers 5xx,
+never dies, stays registered, opens an incident for every INVITE it can read (and for no other),
+and the live call still hears its audio and the household's key and hang-up.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+from conftest import HOUSEHOLD, household, wait_until
+from hostile_support import (
+    HOST, Hostile, exchange, hang_up, heard, hostile_service, live_household, status_code, wait_live,
+)
+from sip.harness import Kamailio
+from sip.torture import CASES, Case
+
+pytestmark = pytest.mark.timeout(180)
+OURS = (b"Warning: 399 callcenter", b"User-Agent: pyVoIP", b"Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY")
+
+
+def caller(case: Case) -> str:
+    found = re.search(r"^from\s*:[^\n]*?sip:(\d+)@", case.text, re.IGNORECASE | re.MULTILINE)
+    return found.group(1) if found else ""
+
+
+def final(replies: list[bytes]) -> bytes | None:
+    return next((r for r in replies if status_code(r) >= 200), None)
+
+
+def send_direct(hostile: Hostile, case: Case, sock: socket.socket) -> str | None:
+    """The case straight at the service's socket: None when it got the answer it should."""
+    local = sock.getsockname()[1]
+    replies = exchange(sock, case.render(hostile.port, local), (HOST, hostile.port), 1.5 if case.expected else 0.3)
+    answer = final(replies)
+    got = status_code(answer) if answer else None
+    if answer is not None and got == 200 and b"INVITE" in answer.split(b"\r\nCSeq:")[1][:40]:
+        hang_up(hostile.port, answer)
+    if got != case.expected:
+        return f"{case.name} ({case.section}): expected {case.expected}, got {got}: {answer!r:.300}"
+    return None
+
+
+def send_via_kamailio(hostile: Hostile, kamailio: Kamailio, case: Case, sock: socket.socket) -> str | None:
+    """The case through the registrar: our own answers are never 5xx (Kamailio's may be)."""
+    local = sock.getsockname()[1]
+    datagram = case.render(kamailio.port, local)
+    replies = exchange(sock, datagram, (HOST, kamailio.port), 0.4)
+    for reply in replies:
+        if status_code(reply) == 200 and b" INVITE\r\n" in reply:
+            hang_up(hostile.port, reply)
+        if status_code(reply) >= 500 and any(mark in reply for mark in OURS):
+            return f"{case.name} via Kamailio: our {status_code(reply)}: {reply!r:.300}"
+    return None
+
+
+def test_torture_messages_get_their_answers_and_hurt_nothing(kamailio: Kamailio, sipp_dir: Path) -> None:
+    with hostile_service(kamailio) as hostile:
+        live = live_household(sipp_dir, kamailio, hold_ms=40000).start()
+        assert wait_live(hostile), live.errors()
+        live_calls = hostile.live_calls()
+        heard_before = heard(live_calls)
+        wrong: list[str] = []
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((HOST, 0))
+            for case in CASES:
+                wrong += filter(None, [send_direct(hostile, case, sock)])
+            direct_emergencies = set(hostile.emergencies)
+            for case in CASES:
+                wrong += filter(None, [send_via_kamailio(hostile, kamailio, case, sock)])
+        assert wrong == [], "\n".join(w[:160] for w in wrong)
+        assert hostile.healthy() == []
+        assert hostile.live_calls() == live_calls  # still up
+        assert heard(live_calls) > heard_before + 50  # and still hearing its audio
+        assert live.wait(timeout=60) == 0, live.errors()  # key 1, BYE answered 200
+        assert (HOUSEHOLD, "1") in hostile.digits
+        readable_invites = {caller(case) for case in CASES if case.emergency}
+        assert direct_emergencies == readable_invites | {HOUSEHOLD}
+        # Kamailio forwards some broken INVITEs repaired (e.g. LWS in the URI): those are key presses too.
+        assert set(hostile.emergencies) <= {caller(case) for case in CASES if "INVITE" in case.text} | {HOUSEHOLD}
+        # A normal key press afterwards still reaches the service through Kamailio.
+        before = hostile.emergencies.count(HOUSEHOLD)
+        assert household(sipp_dir, kamailio, extra=["-recv_timeout", "5000"]).run(timeout=30) == 0
+        assert wait_until(lambda: hostile.emergencies.count(HOUSEHOLD) == before + 1, 5)
+        assert hostile.healthy() == []
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.emergency], ids=lambda c: c.name)
+def test_every_readable_invite_opens_the_incident(kamailio: Kamailio, case: Case) -> None:
+    """One by one, so a failure names the message (the barrage above checks them all together)."""
+    with hostile_service(kamailio, rtp_ports=4) as hostile, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((HOST, 0))
+        assert send_direct(hostile, case, sock) is None
+        assert wait_until(lambda: caller(case) in hostile.emergencies, 5)
+        assert hostile.healthy() == []
