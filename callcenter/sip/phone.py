@@ -32,6 +32,7 @@ UnanswerableHook = Callable[[str, str], None]
 ANSWER_T1 = 0.5
 ANSWER_T2 = 4.0
 ACK_TIMEOUT = 64 * ANSWER_T1
+RTP_BIND_ATTEMPTS = 5
 
 
 class HardenedCall(VoIPCall):
@@ -66,6 +67,23 @@ class HardenedCall(VoIPCall):
                 dtmf=self.dtmf_callback,
             ))
 
+    def gen_ms(self) -> dict[int, dict[int, PayloadType]]:
+        """Open the RTP sockets of an inbound call; a port someone else holds is swapped for a free one
+        (the answer's SDP is built after this, so it names the port actually bound)."""
+        media = {}
+        for client in self.RTPClients:
+            for _ in range(RTP_BIND_ATTEMPTS - 1):
+                try:
+                    client.start()
+                    break
+                except OSError as exc:
+                    log.info("RTP port %d busy (%s), taking another", client.inPort, exc)
+                    client.inPort = self.phone.swap_port(client.inPort)
+            else:
+                client.start()
+            media[client.inPort] = client.assoc
+        return media
+
     def dtmf_callback(self, code: str) -> None:
         self.digits.put(code)
 
@@ -74,7 +92,15 @@ class HardenedCall(VoIPCall):
         """Answer a ringing inbound call; the 200 is kept for retransmitted INVITEs."""
         if self.state != CallState.RINGING:
             return
-        message = self.sip.gen_answer(self.request, self.session_id, self.gen_ms(), self.sendmode)
+        try:
+            media = self.gen_ms()
+        except (OSError, NoPortsAvailableError) as exc:  # the incident is open already; the phone may retry
+            log.warning("no RTP port to answer %s: %s", self.number, exc)
+            tag = self.sip.tagLibrary.get(self.call_id, "")
+            self.sip.reply(self.request, sipmsg.response(self.request, 503, "Service Unavailable", tag))
+            self._end()
+            return
+        message = self.sip.gen_answer(self.request, self.session_id, media, self.sendmode)
         self._answer_text = message
         with self.changed:  # answered before the 200 leaves: a BYE right behind it must find the call up
             if self.state != CallState.RINGING:  # cancelled while the RTP sockets opened
@@ -329,6 +355,12 @@ class HardenedPhone(VoIPPhone):
                 # pyVoIP records an inbound call's RTP port only on its RTP client, not in assignedPorts.
                 self._give_back(set(call.assignedPorts) | {client.inPort for client in call.RTPClients})
         self.sip.forget(call.call_id)
+
+    def swap_port(self, busy: int) -> int:
+        """A fresh RTP port in place of ``busy`` (bound by another socket), which then rests."""
+        port = self.request_port()
+        self._give_back([busy])
+        return port
 
     def _give_back(self, ports: Iterable[int]) -> None:
         with self._port_lock:

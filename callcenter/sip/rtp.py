@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import select
+import socket
 import threading
 from collections.abc import Callable
 
@@ -67,6 +68,19 @@ class HardenedRTPClient(RTPClient):
         self.pmout = AudioFifo(MAX_QUEUED_BYTES)
         self.dropped = 0
         self.received = 0  # packets parsed (audio or DTMF): shows a call is still heard
+
+    def start(self) -> None:
+        """pyVoIP's start, closing the socket when the bind fails (pyVoIP leaves it open)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((self.inIP, self.inPort))
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        self.sin = self.sout = sock
+        for name, loop in (("RTP Receiver", self.recv), ("RTP Transmitter", self.trans)):
+            threading.Thread(target=loop, name=name, daemon=True).start()
 
     def recv(self) -> None:
         """Receive loop that survives anything a peer sends: short, garbled or unknown packets are dropped."""

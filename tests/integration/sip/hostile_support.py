@@ -58,7 +58,10 @@ class Hostile:
         self.emergencies.append(number)
 
     def inbound(self, media: CallMedia) -> None:
-        """The household's line: record every key until it hangs up."""
+        """The household's line: record every key until it hangs up. Strangers' calls (fuzzed INVITEs
+        still readable) are hung up at once, as a short IVR flow would."""
+        if media.remote_number != HOUSEHOLD:
+            return
         try:
             while (digit := media.next_digit(120)) is not None:
                 self.digits.append((media.remote_number, digit))
