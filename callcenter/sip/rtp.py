@@ -68,6 +68,8 @@ class HardenedRTPClient(RTPClient):
         self.pmout = AudioFifo(MAX_QUEUED_BYTES)
         self.dropped = 0
         self.received = 0  # packets parsed (audio or DTMF): shows a call is still heard
+        self.foreign = 0  # packets from another source than the peer's, dropped
+        self.peer: tuple[str, int] | None = None  # latched on the first good packet
 
     def start(self) -> None:
         """pyVoIP's start, closing the socket when the bind fails (pyVoIP leaves it open)."""
@@ -89,16 +91,20 @@ class HardenedRTPClient(RTPClient):
                 ready, _, _ = select.select([self.sin], [], [], 0.05)
                 if not ready:
                     continue
-                packet = self.sin.recv(8192)
+                packet, source = self.sin.recvfrom(8192)
             except (OSError, ValueError):  # socket closed by stop()
                 if not self.NSD:
                     return
                 continue
-            self._accept(packet)
+            self._accept(packet, source)
 
-    def _accept(self, packet: bytes) -> None:
+    def _accept(self, packet: bytes, source: tuple[str, int] | None = None) -> None:
         if len(packet) <= RTP_HEADER_BYTES:
             self.dropped += 1
+            return
+        if self.peer is not None and source is not None and source != self.peer:
+            # Symmetric RTP: once the peer is known, nobody else speaks (or presses keys) on this call.
+            self.foreign += 1
             return
         try:
             self.parse_packet(packet)
@@ -107,6 +113,8 @@ class HardenedRTPClient(RTPClient):
             log.debug("RTP packet dropped: %s", exc)
             return
         self.received += 1
+        if self.peer is None:
+            self.peer = source
 
     def encode_packet(self, payload: bytes) -> bytes:
         if self.preference == PayloadType.PCMA:

@@ -120,7 +120,8 @@ def huge_value(rng: random.Random, data: bytes) -> bytes:
 
 
 def content_length_lie(rng: random.Random, data: bytes) -> bytes:
-    lie = rng.choice((b"-1", b"0", b"1", b"99999", b"4294967296", b"abc", b"", b"10 20", str(rng.randrange(400)).encode()))
+    lie = rng.choice((b"-1", b"0", b"1", b"99999", b"4294967296", b"abc", b"", b"10 20",
+                      str(rng.randrange(400)).encode()))
     lines, body = _lines(data)
     return _join([b"Content-Length: " + lie if line.startswith(b"Content-Length") else line for line in lines], body)
 

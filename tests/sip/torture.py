@@ -156,13 +156,15 @@ Via: SIP/2.0/UDP {host}:{local};branch=z9hG4bKdbl
         "Content-Length: 0\r\n\r\n")),
     Case("semiuri", "3.1.1.9", OPTIONS_HEAD.replace("995@", "995;par=u%40example.net@")
          + _common("OPTIONS") + "l: 0\n", 200),
-    Case("transports", "3.1.1.10", OPTIONS_HEAD + _common("OPTIONS") + """Via: SIP/2.0/SCTP t1.example.com;branch=z9hG4bKsctp
+    Case("transports", "3.1.1.10", OPTIONS_HEAD + _common("OPTIONS") + """\
+Via: SIP/2.0/SCTP t1.example.com;branch=z9hG4bKsctp
 Via: SIP/2.0/TLS t2.example.com;branch=z9hG4bKtls
 Via: SIP/2.0/UNKNOWN t3.example.com;branch=z9hG4bKunknown
 Via: SIP/2.0/TCP t4.example.com;branch=z9hG4bKtcp
 l: 0
 """, 200),
-    Case("mpart01", "3.1.1.11", INVITE_HEAD + _common("INVITE").replace("13800000100", "13800000111") + """Contact: <sip:13800000111@{host}:{local}>
+    Case("mpart01", "3.1.1.11", INVITE_HEAD + _common("INVITE").replace("13800000100", "13800000111") + """\
+Contact: <sip:13800000111@{host}:{local}>
 MIME-Version: 1.0
 Content-Type: multipart/mixed;boundary=7a9cbec02ceef655
 Content-Length: {cl}

@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 from conftest import HOUSEHOLD, household, wait_until
 from hostile_support import (
-    HOST, Hostile, exchange, hang_up, heard, hostile_service, live_household, status_code, wait_live,
+    HOST,
+    Hostile,
+    exchange,
+    hang_up,
+    heard,
+    hostile_service,
+    live_household,
+    status_code,
+    wait_live,
 )
 from sip.harness import Kamailio
 from sip.torture import CASES, Case
