@@ -53,6 +53,7 @@ class HardenedSIPClient(SIPClient):
         self._threads: list[threading.Thread] = []
         self.sent_invites: dict[str, str] = {}  # Call-ID → INVITE text, for CANCEL and non-2xx ACK
         self.malformed = 0  # datagrams refused by wire.tidy (answered 400/416/505 or dropped)
+        self.datagrams = 0  # datagrams read by the receive loop
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -100,6 +101,7 @@ class HardenedSIPClient(SIPClient):
             self._handle_datagram(raw, source)
 
     def _handle_datagram(self, raw: bytes, source: tuple[str, int] | None = None) -> None:
+        self.datagrams += 1
         if len(raw) > sipmsg.MAX_MESSAGE_BYTES or raw.strip(b"\r\n\x00") == b"":
             return  # keep-alives and oversized junk
         try:

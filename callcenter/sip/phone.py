@@ -167,7 +167,7 @@ class HardenedCall(VoIPCall):
 
     def _stop_rtp(self) -> None:
         for client in self.RTPClients:
-            if client.NSD and hasattr(client, "sin"):
+            if hasattr(client, "sin"):  # opened (even if already told to stop): close it, or the fd leaks
                 client.stop()
             client.NSD = False
 
