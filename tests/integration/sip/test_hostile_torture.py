@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,22 @@ from hostile_support import (
 from sip.harness import Kamailio
 from sip.torture import CASES, Case
 
+from callcenter.sip.handlers import hold_line
+
 pytestmark = pytest.mark.timeout(180)
 OURS = (b"Warning: 399 callcenter", b"User-Agent: pyVoIP", b"Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY")
+
+
+def listen(sock: socket.socket, seconds: float) -> list[bytes]:
+    heard_: list[bytes] = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            heard_.append(sock.recv(65535))
+        except TimeoutError:
+            break
+    return heard_
 
 
 def caller(case: Case) -> str:
@@ -105,4 +120,22 @@ def test_every_readable_invite_opens_the_incident(kamailio: Kamailio, case: Case
         sock.bind((HOST, 0))
         assert send_direct(hostile, case, sock) is None
         assert wait_until(lambda: caller(case) in hostile.emergencies, 5)
+        assert hostile.healthy() == []
+
+
+def test_an_answered_invite_never_acked_is_re_answered_then_hung_up(kamailio: Kamailio,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forged or lost-caller INVITE: our 200 is re-sent until the ACK timeout, then we hang up (BYE)
+    and the RTP port is free again, instead of a ghost call holding it."""
+    monkeypatch.setattr("callcenter.sip.phone.ACK_TIMEOUT", 2.0)
+    case = next(c for c in CASES if c.name == "baddate")
+    with hostile_service(kamailio, rtp_ports=4) as hostile, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((HOST, 0))
+        hostile.service.inbound_handler = hold_line  # the IVR holds the line: only the missing ACK ends it
+        replies = exchange(sock, case.render(hostile.port, sock.getsockname()[1]), (HOST, hostile.port), 1.5)
+        assert [status_code(r) for r in replies][-1] == 200
+        later = listen(sock, 4.0)
+        assert sum(status_code(r) == 200 for r in later) >= 2  # re-sent while no ACK came
+        assert any(r.startswith(b"BYE ") for r in later)  # then hung up, through Kamailio to our Contact
+        assert wait_until(lambda: not hostile.service.phone.calls and not hostile.service.phone.assignedPorts, 5)
         assert hostile.healthy() == []
