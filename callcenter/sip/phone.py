@@ -84,6 +84,18 @@ class HardenedCall(VoIPCall):
             media[client.inPort] = client.assoc
         return media
 
+    def renegotiate(self, request: SIPMessage) -> None:
+        """A re-INVITE on a live call: answered with the media we already have, the far end's new
+        address taken. pyVoIP re-opens its RTP sockets here, which fails on the ports it holds."""
+        if not sipmsg.has_usable_sdp(request):
+            self.sip.reply(request, sipmsg.response(request, 488, "Not Acceptable Here"))
+            return
+        media = {client.inPort: client.assoc for client in self.RTPClients}
+        self.sip.reply(request, self.sip.gen_answer(request, self.session_id, media, self.sendmode))
+        audio = next(m for m in request.body["m"] if m["type"] == "audio")
+        for client in self.RTPClients:
+            client.outIP, client.outPort = request.body["c"][0]["address"], audio["port"]
+
     def dtmf_callback(self, code: str) -> None:
         self.digits.put(code)
 

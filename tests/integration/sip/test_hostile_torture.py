@@ -139,3 +139,21 @@ def test_an_answered_invite_never_acked_is_re_answered_then_hung_up(kamailio: Ka
         assert any(r.startswith(b"BYE ") for r in later)  # then hung up, through Kamailio to our Contact
         assert wait_until(lambda: not hostile.service.phone.calls and not hostile.service.phone.assignedPorts, 5)
         assert hostile.healthy() == []
+
+
+def test_a_re_invite_on_a_live_call_is_answered_without_reopening_its_media(kamailio: Kamailio) -> None:
+    case = next(c for c in CASES if c.name == "baddate")
+    with hostile_service(kamailio, rtp_ports=4) as hostile, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((HOST, 0))
+        hostile.service.inbound_handler = hold_line
+        invite = case.render(hostile.port, sock.getsockname()[1])
+        assert status_code(exchange(sock, invite, (HOST, hostile.port), 1.5)[-1]) == 200
+        call = next(iter(hostile.service.phone.calls.values()))
+        port = call.RTPClients[0].inPort
+        reinvite = invite.replace(b"CSeq: 1 INVITE", b"CSeq: 2 INVITE").replace(b"m=audio 40000", b"m=audio 40100")
+        sock.sendto(reinvite, (HOST, hostile.port))
+        answer = next((r for r in listen(sock, 1.5) if b"\r\nCSeq: 2 INVITE\r\n" in r), None)  # not a re-sent 200
+        assert answer is not None and status_code(answer) == 200 and f"m=audio {port} ".encode() in answer
+        assert call.RTPClients[0].outPort == 40100 and call.state.name == "ANSWERED"
+        hang_up(hostile.port, answer)
+        assert hostile.healthy() == []
