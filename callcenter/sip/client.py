@@ -23,6 +23,7 @@ from pyVoIP.SIP import SIPClient, SIPMessage, SIPMessageType
 from pyVoIP.VoIP.status import PhoneStatus
 
 from callcenter.sip import message as sipmsg
+from callcenter.sip import wire
 from callcenter.sip.registration import RegistrationTracker, backoff_delay
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ class HardenedSIPClient(SIPClient):
         self._register_now = threading.Event()  # set by the keepalive when a lost registrar answers again
         self._threads: list[threading.Thread] = []
         self.sent_invites: dict[str, str] = {}  # Call-ID → INVITE text, for CANCEL and non-2xx ACK
+        self.malformed = 0  # datagrams refused by wire.tidy (answered 400/416/505 or dropped)
+        self.datagrams = 0  # datagrams read by the receive loop
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -91,38 +94,57 @@ class HardenedSIPClient(SIPClient):
                 ready, _, _ = select.select([self.s], [], [], 0.2)
                 if not ready:
                     continue
-                raw = self.s.recv(65535)
+                raw, source = self.s.recvfrom(65535)
             except (OSError, ValueError):
                 if not self.NSD:
                     return
                 continue
-            self._handle_datagram(raw)
+            self._handle_datagram(raw, source)
 
-    def _handle_datagram(self, raw: bytes) -> None:
+    def _handle_datagram(self, raw: bytes, source: tuple[str, int] | None = None) -> None:
+        self.datagrams += 1
         if len(raw) > sipmsg.MAX_MESSAGE_BYTES or raw.strip(b"\r\n\x00") == b"":
             return  # keep-alives and oversized junk
         try:
-            message = sipmsg.SipMessage(raw)
-        except Exception as exc:  # garbage must never stop the receive loop
-            log.info("unparseable SIP datagram dropped: %s", exc)
+            message = sipmsg.SipMessage(wire.tidy(raw))
+        except wire.Malformed as exc:
+            self._refuse(exc, source)
             return
+        except Exception as exc:  # garbage must never stop the receive loop
+            self._refuse(wire.Malformed(0, f"unparseable: {type(exc).__name__}"), source)
+            return
+        message.source = source
         try:
             self.parse_message(message)
         except Exception:
             log.exception("error handling %s", message.heading[:80])
 
+    def _refuse(self, malformed: wire.Malformed, source: tuple[str, int] | None) -> None:
+        """Answer a malformed request when it deserves an answer; never more than one datagram per datagram."""
+        self.malformed += 1
+        log.debug("malformed SIP datagram from %s: %s", source, malformed)
+        answer = wire.answer(malformed)
+        if answer is not None and source is not None:
+            with contextlib.suppress(OSError):
+                self.out.sendto(answer, source)
+
     def parse_message(self, message: SIPMessage) -> None:
         if message.type == SIPMessageType.RESPONSE:
             self._on_response(message)
             return
-        handler = self._request_handlers().get(message.method, self._not_implemented)
+        if message.method not in ("INVITE", "ACK", "CANCEL") and "Require" in message.headers:
+            self._bad_extension(message)  # RFC 3261 8.2.2.3 (an INVITE is answered anyway: it is an emergency)
+            return
+        handler = self._request_handlers().get(message.method)
+        if handler is None:
+            handler = self._not_allowed if message.method in sipmsg.ACCEPTED_METHODS else self._not_implemented
         handler(message)
 
     def _request_handlers(self) -> dict[str, Callable[[SIPMessage], None]]:
         phone = self._phone
         return {
             "INVITE": phone.on_invite,
-            "ACK": lambda _m: None,
+            "ACK": phone.on_ack,
             "BYE": self._on_bye,
             "CANCEL": self._on_cancel,
             "OPTIONS": self._ok,
@@ -142,21 +164,35 @@ class HardenedSIPClient(SIPClient):
             self._phone.on_invite_response(message)
 
     def _ok(self, request: SIPMessage) -> None:
-        self._send(sipmsg.response(request, 200, "OK", extra="Accept: application/sdp\r\n"))
+        self.reply(request, sipmsg.response(request, 200, "OK", extra="Accept: application/sdp\r\n"))
 
     def _not_implemented(self, request: SIPMessage) -> None:
-        self._send(sipmsg.response(request, 501, "Not Implemented"))
+        self.reply(request, sipmsg.response(request, 501, "Not Implemented"))
+
+    def _not_allowed(self, request: SIPMessage) -> None:
+        """A method we know but do not take (REGISTER, SUBSCRIBE, ...): we are a phone, not a server."""
+        self.reply(request, sipmsg.response(request, 405, "Method Not Allowed"))
+
+    def _bad_extension(self, request: SIPMessage) -> None:
+        unsupported = str(request.headers["Require"])[:200]
+        self.reply(request, sipmsg.response(request, 420, "Bad Extension", extra=f"Unsupported: {unsupported}\r\n"))
 
     def _on_bye(self, request: SIPMessage) -> None:
-        self._send(sipmsg.response(request, 200, "OK"))
+        self.reply(request, sipmsg.response(request, 200, "OK"))
         self._phone.on_bye(request)
 
     def _on_cancel(self, request: SIPMessage) -> None:
-        self._send(sipmsg.response(request, 200, "OK"))
+        self.reply(request, sipmsg.response(request, 200, "OK"))
         self._phone.on_cancel(request)
 
     def _send(self, text: str) -> None:
         self.out.sendto(text.encode("utf8"), (self.server, self.port))
+
+    def reply(self, request: SIPMessage, text: str) -> None:
+        """A response goes back where its request came from (RFC 3261 18.2.2; RFC 3581): through the
+        registrar for proxied requests, straight back to a peer that sent to us directly."""
+        source = getattr(request, "source", None)
+        self.out.sendto(text.encode("utf8"), source or (self.server, self.port))
 
     # -- registration --------------------------------------------------------------------------
     def _registration_loop(self) -> None:
@@ -208,6 +244,12 @@ class HardenedSIPClient(SIPClient):
         raise RegistrationError(f"no answer from registrar {self.server}:{self.port}")
 
     # -- identifiers (defect c) ----------------------------------------------------------------
+    def gen_ringing(self, request: SIPMessage) -> str:
+        """pyVoIP's 180 copies the caller's Contact (RFC 3261 requires one in an INVITE, but a household
+        whose phone leaves it out is still an emergency): when missing, ours stands in."""
+        request.headers.setdefault("Contact", f"<sip:{self.username}@{self.myIP}:{self.myPort}>")
+        return str(super().gen_ringing(request))
+
     def gen_call_id(self) -> str:
         """Random Call-IDs: pyVoIP hashes a counter starting at 1, so every restart repeats old ones."""
         return f"{uuid.uuid4().hex}@{self.myIP}:{self.myPort}"

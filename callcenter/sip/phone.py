@@ -7,7 +7,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pyVoIP.VoIP  # noqa: F401  (pyVoIP must be imported through pyVoIP.VoIP first)
@@ -27,6 +27,14 @@ log = logging.getLogger(__name__)
 UnanswerableHook = Callable[[str, str], None]
 
 
+# Our 200 to an INVITE is re-sent at T1, 2·T1, … up to T2 until the ACK comes; 64·T1 without one ends
+# the call (RFC 3261 13.3.1.4 and timer H).
+ANSWER_T1 = 0.5
+ANSWER_T2 = 4.0
+ACK_TIMEOUT = 64 * ANSWER_T1
+RTP_BIND_ATTEMPTS = 5
+
+
 class HardenedCall(VoIPCall):
     """A call whose every end is observable: ringing, answered, final response code, hung up."""
 
@@ -43,6 +51,7 @@ class HardenedCall(VoIPCall):
         self.number = number
         self._answer_text = ""
         self._released = False
+        self.acked = threading.Event()  # the caller's ACK for our 200 arrived
         super().__init__(*args, **kwargs)
 
     def __del__(self) -> None:
@@ -58,6 +67,35 @@ class HardenedCall(VoIPCall):
                 dtmf=self.dtmf_callback,
             ))
 
+    def gen_ms(self) -> dict[int, dict[int, PayloadType]]:
+        """Open the RTP sockets of an inbound call; a port someone else holds is swapped for a free one
+        (the answer's SDP is built after this, so it names the port actually bound)."""
+        media = {}
+        for client in self.RTPClients:
+            for _ in range(RTP_BIND_ATTEMPTS - 1):
+                try:
+                    client.start()
+                    break
+                except OSError as exc:
+                    log.info("RTP port %d busy (%s), taking another", client.inPort, exc)
+                    client.inPort = self.phone.swap_port(client.inPort)
+            else:
+                client.start()
+            media[client.inPort] = client.assoc
+        return media
+
+    def renegotiate(self, request: SIPMessage) -> None:
+        """A re-INVITE on a live call: answered with the media we already have, the far end's new
+        address taken. pyVoIP re-opens its RTP sockets here, which fails on the ports it holds."""
+        if not sipmsg.has_usable_sdp(request):
+            self.sip.reply(request, sipmsg.response(request, 488, "Not Acceptable Here"))
+            return
+        media = {client.inPort: client.assoc for client in self.RTPClients}
+        self.sip.reply(request, self.sip.gen_answer(request, self.session_id, media, self.sendmode))
+        audio = next(m for m in request.body["m"] if m["type"] == "audio")
+        for client in self.RTPClients:
+            client.outIP, client.outPort = request.body["c"][0]["address"], audio["port"]
+
     def dtmf_callback(self, code: str) -> None:
         self.digits.put(code)
 
@@ -66,14 +104,42 @@ class HardenedCall(VoIPCall):
         """Answer a ringing inbound call; the 200 is kept for retransmitted INVITEs."""
         if self.state != CallState.RINGING:
             return
-        message = self.sip.gen_answer(self.request, self.session_id, self.gen_ms(), self.sendmode)
+        try:
+            media = self.gen_ms()
+        except (OSError, NoPortsAvailableError) as exc:  # the incident is open already; the phone may retry
+            log.warning("no RTP port to answer %s: %s", self.number, exc)
+            tag = self.sip.tagLibrary.get(self.call_id, "")
+            self.sip.reply(self.request, sipmsg.response(self.request, 503, "Service Unavailable", tag))
+            self._end()
+            return
+        message = self.sip.gen_answer(self.request, self.session_id, media, self.sendmode)
         self._answer_text = message
-        self.sip._send(message)
-        self._set(CallState.ANSWERED)
+        with self.changed:  # answered before the 200 leaves: a BYE right behind it must find the call up
+            if self.state != CallState.RINGING:  # cancelled while the RTP sockets opened
+                self._stop_rtp()
+                return
+            self.state = CallState.ANSWERED
+            self.changed.notify_all()
+        self.sip.reply(self.request, message)
+        threading.Thread(target=self._await_ack, name=f"ack-{self.number}", daemon=True).start()
+
+    def _await_ack(self) -> None:
+        """Re-send our 200 until the ACK comes (RFC 3261 13.3.1.4); without one in 32 s the caller is
+        gone (or never was: a forged INVITE), so hang up rather than hold an RTP port for ever."""
+        interval, deadline = ANSWER_T1, time.monotonic() + ACK_TIMEOUT
+        while not self.acked.wait(interval):
+            if self.state != CallState.ANSWERED:
+                return
+            if time.monotonic() >= deadline:
+                log.warning("no ACK for our 200 from %s in %.0f s: hanging up", self.number, ACK_TIMEOUT)
+                self.hangup()
+                return
+            self.resend_answer()
+            interval = min(interval * 2, ANSWER_T2)
 
     def resend_answer(self) -> None:
         if self._answer_text:
-            self.sip._send(self._answer_text)
+            self.sip.reply(self.request, self._answer_text)
 
     def answered(self, response: SIPMessage) -> None:
         super().answered(response)
@@ -99,23 +165,28 @@ class HardenedCall(VoIPCall):
         if state == CallState.DIALING:
             self.sip.cancel(self.call_id)  # the 487 that follows ends the call
         elif state == CallState.RINGING:
-            self.sip._send(sipmsg.response(self.request, 486, "Busy Here", self.sip.tagLibrary.get(self.call_id, "")))
+            tag = self.sip.tagLibrary.get(self.call_id, "")
+            self.sip.reply(self.request, sipmsg.response(self.request, 486, "Busy Here", tag))
             self._end()
         elif state == CallState.ANSWERED:
             self.sip.bye(self.request)
             self._end()
 
     def _end(self) -> None:
-        for client in self.RTPClients:
-            if client.NSD and hasattr(client, "sin"):
-                client.stop()
-            client.NSD = False
+        self._stop_rtp()
         self._set(CallState.ENDED)
         self.phone.forget(self)
 
+    def _stop_rtp(self) -> None:
+        for client in self.RTPClients:
+            if hasattr(client, "sin"):  # opened (even if already told to stop): close it, or the fd leaks
+                client.stop()
+            client.NSD = False
+
     def _set(self, state: CallState) -> None:
         with self.changed:
-            self.state = state
+            if self.state != CallState.ENDED:  # ended is final: a late "answered" must not revive the call
+                self.state = state
             self.changed.notify_all()
 
     def _notify(self) -> None:
@@ -148,6 +219,7 @@ class HardenedPhone(VoIPPhone):
         self._calls_lock = threading.RLock()
         self._port_lock = threading.Lock()
         self._released_at: dict[int, float] = {}  # port -> monotonic time its call ended
+        self._claims = threading.local()  # ports taken by the call being set up on this thread
         self.sip = HardenedSIPClient(
             server, port, username, password, phone=self, myIP=myIP, myPort=sipPort,
             callCallback=self.callback, fatalCallback=self.fatal,
@@ -186,18 +258,18 @@ class HardenedPhone(VoIPPhone):
             return
         number = request.headers["From"]["number"] or ""
         if not sipmsg.has_usable_sdp(request):
-            self.sip._send(sipmsg.response(request, 488, "Not Acceptable Here",
+            self.sip.reply(request, sipmsg.response(request, 488, "Not Acceptable Here",
                                            extra='Warning: 399 callcenter "no usable SDP offer"\r\n'))
             self._unanswerable(number, "INVITE without usable SDP")
             return
         if self.callCallback is None:
-            self.sip._send(sipmsg.response(request, 486, "Busy Here"))
+            self.sip.reply(request, sipmsg.response(request, 486, "Busy Here"))
             return
-        self.sip._send(self.sip.gen_ringing(request))
+        self.sip.reply(request, self.sip.gen_ringing(request))
         try:
             call = self._inbound_call(request, number)
         except Exception as exc:
-            self.sip._send(sipmsg.response(request, 503, "Service Unavailable",
+            self.sip.reply(request, sipmsg.response(request, 503, "Service Unavailable",
                                            self.sip.tagLibrary.get(request.headers["Call-ID"], "")))
             self._unanswerable(number, f"cannot set up the call: {exc}")
             return
@@ -205,8 +277,15 @@ class HardenedPhone(VoIPPhone):
         threading.Thread(target=self.callCallback, args=(call,), name=f"call-{number}", daemon=True).start()
 
     def _inbound_call(self, request: SIPMessage, number: str) -> HardenedCall:
-        call = HardenedCall(self, CallState.RINGING, request, random.randint(1, 10**9), self.myIP,
-                            sendmode=self.recvmode, number=number)
+        self._claims.ports = []
+        try:
+            call = HardenedCall(self, CallState.RINGING, request, random.randint(1, 10**9), self.myIP,
+                                sendmode=self.recvmode, number=number)
+        except Exception:  # pyVoIP may fail after taking an RTP port: give it back, or the range leaks away
+            self._give_back(self._claims.ports)
+            raise
+        finally:
+            self._claims.ports = None
         with self._calls_lock:
             self.calls[call.call_id] = call
         return call
@@ -222,6 +301,11 @@ class HardenedPhone(VoIPPhone):
         if self.on_unanswerable is not None:
             self.on_unanswerable(number, reason)
 
+    def on_ack(self, request: SIPMessage) -> None:
+        call = self.calls.get(request.headers["Call-ID"])
+        if call is not None:
+            call.acked.set()
+
     def on_bye(self, request: SIPMessage) -> None:
         call = self.calls.get(request.headers["Call-ID"])
         if call is not None:
@@ -232,7 +316,7 @@ class HardenedPhone(VoIPPhone):
         if call is None or call.state != CallState.RINGING:
             return
         tag = self.sip.tagLibrary.get(call.call_id, "")
-        self.sip._send(sipmsg.response(call.request, 487, "Request Terminated", tag))
+        self.sip.reply(call.request, sipmsg.response(call.request, 487, "Request Terminated", tag))
         call.bye()
 
     # -- outbound ------------------------------------------------------------------------------
@@ -281,13 +365,21 @@ class HardenedPhone(VoIPPhone):
             if not call._released:
                 call._released = True
                 # pyVoIP records an inbound call's RTP port only on its RTP client, not in assignedPorts.
-                ports = set(call.assignedPorts) | {client.inPort for client in call.RTPClients}
-                with self._port_lock:
-                    for port in ports:
-                        if port in self.assignedPorts:
-                            self.assignedPorts.remove(port)
-                            self._released_at[port] = time.monotonic()
+                self._give_back(set(call.assignedPorts) | {client.inPort for client in call.RTPClients})
         self.sip.forget(call.call_id)
+
+    def swap_port(self, busy: int) -> int:
+        """A fresh RTP port in place of ``busy`` (bound by another socket), which then rests."""
+        port = self.request_port()
+        self._give_back([busy])
+        return port
+
+    def _give_back(self, ports: Iterable[int]) -> None:
+        with self._port_lock:
+            for port in ports:
+                if port in self.assignedPorts:
+                    self.assignedPorts.remove(port)
+                    self._released_at[port] = time.monotonic()
 
     def request_port(self, blocking: bool = True) -> int:
         with self._port_lock:
@@ -296,7 +388,10 @@ class HardenedPhone(VoIPPhone):
                 raise NoPortsAvailableError(f"all RTP ports {self.rtpPortLow}-{self.rtpPortHigh} in use")
             port = random.choice(_rested(free, self._released_at, time.monotonic()))
             self.assignedPorts.append(port)
-            return port
+        claims = getattr(self._claims, "ports", None)
+        if claims is not None:
+            claims.append(port)
+        return port
 
 
 # A released port's socket is closed by its RTP thread a little after the call ends; handing the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import select
+import socket
 import threading
 from collections.abc import Callable
 
@@ -66,6 +67,22 @@ class HardenedRTPClient(RTPClient):
         self.pmin = AudioFifo(MAX_RECEIVED_BYTES)
         self.pmout = AudioFifo(MAX_QUEUED_BYTES)
         self.dropped = 0
+        self.received = 0  # packets parsed (audio or DTMF): shows a call is still heard
+        self.foreign = 0  # packets from another source than the peer's, dropped
+        self.peer: tuple[str, int] | None = None  # latched on the first good packet
+
+    def start(self) -> None:
+        """pyVoIP's start, closing the socket when the bind fails (pyVoIP leaves it open)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((self.inIP, self.inPort))
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        self.sin = self.sout = sock
+        for name, loop in (("RTP Receiver", self.recv), ("RTP Transmitter", self.trans)):
+            threading.Thread(target=loop, name=name, daemon=True).start()
 
     def recv(self) -> None:
         """Receive loop that survives anything a peer sends: short, garbled or unknown packets are dropped."""
@@ -74,22 +91,30 @@ class HardenedRTPClient(RTPClient):
                 ready, _, _ = select.select([self.sin], [], [], 0.05)
                 if not ready:
                     continue
-                packet = self.sin.recv(8192)
+                packet, source = self.sin.recvfrom(8192)
             except (OSError, ValueError):  # socket closed by stop()
                 if not self.NSD:
                     return
                 continue
-            self._accept(packet)
+            self._accept(packet, source)
 
-    def _accept(self, packet: bytes) -> None:
+    def _accept(self, packet: bytes, source: tuple[str, int] | None = None) -> None:
         if len(packet) <= RTP_HEADER_BYTES:
             self.dropped += 1
+            return
+        if self.peer is not None and source is not None and source != self.peer:
+            # Symmetric RTP: once the peer is known, nobody else speaks (or presses keys) on this call.
+            self.foreign += 1
             return
         try:
             self.parse_packet(packet)
         except Exception as exc:  # a malformed packet must never end the call
             self.dropped += 1
             log.debug("RTP packet dropped: %s", exc)
+            return
+        self.received += 1
+        if self.peer is None:
+            self.peer = source
 
     def encode_packet(self, payload: bytes) -> bytes:
         if self.preference == PayloadType.PCMA:
