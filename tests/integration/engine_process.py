@@ -198,8 +198,9 @@ class EngineProcess:
         os.kill(self.pid, signum)
 
 
-def make_site(root: Path, groups: int, database_url: str | None = None) -> Site:
-    """A village directory (40 groups) in ``database_url`` (default: SQLite in ``root``)."""
+def make_site(root: Path, groups: int, database_url: str | None = None, per_group: int = 1) -> Site:
+    """A village directory (40 joint-defense groups) in ``database_url`` (default: SQLite in ``root``),
+    and ``groups`` callers: one line per group first, then (``per_group`` > 1) a second household's, ..."""
     database_url = database_url or f"sqlite:///{root / 'callcenter.db'}"
     migrate(database_url)
     roster = generate_roster(VILLAGE, seed=7)
@@ -207,13 +208,12 @@ def make_site(root: Path, groups: int, database_url: str | None = None) -> Site:
     RosterStore(engine).apply(roster)
     engine.dispose()
     (root / "escalation.yaml").write_text(FAST_POLICY, encoding="utf-8")
-    callers: list[str] = []
-    seen_groups: set[tuple[str, str, str, str]] = set()
+    by_group: dict[tuple[str, str, str, str], list[str]] = {}
     for household in roster.households:
-        group = (household.town, household.village, household.grid, household.group)
-        if group not in seen_groups and household.lines:
-            seen_groups.add(group)
-            callers.append(household.lines[0])
+        group = by_group.setdefault((household.town, household.village, household.grid, household.group), [])
+        if household.lines and len(group) < per_group:
+            group.append(household.lines[0])
+    callers = [lines[i] for i in range(per_group) for lines in by_group.values() if i < len(lines)]
     return Site(root, database_url, callers[:groups], PlacementLog(root / "placements.jsonl"))
 
 
