@@ -26,6 +26,7 @@ Reported per database:
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import random
@@ -36,14 +37,16 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench.common import DATABASES, RESULTS, Latency, machine, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
-from crash_trials import Findings, Restart, TrialRun, check_placements, run_trials, start  # noqa: E402
-from engine_process import make_site, unfinished  # noqa: E402
+# The crash test's trials and checks (tests/integration/crash_trials.py), shared rather than copied.
+trials_module: Any = importlib.import_module("crash_trials")
+engine_process: Any = importlib.import_module("engine_process")
 
 RESUME_TIMEOUT = 30.0
 RESUME_GOAL_SECONDS = 10.0
@@ -53,7 +56,7 @@ RESUME_GOAL_SECONDS = 10.0
 class Result:
     database: str
     trials: int
-    findings: Findings
+    findings: Any  # crash_trials.Findings
     resumed: Latency | None
     restarts_inheriting: int
     killed_before_resuming: int
@@ -61,7 +64,7 @@ class Result:
     total_seconds: float
 
 
-def resume_figures(restarts: list[Restart], survivor: Restart) -> tuple[Latency | None, int, int, int]:
+def resume_figures(restarts: list[Any], survivor: Any) -> tuple[Latency | None, int, int, int]:
     """Resume times of every restart that inherited work; start-up kills that resumed nothing apart."""
     inheriting = [r for r in [*restarts, survivor] if r.pending]
     timed = [r.resume_seconds for r in inheriting if r.resume_seconds is not None]
@@ -74,18 +77,19 @@ def resume_figures(restarts: list[Restart], survivor: Restart) -> tuple[Latency 
 def run(kind: str, trials: int, seed: int) -> Result:
     began = time.monotonic()
     with scratch_database(kind) as url, tempfile.TemporaryDirectory(prefix="bench-crash-") as tmp:
-        site = make_site(Path(tmp), groups=trials * 2, database_url=url, per_group=3)
+        site = engine_process.make_site(Path(tmp), groups=trials * 2, database_url=url, per_group=3)
         store = site.store
         try:
-            trial_run: TrialRun = run_trials(site, random.Random(seed), trials, resume_timeout=RESUME_TIMEOUT)
-            survivor, restart = start(site, store, "survivor", [])
+            trial_run = trials_module.run_trials(site, random.Random(seed), trials, resume_timeout=RESUME_TIMEOUT)
+            survivor, restart = trials_module.start(site, store, "survivor", [])
+            unfinished = engine_process.unfinished
             if not survivor.wait_for(lambda p: not unfinished(store), 120):
                 print(f"{kind}: still unfinished after 120 s: {unfinished(store)}", file=sys.stderr)
             restart.observe(site.log.read())
             survivor.kill()
         finally:
             site.stop_all()
-        findings = check_placements(site, store, trial_run.reported)
+        findings = trials_module.check_placements(site, store, trial_run.reported)
         store.engine.dispose()
     resumed, inheriting, early, never = resume_figures(trial_run.restarts, restart)
     return Result(kind, trials, findings, resumed, inheriting, early, never, time.monotonic() - began)

@@ -15,12 +15,16 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select
 
 from callcenter.adapters.recording import PlacementLog
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
+from callcenter.db.incident_tables import LeaseRow
 from callcenter.db.roster_store import RosterStore
 from callcenter.domain.types import LegStatus
 from contacts.demo import VILLAGE, generate_roster
@@ -74,6 +78,7 @@ class Site:
     callers: list[str]  # one emergency line per joint-defense group
     log: PlacementLog
     lease_seconds: float = 1.5
+    overrides: dict[str, dict[str, str]] = field(default_factory=dict)  # instance → extra environment
     processes: list[subprocess.Popen[Any]] = field(default_factory=list)
     children: list[int] = field(default_factory=list)  # pids forked by the fork server
     forkserver: subprocess.Popen[str] | None = None
@@ -97,6 +102,7 @@ class Site:
             "CALLCENTER_ENGINE__LEASE_SECONDS": str(self.lease_seconds),
             "PYTHONPATH": str(ROOT),
         })
+        env.update(self.overrides.get(instance, {}))
         return env
 
     def start(self, name: str, presses: list[str], instance: str = "node", forked: bool = False) -> EngineProcess:
@@ -236,3 +242,25 @@ def unfinished(store: SqlIncidentStore) -> dict[str, str]:
 
 def leg_rows(store: SqlIncidentStore) -> dict[str, Any]:
     return {leg.id: leg for row in store.incidents(limit=10_000) for leg in store.legs(row.id)}
+
+
+def scheduler_holder(store: SqlIncidentStore) -> str | None:
+    """Who holds the scheduler lease now (``instance#boot``), if anyone."""
+    lease = LeaseRow.__table__  # type: ignore[attr-defined]
+    query = select(lease.c.holder).where(lease.c.name == "scheduler", lease.c.expires_at > datetime.now(UTC))
+    with store.engine.connect() as conn:
+        holder = conn.execute(query).scalar()
+    return None if holder is None else str(holder)
+
+
+def eventually(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return check()
+
+
+def claimed_by(store: SqlIncidentStore, prefix: str) -> set[str]:
+    return {leg.id for leg in leg_rows(store).values() if (leg.claimed_by or "").startswith(prefix)}
