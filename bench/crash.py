@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.crash [--trials 100] [--databases sqlite,postgres] [--seed 995]
 
-Per database, on a fresh scratch database with the demo village (40 joint-defense groups, three
+Per database, on a fresh scratch database with the demo village (40 joint-defense groups, four
 callers per group), the trials of the process-level crash test (``tests/integration/crash_trials.py``)
 run ``--trials`` times: an engine process (``python -m callcenter.standalone`` forked from a fork
 server, recording channel, fast escalation policy: one second per level, lease 1.5 s) presses one
@@ -77,7 +77,7 @@ def resume_figures(restarts: list[Any], survivor: Any) -> tuple[Latency | None, 
 def run(kind: str, trials: int, seed: int) -> Result:
     began = time.monotonic()
     with scratch_database(kind) as url, tempfile.TemporaryDirectory(prefix="bench-crash-") as tmp:
-        site = engine_process.make_site(Path(tmp), groups=trials * 2, database_url=url, per_group=3)
+        site = engine_process.make_site(Path(tmp), groups=trials * 2, database_url=url, per_group=4)
         store = site.store
         try:
             trial_run = trials_module.run_trials(site, random.Random(seed), trials, resume_timeout=RESUME_TIMEOUT)
