@@ -91,6 +91,11 @@ class Stack:
     def legs(self, incident_id: str) -> list[object]:
         return list(self.container.incident_store.legs(incident_id))
 
+    def acks_at_phones(self) -> int:
+        """ACKs the answering phone took in its dialogs (the service's ACK of a 2xx passes Kamailio)."""
+        log = self.work / "answers.log"
+        return log.read_text(errors="replace").count("ACK in dialog") if log.exists() else 0
+
     def sip_health(self) -> tuple[int, bool, str]:
         response = self.http.get("/health")
         metrics = self.http.get("/metrics").text
@@ -103,7 +108,9 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     (site.root / "escalation.yaml").write_text(POLICY, encoding="utf-8")
     kamailio = Kamailio(tmp_path / "kamailio").start()
     work = tmp_path / "sipp"
-    phones = {kind: Sipp(scenario, work, calls=500, rate=100, extra=["-recv_timeout", "100000", "-l", "500"]).start()
+    logs = ["-trace_logs", "-log_file", str(work / "answers.log")]
+    phones = {kind: Sipp(scenario, work, calls=500, rate=100,
+                         extra=["-recv_timeout", "100000", "-l", "500", *(logs if kind == "answers" else [])]).start()
               for kind, scenario in (("answers", "responder_press_1_late"), ("rings", "responder_never_answers"))}
     low, high = free_udp_range(60)
     settings = load_settings(
@@ -146,13 +153,17 @@ def test_calls_registration_and_presses_survive_a_kamailio_restart(stack: Stack)
     def by_status(status: str) -> list[object]:
         return [leg for leg in store.legs(incident_id) if leg.channel == "call" and leg.status == status]
 
-    # Calls up (answered, the "1" still to come) and others ringing: now the registrar goes away.
-    wait_for(lambda: by_status("answered") and by_status("dialing"), 20, "alert calls answered and ringing")
+    # Calls up (answered and ACKed, the "1" still to come) and others ringing: now the registrar goes away.
+    def calls_up() -> bool:
+        answered = by_status("answered")
+        return bool(answered and by_status("dialing")) and stack.acks_at_phones() >= len(answered)
+
+    wait_for(calls_up, 20, "alert calls answered and ringing")
     up_when_stopped = {leg.id for leg in by_status("answered")}
     stack.kamailio.stop()
 
     # Established calls carry on without Kamailio: their RTP is direct, the late "1" is stored.
-    wait_for(lambda: any(leg.id in up_when_stopped for leg in by_status("acknowledged")), 15,
+    wait_for(lambda: any(leg.id in up_when_stopped for leg in by_status("acknowledged")), 30,
              "an acknowledgement over a call that was up when Kamailio stopped")
     # The service notices it cannot register and says so on /health and /metrics.
     wait_for(lambda: stack.sip_health()[1] is False, 20, "the SIP probe failing")
