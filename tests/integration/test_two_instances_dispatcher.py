@@ -6,10 +6,11 @@ this test's free ports), two ``python -m callcenter.standalone`` processes with 
 one sipp phone answering for every responder (it rings and never answers, so legs stay ringing).
 
 Two presses are dispatched round-robin, one to each instance. Then the instance holding the
-scheduler lease is killed with SIGKILL while its legs ring. The other instance must, within 10 s,
-hold the lease and re-place the legs the dead one had in flight (its attempts closed as
-interrupted, the next attempts placed by the survivor); the escalation goes on; Kamailio's probes
-mark the dead instance down, and a new key press through Kamailio reaches the survivor. No attempt
+scheduler lease is killed with SIGKILL while its legs ring, and two more keys are pressed at once
+(one of them meets the dead instance and is failed over by Kamailio). The other instance must,
+within 10 s, hold the lease and re-place the legs the dead one had in flight (its attempts closed
+as interrupted, the next attempts placed by the survivor); both presses reach it; the escalation
+goes on; Kamailio's probes mark the dead instance down, and a later press goes to the survivor. No attempt
 is placed twice: each responder's phone receives at most one INVITE per call leg the database holds
 for it, and no SMS leg id appears twice in the placement log.
 """
@@ -108,6 +109,11 @@ class DispatcherKamailio(Kamailio):
                 return self
         raise RuntimeError(f"kamailio did not answer OPTIONS on {self.port}: {self.log_tail()}")
 
+    def sees_up(self, port: int) -> bool:
+        """The dispatcher's last verdict on this destination is "up" (destinations start up)."""
+        verdicts = re.findall(rf"sip:127\.0\.0\.1:{port} (up|down)", self.log_text())
+        return not verdicts or verdicts[-1] == "up"
+
     def log_text(self) -> str:
         path = self.run_dir / "kamailio.log"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -170,7 +176,7 @@ def _responder_phones(store: SqlIncidentStore) -> list[str]:
 
 @pytest.fixture
 def rig(tmp_path: Path, postgres_url: str) -> Iterator[Rig]:
-    site = make_site(tmp_path, groups=3, database_url=postgres_url)
+    site = make_site(tmp_path, groups=5, database_url=postgres_url)
     (site.root / "escalation.yaml").write_text(POLICY, encoding="utf-8")
     ports = {name: free_udp_port() for name in INSTANCES}
     kamailio = DispatcherKamailio(tmp_path / "kamailio", instance_ports=tuple(ports.values()))
@@ -198,7 +204,11 @@ def test_the_survivor_takes_calls_lease_and_pending_legs(rig: Rig) -> None:
     a = rig.start_instance("a")
     assert eventually(lambda: (scheduler_holder(store) or "").startswith("a#"), 15), a.output()
     b = rig.start_instance("b")
-    first, second, third = site.callers[:3]
+    # Kamailio probed b before it ran and marked it down: wait until its probes see both instances up.
+    time.sleep(2.5)
+    assert eventually(lambda: all(rig.kamailio.sees_up(port) for port in rig.ports.values()), 15), \
+        rig.kamailio.log_tail()
+    first, second, third, fourth, fifth = site.callers[:5]
 
     # Two presses, dispatched round-robin: one incident on each instance.
     for caller in (first, second):
@@ -213,20 +223,26 @@ def test_the_survivor_takes_calls_lease_and_pending_legs(rig: Rig) -> None:
 
     a.kill()
     killed_at = time.monotonic()
+    # Two presses at once, before the probes can have noticed: round-robin sends one of them to the
+    # dead instance, and Kamailio fails it over to the survivor after DS_INVITE_TIMEOUT_MS.
+    rig.press(third)
+    rig.press(fourth)
     assert eventually(lambda: (scheduler_holder(store) or "").startswith("b#"), TAKEOVER_SECONDS), \
         f"lease still with {scheduler_holder(store)}\n{b.output()}"
     # b re-placed a's legs that were in flight: a's attempts closed as interrupted, the next ones b's.
-    assert eventually(lambda: _replaced_by(store, "a#", "b#"), TAKEOVER_SECONDS - (time.monotonic() - killed_at) + 2), \
+    assert eventually(lambda: _replaced_by(store, "a#", "b#"), TAKEOVER_SECONDS - (time.monotonic() - killed_at)), \
         f"a's ringing legs not re-placed by b\n{b.output()}"
 
-    # The dispatcher's probes mark a down; a new key press reaches b.
+    for caller in (third, fourth):
+        assert eventually(lambda c=caller: _placed_by(rig, c, "b#"), 15), rig.kamailio.log_tail()
+    assert eventually(lambda: "failed or timed out: marked inactive" in rig.kamailio.log_text(), 5), \
+        rig.kamailio.log_tail()
+
+    # The dispatcher marked a down (at the failed call, or by its probes); a new key press goes to b.
     assert eventually(lambda: f"sip:127.0.0.1:{rig.ports['a']} down" in rig.kamailio.log_text(), 10), \
         rig.kamailio.log_tail()
-    rig.press(third)
-    assert eventually(lambda: rig.incident_of(third) is not None, 15), rig.kamailio.log_tail()
-    third_id = rig.incident_of(third)
-    assert eventually(lambda: any(leg.incident_id == third_id and (leg.claimed_by or "").startswith("b#")
-                                  for leg in leg_rows(store).values()), 10)
+    rig.press(fifth)
+    assert eventually(lambda: _placed_by(rig, fifth, "b#"), 15), rig.kamailio.log_tail()
 
     # The escalation of a's incidents goes on under b.
     assert eventually(lambda: all(store.incident_row(i).level > levels_before[i] for i in led_by_a), 30), \
@@ -243,6 +259,14 @@ def test_the_survivor_takes_calls_lease_and_pending_legs(rig: Rig) -> None:
     invites = rig.invites_by_recipient()
     assert invites, "no INVITE reached the responders' phone"
     assert {n: c for n, c in invites.items() if c > attempts.get(_e164(n, attempts), 0)} == {}
+
+
+def _placed_by(rig: Rig, caller: str, prefix: str) -> bool:
+    """The caller's incident is stored and its legs are placed by the instance ``prefix``."""
+    incident_id = rig.incident_of(caller)
+    return incident_id is not None and any(
+        leg.incident_id == incident_id and (leg.claimed_by or "").startswith(prefix)
+        for leg in leg_rows(rig.store).values())
 
 
 def _ringing_of(store: SqlIncidentStore, prefix: str) -> set[str]:
