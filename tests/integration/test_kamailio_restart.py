@@ -136,7 +136,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         container.close()
         for phone in phones.values():
             phone.stop()
-        kamailio.stop()
+        made.kamailio.stop()  # the restarted one
 
 
 def test_calls_registration_and_presses_survive_a_kamailio_restart(stack: Stack) -> None:
@@ -172,7 +172,7 @@ def test_calls_registration_and_presses_survive_a_kamailio_restart(stack: Stack)
     assert 'callcenter_health_probe_ok{probe="sip"} 0.0' in metrics
     assert stack.http.get("/health").json()["status"] == "degraded"
 
-    Kamailio(stack.kamailio.run_dir, port=stack.kamailio.port).start()
+    stack.kamailio = Kamailio(stack.kamailio.run_dir, port=stack.kamailio.port).start()  # stopped by the fixture
     stack.register_phones()
     # Re-registered (back-off at most 30 s) and healthy again on both.
     wait_for(lambda: stack.sip_health()[0] == 200, 40, "/health healthy again")
