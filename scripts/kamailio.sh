@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Start Kamailio in the foreground on 127.0.0.1 (never the system unit).
-#   scripts/kamailio.sh PORT RUNDIR [CFG]
+#   scripts/kamailio.sh PORT RUNDIR [CFG [KAMAILIO-ARGS...]]
 # CFG defaults to config/kamailio/loopback.cfg; RUNDIR holds the pid file and runtime sockets.
+# Arguments after CFG go to kamailio, e.g. -A 'DISPATCHER_LIST="/path/dispatcher.list"' for
+# config/kamailio/dispatcher.cfg.
 # Logs go to stderr; stop it with SIGTERM (Ctrl-C).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,4 +14,4 @@ HOST=${KAMAILIO_HOST:-127.0.0.1}
 mkdir -p "$RUNDIR"
 # -DD: stay in the foreground but keep worker processes; -E: log to stderr; -Y: runtime dir.
 exec kamailio -f "$CFG" -DD -E -Y "$RUNDIR" -P "$RUNDIR/kamailio.pid" -m 64 -M 8 \
-    -l "udp:$HOST:$PORT" -A "SIP_PORT=$PORT"
+    -l "udp:$HOST:$PORT" -A "SIP_PORT=$PORT" "${@:4}"

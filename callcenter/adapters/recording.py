@@ -1,6 +1,6 @@
 """A test and demo channel: simulated phones that write every placement to an append-only log.
 
-Each placement is appended (one JSON line: leg id, attempt, channel, process id) and fsynced
+Each placement is appended (one JSON line: leg id, attempt, channel, process id, time) and fsynced
 BEFORE ``send`` returns the provider reference, the way a real provider has accepted a call before
 it answers our request. The log is therefore the ground truth of what was placed, whatever became
 of the process afterwards: the process-level crash test kills the engine at random and then
@@ -34,8 +34,9 @@ class PlacementLog:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def append(self, order: LegOrder) -> None:
+        # "at" (wall clock, seconds) lets the crash benchmark time a restart to the first leg it re-placed.
         line = json.dumps({"leg": order.leg_id, "attempt": order.attempt, "channel": str(order.channel),
-                           "pid": os.getpid()}, ensure_ascii=False) + "\n"
+                           "pid": os.getpid(), "at": time.time()}, ensure_ascii=False) + "\n"
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from callcenter.api.deps import ContainerDep
 from callcenter.web.metrics import IncidentCollector
+from callcenter.web.probe_metrics import ProbeCollector
 
 router = APIRouter(tags=["operations"])
 
@@ -40,4 +41,5 @@ def health(container: ContainerDep) -> JSONResponse:
 def metrics(container: ContainerDep) -> Response:
     registry = CollectorRegistry()
     registry.register(IncidentCollector(container.engine))
+    registry.register(ProbeCollector(container.health_probes))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

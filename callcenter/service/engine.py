@@ -160,14 +160,23 @@ class IncidentEngine:
     def recover(self, dead_holders: Callable[[str | None], bool]) -> int:
         """After a restart or a takeover: close legs lost with their instance, re-arm every timer,
         fire what is overdue and dispatch what is due. Returns the number of interrupted legs."""
-        interrupted = 0
-        for ref in self.store.in_flight():
-            channel = self._channel_named(ref.provider)
-            if dead_holders(ref.claimed_by) and not (channel and channel.survives_restart):
-                self._interrupt(ref)
-                interrupted += 1
+        interrupted = self.interrupt_dead(dead_holders)
         for incident_id in self.store.open_incident_ids():
             self.resume(incident_id)
+        return interrupted
+
+    def interrupt_dead(self, dead_holders: Callable[[str | None], bool]) -> int:
+        """Close legs in flight on dead instances; their next attempts follow. Run at a takeover and
+        by the leader's sweep: an instance can die while another leads, or its heartbeat can outlive
+        the scheduler lease by a renewal when it dies between the two renewals."""
+        refs = self.store.in_flight()
+        dead = {holder: dead_holders(holder) for holder in {ref.claimed_by for ref in refs}}
+        interrupted = 0
+        for ref in refs:
+            channel = self._channel_named(ref.provider)
+            if dead[ref.claimed_by] and not (channel and channel.survives_restart):
+                self._interrupt(ref)
+                interrupted += 1
         return interrupted
 
     def _interrupt(self, ref: LegRef) -> None:

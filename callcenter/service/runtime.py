@@ -64,6 +64,8 @@ class EngineRuntime:
             return
         if not self._recovered:
             self._recover()
+        elif self.engine.interrupt_dead(self.leadership.is_dead):
+            log.info("leader %s: replaced legs of an instance that died", self.leadership.holder)
         self.engine.dispatch_due()
         self.engine.escalate_due()
 

@@ -15,12 +15,16 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select
 
 from callcenter.adapters.recording import PlacementLog
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
+from callcenter.db.incident_tables import LeaseRow
 from callcenter.db.roster_store import RosterStore
 from callcenter.domain.types import LegStatus
 from contacts.demo import VILLAGE, generate_roster
@@ -74,6 +78,7 @@ class Site:
     callers: list[str]  # one emergency line per joint-defense group
     log: PlacementLog
     lease_seconds: float = 1.5
+    overrides: dict[str, dict[str, str]] = field(default_factory=dict)  # instance → extra environment
     processes: list[subprocess.Popen[Any]] = field(default_factory=list)
     children: list[int] = field(default_factory=list)  # pids forked by the fork server
     forkserver: subprocess.Popen[str] | None = None
@@ -97,6 +102,7 @@ class Site:
             "CALLCENTER_ENGINE__LEASE_SECONDS": str(self.lease_seconds),
             "PYTHONPATH": str(ROOT),
         })
+        env.update(self.overrides.get(instance, {}))
         return env
 
     def start(self, name: str, presses: list[str], instance: str = "node", forked: bool = False) -> EngineProcess:
@@ -198,8 +204,9 @@ class EngineProcess:
         os.kill(self.pid, signum)
 
 
-def make_site(root: Path, groups: int, database_url: str | None = None) -> Site:
-    """A village directory (40 groups) in ``database_url`` (default: SQLite in ``root``)."""
+def make_site(root: Path, groups: int, database_url: str | None = None, per_group: int = 1) -> Site:
+    """A village directory (40 joint-defense groups) in ``database_url`` (default: SQLite in ``root``),
+    and ``groups`` callers: one line per group first, then (``per_group`` > 1) a second household's, ..."""
     database_url = database_url or f"sqlite:///{root / 'callcenter.db'}"
     migrate(database_url)
     roster = generate_roster(VILLAGE, seed=7)
@@ -207,13 +214,12 @@ def make_site(root: Path, groups: int, database_url: str | None = None) -> Site:
     RosterStore(engine).apply(roster)
     engine.dispose()
     (root / "escalation.yaml").write_text(FAST_POLICY, encoding="utf-8")
-    callers: list[str] = []
-    seen_groups: set[tuple[str, str, str, str]] = set()
+    by_group: dict[tuple[str, str, str, str], list[str]] = {}
     for household in roster.households:
-        group = (household.town, household.village, household.grid, household.group)
-        if group not in seen_groups and household.lines:
-            seen_groups.add(group)
-            callers.append(household.lines[0])
+        group = by_group.setdefault((household.town, household.village, household.grid, household.group), [])
+        if household.lines and len(group) < per_group:
+            group.append(household.lines[0])
+    callers = [lines[i] for i in range(per_group) for lines in by_group.values() if i < len(lines)]
     return Site(root, database_url, callers[:groups], PlacementLog(root / "placements.jsonl"))
 
 
@@ -236,3 +242,25 @@ def unfinished(store: SqlIncidentStore) -> dict[str, str]:
 
 def leg_rows(store: SqlIncidentStore) -> dict[str, Any]:
     return {leg.id: leg for row in store.incidents(limit=10_000) for leg in store.legs(row.id)}
+
+
+def scheduler_holder(store: SqlIncidentStore) -> str | None:
+    """Who holds the scheduler lease now (``instance#boot``), if anyone."""
+    lease = LeaseRow.__table__  # type: ignore[attr-defined]
+    query = select(lease.c.holder).where(lease.c.name == "scheduler", lease.c.expires_at > datetime.now(UTC))
+    with store.engine.connect() as conn:
+        holder = conn.execute(query).scalar()
+    return None if holder is None else str(holder)
+
+
+def eventually(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return check()
+
+
+def claimed_by(store: SqlIncidentStore, prefix: str) -> set[str]:
+    return {leg.id for leg in leg_rows(store).values() if (leg.claimed_by or "").startswith(prefix)}

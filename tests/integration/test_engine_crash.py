@@ -4,7 +4,8 @@ Each trial starts ``python -m callcenter.standalone`` on one SQLite database, pr
 households' keys, and kills the process at a seeded random moment: while it starts, while it
 stores the press, while legs are being placed, while outcomes come in, while it recovers what an
 earlier victim left. After the last trial one process runs to the end. The placement log written
-by the recording channel (fsynced before each reply) is the ground truth of what was placed.
+by the recording channel (fsynced before each reply) is the ground truth of what was placed
+(the trials and checks are in ``crash_trials.py``, shared with ``bench/crash.py``).
 
 What "at most once" means here: a leg id names one attempt ``(incident, recipient, channel,
 purpose, attempt)`` and is placed at most once, ever. A leg whose process died after placing it
@@ -16,84 +17,42 @@ a recipient may ring twice around a crash, an attempt never does.
 from __future__ import annotations
 
 import random
-from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from engine_process import TOP_LEVEL, EngineProcess, Site, leg_rows, make_site, unfinished
-
-from callcenter.domain.types import LegStatus
+from crash_trials import SEED, check_placements, run_trials, start
+from engine_process import make_site, unfinished
 
 pytestmark = [pytest.mark.timeout(150), pytest.mark.slow]
 TRIALS = 20
-SEED = 995
-
-
-def stored_all(presses: list[str]) -> Callable[[EngineProcess], bool]:
-    return lambda process: set(presses) <= set(process.incidents())
-
-
-def run_trials(site: Site, rng: random.Random) -> dict[str, str]:
-    """Start, press and kill TRIALS times; returns caller → incident id for every press reported stored."""
-    reported: dict[str, str] = {}
-    callers = iter(site.callers)
-    for trial in range(TRIALS):
-        presses = [next(callers)] + ([next(callers)] if trial % 3 == 0 else [])
-        process = site.start(f"trial{trial:02d}", presses, forked=True)
-        if trial % 5 == 4:
-            # Anywhere from start-up to fan-out: the press may not even be stored yet.
-            process.wait_for(lambda p: False, rng.uniform(0.0, 0.8))
-        else:
-            stored = process.wait_for(stored_all(presses), 30)
-            assert stored, f"trial {trial}: no press stored within 30 s:\n{process.output()}"
-            process.wait_for(lambda p: False, rng.uniform(0.0, 1.0))
-        process.kill()
-        reported |= process.incidents()
-    return reported
+# Liveness, not speed: the survivor must take the lease of the killed process (1.5 s here) and
+# resume its incidents within the issue's bound; on an idle machine it takes about 2 s.
+RESUME_WITHIN_SECONDS = 10.0
 
 
 def test_killed_engines_place_every_leg_once_and_finish_every_escalation(tmp_path: Path) -> None:
     site = make_site(tmp_path, groups=TRIALS * 2)
+    store = site.store
     try:
-        reported = run_trials(site, random.Random(SEED))
-        survivor = site.start("survivor", [])
-        store = site.store
+        run = run_trials(site, random.Random(SEED), TRIALS)
+        survivor, restart = start(site, store, "survivor", [])
         finished = survivor.wait_for(lambda p: not unfinished(store), 45)
         assert finished, f"still unfinished: {unfinished(store)}\n{survivor.output()}"
         survivor.kill()
     finally:
         site.stop_all()
 
-    placements = site.log.read()
-    legs = leg_rows(store)
-    incidents = {row.id: row for row in store.incidents(limit=10_000)}
-
-    # No incident lost: every press a process reported as stored is there.
-    assert set(reported.values()) <= set(incidents)
-    # No leg id placed twice, and nothing placed that the database does not know.
-    placed = Counter(p["leg"] for p in placements)
-    assert [leg for leg, times in placed.items() if times > 1] == []
-    assert set(placed) <= set(legs)
-    assert all(legs[p["leg"]].attempt == p["attempt"] for p in placements)
-    # Every leg the database says was handed over is in the log.
-    handed_over = {leg_id for leg_id, leg in legs.items() if LegStatus(leg.status).was_placed and not leg.interrupted}
-    assert handed_over - set(placed) == set()
-    # Every planned leg was placed, or dropped unplaced because help was confirmed, or cut by a crash.
-    assert [leg.id for leg in legs.values()
-            if leg.id not in placed and leg.status != "cancelled" and not leg.interrupted] == []
-    # Every leg interrupted by a crash was replaced by the next attempt, unless the alert was over.
-    for leg in legs.values():
-        if leg.interrupted:
-            replacement = leg.id.rsplit("/", 1)[0] + f"/{leg.attempt + 1}"
-            assert replacement in legs or incidents[leg.incident_id].status != "alerting", leg.id
+    found = check_placements(site, store, run.reported)
+    # No incident lost, no leg id placed twice, nothing placed unknown to the database, every leg
+    # handed over is in the log, every planned leg placed (or cancelled, or cut by a crash), every
+    # interrupted leg replaced by its next attempt, every escalation finished.
+    assert found.problems() == {}
     # The crashes really hit fan-out: some legs were interrupted and some were placed before it.
-    interrupted = [leg for leg in legs.values() if leg.interrupted]
-    assert interrupted and any(leg.id in placed for leg in interrupted)
-    # Every escalation finished: quorum met, or the top level reached with every leg final.
-    for row in incidents.values():
-        assert row.status == "acknowledged" or (row.status == "alerting" and row.level == TOP_LEVEL), row.id
+    assert found.interrupted and found.interrupted_after_placing
     # The script made the chain climb and made the engine redial (not only replace interrupted legs).
-    assert max(row.level for row in incidents.values()) >= 1
-    assert any(leg.attempt > 1 and not legs[leg.id.rsplit("/", 1)[0] + f"/{leg.attempt - 1}"].interrupted
-               for leg in legs.values())
+    assert found.max_level >= 1 and found.redials
+    # Escalation resumed: the survivor inherited unfinished incidents and placed a leg of one of them in time.
+    assert restart.pending, "the last trial left nothing unfinished: the survivor resumed nothing"
+    resumed = restart.observe(site.log.read())
+    assert resumed is not None, "the survivor never placed a leg of an inherited incident"
+    assert restart.resume_seconds is not None and restart.resume_seconds <= RESUME_WITHIN_SECONDS

@@ -9,42 +9,23 @@ place what is due and fire the escalations that fell due meanwhile, each leg id 
 from __future__ import annotations
 
 import signal
-import time
 from collections import Counter
-from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from engine_process import EngineProcess, Site, leg_rows, make_site, unfinished
-from sqlalchemy import select
-
-from callcenter.db.incident_repo import SqlIncidentStore
-from callcenter.db.incident_tables import LeaseRow
+from engine_process import (
+    EngineProcess,
+    Site,
+    claimed_by,
+    eventually,
+    leg_rows,
+    make_site,
+    scheduler_holder,
+    unfinished,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(150), pytest.mark.slow]
 TAKEOVER_SECONDS = 10
-
-
-def scheduler_holder(store: SqlIncidentStore) -> str | None:
-    lease = LeaseRow.__table__  # type: ignore[attr-defined]
-    query = select(lease.c.holder).where(lease.c.name == "scheduler", lease.c.expires_at > datetime.now(UTC))
-    with store.engine.connect() as conn:
-        holder = conn.execute(query).scalar()
-    return None if holder is None else str(holder)
-
-
-def eventually(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return check()
-
-
-def claimed_by(store: SqlIncidentStore, prefix: str) -> set[str]:
-    return {leg.id for leg in leg_rows(store).values() if (leg.claimed_by or "").startswith(prefix)}
 
 
 def start_pair(site: Site) -> tuple[EngineProcess, EngineProcess, str]:

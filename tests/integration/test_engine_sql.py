@@ -186,6 +186,17 @@ def test_recovery_interrupts_legs_of_a_dead_instance(rig: Rig) -> None:
     assert len(retries) == 10 and all(r.claimed_by == "test#2" for r in retries)
 
 
+def test_legs_of_an_instance_that_dies_after_the_takeover_are_interrupted_later(rig: Rig) -> None:
+    """Its heartbeat was still live at the takeover (it died while another led): the sweep's check catches it."""
+    incident = rig.engine.key_press(CALLER)
+    rig.engine.holder = "test#2"
+    assert rig.engine.recover(dead_holders=lambda holder: False) == 0
+    assert rig.engine.interrupt_dead(lambda holder: holder == "test#1") == 21 - 11
+    retries = [r for r in rig.store.legs(incident.id) if r.attempt == 2 and r.channel == "call"]
+    assert len(retries) == 10 and all(r.claimed_by == "test#2" for r in retries)
+    assert rig.engine.interrupt_dead(lambda holder: holder == "test#1") == 0  # nothing left in flight there
+
+
 def test_a_voice_message_is_stored_on_the_timeline(rig: Rig) -> None:
     incident = rig.engine.key_press(CALLER)
     rig.engine.attach_voice_message(incident.id, "var/recordings/x.wav", 7.25, Actor("household", "张桂兰"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,10 +39,12 @@ def test_the_placement_is_logged_before_the_reference_comes_back(tmp_path: Path)
     seen_in_log: list[list[str]] = []
     phones = recording_phones(Channel.CALL, log, time_scale=0.01)
     phones.sink = Sink()
+    before = time.time()
     ref = phones.send(order("I1/a/call/alert/1"))
     seen_in_log.append([p["leg"] for p in log.read()])
     assert ref.startswith("sim-") and seen_in_log == [["I1/a/call/alert/1"]]
     assert log.read()[0]["attempt"] == 1 and log.read()[0]["channel"] == "call"
+    assert before <= log.read()[0]["at"] <= time.time()  # when it was placed, for the crash benchmark
     assert phones.sink.final.wait(5)  # and the scripted outcome still arrives
     assert phones.name == "recording-call" and phones.survives_restart is False
 

@@ -1,0 +1,52 @@
+"""The leader's sweep: recovery once per leadership, then a check for legs of instances that died since."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from callcenter.service.runtime import EngineRuntime
+
+
+@dataclass
+class Engine:
+    calls: list[str] = field(default_factory=list)
+
+    def recover(self, dead: Any) -> int:
+        self.calls.append("recover")
+        return 0
+
+    def interrupt_dead(self, dead: Any) -> int:
+        self.calls.append(f"interrupt_dead:{dead('gone#1')}")
+        return 1
+
+    def dispatch_due(self) -> int:
+        self.calls.append("dispatch_due")
+        return 0
+
+    def escalate_due(self) -> int:
+        self.calls.append("escalate_due")
+        return 0
+
+
+def runtime(leading: bool) -> tuple[EngineRuntime, Engine]:
+    engine = Engine()
+    leadership = SimpleNamespace(holder="me#1", is_dead=lambda holder: holder == "gone#1")
+    made = EngineRuntime(engine, scheduler=None, timers=SimpleNamespace(leading=leading),  # type: ignore[arg-type]
+                         leadership=leadership)  # type: ignore[arg-type]
+    return made, engine
+
+
+def test_after_recovery_every_sweep_looks_for_legs_of_dead_instances() -> None:
+    made, engine = runtime(leading=True)
+    made._sweep()
+    made._sweep()
+    assert engine.calls == ["recover", "dispatch_due", "escalate_due",
+                            "interrupt_dead:True", "dispatch_due", "escalate_due"]
+
+
+def test_a_standby_instance_sweeps_nothing() -> None:
+    made, engine = runtime(leading=False)
+    made._sweep()
+    assert engine.calls == []
