@@ -7,8 +7,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
+from callcenter.adapters.health import DatabaseProbe
 from callcenter.api.deps import ContainerDep
-from callcenter.web.metrics import IncidentCollector
+from callcenter.web.metrics import IncidentCollector, OutageCollector, WithoutDatabase
 
 router = APIRouter(tags=["operations"])
 
@@ -39,5 +40,7 @@ def health(container: ContainerDep) -> JSONResponse:
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics(container: ContainerDep) -> Response:
     registry = CollectorRegistry()
-    registry.register(IncidentCollector(container.engine))
+    registry.register(WithoutDatabase(IncidentCollector(container.engine)))
+    database_up = DatabaseProbe(lambda: container.engine).check().ok
+    registry.register(OutageCollector(lambda: container.outage_view(database_up)))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

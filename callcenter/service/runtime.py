@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -24,16 +25,25 @@ class EngineRuntime:
     audit_seconds: float = 5.0
     overdue: list[Overdue] = field(default_factory=list)
     _recovered: bool = False
+    # The directory snapshot's refresh (docs/architecture.md "Database outage"); None: no snapshot.
+    refresh_snapshot: Callable[[], object] | None = None
+    snapshot_check_seconds: float = 30.0
 
     def start(self) -> None:
         self.timers.target = self.engine
         self.leadership.on_lead = self._became_leader
         self.leadership.on_lose = self._lost_leadership
         self.scheduler.start()
-        self.leadership.tick()
+        try:
+            self.leadership.tick()
+        except Exception:  # the database is away: presses are spooled; the lease job tries again
+            log.exception("%s: no scheduler lease at start (database unreachable?)", self.leadership.holder)
         add_periodic(self.scheduler, "lease", self.lease_seconds, self.leadership.tick)
         add_periodic(self.scheduler, "sweep", self.sweep_seconds, self._sweep)
         add_periodic(self.scheduler, "audit", self.audit_seconds, self._audit)
+        if self.refresh_snapshot is not None:
+            add_periodic(self.scheduler, "snapshot", self.snapshot_check_seconds, self.refresh_snapshot)
+            self.scheduler.add_job(self.refresh_snapshot, id="snapshot-now")  # at once, off the start path
 
     def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
@@ -47,6 +57,7 @@ class EngineRuntime:
     def _recover(self) -> None:
         """Recovery must complete once per leadership: a failure (database gone) is retried by the sweep."""
         try:
+            self._replay()  # spooled presses first: recovery then sees their legs as stored
             interrupted = self.engine.recover(self.leadership.is_dead)
         except Exception:
             log.exception("leader %s: recovery failed; retrying on the next sweep", self.leadership.holder)
@@ -60,12 +71,20 @@ class EngineRuntime:
 
     def _sweep(self) -> None:
         """Leader only: what no local timer covers (work stored by other instances, lost timers)."""
+        self._replay()  # every instance replays its own spool, leader or not
         if not self.timers.leading:
             return
         if not self._recovered:
             self._recover()
         self.engine.dispatch_due()
         self.engine.escalate_due()
+
+    def _replay(self) -> None:
+        """Store what was spooled during a database outage; raises while the database is still away."""
+        if self.engine.outage is not None:
+            applied = self.engine.outage.replay()
+            if applied:
+                log.warning("%s: %d spooled records stored after the database outage", self.leadership.holder, applied)
 
     def _audit(self) -> None:
         if self.timers.leading:
