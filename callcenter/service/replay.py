@@ -22,6 +22,8 @@ from callcenter.service.spool import SpoolRecord
 
 STORED_AFTER_OUTAGE = "stored_after_outage"  # timeline kind: "stored after database outage"
 INTERRUPTED = "interrupted: the instance placing it stopped during the database outage"
+# Handed over and not yet out of our hands (a submitted SMS is the provider's): as engine recovery sees them.
+_IN_FLIGHT = frozenset({LegStatus.PENDING, LegStatus.DIALING, LegStatus.RINGING, LegStatus.ANSWERED})
 
 
 def opened_record(incident: Incident, open_key: str, holder: str) -> SpoolRecord:
@@ -143,5 +145,5 @@ def _interrupt_orphans(incident: Incident, claims: list[Claim], holder: str, sur
     (unless their channel outlives us): closed as interrupted, and the next attempt is planned."""
     for claim in claims:
         leg = incident.legs[claim.leg_id]
-        if claim.holder != holder and not leg.status.is_final and not survives_restart(claim.provider):
+        if claim.holder != holder and leg.status in _IN_FLIGHT and not survives_restart(claim.provider):
             incident.leg_interrupted(claim.leg_id, now, policy, INTERRUPTED)

@@ -29,20 +29,29 @@ class FallbackDirectory:
     def __init__(self, primary: DirectoryBook, snapshot: DirectoryBook) -> None:
         self.primary, self.snapshot = primary, snapshot
         self.snapshot_answers = 0  # lookups answered from the snapshot since start
+        self._failing = False
 
     def household_by_caller(self, number: str) -> CallerLookup | None:
         try:
-            return self.primary.household_by_caller(number)
+            found = self.primary.household_by_caller(number)
         except Exception as exc:
-            log.warning("directory unreachable (%s): %s looked up in the snapshot", type(exc).__name__,
-                        mask_phone(number))
+            self._failed(exc, f"{mask_phone(number)} looked up")
             self.snapshot_answers += 1
             return self.snapshot.household_by_caller(number)
+        self._failing = False
+        return found
 
     def is_known_number(self, number: str) -> bool:
         try:
-            return self.primary.is_known_number(number)
+            known = self.primary.is_known_number(number)
         except Exception as exc:
-            log.warning("directory unreachable (%s): toll-fraud check of %s in the snapshot", type(exc).__name__,
-                        mask_phone(number))
+            self._failed(exc, f"toll-fraud check of {mask_phone(number)}")
             return self.snapshot.is_known_number(number)
+        self._failing = False
+        return known
+
+    def _failed(self, exc: Exception, what: str) -> None:
+        """A warning when the directory starts failing; while it goes on failing, debug lines only."""
+        level = logging.DEBUG if self._failing else logging.WARNING
+        self._failing = True
+        log.log(level, "directory unreachable (%s): %s in the snapshot", type(exc).__name__, what)

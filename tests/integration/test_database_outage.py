@@ -1,0 +1,191 @@
+"""A key press while PostgreSQL refuses every connection is alerted at once and stored afterwards.
+
+The outage is real: the test database is closed to connections (``ALTER DATABASE ... ALLOW_CONNECTIONS
+false``) and every backend of it terminated, which is what a stopped or restarting server looks like
+to the service (connections refused, pooled ones dead). Phones are the "recording" channel, whose
+placement log (fsynced before each reply) tells what was placed, even across ``kill -9``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_process import TIME_SCALE, EngineProcess, Site, leg_rows, make_site, unfinished
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from callcenter.api.app import create_app
+from callcenter.bootstrap import ConsoleContainer, build
+from callcenter.db.incident_repo import SqlIncidentStore
+from callcenter.service.replay import STORED_AFTER_OUTAGE
+from callcenter.settings import load_settings
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
+
+# As shipped but slow enough that the first incident's escalation falls due during the outage, and a
+# quorum nobody reaches, so escalation must go on after it.
+OUTAGE_POLICY = """
+levels:
+  - name: 联防组
+    operators: true
+    targets:
+      - {role: household_contact, channels: [call, sms]}
+      - {role: grid_worker, channels: [sms]}
+    next_after_seconds: 3
+  - name: 网格
+    targets:
+      - {role: grid_worker, channels: [call]}
+      - {role: grid_centre_household, channels: [call]}
+    next_after_seconds: 1
+  - name: 村站和乡镇
+    targets:
+      - {role: village_station, channels: [call]}
+      - {role: township_duty_officer, channels: [call]}
+    next_after_seconds: 1
+  - name: 派出所
+    urgent: true
+    targets:
+      - {role: police_station, channels: [call]}
+quorum:
+  acknowledgements: 99
+  any_of_roles: []
+redial:
+  after_seconds: 1
+  max_redials: 1
+"""
+
+
+@dataclass
+class Outage:
+    """Closes and reopens one PostgreSQL database to every connection, as a server restart would."""
+
+    admin_url: str
+    database: str
+
+    def begin(self) -> None:
+        self._run(f'ALTER DATABASE "{self.database}" ALLOW_CONNECTIONS false')
+        self._run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db "
+                  "AND pid <> pg_backend_pid()", db=self.database)
+
+    def end(self) -> None:
+        self._run(f'ALTER DATABASE "{self.database}" ALLOW_CONNECTIONS true')
+
+    def _run(self, sql: str, **params: Any) -> None:
+        admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(sql), params)
+        finally:
+            admin.dispose()
+
+
+def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    assert check(), f"not within {timeout} s: {what}"
+
+
+@pytest.fixture
+def site(tmp_path: Path, postgres_url: str) -> Site:
+    site = make_site(tmp_path, groups=3, database_url=postgres_url)
+    (site.root / "escalation.yaml").write_text(OUTAGE_POLICY, encoding="utf-8")
+    return site
+
+
+@pytest.fixture
+def outage(site: Site, postgres_admin_url: str) -> Iterator[Outage]:
+    database = make_url(site.database_url).database
+    assert database is not None
+    outage = Outage(postgres_admin_url, database)
+    yield outage
+    outage.end()  # the test database must be droppable whatever happened
+
+
+@pytest.fixture
+def container(site: Site) -> Iterator[ConsoleContainer]:
+    settings = load_settings(
+        database_url=site.database_url, data_dir=site.root, log_level="WARNING",
+        engine={"instance_name": "solo", "call_channel": "recording", "sms_channel": "recording",
+                "placement_log": site.log.path, "simulated_time_scale": TIME_SCALE,
+                "policy_file": site.root / "escalation.yaml", "lease_seconds": 1.5},
+    )
+    container = build(settings)
+    yield container
+    container.close()
+
+
+def placed(site: Site, incident_id: str) -> list[str]:
+    return [p["leg"] for p in site.log.read() if p["leg"].startswith(incident_id + "/")]
+
+
+def timeline_kinds(store: SqlIncidentStore, incident_id: str) -> list[str]:
+    return [row.kind for row in store.timeline(incident_id)]
+
+
+def stored(store: SqlIncidentStore, incident_id: str) -> bool:
+    try:
+        return store.incident_row(incident_id) is not None
+    except Exception:  # still refused: the database is not back yet
+        return False
+
+
+def test_a_press_during_the_outage_is_alerted_spooled_and_stored_when_the_database_is_back(
+    site: Site, outage: Outage, container: ConsoleContainer,
+) -> None:
+    store = site.store
+    runtime = container.runtime
+    runtime.start()
+    api = TestClient(create_app(container))
+    eventually(lambda: container.directory_snapshot.taken_at() is not None, 30, "a directory snapshot")
+    first = runtime.engine.key_press(site.callers[0])
+    eventually(lambda: len(placed(site, first.id)) >= 3, 10, "the first incident alerting")
+
+    outage.begin()
+    second = runtime.engine.key_press(site.callers[1])
+    # Alerted at once from the snapshot: the household was found, its neighbours are rung.
+    assert second.household_id is not None
+    level0 = {leg.id for leg in second.legs.values() if leg.level == 0}
+    eventually(lambda: set(placed(site, second.id)) == level0, 10, "the spooled press's level-0 legs placed")
+    spooled = container.degraded_mode.spool.waiting()
+    opened = [r for r in spooled if r.kind == "opened"]
+    assert [(r.incident_id, r.at) for r in opened] == [(second.id, second.opened_at)]
+    assert {leg for r in spooled if r.kind == "claimed" for leg in r.data["legs"]} == level0
+
+    health = api.get("/health")
+    assert health.status_code == 503
+    detail = health.json()["probes"]["outage"]["detail"]
+    assert "degraded: database unreachable" in detail and "1 spooled incidents" in detail
+    metrics = api.get("/metrics").text
+    assert "callcenter_database_up 0.0" in metrics and "callcenter_spooled_incidents 1.0" in metrics
+    assert "callcenter_directory_snapshot_age_seconds" in metrics
+    first_level = first.level
+    time.sleep(3.5)  # the first incident's next escalation falls due while the database is away
+
+    outage.end()
+    eventually(lambda: stored(store, second.id), 30, "the spooled incident stored")
+    eventually(lambda: not unfinished(store), 60, f"every escalation finished: {unfinished(store)}")
+
+    row = store.incident_row(second.id)
+    assert row.opened_at == second.opened_at  # its own press time, not the time it was stored
+    assert STORED_AFTER_OUTAGE in timeline_kinds(store, second.id)
+    legs = leg_rows(store)
+    # Placed during the outage, stored as claimed and placed by this instance: never placed again.
+    assert all(legs[leg].claimed_by == container.holder and legs[leg].status != "pending" for leg in level0)
+    assert [leg for leg, n in Counter(p["leg"] for p in site.log.read()).items() if n > 1] == []
+    # Escalation went on for both: the first incident's timer resumed, the spooled one climbed.
+    assert store.incident_row(first.id).level > first_level
+    assert row.level > 0
+    assert api.get("/health").json()["probes"]["outage"]["ok"] is True
+    assert container.degraded_mode.spool.waiting() == []
