@@ -189,3 +189,56 @@ def test_a_press_during_the_outage_is_alerted_spooled_and_stored_when_the_databa
     assert row.level > 0
     assert api.get("/health").json()["probes"]["outage"]["ok"] is True
     assert container.degraded_mode.spool.waiting() == []
+
+
+def test_killed_during_the_outage_after_the_press_it_is_stored_once_after_restart(
+    site: Site, outage: Outage,
+) -> None:
+    caller = site.callers[1]
+    spool = site.root / "outage" / "node" / "spool"
+    try:
+        warm = site.start("warm", [], instance="node")  # runs long enough to copy the directory
+        eventually(lambda: any((site.root / "outage" / "node" / "snapshot").glob("directory-*.sqlite")), 60,
+                   f"a directory snapshot\n{warm.output()}")
+        warm.kill()
+
+        outage.begin()
+        during = site.start("during", [caller], instance="node")
+        eventually(lambda: caller in during.incidents(), 60, f"the press taken\n{during.output()}")
+        incident_id = during.incidents()[caller]
+        eventually(lambda: len(placed(site, incident_id)) >= 5, 30, "level-0 legs being placed")
+        during.kill()  # kill -9 in the middle of the fan-out, the database still away
+        placed_during = {p["leg"] for p in site.log.read() if p["pid"] == during.pid}
+        opened = [r for r in spooled_records(spool) if r["kind"] == "opened"]
+        assert [r["incident"] for r in opened] == [incident_id]
+
+        outage.end()
+        after = site.start("after", [], instance="node")
+        store = site.store
+        eventually(lambda: stored(store, incident_id), 60, f"the spooled incident stored\n{after.output()}")
+        eventually(lambda: not unfinished(store), 90, f"every escalation finished: {unfinished(store)}")
+        after.kill()
+    finally:
+        site.stop_all()
+
+    row = store.incident_row(incident_id)
+    assert row.opened_at == datetime.fromisoformat(opened[0]["at"])
+    assert [r.id for r in store.incidents(limit=100) if r.household_id == row.household_id] == [incident_id]
+    assert STORED_AFTER_OUTAGE in timeline_kinds(store, incident_id)
+    legs = leg_rows(store)
+    # Every attempt placed at most once, across the kill, the replay and the restart.
+    assert [leg for leg, n in Counter(p["leg"] for p in site.log.read()).items() if n > 1] == []
+    # What the killed process placed is stored as its claim, and was not placed again.
+    assert placed_during and all((legs[leg].claimed_by or "").startswith("node#") for leg in placed_during)
+    assert all(legs[leg].status != "pending" for leg in placed_during)
+    # Calls that died with it were closed as interrupted and the recipient reached by the next attempt.
+    interrupted = [leg for leg in legs.values() if leg.interrupted]
+    assert interrupted  # calls ring for 0.4 s or more: the kill caught some
+    for leg in interrupted:
+        assert leg.id.rsplit("/", 1)[0] + f"/{leg.attempt + 1}" in legs
+    assert row.level > 0 and row.status == "alerting"
+
+
+def spooled_records(spool: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for path in sorted(spool.glob("*.jsonl")) for line in path.read_text().splitlines()
+            if line.strip()]
