@@ -116,7 +116,7 @@ def _claimed(incident: Incident, record: SpoolRecord, policy: EscalationPolicy, 
     found = [leg_id for leg_id in legs if leg_id in incident.legs]
     for leg_id in found:
         claims.setdefault(leg_id, Claim(leg_id, str(record.data["holder"]), str(legs[leg_id]), record.at))
-    return len(found)
+    return 0  # the incident itself is unchanged: the store writes a claim only on an unclaimed leg
 
 
 def _outcome(incident: Incident, record: SpoolRecord, policy: EscalationPolicy, claims: dict[str, Claim]) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_process import TIME_SCALE, EngineProcess, Site, leg_rows, make_site, unfinished
+from engine_process import TIME_SCALE, Site, leg_rows, make_site, unfinished
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
