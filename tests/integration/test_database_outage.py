@@ -9,24 +9,37 @@ placement log (fsynced before each reply) tells what was placed, even across ``k
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from engine_process import TIME_SCALE, Site, leg_rows, make_site, unfinished
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
+from callcenter.adapters.fakes import SystemClock
 from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
-from callcenter.db.incident_repo import SqlIncidentStore
+from callcenter.db.directory_repo import SqlDirectory
+from callcenter.db.engine import make_engine
+from callcenter.db.incident_repo import SqlIncidentStore, SqlUnitOfWork
+from callcenter.db.snapshot import database_unavailable
+from callcenter.domain.incident import Incident
+from callcenter.domain.plan import plan_fan_out
+from callcenter.domain.types import Channel, LegStatus
+from callcenter.policies import load_policy
+from callcenter.service.outage import DegradedMode, Report
 from callcenter.service.replay import STORED_AFTER_OUTAGE
+from callcenter.service.spool import PressSpool
 from callcenter.settings import load_settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
@@ -242,3 +255,96 @@ def test_killed_during_the_outage_after_the_press_it_is_stored_once_after_restar
 def spooled_records(spool: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for path in sorted(spool.glob("*.jsonl")) for line in path.read_text().splitlines()
             if line.strip()]
+
+
+# -- replay on its own: two instances, and a replay cut short -------------------------------------
+
+SPOOLED_BY = "node#aaaaaa"
+
+
+def spool_presses(site: Site, spool_dir: Path) -> dict[str, set[str]]:
+    """Presses of every site caller taken in degraded mode (as during an outage): incident → legs placed."""
+    engine = make_engine(site.database_url)
+    directory = SqlDirectory(engine)
+    policy = load_policy(site.root / "escalation.yaml")
+    mode = DegradedMode(PressSpool(spool_dir), SqlIncidentStore(engine), policy, SystemClock(), SPOOLED_BY,
+                        database_unavailable)
+    placed_legs: dict[str, set[str]] = {}
+    for n, caller in enumerate(site.callers):
+        found = directory.household_by_caller(caller)
+        assert found is not None
+        now = datetime.now(UTC)
+        opened = Incident.open(f"outage-{n}", caller, found.household.id, found.household.label,
+                               found.household.address, plan_fan_out(found, policy, caller), policy, now)
+        incident, legs = mode.press(f"h:{found.household.id}", now, True, lambda opened=opened: opened,
+                                    lambda leg: f"recording-{leg.channel}")
+        mode.take_reports(incident.id, [Report(leg.id, LegStatus.DIALING if leg.channel is Channel.CALL
+                                               else LegStatus.SUBMITTED) for leg in legs])
+        placed_legs[incident.id] = {leg.id for leg in legs}
+    directory.close()
+    engine.dispose()
+    return placed_legs
+
+
+def replayer(spool_dir: Path, store: SqlIncidentStore, site: Site, holder: str) -> DegradedMode:
+    return DegradedMode(PressSpool(spool_dir), store, load_policy(site.root / "escalation.yaml"), SystemClock(),
+                        holder, database_unavailable)
+
+
+def assert_stored_once(store: SqlIncidentStore, placed_legs: dict[str, set[str]]) -> None:
+    assert {row.id for row in store.incidents(limit=100)} == set(placed_legs)
+    for incident_id, legs in placed_legs.items():
+        timeline = store.timeline(incident_id)
+        assert [e.kind for e in timeline].count(STORED_AFTER_OUTAGE) == 1
+        handed_over = Counter(e.data["leg"] for e in timeline
+                              if e.kind == "leg_status" and e.data["status"] in ("dialing", "submitted"))
+        assert handed_over == Counter(legs)  # each spooled hand-over applied exactly once
+        rows = {leg.id: leg for leg in store.legs(incident_id)}
+        assert all(rows[leg].claimed_by == SPOOLED_BY for leg in legs)
+
+
+class DatabaseGoneAgain(SqlIncidentStore):
+    """The store of a replay cut short: the database goes away again after ``units`` units of work."""
+
+    def __init__(self, engine: Engine, units: int) -> None:
+        super().__init__(engine)
+        self.units = units
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        if self.units <= 0:
+            raise OperationalError("connect", {}, Exception("server closed the connection unexpectedly"))
+        self.units -= 1
+        return super().unit_of_work()
+
+
+def test_two_instances_replaying_the_same_records_store_each_once(site: Site, tmp_path: Path) -> None:
+    placed_legs = spool_presses(site, tmp_path / "spool-a")
+    shutil.copytree(tmp_path / "spool-a", tmp_path / "spool-b")
+    stored_by: list[str] = []
+    modes = []
+    for name in ("a", "b"):
+        mode = replayer(tmp_path / f"spool-{name}", site.store, site, SPOOLED_BY)
+        mode.on_stored = lambda incident: stored_by.append(incident.id)
+        modes.append(mode)
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda mode: mode.replay(), modes))
+    assert_stored_once(site.store, placed_legs)
+    assert sorted(set(stored_by)) == sorted(placed_legs)
+    assert all(mode.spool.waiting() == [] and mode.state().spooled_records == 0 for mode in modes)
+
+
+def test_a_replay_cut_short_is_finished_after_a_restart_without_doubles(site: Site, tmp_path: Path) -> None:
+    placed_legs = spool_presses(site, tmp_path / "spool")
+    assert len(placed_legs) == 3
+    engine = make_engine(site.database_url)
+    cut = replayer(tmp_path / "spool", DatabaseGoneAgain(engine, units=2), site, SPOOLED_BY)
+    cut.replay()  # two incidents stored, then the database is gone again
+    assert len(site.store.incidents(limit=100)) == 2
+    assert cut.state().spooled_records > 0 and cut.spool.waiting()
+
+    restarted = replayer(tmp_path / "spool", site.store, site, SPOOLED_BY)
+    assert restarted.state().spooled_incidents == 3  # from the files: the process kept nothing
+    restarted.replay()
+    assert_stored_once(site.store, placed_legs)
+    assert restarted.spool.waiting() == []
+    engine.dispose()
