@@ -96,7 +96,11 @@ class DegradedMode:
                 self._unstored.add(incident.id)
             legs = [leg for leg in incident.pending_legs() if leg.due_at <= now and leg.id not in self._claimed]
             records.append(claimed_record(incident.id, now, {leg.id: provider(leg) for leg in legs}, self.holder))
-            self._append(records, now)
+            try:
+                self._append(records, now)
+            except OSError:  # disk full or gone: the neighbours are rung all the same, loudly
+                log.critical("incident %s NOT spooled: it is alerted but will not be stored; tell the operators",
+                             incident.id, exc_info=True)
             self._claimed.update(leg.id for leg in legs)
             self._presses += 1
         incident.new_events, incident.changed_legs = [], set()
