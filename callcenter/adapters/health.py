@@ -115,7 +115,8 @@ class OutageProbe:
         if not view.database_up:
             return ProbeResult(False, f"degraded: database unreachable, key presses alerted from the {snapshot} "
                                       f"and spooled; {spooled} wait for the database")
-        return ProbeResult(False, f"degraded: database back, storing the spool; {spooled} left; {snapshot}")
+        return ProbeResult(False, f"degraded: the database answers but has not stored the spool yet (it refused "
+                                  f"writes, or the replay is under way); {spooled} left; {snapshot}")
 
 
 def describe_snapshot(view: OutageView) -> str:
