@@ -10,12 +10,21 @@ How stale: ``refresh_if_changed`` (every ``check_seconds``) copies again when th
 fingerprint (row counts and highest ids of households, lines and responders) moved, which a roster
 import does, and in any case once the copy is ``max_age_seconds`` old (edits in place, such as a
 corrected address, are caught then).
+
+The copy runs in a child process at lower CPU priority (``python -m callcenter.db.snapshot``, its
+arguments on stdin so the database password is not on a command line): copying a district takes
+seconds of Python work that, in the service's own process, would hold the interpreter lock and
+slow key presses down (docs/benchmarks.md, "Database outage").
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -141,12 +150,12 @@ class DirectorySnapshot:
             taken_at = datetime.now(UTC)
             path = self.directory / f"directory-{time.time_ns():020d}.sqlite"
             partial = path.with_suffix(".partial")
-            households = _copy(self.source, partial, taken_at, fingerprint or self._fingerprint_of())
+            households = _copy_in_child(self.source, partial, taken_at, fingerprint or self._fingerprint_of())
             partial.rename(path)
             with self._lock:
                 self._open(path)
-            for older in self.directory.glob("directory-*.sqlite"):
-                if older != path:
+            for older in [*self.directory.glob("directory-*.sqlite"), *self.directory.glob("*.partial")]:
+                if older != path:  # older copies, and copies a killed process left half-written
                     older.unlink(missing_ok=True)
             log.info("directory snapshot: %d households copied in %.1f s", households, time.monotonic() - started)
             return path
@@ -163,6 +172,33 @@ class DirectorySnapshot:
             if self._engine is not None:
                 self._engine.dispose()
             self._reader = self._engine = self._path = None
+
+
+_COPY_TIMEOUT = 900.0  # seconds; a province-sized directory copies in minutes
+
+
+def _copy_in_child(source: Engine, path: Path, taken_at: datetime, fingerprint: tuple[int, ...]) -> int:
+    job = {"source": source.url.render_as_string(hide_password=False), "path": str(path),
+           "taken_at": taken_at.isoformat(), "fingerprint": list(fingerprint)}
+    done = subprocess.run([sys.executable, "-m", "callcenter.db.snapshot"], input=json.dumps(job), text=True,
+                          capture_output=True, timeout=_COPY_TIMEOUT, check=False)
+    if done.returncode != 0:
+        path.unlink(missing_ok=True)
+        raise RuntimeError(f"directory snapshot copy failed: {done.stderr.strip()[-2000:]}")
+    return int(done.stdout.strip().splitlines()[-1])
+
+
+def _child_main() -> None:
+    """The copy, in a process of its own (see the module docstring); prints the household count."""
+    job = json.loads(sys.stdin.read())
+    os.nice(10)  # the service's key presses come first on a small machine
+    source = create_engine(job["source"])
+    try:
+        households = _copy(source, Path(job["path"]), datetime.fromisoformat(job["taken_at"]),
+                           tuple(int(n) for n in job["fingerprint"]))
+    finally:
+        source.dispose()
+    print(households)
 
 
 def _copy(source: Engine, path: Path, taken_at: datetime, fingerprint: tuple[int, ...]) -> int:
@@ -190,3 +226,7 @@ def _copy_table(src: Any, dst: Any, table: Table) -> None:
     result = src.execution_options(yield_per=_CHUNK).execute(select(table))
     for rows in result.partitions(_CHUNK):
         dst.execute(insert(table), [dict(row._mapping) for row in rows])
+
+
+if __name__ == "__main__":
+    _child_main()

@@ -70,7 +70,8 @@ class EngineRuntime:
         self.timers.clear()
 
     def _sweep(self) -> None:
-        """Leader only: what no local timer covers (work stored by other instances, lost timers)."""
+        """Every instance stores its spool first; then, leader only, what no local timer covers (work
+        stored by other instances, lost timers)."""
         self._replay()  # every instance replays its own spool, leader or not
         if not self.timers.leading:
             return
@@ -80,7 +81,7 @@ class EngineRuntime:
         self.engine.escalate_due()
 
     def _replay(self) -> None:
-        """Store what was spooled during a database outage; raises while the database is still away."""
+        """Store what was spooled during a database outage (while it is still away, nothing happens)."""
         if self.engine.outage is not None:
             applied = self.engine.outage.replay()
             if applied:

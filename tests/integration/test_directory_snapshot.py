@@ -61,7 +61,7 @@ def test_it_copies_again_only_when_the_directory_changed_or_the_copy_is_old(engi
                                               scope_level="grid", scope_id=1, scope_key="grid:1"))
     assert snapshot.refresh_if_changed(now)
     assert snapshot.is_known_number("+8613900000001")
-    assert snapshot.refresh_if_changed(now + timedelta(seconds=601))  # old: copied again anyway
+    assert snapshot.refresh_if_changed(datetime.now(UTC) + timedelta(seconds=601))  # old: copied again anyway
     assert len(list(tmp_path.glob("directory-*.sqlite"))) == 1  # older copies are removed
     snapshot.close()
 
