@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -28,6 +29,8 @@ class EngineRuntime:
     # The directory snapshot's refresh (docs/architecture.md "Database outage"); None: no snapshot.
     refresh_snapshot: Callable[[], object] | None = None
     snapshot_check_seconds: float = 30.0
+    # A copy already on disk serves at once; a first copy waits this long so start-up and recovery come first.
+    snapshot_first_seconds: float = 10.0
 
     def start(self) -> None:
         self.timers.target = self.engine
@@ -43,7 +46,8 @@ class EngineRuntime:
         add_periodic(self.scheduler, "audit", self.audit_seconds, self._audit)
         if self.refresh_snapshot is not None:
             add_periodic(self.scheduler, "snapshot", self.snapshot_check_seconds, self.refresh_snapshot)
-            self.scheduler.add_job(self.refresh_snapshot, id="snapshot-now")  # at once, off the start path
+            first = datetime.now(UTC) + timedelta(seconds=min(self.snapshot_first_seconds, self.snapshot_check_seconds))
+            self.scheduler.add_job(self.refresh_snapshot, "date", run_date=first, id="snapshot-first")
 
     def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
