@@ -51,7 +51,10 @@ class EngineRuntime:
 
     def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
-        self.leadership.release()
+        try:
+            self.leadership.release()
+        except Exception:  # the database is away: the leases expire on their own
+            log.exception("%s: leases not released on stop", self.leadership.holder)
 
     def _became_leader(self) -> None:
         self.timers.leading = True

@@ -163,16 +163,18 @@ def test_a_press_during_the_outage_is_alerted_spooled_and_stored_when_the_databa
     runtime = container.runtime
     runtime.start()
     api = TestClient(create_app(container))
-    eventually(lambda: container.directory_snapshot.taken_at() is not None, 30, "a directory snapshot")
+    container.directory_snapshot.refresh()  # what the runtime's job does 10 s after start
     first = runtime.engine.key_press(site.callers[0])
-    eventually(lambda: len(placed(site, first.id)) >= 3, 10, "the first incident alerting")
+    eventually(lambda: len(placed(site, first.id)) >= 3, 30, "the first incident alerting")
 
     outage.begin()
     second = runtime.engine.key_press(site.callers[1])
     # Alerted at once from the snapshot: the household was found, its neighbours are rung.
     assert second.household_id is not None
     level0 = {leg.id for leg in second.legs.values() if leg.level == 0}
-    eventually(lambda: set(placed(site, second.id)) == level0, 10, "the spooled press's level-0 legs placed")
+    # Generous bounds: a liveness check on a loaded 2-core machine; bench/outage.py measures the time.
+    eventually(lambda: set(placed(site, second.id)) == level0, 60,
+               f"the spooled press's level-0 legs placed: {len(placed(site, second.id))} of {len(level0)}")
     spooled = container.degraded_mode.spool.waiting()
     opened = [r for r in spooled if r.kind == "opened"]
     assert [(r.incident_id, r.at) for r in opened] == [(second.id, second.opened_at)]
@@ -214,7 +216,7 @@ def test_killed_during_the_outage_after_the_press_it_is_stored_once_after_restar
     spool = site.root / "outage" / "node" / "spool"
     try:
         warm = site.start("warm", [], instance="node")  # runs long enough to copy the directory
-        eventually(lambda: any((site.root / "outage" / "node" / "snapshot").glob("directory-*.sqlite")), 60,
+        eventually(lambda: any((site.root / "outage" / "node" / "snapshot").glob("directory-*.sqlite")), 120,
                    f"a directory snapshot\n{warm.output()}")
         warm.kill()
 
@@ -222,7 +224,7 @@ def test_killed_during_the_outage_after_the_press_it_is_stored_once_after_restar
         during = site.start("during", [caller], instance="node")
         eventually(lambda: caller in during.incidents(), 60, f"the press taken\n{during.output()}")
         incident_id = during.incidents()[caller]
-        eventually(lambda: len(placed(site, incident_id)) >= 5, 30, "level-0 legs being placed")
+        eventually(lambda: len(placed(site, incident_id)) >= 5, 60, "level-0 legs being placed")
         during.kill()  # kill -9 in the middle of the fan-out, the database still away
         placed_during = {p["leg"] for p in site.log.read() if p["pid"] == during.pid}
         opened = [r for r in spooled_records(spool) if r["kind"] == "opened"]
@@ -382,11 +384,11 @@ def test_a_locked_sqlite_file_spools_the_press_and_stores_it_once_released(tmp_p
     locker = sqlite3.connect(database_file, isolation_level=None)
     try:
         container.runtime.start()
-        eventually(lambda: container.directory_snapshot.taken_at() is not None, 30, "a directory snapshot")
+        container.directory_snapshot.refresh()
         locker.execute("BEGIN EXCLUSIVE")
         incident = container.runtime.engine.key_press(site.callers[0])
         level0 = {leg.id for leg in incident.legs.values() if leg.level == 0}
-        eventually(lambda: set(placed(site, incident.id)) == level0, 10, "level-0 legs placed while locked")
+        eventually(lambda: set(placed(site, incident.id)) == level0, 60, "level-0 legs placed while locked")
         assert [r.kind for r in container.degraded_mode.spool.waiting()][:2] == ["opened", "claimed"]
         probe = next(p for p in container.health_probes if p.name == "outage").check()
         assert not probe.ok and "has not stored the spool" in probe.detail

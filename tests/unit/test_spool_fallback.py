@@ -67,3 +67,23 @@ def test_the_snapshot_answers_when_the_database_cannot() -> None:
 ])
 def test_only_an_unreachable_or_unwritable_database_counts_as_an_outage(error: BaseException, outage: bool) -> None:
     assert database_unavailable(error) is outage
+
+
+def test_after_a_failure_the_snapshot_answers_alone_for_a_while() -> None:
+    primary, snapshot, number, lookup = books()
+    primary.down = True
+    directory = FallbackDirectory(primary, snapshot, retry_seconds=60)
+    assert directory.household_by_caller(number) == lookup
+    asked = primary.asked
+    assert directory.is_known_number(number) and directory.household_by_caller(number) == lookup
+    assert primary.asked == asked  # no connection attempt per leg while the database is known to be away
+
+
+def test_the_database_is_asked_again_once_the_wait_is_over() -> None:
+    primary, snapshot, number, lookup = books()
+    primary.down = True
+    directory = FallbackDirectory(primary, snapshot, retry_seconds=0)
+    directory.household_by_caller(number)
+    primary.down = False
+    snapshot.lookups.clear()
+    assert directory.household_by_caller(number) == lookup and directory.snapshot_answers == 1
