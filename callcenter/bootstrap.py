@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -14,7 +15,14 @@ from callcenter.accounts.ratelimit import LoginRateLimiter
 from callcenter.accounts.service import AccountService
 from callcenter.adapters.events import EventBus
 from callcenter.adapters.fakes import SystemClock
-from callcenter.adapters.health import DatabaseProbe, HealthProbe, SchedulerProbe, SipRegistrationProbe
+from callcenter.adapters.health import (
+    DatabaseProbe,
+    HealthProbe,
+    OutageProbe,
+    OutageView,
+    SchedulerProbe,
+    SipRegistrationProbe,
+)
 from callcenter.adapters.recording import PlacementLog, recording_phones
 from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, new_scheduler
 from callcenter.adapters.simulated import SimulatedPhones
@@ -24,6 +32,7 @@ from callcenter.db.directory_edits import DirectoryEdits
 from callcenter.db.directory_repo import SqlDirectory
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
+from callcenter.db.snapshot import DirectorySnapshot, database_unavailable
 from callcenter.domain.messages import MessageTemplates
 from callcenter.domain.policy import EscalationPolicy
 from callcenter.domain.types import Channel
@@ -38,8 +47,11 @@ from callcenter.policies import load_policy, load_templates
 from callcenter.service.callback import CallBack, CallBackTimeline, SimulatedCallBack
 from callcenter.service.engine import IncidentEngine
 from callcenter.service.guard import GuardedCallBack, GuardedChannel, KnownNumbers, operator_phone_set
+from callcenter.service.outage import DegradedMode
 from callcenter.service.ports import AlertChannel
 from callcenter.service.runtime import EngineRuntime
+from callcenter.service.snapshot import FallbackDirectory
+from callcenter.service.spool import PressSpool
 from callcenter.settings import Settings
 from callcenter.sip.callback import SipCallBack
 from callcenter.sip.channel import SipAlertChannel
@@ -92,11 +104,12 @@ class Container:
         timers = ApschedulerTimers(scheduler)
         channels = self._channels()
         incidents = IncidentEngine(
-            store=self.incident_store, directory=self.directory, policy=self.policy, templates=self.templates,
+            store=self.incident_store, directory=self.resilient_directory, policy=self.policy, templates=self.templates,
             channels=self._guarded(channels), timers=timers, clock=SystemClock(), events=self.events,
             holder=self.holder,
             phone_policy=self.settings.directory.phone_policy(),
             executor=ThreadPoolExecutor(self.settings.engine.dispatch_workers, thread_name_prefix="dispatch"),
+            outage=self.degraded_mode,
         )
         for channel in channels.values():
             if isinstance(channel, SimulatedPhones | SipAlertChannel):
@@ -109,9 +122,46 @@ class Container:
         tick = lease / 3
         if self.settings.engine.call_channel == "sip":
             self._wire_sip_flows(incidents)
-            return _RuntimeWithSip(incidents, scheduler, timers, leadership, lease_seconds=tick,
-                                   sweep_seconds=min(2.0, tick), sip=self.sip_service)
-        return EngineRuntime(incidents, scheduler, timers, leadership, lease_seconds=tick, sweep_seconds=min(2.0, tick))
+            return self._with_snapshot(_RuntimeWithSip(incidents, scheduler, timers, leadership, lease_seconds=tick,
+                                                       sweep_seconds=min(2.0, tick), sip=self.sip_service))
+        return self._with_snapshot(EngineRuntime(incidents, scheduler, timers, leadership, lease_seconds=tick,
+                                                 sweep_seconds=min(2.0, tick)))
+
+    # -- database outage: directory snapshot and press spool (docs/architecture.md) ---------
+
+    @cached_property
+    def outage_dir(self) -> Path:
+        return self.settings.outage.path(self.settings.data_dir, self.settings.engine.instance_name)
+
+    @cached_property
+    def directory_snapshot(self) -> DirectorySnapshot:
+        return DirectorySnapshot(self.outage_dir / "snapshot", self.engine, self.settings.directory.phone_policy(),
+                                 self.settings.outage.snapshot_max_age_seconds)
+
+    @cached_property
+    def resilient_directory(self) -> FallbackDirectory:
+        """The directory for key presses and the toll-fraud guard: the snapshot answers when the database cannot."""
+        return FallbackDirectory(self.directory, self.directory_snapshot)
+
+    @cached_property
+    def degraded_mode(self) -> DegradedMode:
+        return DegradedMode(PressSpool(self.outage_dir / "spool"), self.incident_store, self.policy, SystemClock(),
+                            self.holder, database_unavailable)
+
+    def _with_snapshot(self, runtime: EngineRuntime) -> EngineRuntime:
+        """The runtime keeps the directory snapshot fresh (checked every snapshot_check_seconds)."""
+        snapshot = self.directory_snapshot
+        runtime.refresh_snapshot = lambda: snapshot.refresh_if_changed(datetime.now(UTC))
+        runtime.snapshot_check_seconds = self.settings.outage.snapshot_check_seconds
+        return runtime
+
+    def outage_view(self, database_up: bool) -> OutageView:
+        """Degraded mode as health and metrics show it; parts not built in this process stay empty."""
+        outage = self.__dict__.get("degraded_mode")
+        snapshot = self.__dict__.get("directory_snapshot")
+        age = snapshot.age_seconds(datetime.now(UTC)) if snapshot is not None else None
+        return OutageView(database_up, outage.state() if outage is not None else None, age,
+                          snapshot.households if snapshot is not None else 0)
 
     @cached_property
     def sip_service(self) -> SipService:
@@ -132,7 +182,7 @@ class Container:
     def known_numbers(self) -> KnownNumbers:
         """The toll-fraud guard's question: is this number in the directory or an operator's phone?"""
         guard, policy = self.settings.guard, self.settings.directory.phone_policy()
-        return KnownNumbers(self.directory, operator_phone_set(guard.operator_phones, policy), policy,
+        return KnownNumbers(self.resilient_directory, operator_phone_set(guard.operator_phones, policy), policy,
                             SystemClock(), timedelta(seconds=guard.known_number_cache_seconds))
 
     def _guarded(self, channels: dict[Channel, AlertChannel]) -> dict[Channel, AlertChannel]:
@@ -226,6 +276,8 @@ class Container:
             self.runtime.stop()
         if "directory" in self.__dict__:
             self.directory.close()
+        if "directory_snapshot" in self.__dict__:
+            self.directory_snapshot.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
 
@@ -268,8 +320,9 @@ class ConsoleContainer(Container):
     @cached_property
     def health_probes(self) -> list[HealthProbe]:
         """Appended to by channels (SIP registration state) as they are wired."""
-        probes: list[HealthProbe] = [DatabaseProbe(lambda: self.engine),
-                                     SchedulerProbe(lambda: self.__dict__.get("runtime"))]
+        database = DatabaseProbe(lambda: self.engine)
+        probes: list[HealthProbe] = [database, SchedulerProbe(lambda: self.__dict__.get("runtime")),
+                                     OutageProbe(lambda: self.outage_view(database.check().ok))]
         if self.settings.engine.call_channel == "sip":
             probes.append(SipRegistrationProbe(lambda: self.__dict__.get("sip_service")))
         return probes

@@ -189,6 +189,20 @@ class GuardSettings(_Section):
     known_number_cache_seconds: float = Field(60.0, ge=0, le=3600)
 
 
+class OutageSettings(_Section):
+    """Key presses while the database is unreachable (docs/architecture.md "Database outage")."""
+
+    # Spool and directory snapshot; default <data_dir>/outage/<engine.instance_name>.
+    directory: Path | None = None
+    # How often the snapshot checks whether the directory changed (a roster import) and copies it again.
+    snapshot_check_seconds: float = Field(30.0, ge=1, le=3600)
+    # A copy older than this is refreshed even when the directory looks unchanged (edits in place).
+    snapshot_max_age_seconds: float = Field(600.0, ge=10)
+
+    def path(self, data_dir: Path, instance_name: str) -> Path:
+        return self.directory or data_dir / "outage" / instance_name
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CALLCENTER_",
@@ -210,6 +224,7 @@ class Settings(BaseSettings):
     ivr: IvrSettings = IvrSettings()
     console: ConsoleSettings = ConsoleSettings()
     guard: GuardSettings = GuardSettings()
+    outage: OutageSettings = OutageSettings()
 
     @model_validator(mode="after")
     def _secrets_and_paths(self) -> Settings:

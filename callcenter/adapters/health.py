@@ -12,6 +12,7 @@ from typing import Protocol
 
 from sqlalchemy import Engine, text
 
+from callcenter.service.outage import OutageState
 from callcenter.service.runtime import EngineRuntime
 
 
@@ -78,3 +79,47 @@ class SipRegistrationProbe:
             return ProbeResult(True, f"registered; {load}")
         since, error = state.get("retrying_since") or "start", state.get("last_error") or "no answer"
         return ProbeResult(False, f"not registered (retrying since {since}: {error}); {load}")
+
+
+@dataclass(frozen=True, slots=True)
+class OutageView:
+    """Degraded mode as this process sees it (``Container.outage_view``)."""
+
+    database_up: bool
+    state: OutageState | None  # None: no engine in this process
+    snapshot_age_seconds: float | None  # None: no directory snapshot yet
+    snapshot_households: int
+
+    @property
+    def degraded(self) -> bool:
+        """Presses are (or were, and wait to be stored) taken without the database."""
+        waiting = self.state is not None and (self.state.degraded or self.state.spooled_records > 0)
+        return self.state is not None and (not self.database_up or waiting)
+
+
+@dataclass
+class OutageProbe:
+    """Whether key presses run degraded: database away, households from the snapshot, presses spooled."""
+
+    view: Callable[[], OutageView]
+    name: str = "outage"
+
+    def check(self) -> ProbeResult:
+        view = self.view()
+        if view.state is None:
+            return ProbeResult(True, "not running in this process")
+        snapshot = describe_snapshot(view)
+        spooled = f"{view.state.spooled_incidents} spooled incidents, {view.state.spooled_records} spooled records"
+        if not view.degraded:
+            return ProbeResult(True, f"normal; spool empty; {snapshot}")
+        if not view.database_up:
+            return ProbeResult(False, f"degraded: database unreachable, key presses alerted from the {snapshot} "
+                                      f"and spooled; {spooled} wait for the database")
+        return ProbeResult(False, f"degraded: the database answers but has not stored the spool yet (it refused "
+                                  f"writes, or the replay is under way); {spooled} left; {snapshot}")
+
+
+def describe_snapshot(view: OutageView) -> str:
+    if view.snapshot_age_seconds is None:
+        return "directory snapshot: none yet (callers would be unknown during an outage)"
+    return f"directory snapshot {view.snapshot_age_seconds:.0f} s old ({view.snapshot_households} households)"

@@ -7,8 +7,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
+from callcenter.adapters.health import DatabaseProbe
 from callcenter.api.deps import ContainerDep
-from callcenter.web.metrics import IncidentCollector
+from callcenter.web.metrics import IncidentCollector, OutageCollector, WithoutDatabase
 from callcenter.web.probe_metrics import ProbeCollector
 
 router = APIRouter(tags=["operations"])
@@ -40,6 +41,8 @@ def health(container: ContainerDep) -> JSONResponse:
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics(container: ContainerDep) -> Response:
     registry = CollectorRegistry()
-    registry.register(IncidentCollector(container.engine))
+    registry.register(WithoutDatabase(IncidentCollector(container.engine)))
+    database_up = DatabaseProbe(lambda: container.engine).check().ok
+    registry.register(OutageCollector(lambda: container.outage_view(database_up)))
     registry.register(ProbeCollector(container.health_probes))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

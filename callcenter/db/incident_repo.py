@@ -65,6 +65,13 @@ class SqlIncidentRepository:
         self._write_children(incident)
         incident.version += 1
 
+    def record_claims(self, claims: Sequence[tuple[str, str, str, datetime]]) -> None:
+        """Mark legs as handed to a channel by ``holder`` at a past time (legs placed from the press
+        spool during a database outage); a leg already claimed keeps its claim."""
+        for leg_id, holder, provider, at in claims:
+            self._conn.execute(update(_leg).where(and_(_leg.c.id == leg_id, _leg.c.claimed_by.is_(None)))
+                               .values(claimed_by=holder, claimed_at=at, provider=provider))
+
     def _load(self, row: Any) -> Incident:
         legs = [codec.leg_from_row(r) for r in self._conn.execute(
             select(_leg).where(_leg.c.incident_id == row.id))]

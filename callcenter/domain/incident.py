@@ -196,6 +196,11 @@ class Incident:
             self._maybe_redial(leg, now, policy)
         return True
 
+    def accepts_outcome(self, leg_ref: str, outcome: LegStatus) -> bool:
+        """Whether ``record_outcome`` would move the leg on (a replayed report applied twice does not)."""
+        leg = self.legs.get(leg_ref)
+        return leg is not None and outcome in CHANNEL_OUTCOMES[leg.channel] and _moves_forward(leg, outcome)
+
     def leg_interrupted(self, leg_ref: str, now: datetime, policy: EscalationPolicy, reason: str) -> None:
         """A leg was in flight on an instance that died: close it and place a fresh attempt.
 

@@ -29,6 +29,7 @@ from callcenter.domain.types import (
     LegPurpose,
     LegStatus,
 )
+from callcenter.service.outage import DegradedMode, Report
 from callcenter.service.ports import (
     AlertChannel,
     Clock,
@@ -92,7 +93,7 @@ class IncidentEngine:
         templates: MessageTemplates, channels: dict[Channel, AlertChannel], timers: Timers, clock: Clock,
         events: EventPublisher, holder: str, phone_policy: PhonePolicy,
         executor: Executor | None = None, new_id: Callable[[datetime], str] = default_incident_id,
-        presses: PressLedger | None = None,
+        presses: PressLedger | None = None, outage: DegradedMode | None = None,
     ) -> None:
         self.store, self.directory, self.policy, self.templates = store, directory, policy, templates
         self.channels, self.timers, self.clock, self.events = channels, timers, clock, events
@@ -104,6 +105,10 @@ class IncidentEngine:
         self._handover_lock = threading.Lock()
         self._handovers: dict[str, list[_Handover]] = {}
         self._handover_writers: set[str] = set()
+        self.outage = outage  # None: a press the store cannot take fails (tests of the engine alone)
+        if outage is not None:
+            outage.survives_restart = lambda provider: bool((c := self._channel_named(provider)) and c.survives_restart)
+            outage.on_stored = self.stored_after_outage
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -115,17 +120,34 @@ class IncidentEngine:
         key = _open_key_of(found.household.id if found else None, number)
         with self._lock(key):
             counted = self.presses.count(number, now, self.policy.press_limit)
-            incident = self._retry(lambda: self._press(number, found, key, now, counted))
+            if self.outage is not None and self.outage.holds(key):
+                return self._press_during_outage(number, found, key, now, counted)
+            try:
+                incident = self._retry(lambda: self._press(number, found, key, now, counted))
+            except Exception as exc:
+                if self.outage is None or not self.outage.went_down(exc):
+                    raise
+                return self._press_during_outage(number, found, key, now, counted)
         self._after_commit(incident, now)
         log.info("incident %s: press from %s (press %d)", incident.id, mask_phone(number), incident.press_count)
         return incident
 
     def leg_outcome(self, leg_id: str, status: LegStatus, detail: str = "", provider_ref: str = "") -> None:
         incident_id = leg_id.split("/", 1)[0]
-        self._command(incident_id, lambda i, now: i.record_outcome(
-            leg_id, status, now, self.policy, detail, provider_ref))
+        reports = [Report(leg_id, status, detail, provider_ref)]
+        if self.outage is not None and self.outage.take_reports(incident_id, reports):
+            return
+        try:
+            self._command(incident_id, lambda i, now: i.record_outcome(
+                leg_id, status, now, self.policy, detail, provider_ref))
+        except Exception as exc:
+            if self.outage is None or not self.outage.went_down(exc):
+                raise
+            self.outage.take_reports(incident_id, reports, force=True)  # an acknowledgement is never lost
 
     def escalation_timer(self, incident_id: str, level: int, token: int) -> None:
+        if self.outage is not None and self.outage.waiting(incident_id):
+            return  # spooled reports come first; the sweep fires it after the replay
         self._command(incident_id, lambda i, now: i.escalation_due(level, token, now, self.policy))
 
     def leg_timer(self, incident_id: str) -> None:
@@ -350,6 +372,20 @@ class IncidentEngine:
             return batch
 
     def _record_handovers(self, incident_id: str, batch: list[_Handover]) -> None:
+        if self.outage is not None:
+            reports = [Report(h.leg_id, h.status, h.detail, h.ref) for h in batch]
+            if self.outage.take_reports(incident_id, reports):
+                return
+            try:
+                self._store_handovers(incident_id, batch)
+            except Exception as exc:
+                if not self.outage.went_down(exc):
+                    raise
+                self.outage.take_reports(incident_id, reports, force=True)
+            return
+        self._store_handovers(incident_id, batch)
+
+    def _store_handovers(self, incident_id: str, batch: list[_Handover]) -> None:
         def apply(incident: Incident, now: datetime) -> None:
             for item in batch:
                 try:
@@ -400,6 +436,27 @@ class IncidentEngine:
     def _lock(self, key: str) -> threading.Lock:
         return self._locks[hash(key) % len(self._locks)]
 
+
+    # -- database outage (callcenter/service/outage.py) -------------------------------------
+
+    def _press_during_outage(self, number: str, found: CallerLookup | None, key: str, now: datetime,
+                             counted: bool) -> Incident:
+        """The store cannot take the press: spool it (fsynced), then hand its legs to the channels."""
+        assert self.outage is not None
+        incident, legs = self.outage.press(key, now, counted, lambda: self._open(number, found, now),
+                                           lambda leg: self._channel(leg.channel).name)
+        log.error("incident %s: press from %s spooled while the database is unreachable; %d legs placed",
+                  incident.id, mask_phone(number), len(legs))
+        for leg in legs:
+            self.executor.submit(self._send, self._order(incident, leg))
+        return incident
+
+    def stored_after_outage(self, incident: Incident) -> None:
+        """A spooled incident (or spooled reports) reached the store: operators see it, timers resume."""
+        events, incident.new_events = incident.new_events, []
+        if events:
+            self.events.publish(incident.id, events)
+        self.resume(incident.id)
 
     # -- operator records (console) --------------------------------------------------------
 

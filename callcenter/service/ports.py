@@ -111,6 +111,9 @@ class IncidentRepository(Protocol):
 
     def release_open_key(self, incident_id: str) -> None: ...
 
+    def record_claims(self, claims: Sequence[tuple[str, str, str, datetime]]) -> None:
+        """(leg id, holder, provider, claimed at) of legs placed while the database was away."""
+
 
 class UnitOfWork(Protocol):
     @property

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -24,20 +26,35 @@ class EngineRuntime:
     audit_seconds: float = 5.0
     overdue: list[Overdue] = field(default_factory=list)
     _recovered: bool = False
+    # The directory snapshot's refresh (docs/architecture.md "Database outage"); None: no snapshot.
+    refresh_snapshot: Callable[[], object] | None = None
+    snapshot_check_seconds: float = 30.0
+    # A copy already on disk serves at once; a first copy waits this long so start-up and recovery come first.
+    snapshot_first_seconds: float = 10.0
 
     def start(self) -> None:
         self.timers.target = self.engine
         self.leadership.on_lead = self._became_leader
         self.leadership.on_lose = self._lost_leadership
         self.scheduler.start()
-        self.leadership.tick()
+        try:
+            self.leadership.tick()
+        except Exception:  # the database is away: presses are spooled; the lease job tries again
+            log.exception("%s: no scheduler lease at start (database unreachable?)", self.leadership.holder)
         add_periodic(self.scheduler, "lease", self.lease_seconds, self.leadership.tick)
         add_periodic(self.scheduler, "sweep", self.sweep_seconds, self._sweep)
         add_periodic(self.scheduler, "audit", self.audit_seconds, self._audit)
+        if self.refresh_snapshot is not None:
+            add_periodic(self.scheduler, "snapshot", self.snapshot_check_seconds, self.refresh_snapshot)
+            first = datetime.now(UTC) + timedelta(seconds=min(self.snapshot_first_seconds, self.snapshot_check_seconds))
+            self.scheduler.add_job(self.refresh_snapshot, "date", run_date=first, id="snapshot-first")
 
     def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
-        self.leadership.release()
+        try:
+            self.leadership.release()
+        except Exception:  # the database is away: the leases expire on their own
+            log.exception("%s: leases not released on stop", self.leadership.holder)
 
     def _became_leader(self) -> None:
         self.timers.leading = True
@@ -47,6 +64,7 @@ class EngineRuntime:
     def _recover(self) -> None:
         """Recovery must complete once per leadership: a failure (database gone) is retried by the sweep."""
         try:
+            self._replay()  # spooled presses first: recovery then sees their legs as stored
             interrupted = self.engine.recover(self.leadership.is_dead)
         except Exception:
             log.exception("leader %s: recovery failed; retrying on the next sweep", self.leadership.holder)
@@ -59,7 +77,9 @@ class EngineRuntime:
         self.timers.clear()
 
     def _sweep(self) -> None:
-        """Leader only: what no local timer covers (work stored by other instances, lost timers)."""
+        """Every instance stores its spool first; then, leader only, what no local timer covers (work
+        stored by other instances, lost timers)."""
+        self._replay()  # every instance replays its own spool, leader or not
         if not self.timers.leading:
             return
         if not self._recovered:
@@ -68,6 +88,13 @@ class EngineRuntime:
             log.info("leader %s: replaced legs of an instance that died", self.leadership.holder)
         self.engine.dispatch_due()
         self.engine.escalate_due()
+
+    def _replay(self) -> None:
+        """Store what was spooled during a database outage (while it is still away, nothing happens)."""
+        if self.engine.outage is not None:
+            applied = self.engine.outage.replay()
+            if applied:
+                log.warning("%s: %d spooled records stored after the database outage", self.leadership.holder, applied)
 
     def _audit(self) -> None:
         if self.timers.leading:

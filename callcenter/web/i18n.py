@@ -130,6 +130,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "event.voice_message": ("来电留言", "voice message"),
     "event.audit_overdue": ("超时告警", "overdue"),
     "event.outcome_ignored": ("过期状态已忽略", "stale outcome ignored"),
+    "event.stored_after_outage": ("数据库中断期间按键，恢复后补存", "stored after database outage"),
 }
 
 

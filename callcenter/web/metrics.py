@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
+from callcenter.adapters.health import OutageView
 from callcenter.db.incident_tables import AlertLegRow, IncidentEventRow, IncidentRow
+from callcenter.db.snapshot import database_unavailable
 from callcenter.web.statistics import first_ack_seconds
 
 _inc = IncidentRow.__table__  # type: ignore[attr-defined]
@@ -71,3 +74,49 @@ def _first_ack_histogram(samples: list[float | None]) -> Metric:
                                    "Seconds from key press to the first acknowledgement (incidents of the last 24 h)")
     metric.add_metric([], buckets, sum_value=sum(values))
     return metric
+
+
+class OutageCollector(Collector):
+    """Degraded mode (database outage), read from this process: no database needed to scrape it."""
+
+    def __init__(self, view: Callable[[], OutageView]) -> None:
+        self.view = view
+
+    def collect(self) -> Iterator[Metric]:
+        view = self.view()
+        state = view.state
+        age = view.snapshot_age_seconds
+        yield GaugeMetricFamily("callcenter_database_up", "1 when the database answers", value=int(view.database_up))
+        yield GaugeMetricFamily("callcenter_degraded",
+                                "1 while key presses are taken without the database (spooled, from the snapshot)",
+                                value=int(view.degraded))
+        yield GaugeMetricFamily("callcenter_spooled_incidents", "Incidents opened during a database outage, not yet "
+                                "stored", value=state.spooled_incidents if state else 0)
+        yield GaugeMetricFamily("callcenter_spool_records", "Spooled records waiting for the database",
+                                value=state.spooled_records if state else 0)
+        yield CounterMetricFamily("callcenter_spooled_presses", "Key presses spooled since start",
+                                  value=state.spooled_presses if state else 0)
+        yield CounterMetricFamily("callcenter_spool_replayed_records", "Spooled records stored since start",
+                                  value=state.replayed_records if state else 0)
+        yield GaugeMetricFamily("callcenter_directory_snapshot_age_seconds",
+                                "Age of the local directory copy presses use during an outage (NaN: none)",
+                                value=math.nan if age is None else age)
+        yield GaugeMetricFamily("callcenter_directory_snapshot_households", "Households in the directory snapshot",
+                                value=view.snapshot_households)
+
+
+class WithoutDatabase(Collector):
+    """Another collector whose database reads are skipped while the database is unreachable, so the
+    scrape still answers (with ``callcenter_database_up`` 0) instead of failing whole."""
+
+    def __init__(self, inner: Collector) -> None:
+        self.inner = inner
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            metrics = list(self.inner.collect())
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            return
+        yield from metrics

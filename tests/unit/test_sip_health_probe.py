@@ -53,8 +53,8 @@ def test_no_sip_service_in_this_process_is_not_a_failure() -> None:
 
 
 @pytest.mark.parametrize(("call_channel", "names"), [
-    ("sip", ["database", "scheduler", "sip"]),
-    ("simulated", ["database", "scheduler"]),
+    ("sip", ["database", "scheduler", "outage", "sip"]),
+    ("simulated", ["database", "scheduler", "outage"]),
 ])
 def test_container_adds_the_sip_probe_only_for_the_sip_channel(tmp_path: Path, call_channel: str,
                                                              names: list[str]) -> None:

@@ -1,0 +1,79 @@
+"""The local directory snapshot: the same answers as the database, refreshed when the roster changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, insert
+
+from callcenter.db.directory_repo import SqlDirectory
+from callcenter.db.engine import make_engine, migrate
+from callcenter.db.roster_store import RosterStore
+from callcenter.db.snapshot import TABLES, DirectorySnapshot
+from contacts.demo import VILLAGE, generate_roster
+
+pytestmark = [pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    migrate(database_url)
+    engine = make_engine(database_url)
+    RosterStore(engine).apply(generate_roster(VILLAGE, seed=7))
+    yield engine
+    engine.dispose()
+
+
+def all_lines(directory: SqlDirectory, engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return [row.number for row in conn.execute(TABLES[5].select())]
+
+
+def test_the_snapshot_answers_every_line_as_the_database_does(engine: Engine, tmp_path: Path) -> None:
+    database = SqlDirectory(engine)
+    snapshot = DirectorySnapshot(tmp_path, engine)
+    assert snapshot.household_by_caller(all_lines(database, engine)[0]) is None  # no copy yet: nothing known
+    snapshot.refresh()
+    lines = all_lines(database, engine)
+    assert len(lines) > 100
+    for number in lines[::7]:
+        assert snapshot.household_by_caller(number) == database.household_by_caller(number)
+    found = database.household_by_caller(lines[0])
+    assert found is not None
+    neighbour = found.neighbours[0].phone
+    assert snapshot.is_known_number(neighbour) and not snapshot.is_known_number("+8613900000000")
+    assert snapshot.household_by_id(found.household.id) == found
+    assert snapshot.households > 100
+    database.close()
+    snapshot.close()
+
+
+def test_it_copies_again_only_when_the_directory_changed_or_the_copy_is_old(engine: Engine, tmp_path: Path) -> None:
+    snapshot = DirectorySnapshot(tmp_path, engine, max_age_seconds=600)
+    now = datetime.now(UTC)
+    assert snapshot.refresh_if_changed(now)  # none yet
+    assert not snapshot.refresh_if_changed(now)
+    with engine.begin() as conn:  # a roster import added a responder
+        conn.execute(insert(TABLES[6]).values(name="新志愿者", phone="+8613900000001", role="volunteer",
+                                              scope_level="grid", scope_id=1, scope_key="grid:1"))
+    assert snapshot.refresh_if_changed(now)
+    assert snapshot.is_known_number("+8613900000001")
+    assert snapshot.refresh_if_changed(datetime.now(UTC) + timedelta(seconds=601))  # old: copied again anyway
+    assert len(list(tmp_path.glob("directory-*.sqlite"))) == 1  # older copies are removed
+    snapshot.close()
+
+
+def test_a_restarted_service_uses_the_copy_on_disk(engine: Engine, tmp_path: Path) -> None:
+    first = DirectorySnapshot(tmp_path, engine)
+    first.refresh()
+    first.close()
+    restarted = DirectorySnapshot(tmp_path, engine)
+    age = restarted.age_seconds(datetime.now(UTC))
+    assert age is not None and age < 60
+    assert not restarted.refresh_if_changed(datetime.now(UTC))  # unchanged and fresh: no second copy
+    number = all_lines(SqlDirectory(engine), engine)[3]
+    assert restarted.household_by_caller(number) is not None
+    restarted.close()
