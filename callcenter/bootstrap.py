@@ -40,6 +40,7 @@ from callcenter.service.engine import IncidentEngine
 from callcenter.service.guard import GuardedCallBack, GuardedChannel, KnownNumbers, operator_phone_set
 from callcenter.service.ports import AlertChannel
 from callcenter.service.runtime import EngineRuntime
+from callcenter.service.write_turns import WriteTurns
 from callcenter.settings import Settings
 from callcenter.sip.channel import SipAlertChannel
 from callcenter.sip.service import SipService
@@ -93,6 +94,7 @@ class Container:
             holder=self.holder,
             phone_policy=self.settings.directory.phone_policy(),
             executor=ThreadPoolExecutor(self.settings.engine.dispatch_workers, thread_name_prefix="dispatch"),
+            write_turns=WriteTurns(1 if self.engine.dialect.name == "sqlite" else 8),  # SQLite writes one at a time
         )
         for channel in channels.values():
             if isinstance(channel, SimulatedPhones | SipAlertChannel):

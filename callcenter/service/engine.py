@@ -42,11 +42,16 @@ from callcenter.service.ports import (
     Timers,
 )
 from callcenter.service.press_ledger import PressLedger
+from callcenter.service.write_turns import WriteTurns
 from contacts.model import CallerLookup
 from contacts.phones import PhonePolicy, display_phone, mask_phone, try_normalise
 
 log = logging.getLogger(__name__)
 _RETRIES = 8
+# Lock stripes. Key presses take a set of their own: a press must never queue behind the commands
+# (leg outcomes, hand-overs) of busy incidents whose ids share its stripe. Saves stay safe across the
+# two sets because they are optimistic (ConcurrentUpdateError re-runs the command).
+_LOCK_STRIPES = 256
 
 
 class ChannelError(Exception):
@@ -92,7 +97,7 @@ class IncidentEngine:
         templates: MessageTemplates, channels: dict[Channel, AlertChannel], timers: Timers, clock: Clock,
         events: EventPublisher, holder: str, phone_policy: PhonePolicy,
         executor: Executor | None = None, new_id: Callable[[datetime], str] = default_incident_id,
-        presses: PressLedger | None = None,
+        presses: PressLedger | None = None, write_turns: WriteTurns | None = None,
     ) -> None:
         self.store, self.directory, self.policy, self.templates = store, directory, policy, templates
         self.channels, self.timers, self.clock, self.events = channels, timers, clock, events
@@ -100,7 +105,9 @@ class IncidentEngine:
         self.executor: Executor = executor or _Immediate()
         self._new_id = new_id
         self.presses = presses or PressLedger()
-        self._locks = [threading.Lock() for _ in range(64)]
+        self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]  # incident commands, by incident id
+        self._press_locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]  # key presses, by open key
+        self.write_turns = write_turns or WriteTurns()
         self._handover_lock = threading.Lock()
         self._handovers: dict[str, list[_Handover]] = {}
         self._handover_writers: set[str] = set()
@@ -113,17 +120,19 @@ class IncidentEngine:
         number = try_normalise(caller, self.phone_policy) or (caller.strip() or "anonymous")
         found = self._lookup(number)
         key = _open_key_of(found.household.id if found else None, number)
-        with self._lock(key):
+        with self._press_locks[hash(key) % _LOCK_STRIPES]:
             counted = self.presses.count(number, now, self.policy.press_limit)
             incident = self._retry(lambda: self._press(number, found, key, now, counted))
-        self._after_commit(incident, now)
+        self._after_commit(incident, now, press=True)
         log.info("incident %s: press from %s (press %d)", incident.id, mask_phone(number), incident.press_count)
         return incident
 
     def leg_outcome(self, leg_id: str, status: LegStatus, detail: str = "", provider_ref: str = "") -> None:
+        """A channel's report on a leg. Reports on one incident that arrive while another of its reports is
+        being stored are stored together, in arrival order, in the next unit of work (see ``_handed_over``):
+        in a flood, one command per ringing or answered leg kept calls waiting for the database."""
         incident_id = leg_id.split("/", 1)[0]
-        self._command(incident_id, lambda i, now: i.record_outcome(
-            leg_id, status, now, self.policy, detail, provider_ref))
+        self._handed_over(incident_id, _Handover(leg_id, status, detail, provider_ref))
 
     def escalation_timer(self, incident_id: str, level: int, token: int) -> None:
         self._command(incident_id, lambda i, now: i.escalation_due(level, token, now, self.policy))
@@ -211,7 +220,7 @@ class IncidentEngine:
     # -- internals -------------------------------------------------------------------------
 
     def _press(self, number: str, found: CallerLookup | None, key: str, now: datetime, counted: bool) -> Incident:
-        with self.store.unit_of_work() as uow:
+        with self.write_turns.turn(press=True), self.store.unit_of_work() as uow:
             existing = uow.incidents.find_open(key)
             if existing is not None and _joins(existing, now, self.policy):
                 existing.press_again(now, self.policy, counted)
@@ -247,8 +256,8 @@ class IncidentEngine:
     def _command(self, incident_id: str, change: Callable[[Incident, datetime], object]) -> Incident:
         with self._lock(incident_id):
             def run() -> Incident:
-                now = self.clock.now()
-                with self.store.unit_of_work() as uow:
+                with self.write_turns.turn(), self.store.unit_of_work() as uow:
+                    now = self.clock.now()
                     incident = uow.incidents.get(incident_id)
                     if incident is None:
                         raise UnknownIncidentError(incident_id)
@@ -269,7 +278,7 @@ class IncidentEngine:
                 continue
         return run()
 
-    def _after_commit(self, incident: Incident, now: datetime) -> None:
+    def _after_commit(self, incident: Incident, now: datetime, press: bool = False) -> None:
         if incident.closed_at is not None and not incident.status.is_open:
             self.presses.closed(_open_key(incident), incident.id, incident.closed_at)
         events, incident.new_events = incident.new_events, []
@@ -277,7 +286,7 @@ class IncidentEngine:
         if events:
             self.events.publish(incident.id, events)
         self._schedule(incident, now)
-        self._dispatch(incident, now)
+        self._dispatch(incident, now, press)
 
     def _schedule(self, incident: Incident, now: datetime) -> None:
         escalate_id = f"escalate:{incident.id}"
@@ -290,12 +299,13 @@ class IncidentEngine:
             if leg.due_at > now:
                 self.timers.schedule(Timer(f"leg:{leg.id}", leg.due_at, "leg_due", incident.id, leg_id=leg.id))
 
-    def _dispatch(self, incident: Incident, now: datetime) -> None:
+    def _dispatch(self, incident: Incident, now: datetime, press: bool = False) -> None:
         due = [leg for leg in incident.pending_legs() if leg.due_at <= now]
         if not due:
             return
         providers = {leg.id: self._channel(leg.channel).name for leg in due}
-        won = set(self.store.claim([leg.id for leg in due], self.holder, providers, now))
+        with self.write_turns.turn(press):
+            won = set(self.store.claim([leg.id for leg in due], self.holder, providers, now))
         for leg in due:
             if leg.id in won:
                 self.executor.submit(self._send, self._order(incident, leg))
