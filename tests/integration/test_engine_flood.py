@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +17,7 @@ from callcenter.adapters.events import EventBus
 from callcenter.adapters.fakes import FakeChannel, FakeTimers, SteppingClock
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore, SqlUnitOfWork
+from callcenter.domain.incident import IncidentEvent
 from callcenter.domain.types import Actor, Channel, LegPurpose, LegStatus
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.engine import IncidentEngine
@@ -49,6 +50,11 @@ class GatedStore(SqlIncidentStore):
         self.gated: int | None = None
         self.entered = threading.Event()
         self.release = threading.Event()
+        self.appends: list[tuple[str, int]] = []  # (incident, events) per append_events call
+
+    def append_events(self, incident_id: str, events: Sequence[IncidentEvent]) -> None:
+        self.appends.append((incident_id, len(events)))
+        super().append_events(incident_id, events)
 
     def unit_of_work(self) -> SqlUnitOfWork:
         if threading.get_ident() == self.gated:
@@ -62,6 +68,7 @@ class Rig:
     engine: IncidentEngine
     store: GatedStore
     calls: FakeChannel
+    clock: SteppingClock
 
 
 @pytest.fixture
@@ -75,13 +82,14 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     def new_id(now: datetime) -> str:
         return next(ids)
 
+    clock = SteppingClock()
     engine = IncidentEngine(
         store=store, directory=OneHousehold(), policy=load_policy(CONFIG / "escalation.yaml"),
         templates=load_templates(CONFIG / "messages.yaml"),
         channels={Channel.CALL: calls, Channel.SMS: FakeChannel("fake-sms")}, timers=FakeTimers(),
-        clock=SteppingClock(), events=EventBus(), holder="test#1", phone_policy=PhonePolicy(), new_id=new_id,
+        clock=clock, events=EventBus(), holder="test#1", phone_policy=PhonePolicy(), new_id=new_id,
     )
-    yield Rig(engine, store, calls)
+    yield Rig(engine, store, calls, clock)
     store.release.set()
     db.dispose()
 
@@ -129,3 +137,12 @@ def test_leg_reports_arriving_together_are_stored_together_in_order(rig: Rig) ->
     assert stored is not None
     assert [stored.legs[leg].status for leg in (first, second, third)] == [
         LegStatus.RINGING, LegStatus.ANSWERED, LegStatus.BUSY]
+
+
+def test_the_auditor_writes_one_batch_of_overdue_legs_per_incident(rig: Rig) -> None:
+    rig.calls.refuse.update(f"+8613900000{i:03d}" for i in range(1, 6))  # every alert call fails: redials planned
+    incident = rig.engine.key_press(CALLER)
+    rig.clock.advance(45)  # the redials (due after 30 s) are 15 s late; no timer fired them
+    overdue = rig.engine.audit()
+    assert len(overdue) == 5 and {o.incident_id for o in overdue} == {incident.id}
+    assert rig.store.appends == [(incident.id, 5)]
