@@ -95,9 +95,10 @@ def run(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
         service = start_service(data_dir, sip.port, args.max_channels, args.ring_timeout,
                                 twilio.settings(presses, data_dir) if twilio else None)
         try:
-            return measure(args, run_dir, presses, sip, service)
+            result = measure(args, run_dir, presses, sip, service)
         finally:
             service.stop()
+        return result | ({"twilio": twilio.report()} if twilio else {})
     finally:
         if twilio:
             twilio.stop()
@@ -197,8 +198,16 @@ class TwilioPaths:
             for (phone,) in conn.execute("SELECT DISTINCT phone FROM responder"):
                 self.emulator.script(phone, outcome[phone[-1]], kind="call")
 
-    def counts(self) -> dict[str, Any]:
-        return {kind: len(self.emulator.created(kind)) for kind in ("call", "sms")}
+    def report(self) -> dict[str, Any]:
+        """Per kind: requests accepted, the span from the first to the last, the most in any second."""
+        found: dict[str, Any] = {}
+        for kind in ("call", "sms"):
+            arrivals = sorted(r.at for r in self.emulator.api_requests(kind))
+            span = arrivals[-1] - arrivals[0] if arrivals else 0.0
+            found[kind] = {"requests": len(arrivals), "created": len(self.emulator.created(kind)),
+                           "first_to_last_s": span, "per_second": (len(arrivals) - 1) / span if span else 0.0,
+                           "most_in_any_second": self.emulator.max_in_window(kind)}
+        return found
 
     def stop(self) -> None:
         self.emulator.stop()
@@ -209,7 +218,8 @@ def print_summary(result: dict[str, Any]) -> None:
     print(f"presses {result['presses']}  incidents {acc['incidents']}  exact {acc['exact']}  "
           f"missing {len(acc['missing'])}  extra {len(acc['extra'])}  merged {len(acc['merged'])}  "
           f"unknown callers {acc['unknown_callers']}  (sipp exit {result['sipp_exit_code']})")
-    for name in ("press_to_hook_ms", "press_to_stored_ms", "press_to_announced_ms", "press_to_listed_ms", "press_to_first_ringing_ms"):
+    for name in ("press_to_hook_ms", "press_to_stored_ms", "press_to_announced_ms", "press_to_listed_ms",
+                 "press_to_first_ringing_ms"):
         q = result[name]
         print(f"  {name:28} n={q['n']:5}  p50 {q['p50']:9.1f}  p99 {q['p99']:9.1f}  max {q['max']:9.1f}")
     print(f"  listed later than 1 s: {result['listed_over_1s']}   last incident press → first ringing: "
@@ -221,6 +231,8 @@ def print_summary(result: dict[str, Any]) -> None:
     print(f"  process: {json.dumps(result['process'])}")
     print(f"  legs: {json.dumps(result['legs'], ensure_ascii=False)}")
     print(f"  incidents: {result['incident_status']}")
+    if "twilio" in result:
+        print(f"  twilio: {json.dumps(result['twilio'])}")
 
 
 def main() -> None:

@@ -227,6 +227,28 @@ class RecordingQueue(LegQueue):
                                        self.calls_up()))
 
 
+def rtp_port_range(count: int, attempts: int = 200) -> tuple[int, int]:
+    """``count`` consecutive free UDP ports below the kernel's ephemeral range: any process's socket bound
+    to port 0 (other test runs on a shared machine) can take a port inside that range, and a call
+    whose RTP port was taken meanwhile fails with EADDRINUSE (as the service's default 10000-10999 avoids)."""
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(attempts):
+        low = random.randrange(10000, ephemeral_low - count)
+        probes: list[socket.socket] = []
+        try:
+            for port in range(low, low + count):
+                probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                probes.append(probe)
+                probe.bind((harness.HOST, port))
+            return low, low + count - 1
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise RuntimeError(f"no {count} consecutive free UDP ports below {ephemeral_low}")
+
+
 def free_tcp_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -255,7 +277,7 @@ class Service:
 def start_service(data_dir: Path, registrar: int, max_channels: int, ring_timeout: float,
                   extra: dict[str, Any] | None = None, rtp_ports: int = 800) -> Service:
     """The service as `callcenter serve` wires it (SQLite in ``data_dir``), in this process."""
-    low, high = harness.free_udp_range(rtp_ports)
+    low, high = rtp_port_range(rtp_ports)
     http_port = free_tcp_port()
     options: dict[str, Any] = {
         "engine": {"call_channel": "sip"},

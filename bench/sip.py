@@ -78,7 +78,8 @@ def sipp_calls(work: Path, registrar: int, service: str, calls: int, concurrency
 
 
 def service_settings(registrar: int) -> SipSettings:
-    low, high = harness.free_udp_range(200)
+    # Below the kernel's ephemeral ports, like the shipped 10000-10999 (see bench/mass_stack.py).
+    low, high = importlib.import_module("bench.mass_stack").rtp_port_range(200)
     return SipSettings(registrar_port=registrar, sip_port=0, rtp_port_low=low, rtp_port_high=high,
                        max_channels=100, ring_timeout=30.0)
 
