@@ -18,7 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.mass_stack import Press, QueueEntry, Sample
+from bench.mass_stack import Press, QueueEntry
+from bench.mass_watch import Sample
 
 
 def epoch(stored: str) -> float:

@@ -41,15 +41,14 @@ from bench import mass_analysis as analysis
 from bench.common import RESULTS, ROOT, machine
 from bench.mass_stack import (
     DemoSip,
-    OperatorScreen,
     Press,
-    Sampler,
     Service,
     choose_presses,
     households_press,
     press_times,
     start_service,
 )
+from bench.mass_watch import OperatorScreen, Sampler
 
 TEMPLATE = RESULTS / "mass-event-district" / "callcenter.db"
 

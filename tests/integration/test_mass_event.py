@@ -15,14 +15,13 @@ import pytest
 from bench import mass_analysis as analysis
 from bench.mass_stack import (
     DemoSip,
-    OperatorScreen,
     Press,
     Service,
     choose_presses,
     households_press,
-    operator_session,
     start_service,
 )
+from bench.mass_watch import OperatorScreen, operator_session
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.roster_store import RosterStore
 from callcenter.settings import load_settings
