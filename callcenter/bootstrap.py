@@ -94,7 +94,7 @@ class Container:
             holder=self.holder,
             phone_policy=self.settings.directory.phone_policy(),
             executor=ThreadPoolExecutor(self.settings.engine.dispatch_workers, thread_name_prefix="dispatch"),
-            write_turns=WriteTurns(1 if self.engine.dialect.name == "sqlite" else 8),  # SQLite writes one at a time
+            write_turns=WriteTurns(4 if self.engine.dialect.name == "sqlite" else 8),
         )
         for channel in channels.values():
             if isinstance(channel, SimulatedPhones | SipAlertChannel):

@@ -7,7 +7,7 @@ time), and each waiting writer holds a pooled connection, so even the press's di
 waited for one: presses reached the operators' screen seconds late behind leg bookkeeping.
 
 Here the engine's writes take turns in the process instead, holding no connection while they
-wait: at most ``slots`` units of work at once (1 suits SQLite, which writes one at a time anyway),
+wait: at most ``slots`` units of work at once (the composition root gives SQLite 4, PostgreSQL 8),
 and a key press waiting for a turn goes before every waiting command. A write in progress is never
 interrupted, so a press waits at most for the writes already under way.
 """
