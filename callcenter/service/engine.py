@@ -128,11 +128,9 @@ class IncidentEngine:
         return incident
 
     def leg_outcome(self, leg_id: str, status: LegStatus, detail: str = "", provider_ref: str = "") -> None:
-        """A channel's report on a leg. Reports on one incident that arrive while another of its reports is
-        being stored are stored together, in arrival order, in the next unit of work (see ``_handed_over``):
-        in a flood, one command per ringing or answered leg kept calls waiting for the database."""
         incident_id = leg_id.split("/", 1)[0]
-        self._handed_over(incident_id, _Handover(leg_id, status, detail, provider_ref))
+        self._command(incident_id, lambda i, now: i.record_outcome(
+            leg_id, status, now, self.policy, detail, provider_ref))
 
     def escalation_timer(self, incident_id: str, level: int, token: int) -> None:
         self._command(incident_id, lambda i, now: i.escalation_due(level, token, now, self.policy))

@@ -1,6 +1,5 @@
 """The incident engine under a flood, on SQLite with fake channels: a key press never queues behind
-another incident's command, and leg reports arriving together are stored together without the
-reporting threads waiting for each other."""
+another incident's command, and the auditor writes once per incident."""
 
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ from callcenter.adapters.fakes import FakeChannel, FakeTimers, SteppingClock
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore, SqlUnitOfWork
 from callcenter.domain.incident import IncidentEvent
-from callcenter.domain.types import Actor, Channel, LegPurpose, LegStatus
+from callcenter.domain.types import Actor, Channel
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.engine import IncidentEngine
 from contacts.model import CallerLookup, HouseholdProfile, Place, Responder, Role, ScopeLevel
@@ -115,28 +114,6 @@ def test_a_key_press_never_waits_for_a_command_of_another_incident(rig: Rig) -> 
     assert opened and opened[0].household_id == 1  # type: ignore[attr-defined]
     rig.store.release.set()
     note.join(WAIT)
-
-
-def test_leg_reports_arriving_together_are_stored_together_in_order(rig: Rig) -> None:
-    incident = rig.engine.key_press(CALLER)
-    legs = sorted(leg.id for leg in incident.legs.values()
-                  if leg.channel is Channel.CALL and leg.purpose is LegPurpose.ALERT)
-    first, second, third = legs[:3]
-    rig.store.release.clear()
-    writer, _ = _in_thread(lambda: (setattr(rig.store, "gated", threading.get_ident()),
-                                    rig.engine.leg_outcome(first, LegStatus.RINGING)))
-    assert rig.store.entered.wait(WAIT)  # the first report is being stored (and held there)
-    others, _ = _in_thread(lambda: [rig.engine.leg_outcome(leg, status) for leg, status in (
-        (second, LegStatus.RINGING), (second, LegStatus.ANSWERED), (third, LegStatus.BUSY))])
-    others.join(WAIT)
-    assert not others.is_alive(), "reports waited for another leg's report to be stored"
-    rig.store.release.set()
-    writer.join(WAIT)
-    with rig.store.unit_of_work() as uow:
-        stored = uow.incidents.get(incident.id)
-    assert stored is not None
-    assert [stored.legs[leg].status for leg in (first, second, third)] == [
-        LegStatus.RINGING, LegStatus.ANSWERED, LegStatus.BUSY]
 
 
 def test_the_auditor_writes_one_batch_of_overdue_legs_per_incident(rig: Rig) -> None:
