@@ -52,6 +52,7 @@ from callcenter.service.ports import AlertChannel
 from callcenter.service.runtime import EngineRuntime
 from callcenter.service.snapshot import FallbackDirectory
 from callcenter.service.spool import PressSpool
+from callcenter.service.write_turns import WriteTurns
 from callcenter.settings import Settings
 from callcenter.sip.callback import SipCallBack
 from callcenter.sip.channel import SipAlertChannel
@@ -110,6 +111,7 @@ class Container:
             phone_policy=self.settings.directory.phone_policy(),
             executor=ThreadPoolExecutor(self.settings.engine.dispatch_workers, thread_name_prefix="dispatch"),
             outage=self.degraded_mode,
+            write_turns=WriteTurns(4 if self.engine.dialect.name == "sqlite" else 8),
         )
         for channel in channels.values():
             if isinstance(channel, SimulatedPhones | SipAlertChannel):

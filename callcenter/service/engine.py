@@ -43,11 +43,16 @@ from callcenter.service.ports import (
     Timers,
 )
 from callcenter.service.press_ledger import PressLedger
+from callcenter.service.write_turns import WriteTurns
 from contacts.model import CallerLookup
 from contacts.phones import PhonePolicy, display_phone, mask_phone, try_normalise
 
 log = logging.getLogger(__name__)
 _RETRIES = 8
+# Lock stripes. Key presses take a set of their own: a press must never queue behind the commands
+# (leg outcomes, hand-overs) of busy incidents whose ids share its stripe. Saves stay safe across the
+# two sets because they are optimistic (ConcurrentUpdateError re-runs the command).
+_LOCK_STRIPES = 256
 
 
 class ChannelError(Exception):
@@ -94,6 +99,7 @@ class IncidentEngine:
         events: EventPublisher, holder: str, phone_policy: PhonePolicy,
         executor: Executor | None = None, new_id: Callable[[datetime], str] = default_incident_id,
         presses: PressLedger | None = None, outage: DegradedMode | None = None,
+        write_turns: WriteTurns | None = None,
     ) -> None:
         self.store, self.directory, self.policy, self.templates = store, directory, policy, templates
         self.channels, self.timers, self.clock, self.events = channels, timers, clock, events
@@ -101,7 +107,9 @@ class IncidentEngine:
         self.executor: Executor = executor or _Immediate()
         self._new_id = new_id
         self.presses = presses or PressLedger()
-        self._locks = [threading.Lock() for _ in range(64)]
+        self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]  # incident commands, by incident id
+        self._press_locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]  # key presses, by open key
+        self.write_turns = write_turns or WriteTurns()
         self._handover_lock = threading.Lock()
         self._handovers: dict[str, list[_Handover]] = {}
         self._handover_writers: set[str] = set()
@@ -118,7 +126,7 @@ class IncidentEngine:
         number = try_normalise(caller, self.phone_policy) or (caller.strip() or "anonymous")
         found = self._lookup(number)
         key = _open_key_of(found.household.id if found else None, number)
-        with self._lock(key):
+        with self._press_locks[hash(key) % _LOCK_STRIPES]:
             counted = self.presses.count(number, now, self.policy.press_limit)
             if self.outage is not None and self.outage.holds(key):
                 return self._press_during_outage(number, found, key, now, counted)
@@ -128,7 +136,7 @@ class IncidentEngine:
                 if self.outage is None or not self.outage.went_down(exc):
                     raise
                 return self._press_during_outage(number, found, key, now, counted)
-        self._after_commit(incident, now)
+        self._after_commit(incident, now, press=True)
         log.info("incident %s: press from %s (press %d)", incident.id, mask_phone(number), incident.press_count)
         return incident
 
@@ -234,15 +242,18 @@ class IncidentEngine:
         overdue: list[Overdue] = []
         for incident_id in self.store.open_incident_ids():
             overdue.extend(_overdue(self._load(incident_id), now, grace))
+        by_incident: dict[str, list[Overdue]] = {}
         for item in overdue:
             log.warning("overdue: incident %s %s late by %s", item.incident_id, item.what, item.late_by)
-            self._record_audit(item)
+            by_incident.setdefault(item.incident_id, []).append(item)
+        for incident_id, items in by_incident.items():
+            self._record_audit(incident_id, items)
         return overdue
 
     # -- internals -------------------------------------------------------------------------
 
     def _press(self, number: str, found: CallerLookup | None, key: str, now: datetime, counted: bool) -> Incident:
-        with self.store.unit_of_work() as uow:
+        with self.write_turns.turn(press=True), self.store.unit_of_work() as uow:
             existing = uow.incidents.find_open(key)
             if existing is not None and _joins(existing, now, self.policy):
                 existing.press_again(now, self.policy, counted)
@@ -278,8 +289,8 @@ class IncidentEngine:
     def _command(self, incident_id: str, change: Callable[[Incident, datetime], object]) -> Incident:
         with self._lock(incident_id):
             def run() -> Incident:
-                now = self.clock.now()
-                with self.store.unit_of_work() as uow:
+                with self.write_turns.turn(), self.store.unit_of_work() as uow:
+                    now = self.clock.now()
                     incident = uow.incidents.get(incident_id)
                     if incident is None:
                         raise UnknownIncidentError(incident_id)
@@ -300,7 +311,7 @@ class IncidentEngine:
                 continue
         return run()
 
-    def _after_commit(self, incident: Incident, now: datetime) -> None:
+    def _after_commit(self, incident: Incident, now: datetime, press: bool = False) -> None:
         if incident.closed_at is not None and not incident.status.is_open:
             self.presses.closed(_open_key(incident), incident.id, incident.closed_at)
         events, incident.new_events = incident.new_events, []
@@ -308,7 +319,7 @@ class IncidentEngine:
         if events:
             self.events.publish(incident.id, events)
         self._schedule(incident, now)
-        self._dispatch(incident, now)
+        self._dispatch(incident, now, press)
 
     def _schedule(self, incident: Incident, now: datetime) -> None:
         escalate_id = f"escalate:{incident.id}"
@@ -321,12 +332,13 @@ class IncidentEngine:
             if leg.due_at > now:
                 self.timers.schedule(Timer(f"leg:{leg.id}", leg.due_at, "leg_due", incident.id, leg_id=leg.id))
 
-    def _dispatch(self, incident: Incident, now: datetime) -> None:
+    def _dispatch(self, incident: Incident, now: datetime, press: bool = False) -> None:
         due = [leg for leg in incident.pending_legs() if leg.due_at <= now]
         if not due:
             return
         providers = {leg.id: self._channel(leg.channel).name for leg in due}
-        won = set(self.store.claim([leg.id for leg in due], self.holder, providers, now))
+        with self.write_turns.turn(press):
+            won = set(self.store.claim([leg.id for leg in due], self.holder, providers, now))
         for leg in due:
             if leg.id in won:
                 self.executor.submit(self._send, self._order(incident, leg))
@@ -427,11 +439,14 @@ class IncidentEngine:
             raise UnknownIncidentError(incident_id)
         return incident
 
-    def _record_audit(self, item: Overdue) -> None:
-        event = IncidentEvent(self.clock.now(), "audit_overdue", "auditor",
-                              {"what": item.what, "due_at": item.due_at, "late_seconds": item.late_by.total_seconds()})
-        self.store.append_events(item.incident_id, [event])
-        self.events.publish(item.incident_id, [event])
+    def _record_audit(self, incident_id: str, items: list[Overdue]) -> None:
+        """One write per incident, taking its turn: in a flood thousands of legs wait for a trunk channel."""
+        now = self.clock.now()
+        events = [IncidentEvent(now, "audit_overdue", "auditor", {
+            "what": item.what, "due_at": item.due_at, "late_seconds": item.late_by.total_seconds()}) for item in items]
+        with self.write_turns.turn():
+            self.store.append_events(incident_id, events)
+        self.events.publish(incident_id, events)
 
     def _lock(self, key: str) -> threading.Lock:
         return self._locks[hash(key) % len(self._locks)]

@@ -1,0 +1,268 @@
+"""Mass event: a flood of key presses through Kamailio against district-scale demo data.
+
+    .venv/bin/python -m bench.mass_event [--presses 1000] [--seconds 60] [--max-channels 60]
+
+sipp households (tests/sip/scenarios/household_press_hold.xml) dial 995 through Kamailio
+(config/kamailio/demo.cfg), one call per press spread evenly over ``--seconds``, each staying on the
+line silent for 3 s then hanging up: distinct households drawn over the whole district (5 % of them a
+second household of an already pressing joint-defense group) and 5 % callers the directory does not
+know. The service runs in this process as `callcenter serve` wires it: SQLite, the SIP channel with
+``--max-channels`` trunk channels, the console API. Responders are the demo's simulated sipp phones
+behind Kamailio, by a number's last digit: 0-5 answer and press 1, 6-7 press 2, 8 busy (486),
+9 never answer.
+
+Measured: incidents stored against the list of presses; press (the household's INVITE leaving
+sipp, from sipp's message trace) → incident on the operator's screen (the console's live event
+stream, then its incident list refetched 100 ms after a burst of events, as the page does) and →
+first responder ringing (the 180's leg status as stored); the SIP channel's queue (every push and
+pop recorded under its lock) replayed against the incidents' stored press times; the queue and
+calls up every second; CPU and RSS of this process (the service plus the watchers).
+
+``--twilio`` sends alert calls and SMS through Twilio paths to the local emulator at Twilio's
+default rates (1/s per number and per account) instead of SIP; households still press over SIP.
+Results go to bench/results/mass-event-<time>.json; figures to docs/benchmarks.md ("Mass event").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import mass_analysis as analysis
+from bench.common import RESULTS, ROOT, machine
+from bench.mass_stack import (
+    DemoSip,
+    Press,
+    Service,
+    choose_presses,
+    households_press,
+    press_times,
+    start_service,
+)
+from bench.mass_watch import OperatorScreen, Sampler
+
+TEMPLATE = RESULTS / "mass-event-district" / "callcenter.db"
+
+
+def district_template(scale: str = "district") -> Path:
+    """The demo directory at ``scale``, built once with the CLI and copied for every run."""
+    template = TEMPLATE if scale == "district" else RESULTS / f"mass-event-{scale}" / "callcenter.db"
+    if template.exists():
+        return template
+    data_dir = template.parent
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")},
+           "CALLCENTER_DATA_DIR": str(data_dir)}
+    for command in (["init-db"], ["demo-data", "--scale", scale]):
+        subprocess.run([str(ROOT / ".venv" / "bin" / "callcenter"), *command], env=env, check=True,
+                       capture_output=True, timeout=900)
+    return template
+
+
+def wait_drained(service: Service, sampler: Sampler, quiet_s: float, cap_s: float) -> bool:
+    """Until no leg waits and no call is up for ``quiet_s`` on end, or ``cap_s`` passed."""
+    deadline, quiet_since = time.monotonic() + cap_s, None
+    while time.monotonic() < deadline:
+        sample = sampler.take()
+        if sample.queued == 0 and sample.active == 0:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= quiet_s:
+                return True
+        else:
+            quiet_since = None
+        time.sleep(0.5)
+    return False
+
+
+def run(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
+    data_dir = run_dir / "data"
+    data_dir.mkdir(parents=True)
+    shutil.copy(district_template(args.scale), data_dir / "callcenter.db")
+    presses = choose_presses(data_dir / "callcenter.db", args.presses, args.seed)
+    sip = DemoSip(run_dir / "sip").start()
+    twilio = TwilioPaths(args) if args.twilio else None
+    try:
+        service = start_service(data_dir, sip.port, args.max_channels, args.ring_timeout,
+                                twilio.settings(presses, data_dir) if twilio else None)
+        try:
+            result = measure(args, run_dir, presses, sip, service)
+        finally:
+            service.stop()
+        return result | ({"twilio": twilio.report()} if twilio else {})
+    finally:
+        if twilio:
+            twilio.stop()
+        sip.stop()
+
+
+def measure(args: argparse.Namespace, run_dir: Path, presses: list[Press], sip: DemoSip,
+            service: Service) -> dict[str, Any]:
+    screen = OperatorScreen(service.base_url).start()
+    sampler = Sampler(service).start()
+    started = time.time()
+    households = households_press(run_dir / "households", sip.port, presses, args.seconds)
+    sipp_rc = households.wait(args.seconds + 180)
+    pressed_until = time.time()
+    drained = wait_drained(service, sampler, quiet_s=args.quiet, cap_s=args.drain_cap)
+    sampler.stop()
+    screen.stop()
+    sent = press_times(run_dir / "households" / "households-messages.log")
+    return report(args, presses, service, screen, sampler, sent) | {
+        "sipp_exit_code": sipp_rc, "sipp_errors": households.errors()[-800:] if sipp_rc else "",
+        "presses_wall_s": pressed_until - started, "drained": drained, "screen_errors": screen.errors[:5],
+    }
+
+
+def report(args: argparse.Namespace, presses: list[Press], service: Service, screen: OperatorScreen,
+           sampler: Sampler, sent: dict[str, float]) -> dict[str, Any]:
+    db = service.db_path
+    incidents = analysis.stored_incidents(db)
+    accounting = analysis.account(presses, incidents)
+    by_line = {p.line: sent[p.dialled] for p in presses if p.dialled in sent}
+    pressed = {i.id: by_line[i.caller] for i in incidents if i.caller in by_line}
+    events = analysis.leg_events(db)
+    ringing = analysis.first_ringing(events)
+    opened = {i.id: i.opened_at for i in incidents}
+    by_dialled = {p.dialled: p.line for p in presses}
+    line_to_id = {i.caller: i.id for i in incidents}
+    hook = {line_to_id[by_dialled[n]]: t for n, t in service.opened.items() if by_dialled.get(n) in line_to_id}
+    hooked = {i: t[0] for i, t in hook.items()}
+    stored = {i: t[1] for i, t in hook.items()}
+    queue = analysis.check_queue(service.queue.entries, opened)
+    last = max(pressed, key=lambda i: pressed[i]) if pressed else None
+    return {
+        "presses": len(presses), "presses_timed": len(pressed), "accounting": asdict(accounting) | {
+            "exact": accounting.exact},
+        "press_to_stored_ms": analysis.quantiles(analysis.delays_ms(pressed, stored).values()),
+        "press_to_hook_ms": analysis.quantiles(analysis.delays_ms(pressed, hooked).values()),
+        "press_to_announced_ms": analysis.quantiles(analysis.delays_ms(pressed, screen.announced).values()),
+        "press_to_listed_ms": analysis.quantiles(analysis.delays_ms(pressed, screen.listed).values()),
+        "listed_over_1s": sum(1 for v in analysis.delays_ms(pressed, screen.listed).values() if v > 1000),
+        "press_to_first_ringing_ms": analysis.quantiles(analysis.delays_ms(pressed, ringing).values()),
+        "last_incident_press_to_first_ringing_ms": (1000 * (ringing[last] - pressed[last])
+                                                    if last in ringing else None),
+        "queue": {"pops": queue.pops, "out_of_order": queue.out_of_order, "max_calls_up": queue.max_calls_up,
+                  "limit": args.max_channels, "incidents_overtaken": queue.overtaken,
+                  "waited_ms": analysis.quantiles(queue.waited_ms.values())},
+        "drain": analysis.drain(sampler.samples, max(by_line.values(), default=time.time())),
+        "process": analysis.process_use(sampler.samples),
+        "legs": analysis.outcome_counts(analysis.leg_rows(db)),
+        "incident_status": dict(sorted(_count(i.status for i in incidents).items())),
+        "screen_refetches": screen.refetches,
+    }
+
+
+def _count(values: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+class TwilioPaths:
+    """The local Twilio emulator; alert calls prefer Twilio over SIP, SMS go through Twilio."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from tests.twilio_emulator import Emulator  # only this variant needs it
+
+        self.emulator = Emulator(step_seconds=0.02).start()
+
+    def settings(self, presses: list[Press], data_dir: Path) -> dict[str, Any]:
+        routes = data_dir / "channels.yaml"
+        routes.write_text("call:\n  mobile: [twilio, sip]\n  landline: [twilio, sip]\n  extension: [sip]\n"
+                          "sms:\n  mobile: [twilio]\n  landline: []\n  extension: []\n"
+                          "health_check_seconds: 1\nrecheck_seconds: 30\n")
+        self._script_responders(data_dir / "callcenter.db")
+        return {"engine": {"sms_channel": "twilio"},
+                "twilio": {"enabled": True, "account_sid": self.emulator.account_sid,
+                           "auth_token": self.emulator.auth_token, "api_base_url": self.emulator.base_url,
+                           "call_from": ["+8610000000001"], "sms_from": ["+8610000000002"],
+                           "routes_file": str(routes)}}
+
+    def _script_responders(self, db: Path) -> None:
+        import sqlite3
+
+        outcome = {**dict.fromkeys("012345", "answer+1"), "6": "answer+2", "7": "answer+2", "8": "busy",
+                   "9": "no-answer"}
+        with sqlite3.connect(db) as conn:
+            for (phone,) in conn.execute("SELECT DISTINCT phone FROM responder"):
+                self.emulator.script(phone, outcome[phone[-1]], kind="call")
+
+    def report(self) -> dict[str, Any]:
+        """Per kind: requests accepted, the span from the first to the last, the most in any second."""
+        found: dict[str, Any] = {}
+        for kind in ("call", "sms"):
+            arrivals = sorted(r.at for r in self.emulator.api_requests(kind))
+            span = arrivals[-1] - arrivals[0] if arrivals else 0.0
+            found[kind] = {"requests": len(arrivals), "created": len(self.emulator.created(kind)),
+                           "first_to_last_s": span, "per_second": (len(arrivals) - 1) / span if span else 0.0,
+                           "most_in_any_second": self.emulator.max_in_window(kind)}
+        return found
+
+    def stop(self) -> None:
+        self.emulator.stop()
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    acc = result["accounting"]
+    print(f"presses {result['presses']}  incidents {acc['incidents']}  exact {acc['exact']}  "
+          f"missing {len(acc['missing'])}  extra {len(acc['extra'])}  merged {len(acc['merged'])}  "
+          f"unknown callers {acc['unknown_callers']}  (sipp exit {result['sipp_exit_code']})")
+    for name in ("press_to_hook_ms", "press_to_stored_ms", "press_to_announced_ms", "press_to_listed_ms",
+                 "press_to_first_ringing_ms"):
+        q = result[name]
+        print(f"  {name:28} n={q['n']:5}  p50 {q['p50']:9.1f}  p99 {q['p99']:9.1f}  max {q['max']:9.1f}")
+    print(f"  listed later than 1 s: {result['listed_over_1s']}   last incident press → first ringing: "
+          f"{result['last_incident_press_to_first_ringing_ms']}")
+    print(f"  queue: {json.dumps(result['queue'])}")
+    drain = result["drain"]
+    print(f"  drain: max queued {drain['max_queued']}, emptied {drain['emptied_after_last_press_s']} s after "
+          f"the last press; rows {drain['rows']}")
+    print(f"  process: {json.dumps(result['process'])}")
+    print(f"  legs: {json.dumps(result['legs'], ensure_ascii=False)}")
+    print(f"  incidents: {result['incident_status']}")
+    if "twilio" in result:
+        print(f"  twilio: {json.dumps(result['twilio'])}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presses", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--max-channels", type=int, default=60)
+    parser.add_argument("--ring-timeout", type=float, default=30.0)
+    parser.add_argument("--scale", default="district", choices=["village", "town", "district"])
+    parser.add_argument("--seed", type=int, default=995)
+    parser.add_argument("--quiet", type=float, default=10.0, help="seconds without calls that end the drain")
+    parser.add_argument("--drain-cap", type=float, default=900.0, help="longest wait for the drain (s)")
+    parser.add_argument("--twilio", action="store_true", help="alert calls and SMS through the Twilio emulator")
+    parser.add_argument("--keep", action="store_true", help="keep the run directory (database, sipp traces)")
+    args = parser.parse_args()
+    run_dir = Path(tempfile.mkdtemp(prefix="bench-mass-event-"))
+    load_before = os.getloadavg()
+    began = datetime.now(UTC)
+    try:
+        result = run(args, run_dir)
+    finally:
+        if not args.keep:
+            shutil.rmtree(run_dir, ignore_errors=True)
+    result |= {"args": vars(args), "machine": machine(), "started": began.isoformat(timespec="seconds"),
+               "load_before": load_before, "load_after": os.getloadavg(), "run_dir": str(run_dir)}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"mass-event-{began:%Y%m%d-%H%M%S}.json"
+    out.write_text(json.dumps(result, indent=1, ensure_ascii=False, default=str))
+    print_summary(result)
+    print(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""What watches a mass event from outside the service: an operator's console (live event stream and
+incident list) and a sampler of the SIP channel's queue, CPU time and RSS."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bench.mass_stack import Service
+from callcenter.accounts.demo import demo_password
+
+# -- what an operator sees ---------------------------------------------------------------------
+
+
+@contextmanager
+def operator_session(base_url: str, timeout: float = 10.0) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=timeout) as client:
+        signed_in = client.post("/api/session", json={"name": "admin", "password": demo_password("admin")})
+        signed_in.raise_for_status()
+        yield client
+
+
+@dataclass
+class OperatorScreen:
+    """An operator's console: the live event stream, and the incident list refetched after each burst
+    of events (100 ms debounce, as the console page does). ``listed`` is when an incident was first in
+    a fetched list; ``announced`` when its first live event arrived (epoch s)."""
+
+    base_url: str
+    announced: dict[str, float] = field(default_factory=dict)
+    listed: dict[str, float] = field(default_factory=dict)
+    refetches: int = 0
+    errors: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _dirty: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> OperatorScreen:
+        connected = threading.Event()
+        for target in (self._stream, self._refetch):
+            thread = threading.Thread(target=target, args=(connected,), daemon=True, name=target.__name__)
+            thread.start()
+            self._threads.append(thread)
+        if not connected.wait(10):
+            raise RuntimeError(f"the live event stream did not connect: {self.errors}")
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._dirty.set()
+        for thread in self._threads:
+            thread.join(10)
+
+    def _stream(self, connected: threading.Event) -> None:
+        try:
+            with operator_session(self.base_url, timeout=30) as client, \
+                    client.stream("GET", "/api/events", params={"lifetime": 3600}) as stream:
+                connected.set()
+                for line in stream.iter_lines():
+                    if self._stop.is_set():
+                        return
+                    if line.startswith("data: "):
+                        incident = json.loads(line[6:])["incident_id"]
+                        self.announced.setdefault(incident, time.time())
+                        self._dirty.set()
+        except Exception as exc:  # reported with the results: a lost stream makes "visible" unknowable
+            if not self._stop.is_set():
+                self.errors.append(f"event stream: {type(exc).__name__}: {exc}")
+
+    def _refetch(self, connected: threading.Event) -> None:
+        connected.wait(10)
+        with operator_session(self.base_url, timeout=30) as client:
+            while not self._stop.is_set():
+                if not self._dirty.wait(1.0):
+                    continue
+                time.sleep(0.1)  # the console's debounce
+                self._dirty.clear()
+                self._fetch(client)
+
+    def _fetch(self, client: httpx.Client) -> None:
+        try:
+            page = client.get("/api/incidents", params={"open": "true", "order": "newest", "limit": 500})
+            page.raise_for_status()
+        except httpx.HTTPError as exc:
+            self.errors.append(f"incident list: {exc}")
+            return
+        now = time.time()
+        self.refetches += 1
+        for item in page.json()["items"]:
+            self.listed.setdefault(item["id"], now)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    at: float  # epoch s
+    queued: int  # alert legs waiting for a trunk channel
+    active: int  # alert calls up
+    cpu_s: float  # this process's CPU time so far (user + system)
+    rss_mib: float
+
+
+@dataclass
+class Sampler:
+    """Once a second: the SIP channel's queue and calls, this process's CPU time and RSS."""
+
+    service: Service
+    every: float = 1.0
+    samples: list[Sample] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Sampler:
+        self._thread = threading.Thread(target=self._run, daemon=True, name="sampler")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def take(self) -> Sample:
+        channel = self.service.container.sip_service.channel
+        times = os.times()
+        return Sample(time.time(), len(channel.queue), channel.active_calls, times.user + times.system, rss_mib())
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.samples.append(self.take())
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
