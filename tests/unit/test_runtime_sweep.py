@@ -12,6 +12,7 @@ from callcenter.service.runtime import EngineRuntime
 @dataclass
 class Engine:
     calls: list[str] = field(default_factory=list)
+    outage: None = None  # no degraded mode: nothing spooled to replay
 
     def recover(self, dead: Any) -> int:
         self.calls.append("recover")

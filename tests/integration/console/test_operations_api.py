@@ -25,9 +25,11 @@ def _scene(console: ConsoleContainer) -> tuple[str, str]:
     engine = console.runtime.engine
     a = engine.key_press(LINE_A)
     b = engine.key_press(LINE_B)
+    # Before the acknowledgement: one that lands first closes the leg still being handed over.
+    call_leg = _dialing_call_leg(console, a.id)
     engine.set_type(a.id, EmergencyType.MEDICAL, Actor("operator", "t"))
     engine.acknowledge_on_behalf(a.id, NEIGHBOUR_KEY, Actor("operator", "t"))
-    engine.leg_outcome(_dialing_call_leg(console, a.id), LegStatus.BUSY, "busy here")
+    engine.leg_outcome(call_leg, LegStatus.BUSY, "busy here")
     return a.id, b.id
 
 
