@@ -164,7 +164,8 @@ def insert_floor(db: Engine, incidents: int, first: int) -> float:
 
 
 def _rows(incident: Any) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-    values = codec.incident_values(incident, incident.opened_at) | {"open_key": None, "version": 1}
+    values = codec.incident_values(incident, incident.opened_at) | {
+        "plan": codec.plan_to_json(incident.plan), "open_key": None, "version": 1}
     legs = [codec.leg_values(leg) for leg in incident.legs.values()]
     events = [codec.event_values(incident.id, e) for e in incident.new_events]
     return values, legs, events

@@ -20,9 +20,13 @@ _ROLE_LABELS = {str(role): label for role, label in ROLE_LABELS.items()}
 VOICE_EVENT = "voice_message"
 
 
-def summary(row: Any) -> IncidentSummary:
-    levels = row.plan.get("levels", [])
-    level_name = levels[row.level]["name"] if row.level < len(levels) else str(row.level)
+def level_names(row: Any) -> tuple[str, ...]:
+    """The level names of a row that carries its plan's JSON."""
+    return tuple(level["name"] for level in row.plan.get("levels", []))
+
+
+def summary(row: Any, levels: tuple[str, ...]) -> IncidentSummary:
+    level_name = levels[row.level] if row.level < len(levels) else str(row.level)
     unknown = row.household_id is None
     silent = bool(getattr(row, "silent", False))
     return IncidentSummary(
@@ -31,7 +35,7 @@ def summary(row: Any) -> IncidentSummary:
         label=row.label, address=row.address, caller=row.caller, caller_display=display_phone(row.caller),
         household_id=row.household_id, grid_id=row.grid_id, grid_name=row.grid_name, village_name=row.village_name,
         level=row.level, level_name=level_name, levels_total=len(levels), urgent=row.urgent, unknown_caller=unknown,
-        silent=silent, attention=row.urgent or unknown or silent, press_count=row.press_count, acks=len(row.acks),
+        silent=silent, attention=row.urgent or unknown or silent, press_count=row.press_count, acks=row.ack_count,
         opened_at=row.opened_at, next_escalation_at=row.next_escalation_at, closed_at=row.closed_at,
     )
 

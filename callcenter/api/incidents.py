@@ -63,8 +63,8 @@ def list_incidents(
     statuses = tuple(str(s) for s in status or ()) or (OPEN_STATUSES if open_only else ())
     f = IncidentFilter(statuses, level, str(emergency_type) if emergency_type else None,
                        scope if scope is not None else grid, _utc(since), _utc(until), limit, offset)
-    rows, total = container.console_queries.incidents(f)
-    items = [view.summary(r) for r in rows]
+    rows, total, levels = container.console_queries.incidents(f)
+    items = [view.summary(r, levels[r.id]) for r in rows]
     return IncidentPage(items=view.queue_order(items) if order == "queue" else items, total=total,
                         limit=limit, offset=offset)
 
@@ -160,7 +160,7 @@ def detail_of(container: ConsoleContainer, row: Any) -> IncidentDetail:
     events = view.timeline(store.timeline(row.id))
     found = container.directory.household_by_id(row.household_id) if row.household_id is not None else None
     return IncidentDetail(
-        incident=view.summary(row), household=HouseholdDetail.of(found) if found else None,
+        incident=view.summary(row, view.level_names(row)), household=HouseholdDetail.of(found) if found else None,
         responders=view.responders(row.plan, row.acks, legs, phones), legs=legs, timeline=events,
         voice_messages=view.voice_messages(row.id, events),
     )

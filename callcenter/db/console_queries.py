@@ -11,7 +11,9 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, exists, func, or_, select
 
+from callcenter.db.incident_codec import plan_from_json
 from callcenter.db.incident_tables import AlertLegRow, IncidentEventRow, IncidentRow
+from callcenter.db.plan_cache import PLANS
 from callcenter.db.tables import EmergencyLine, Grid, Household, JointDefenseGroup, ResponderRow, Town, Village
 
 _inc = IncidentRow.__table__  # type: ignore[attr-defined]
@@ -42,10 +44,14 @@ class IncidentFilter:
 
 
 _silent = exists().where(and_(_evt.c.incident_id == _inc.c.id, _evt.c.kind.in_(SILENT_EVENT_KINDS)))
-_LIST_COLUMNS = (
-    *_inc.c, _gr.c.id.label("grid_id"), _gr.c.name.label("grid_name"), _v.c.name.label("village_name"),
-    _silent.label("silent"),
+_PLACE_COLUMNS = (
+    _gr.c.id.label("grid_id"), _gr.c.name.label("grid_name"), _v.c.name.label("village_name"),
+    _silent.label("silent"), func.json_array_length(_inc.c.acks).label("ack_count"),
 )
+_LIST_COLUMNS = (*_inc.c, *_PLACE_COLUMNS)
+# A queue refetch reads hundreds of rows: without the JSON of plan and acks (level names come from
+# the plan cache), which cost more to decode than the query itself.
+_SUMMARY_COLUMNS = (*(c for c in _inc.c if c.name not in ("plan", "acks")), *_PLACE_COLUMNS)
 _LIST_FROM = (_inc.outerjoin(_h, _h.c.id == _inc.c.household_id).outerjoin(_g, _g.c.id == _h.c.group_id)
               .outerjoin(_gr, _gr.c.id == _g.c.grid_id).outerjoin(_v, _v.c.id == _gr.c.village_id))
 
@@ -66,14 +72,20 @@ class ConsoleQueries:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def incidents(self, f: IncidentFilter) -> tuple[list[Any], int]:
-        """One page of incidents, newest first, and the total that match."""
+    def incidents(self, f: IncidentFilter) -> tuple[list[Any], int, dict[str, tuple[str, ...]]]:
+        """One page of incidents, newest first, the total that match, and each one's level names."""
         where = and_(True, *_conditions(f))
-        page = (select(*_LIST_COLUMNS).select_from(_LIST_FROM).where(where)
+        page = (select(*_SUMMARY_COLUMNS).select_from(_LIST_FROM).where(where)
                 .order_by(_inc.c.opened_at.desc(), _inc.c.id).limit(f.limit).offset(f.offset))
         total = select(func.count()).select_from(_LIST_FROM).where(where)
         with self.engine.connect() as conn:
-            return list(conn.execute(page)), int(conn.execute(total).scalar_one())
+            rows, count = list(conn.execute(page)), int(conn.execute(total).scalar_one())
+
+            def stored(ids: list[str]) -> list[Any]:
+                return list(conn.execute(select(_inc.c.id, _inc.c.plan).where(_inc.c.id.in_(ids))))
+
+            plans = PLANS.plans((r.id for r in rows), stored, plan_from_json)
+        return rows, count, {i: tuple(level.name for level in plan.levels) for i, plan in plans.items()}
 
     def incident(self, incident_id: str) -> Any:
         query = select(*_LIST_COLUMNS).select_from(_LIST_FROM).where(_inc.c.id == incident_id)

@@ -69,14 +69,14 @@ def incident_values(i: Incident, now: datetime) -> dict[str, Any]:
         "press_count": i.press_count, "level": i.level, "urgent": i.urgent,
         "escalation_token": i.escalation_token, "opened_at": i.opened_at,
         "last_press_at": i.last_press_at or i.opened_at, "next_escalation_at": i.next_escalation_at,
-        "closed_at": i.closed_at, "updated_at": now, "plan": plan_to_json(i.plan), "acks": acks_to_json(i.acks),
-    }
+        "closed_at": i.closed_at, "updated_at": now, "acks": acks_to_json(i.acks),
+    }  # no plan: it is written once, with the incident (``SqlIncidentRepository.add``), and never changes
 
 
-def incident_from_row(row: Any, legs: list[AlertLeg]) -> Incident:
+def incident_from_row(row: Any, legs: list[AlertLeg], plan: FanOutPlan) -> Incident:
     return Incident(
         id=row.id, caller=row.caller, household_id=row.household_id, label=row.label, address=row.address,
-        opened_at=row.opened_at, plan=plan_from_json(row.plan), status=IncidentStatus(row.status),
+        opened_at=row.opened_at, plan=plan, status=IncidentStatus(row.status),
         emergency_type=EmergencyType(row.emergency_type), press_count=row.press_count,
         last_press_at=row.last_press_at, level=row.level, urgent=row.urgent,
         escalation_token=row.escalation_token, next_escalation_at=row.next_escalation_at,

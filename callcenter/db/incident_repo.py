@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from callcenter.db import incident_codec as codec
 from callcenter.db.incident_tables import AlertLegRow, IncidentEventRow, IncidentRow, LeaseRow
+from callcenter.db.plan_cache import PLANS
 from callcenter.domain.incident import Incident, IncidentEvent
 from callcenter.domain.types import LegStatus
 from callcenter.service.ports import ConcurrentUpdateError, LegRef
@@ -23,6 +24,8 @@ _inc = IncidentRow.__table__  # type: ignore[attr-defined]
 _leg = AlertLegRow.__table__  # type: ignore[attr-defined]
 _evt = IncidentEventRow.__table__  # type: ignore[attr-defined]
 _lease = LeaseRow.__table__  # type: ignore[attr-defined]
+# The incident row without its plan: plans come decoded from the cache (callcenter/db/plan_cache.py).
+_ROW = tuple(c for c in _inc.c if c.name != "plan")
 _IN_FLIGHT = [str(s) for s in (LegStatus.PENDING, LegStatus.DIALING, LegStatus.RINGING, LegStatus.ANSWERED)]
 
 
@@ -32,11 +35,11 @@ class SqlIncidentRepository:
         self._known_legs: dict[str, set[str]] = {}
 
     def get(self, incident_id: str) -> Incident | None:
-        row = self._conn.execute(select(_inc).where(_inc.c.id == incident_id)).first()
+        row = self._conn.execute(select(*_ROW).where(_inc.c.id == incident_id)).first()
         return None if row is None else self._load(row)
 
     def find_open(self, open_key: str) -> Incident | None:
-        row = self._conn.execute(select(_inc).where(_inc.c.open_key == open_key)).first()
+        row = self._conn.execute(select(*_ROW).where(_inc.c.open_key == open_key)).first()
         return None if row is None else self._load(row)
 
     def release_open_key(self, incident_id: str) -> None:
@@ -45,12 +48,14 @@ class SqlIncidentRepository:
     def add(self, incident: Incident, open_key: str | None) -> None:
         values = codec.incident_values(incident, incident.opened_at)
         try:
-            self._conn.execute(insert(_inc).values(**values, open_key=open_key, version=1))
+            self._conn.execute(insert(_inc).values(**values, plan=codec.plan_to_json(incident.plan),
+                                                   open_key=open_key, version=1))
         except IntegrityError as exc:
             raise ConcurrentUpdateError(f"open key {open_key} taken") from exc
         self._known_legs[incident.id] = set()
         self._write_children(incident)
         incident.version = 1
+        PLANS.put(incident.id, incident.plan)
 
     def save(self, incident: Incident, now: datetime) -> None:
         values = codec.incident_values(incident, now)
@@ -76,7 +81,11 @@ class SqlIncidentRepository:
         legs = [codec.leg_from_row(r) for r in self._conn.execute(
             select(_leg).where(_leg.c.incident_id == row.id))]
         self._known_legs[row.id] = {leg.id for leg in legs}
-        return codec.incident_from_row(row, legs)
+        plan = PLANS.plans([row.id], self._stored_plans, codec.plan_from_json)[row.id]
+        return codec.incident_from_row(row, legs, plan)
+
+    def _stored_plans(self, incident_ids: list[str]) -> list[Any]:
+        return list(self._conn.execute(select(_inc.c.id, _inc.c.plan).where(_inc.c.id.in_(incident_ids))))
 
     def _write_children(self, incident: Incident) -> None:
         known = self._known_legs.setdefault(incident.id, set())

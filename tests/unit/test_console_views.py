@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from callcenter.api.incident_view import queue_order, summary
+from callcenter.api.incident_view import level_names, queue_order, summary
 from callcenter.web.charts import bar_chart, column_chart
 from callcenter.web.statistics import compute, first_ack_seconds, percentile
 
@@ -19,8 +19,8 @@ def row(ident: str, *, minutes: int = 0, level: int = 0, urgent: bool = False, h
     return SimpleNamespace(
         id=ident, status="alerting", emergency_type=kind, label=ident, address="", caller="+867176100100",
         household_id=household, grid_id=3, grid_name="第一网格", village_name="石门村", level=level, plan=PLAN,
-        urgent=urgent, silent=silent, press_count=1, acks=acks or [], opened_at=T0 + timedelta(minutes=minutes),
-        next_escalation_at=None, closed_at=None)
+        urgent=urgent, silent=silent, press_count=1, acks=acks or [], ack_count=len(acks or []),
+        opened_at=T0 + timedelta(minutes=minutes), next_escalation_at=None, closed_at=None)
 
 
 def ack(seconds: float) -> dict[str, Any]:
@@ -30,7 +30,7 @@ def ack(seconds: float) -> dict[str, Any]:
 def test_queue_puts_attention_first_then_higher_levels_then_the_longest_waiting() -> None:
     confirmed = row("confirmed", minutes=-5)
     confirmed.status = "acknowledged"
-    items = [summary(r) for r in (
+    items = [summary(r, level_names(r)) for r in (
         row("calm-old", minutes=0), row("calm-new", minutes=5), row("climbed", minutes=6, level=2),
         row("silent", minutes=7, silent=True), row("unknown", minutes=8, household=None),
         row("urgent", minutes=9, urgent=True, level=3), confirmed)]
@@ -39,8 +39,8 @@ def test_queue_puts_attention_first_then_higher_levels_then_the_longest_waiting(
 
 
 def test_summary_names_the_level_and_flags() -> None:
-    s = summary(row("x", level=1, household=None))
-    assert (s.level_name, s.levels_total, s.unknown_caller, s.attention) == ("网格", 3, True, True)
+    s = summary(row("x", level=1, household=None, acks=[ack(20)]), level_names(row("x")))
+    assert (s.level_name, s.levels_total, s.unknown_caller, s.attention, s.acks) == ("网格", 3, True, True, 1)
     assert s.caller_display == "0717-6100100"
 
 
