@@ -197,7 +197,10 @@ def run_existing(url: str, plan: Plan) -> list[Result]:
         with engine.connect() as conn:
             households = conn.execute(select(func.count()).select_from(_household)).scalar_one()
             sample = list(conn.execute(select(_line.c.number).order_by(func.random()).limit(20_000)).scalars())
-        console.print(f"{households:,} households already in {engine.dialect.name}; {plan.lookups:,} lookups …")
+            # The server's page cache decides the tail at millions of households (docs/benchmarks.md).
+            cache = conn.exec_driver_sql("SHOW shared_buffers").scalar() if engine.dialect.name != "sqlite" else "-"
+        console.print(f"{households:,} households already in {engine.dialect.name} (shared_buffers {cache}); "
+                      f"{plan.lookups:,} lookups …")
         lookup, floor, found, known = measure(engine, plan, sample)
     finally:
         engine.dispose()
