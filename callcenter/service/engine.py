@@ -53,6 +53,7 @@ _RETRIES = 8
 # (leg outcomes, hand-overs) of busy incidents whose ids share its stripe. Saves stay safe across the
 # two sets because they are optimistic (ConcurrentUpdateError re-runs the command).
 _LOCK_STRIPES = 256
+_PRESS_STRIPES = 4096  # a flood has hundreds of presses in flight: few may share a stripe
 
 
 class ChannelError(Exception):
@@ -108,7 +109,7 @@ class IncidentEngine:
         self._new_id = new_id
         self.presses = presses or PressLedger()
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]  # incident commands, by incident id
-        self._press_locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]  # key presses, by open key
+        self._press_locks = [threading.Lock() for _ in range(_PRESS_STRIPES)]  # key presses, by open key
         self.write_turns = write_turns or WriteTurns()
         self._handover_lock = threading.Lock()
         self._handovers: dict[str, list[_Handover]] = {}
@@ -126,7 +127,7 @@ class IncidentEngine:
         number = try_normalise(caller, self.phone_policy) or (caller.strip() or "anonymous")
         found = self._lookup(number)
         key = _open_key_of(found.household.id if found else None, number)
-        with self._press_locks[hash(key) % _LOCK_STRIPES]:
+        with self._press_locks[hash(key) % _PRESS_STRIPES]:
             counted = self.presses.count(number, now, self.policy.press_limit)
             if self.outage is not None and self.outage.holds(key):
                 return self._press_during_outage(number, found, key, now, counted)

@@ -10,11 +10,16 @@ Here the engine's writes take turns in the process instead, holding no connectio
 wait: at most ``slots`` units of work at once (the composition root gives SQLite 4, PostgreSQL 8),
 and a key press waiting for a turn goes before every waiting command. A write in progress is never
 interrupted, so a press waits at most for the writes already under way.
+
+A finished write hands its slot straight to the next waiter (presses, then commands, each oldest
+first), waking that one thread: with hundreds of writers waiting in a flood, waking them all on
+every release to re-check a condition cost more CPU than the writes themselves.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,9 +29,11 @@ class WriteTurns:
         if slots < 1:
             raise ValueError("write slots must be at least 1")
         self.slots = slots
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
         self._writing = 0
-        self._presses_waiting = 0
+        # Waiters only exist while every slot is taken: a release passes its slot on directly.
+        self._presses: deque[threading.Event] = deque()
+        self._commands: deque[threading.Event] = deque()
 
     @property
     def writing(self) -> int:
@@ -35,16 +42,27 @@ class WriteTurns:
     @contextmanager
     def turn(self, press: bool = False) -> Iterator[None]:
         """Held around one unit of work; ``press`` for a key press (served before waiting commands)."""
-        with self._changed:
-            self._presses_waiting += press
-            try:
-                self._changed.wait_for(lambda: self._writing < self.slots and (press or not self._presses_waiting))
-            finally:
-                self._presses_waiting -= press
-            self._writing += 1
+        granted = self._enter(press)
+        if granted is not None:
+            granted.wait()  # set by a release that passed its slot to this thread
         try:
             yield
         finally:
-            with self._changed:
+            self._release()
+
+    def _enter(self, press: bool) -> threading.Event | None:
+        with self._lock:
+            if self._writing < self.slots:
+                self._writing += 1
+                return None
+            granted = threading.Event()
+            (self._presses if press else self._commands).append(granted)
+            return granted
+
+    def _release(self) -> None:
+        with self._lock:
+            waiting = self._presses or self._commands
+            if waiting:
+                waiting.popleft().set()  # the slot stays taken, now by the woken writer
+            else:
                 self._writing -= 1
-                self._changed.notify_all()

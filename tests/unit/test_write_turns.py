@@ -64,3 +64,29 @@ def test_a_waiting_press_goes_before_every_waiting_command() -> None:
 def test_slots_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         WriteTurns(0)
+
+
+def test_waiters_get_their_turn_oldest_first_presses_before_commands() -> None:
+    turns, order = WriteTurns(1), []
+    hold, go, entered = threading.Event(), threading.Event(), threading.Event()
+    first = _hold(turns, False, order, "writing", hold, entered)
+    assert entered.wait(WAIT)
+    waiting = []
+    for name, press in (("command0", False), ("press0", True), ("command1", False), ("press1", True)):
+        waiting.append(_hold(turns, press, order, name, go))
+        _wait_until(lambda n=len(waiting): len(turns._presses) + len(turns._commands) == n)
+    go.set()
+    hold.set()
+    for thread in (first, *waiting):
+        thread.join(WAIT)
+    assert order == ["writing", "press0", "press1", "command0", "command1"]
+    assert turns.writing == 0
+
+
+def test_a_failed_write_passes_its_turn_on() -> None:
+    turns = WriteTurns(1)
+    with pytest.raises(RuntimeError), turns.turn():
+        raise RuntimeError("write failed")
+    with turns.turn(press=True):
+        assert turns.writing == 1
+    assert turns.writing == 0
