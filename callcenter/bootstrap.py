@@ -111,7 +111,7 @@ class Container:
             phone_policy=self.settings.directory.phone_policy(),
             executor=ThreadPoolExecutor(self.settings.engine.dispatch_workers, thread_name_prefix="dispatch"),
             outage=self.degraded_mode,
-            write_turns=WriteTurns(4 if self.engine.dialect.name == "sqlite" else 8),
+            write_turns=WriteTurns(1 if self.engine.dialect.name == "sqlite" else 8),
         )
         for channel in channels.values():
             if isinstance(channel, SimulatedPhones | SipAlertChannel):

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -40,43 +42,75 @@ async def events(request: Request, user: Viewer, container: ContainerDep, lifeti
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def _offer(queue: asyncio.Queue[Published], item: Published) -> None:
-    with contextlib.suppress(asyncio.QueueFull):  # a stalled browser misses events, then refetches
-        queue.put_nowait(item)
+class _Inbox:
+    """One stream's events, handed over from the engine's threads.
+
+    Appended without the event loop, which is woken once per batch: in a flood the engine publishes
+    hundreds of events a second, and a wake-up and a network write per event kept the loop (and the
+    interpreter lock) busy enough to delay the incidents the operators were waiting for.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int = _QUEUE_LIMIT) -> None:
+        self._loop, self._limit = loop, limit
+        self._items: deque[Published] = deque()
+        self._lock = threading.Lock()
+        self._ready = asyncio.Event()  # touched on the loop only
+        self._wake_pending = False
+
+    def put(self, item: Published) -> None:
+        """Any thread. A stalled browser misses events beyond the limit, then refetches."""
+        with self._lock:
+            if len(self._items) >= self._limit:
+                return
+            self._items.append(item)
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the stream is ending and unsubscribes
+            self._loop.call_soon_threadsafe(self._ready.set)
+
+    async def take(self, timeout: float) -> list[Published]:
+        """Everything that arrived, oldest first; TimeoutError when nothing did within ``timeout``."""
+        await asyncio.wait_for(self._ready.wait(), timeout)
+        with self._lock:
+            self._ready.clear()
+            self._wake_pending = False
+            items = list(self._items)
+            self._items.clear()
+        return items
 
 
 async def _stream(request: Request, user: User, container: ConsoleContainer, lifetime: float) -> AsyncIterator[str]:
     """Subscribed for exactly as long as the stream runs, before its first byte (no event is missed
     between the browser's "connected" and its refetch)."""
-    queue: asyncio.Queue[Published] = asyncio.Queue(_QUEUE_LIMIT)
-    loop = asyncio.get_running_loop()
-
-    def on_event(item: Published) -> None:  # called on the engine's threads
-        with contextlib.suppress(RuntimeError):  # the loop is gone: the stream is ending and unsubscribes
-            loop.call_soon_threadsafe(_offer, queue, item)
-
-    unsubscribe = container.events.subscribe(on_event)
+    inbox = _Inbox(asyncio.get_running_loop())
+    unsubscribe = container.events.subscribe(inbox.put)
     try:
-        async for chunk in _relay(request, queue, user, container, time.monotonic() + lifetime):
+        async for chunk in _relay(request, inbox, user, container, time.monotonic() + lifetime):
             yield chunk
     finally:
         unsubscribe()
 
 
-async def _relay(request: Request, queue: asyncio.Queue[Published], user: User, container: ConsoleContainer,
+async def _relay(request: Request, inbox: _Inbox, user: User, container: ConsoleContainer,
                  ends: float) -> AsyncIterator[str]:
     grids: dict[str, int | None] = {}
     yield "retry: 2000\n: connected\n\n"
     while not await request.is_disconnected() and time.monotonic() < ends:
         try:
-            item = await asyncio.wait_for(queue.get(), min(KEEPALIVE_SECONDS, max(ends - time.monotonic(), 0.01)))
+            items = await inbox.take(min(KEEPALIVE_SECONDS, max(ends - time.monotonic(), 0.01)))
         except TimeoutError:
             yield ": keep-alive\n\n"
             continue
-        if user.grid_scope is not None and not await _in_grid(container, item.incident_id, user, grids):
-            continue
-        data = {"incident_id": item.incident_id, "kind": item.event.kind, "at": item.event.at.isoformat()}
-        yield f"event: incident\ndata: {json.dumps(data)}\n\n"
+        messages = [_message(item) for item in items
+                    if user.grid_scope is None or await _in_grid(container, item.incident_id, user, grids)]
+        if messages:
+            yield "".join(messages)  # one write for the batch; still one SSE event per incident event
+
+
+def _message(item: Published) -> str:
+    data = {"incident_id": item.incident_id, "kind": item.event.kind, "at": item.event.at.isoformat()}
+    return f"event: incident\ndata: {json.dumps(data)}\n\n"
 
 
 async def _in_grid(container: ConsoleContainer, incident_id: str, user: User, cache: dict[str, int | None]) -> bool:

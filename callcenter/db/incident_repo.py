@@ -18,7 +18,7 @@ from callcenter.db.incident_tables import AlertLegRow, IncidentEventRow, Inciden
 from callcenter.db.plan_cache import PLANS
 from callcenter.domain.incident import Incident, IncidentEvent
 from callcenter.domain.types import LegStatus
-from callcenter.service.ports import ConcurrentUpdateError, LegRef
+from callcenter.service.ports import ConcurrentUpdateError, LegClaims, LegRef
 
 _inc = IncidentRow.__table__  # type: ignore[attr-defined]
 _leg = AlertLegRow.__table__  # type: ignore[attr-defined]
@@ -45,7 +45,7 @@ class SqlIncidentRepository:
     def release_open_key(self, incident_id: str) -> None:
         self._conn.execute(update(_inc).where(_inc.c.id == incident_id).values(open_key=None))
 
-    def add(self, incident: Incident, open_key: str | None) -> None:
+    def add(self, incident: Incident, open_key: str | None, claims: LegClaims | None = None) -> None:
         values = codec.incident_values(incident, incident.opened_at)
         try:
             self._conn.execute(insert(_inc).values(**values, plan=codec.plan_to_json(incident.plan),
@@ -53,7 +53,7 @@ class SqlIncidentRepository:
         except IntegrityError as exc:
             raise ConcurrentUpdateError(f"open key {open_key} taken") from exc
         self._known_legs[incident.id] = set()
-        self._write_children(incident)
+        self._write_children(incident, claims)
         incident.version = 1
         PLANS.put(incident.id, incident.plan)
 
@@ -87,10 +87,10 @@ class SqlIncidentRepository:
     def _stored_plans(self, incident_ids: list[str]) -> list[Any]:
         return list(self._conn.execute(select(_inc.c.id, _inc.c.plan).where(_inc.c.id.in_(incident_ids))))
 
-    def _write_children(self, incident: Incident) -> None:
+    def _write_children(self, incident: Incident, claims: LegClaims | None = None) -> None:
         known = self._known_legs.setdefault(incident.id, set())
         changed = [incident.legs[i] for i in sorted(incident.changed_legs)]
-        new = [codec.leg_values(leg) for leg in changed if leg.id not in known]
+        new = [codec.leg_values(leg) | _claim_values(leg.id, claims) for leg in changed if leg.id not in known]
         old = [codec.leg_values(leg) for leg in changed if leg.id in known]
         if new:
             self._conn.execute(insert(_leg), new)
@@ -99,6 +99,13 @@ class SqlIncidentRepository:
         if incident.new_events:
             self._conn.execute(insert(_evt), [codec.event_values(incident.id, e) for e in incident.new_events])
         known.update(leg.id for leg in changed)
+
+
+def _claim_values(leg_id: str, claims: LegClaims | None) -> dict[str, Any]:
+    provider = claims.providers.get(leg_id) if claims else None
+    if claims is None or provider is None:
+        return {"claimed_by": None, "claimed_at": None, "provider": ""}
+    return {"claimed_by": claims.holder, "claimed_at": claims.at, "provider": provider}
 
 
 _UPDATE_LEG = (

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from callcenter.domain.incident import AlertLeg, Incident, IncidentError, IncidentEvent
 from callcenter.domain.messages import MessageFacts, MessageTemplates, render
@@ -37,6 +37,7 @@ from callcenter.service.ports import (
     DirectoryReader,
     EventPublisher,
     IncidentStore,
+    LegClaims,
     LegOrder,
     LegRef,
     Timer,
@@ -52,6 +53,7 @@ _RETRIES = 8
 # Lock stripes. Key presses take a set of their own: a press must never queue behind the commands
 # (leg outcomes, hand-overs) of busy incidents whose ids share its stripe. Saves stay safe across the
 # two sets because they are optimistic (ConcurrentUpdateError re-runs the command).
+_Result = TypeVar("_Result")
 _LOCK_STRIPES = 256
 _PRESS_STRIPES = 4096  # a flood has hundreds of presses in flight: few may share a stripe
 
@@ -132,12 +134,12 @@ class IncidentEngine:
             if self.outage is not None and self.outage.holds(key):
                 return self._press_during_outage(number, found, key, now, counted)
             try:
-                incident = self._retry(lambda: self._press(number, found, key, now, counted))
+                incident, claimed = self._retry(lambda: self._press(number, found, key, now, counted))
             except Exception as exc:
                 if self.outage is None or not self.outage.went_down(exc):
                     raise
                 return self._press_during_outage(number, found, key, now, counted)
-        self._after_commit(incident, now, press=True)
+        self._after_commit(incident, now, press=True, claimed=claimed)
         log.info("incident %s: press from %s (press %d)", incident.id, mask_phone(number), incident.press_count)
         return incident
 
@@ -253,23 +255,27 @@ class IncidentEngine:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _press(self, number: str, found: CallerLookup | None, key: str, now: datetime, counted: bool) -> Incident:
+    def _press(self, number: str, found: CallerLookup | None, key: str, now: datetime,
+               counted: bool) -> tuple[Incident, frozenset[str]]:
+        """Store the press; a new incident's due legs are stored already claimed by this instance
+        (returned), so the press is one write: a second one to claim them doubled its time in a flood."""
         with self.write_turns.turn(press=True), self.store.unit_of_work() as uow:
             existing = uow.incidents.find_open(key)
             if existing is not None and _joins(existing, now, self.policy):
                 existing.press_again(now, self.policy, counted)
                 uow.incidents.save(existing, now)
                 uow.commit()
-                return existing
+                return existing, frozenset()
             if existing is not None:
                 uow.incidents.release_open_key(existing.id)
             incident = self._open(number, found, now)
             previous = self.presses.recent_close(key, now, self.policy.press_limit)
             if previous is not None:
                 incident.flag_press_after_close(*previous, now)
-            uow.incidents.add(incident, key)
+            providers = {leg.id: self._channel(leg.channel).name for leg in self._due(incident, now)}
+            uow.incidents.add(incident, key, LegClaims(self.holder, now, providers))
             uow.commit()
-            return incident
+            return incident, frozenset(providers)
 
     def _open(self, number: str, found: CallerLookup | None, now: datetime) -> Incident:
         plan = plan_fan_out(found, self.policy, number)
@@ -304,7 +310,7 @@ class IncidentEngine:
         self._after_commit(incident, self.clock.now())
         return incident
 
-    def _retry(self, run: Callable[[], Incident]) -> Incident:
+    def _retry(self, run: Callable[[], _Result]) -> _Result:
         for _ in range(_RETRIES - 1):
             try:
                 return run()
@@ -312,7 +318,8 @@ class IncidentEngine:
                 continue
         return run()
 
-    def _after_commit(self, incident: Incident, now: datetime, press: bool = False) -> None:
+    def _after_commit(self, incident: Incident, now: datetime, press: bool = False,
+                      claimed: frozenset[str] = frozenset()) -> None:
         if incident.closed_at is not None and not incident.status.is_open:
             self.presses.closed(_open_key(incident), incident.id, incident.closed_at)
         events, incident.new_events = incident.new_events, []
@@ -320,7 +327,7 @@ class IncidentEngine:
         if events:
             self.events.publish(incident.id, events)
         self._schedule(incident, now)
-        self._dispatch(incident, now, press)
+        self._dispatch(incident, now, press, claimed)
 
     def _schedule(self, incident: Incident, now: datetime) -> None:
         escalate_id = f"escalate:{incident.id}"
@@ -333,16 +340,24 @@ class IncidentEngine:
             if leg.due_at > now:
                 self.timers.schedule(Timer(f"leg:{leg.id}", leg.due_at, "leg_due", incident.id, leg_id=leg.id))
 
-    def _dispatch(self, incident: Incident, now: datetime, press: bool = False) -> None:
-        due = [leg for leg in incident.pending_legs() if leg.due_at <= now]
+    def _dispatch(self, incident: Incident, now: datetime, press: bool = False,
+                  claimed: frozenset[str] = frozenset()) -> None:
+        """Hand the due legs to their channels; ``claimed``: legs stored already claimed by this instance."""
+        due = self._due(incident, now)
         if not due:
             return
-        providers = {leg.id: self._channel(leg.channel).name for leg in due}
-        with self.write_turns.turn(press):
-            won = set(self.store.claim([leg.id for leg in due], self.holder, providers, now))
+        to_claim = {leg.id: self._channel(leg.channel).name for leg in due if leg.id not in claimed}
+        won = set(claimed)
+        if to_claim:
+            with self.write_turns.turn(press):
+                won.update(self.store.claim(list(to_claim), self.holder, to_claim, now))
         for leg in due:
             if leg.id in won:
                 self.executor.submit(self._send, self._order(incident, leg))
+
+    @staticmethod
+    def _due(incident: Incident, now: datetime) -> list[AlertLeg]:
+        return [leg for leg in incident.pending_legs() if leg.due_at <= now]
 
     def _send(self, order: LegOrder) -> None:
         placed = LegStatus.DIALING if order.channel is Channel.CALL else LegStatus.SUBMITTED

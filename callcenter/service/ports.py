@@ -100,12 +100,21 @@ class LegRef:
     claimed_by: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class LegClaims:
+    """Legs of a new incident stored as already handed to a channel by ``holder`` (leg id → channel name)."""
+
+    holder: str
+    at: datetime
+    providers: dict[str, str]
+
+
 class IncidentRepository(Protocol):
     def get(self, incident_id: str) -> Incident | None: ...
 
     def find_open(self, open_key: str) -> Incident | None: ...
 
-    def add(self, incident: Incident, open_key: str | None) -> None: ...
+    def add(self, incident: Incident, open_key: str | None, claims: LegClaims | None = None) -> None: ...
 
     def save(self, incident: Incident, now: datetime) -> None: ...
 

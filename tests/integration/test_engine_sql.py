@@ -96,6 +96,18 @@ def test_press_stores_incident_and_level0_legs_then_dials(rig: Rig) -> None:
     assert "张家村三组1号" in rig.sms.orders[0].text
 
 
+def test_a_new_incident_is_stored_with_its_due_legs_already_claimed(rig: Rig) -> None:
+    """One write per press: the legs it places are claimed in the incident's own transaction."""
+    incident = rig.engine.key_press(CALLER)
+    legs = rig.store.legs(incident.id)
+    due = [leg for leg in legs if leg.due_at <= incident.opened_at]
+    assert len(due) == 21
+    assert {(leg.claimed_by, leg.provider, leg.claimed_at) for leg in due if leg.channel == "call"} == {
+        ("test#1", "fake-call", incident.opened_at)}
+    assert rig.store.claim([leg.id for leg in due], "other#1", {}, rig.clock.now()) == []
+    assert len(rig.calls.orders) == 10 and len(rig.sms.orders) == 11  # each handed over once
+
+
 def test_two_acknowledgements_meet_quorum_and_tell_the_others(rig: Rig) -> None:
     incident = rig.engine.key_press(CALLER)
     for i in (1, 2):
