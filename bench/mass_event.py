@@ -13,7 +13,8 @@ behind Kamailio, by a number's last digit: 0-5 answer and press 1, 6-7 press 2, 
 
 Measured: incidents stored against the list of presses; press (the household's INVITE leaving
 sipp, from sipp's message trace) → incident on the operator's screen (the console's live event
-stream, then its incident list refetched 100 ms after a burst of events, as the page does) and →
+stream, whose "opened" event carries the row the page shows at once; its incident list refetched
+100 ms after a burst of events, as the page does) and →
 first responder ringing (the 180's leg status as stored); the SIP channel's queue (every push and
 pop recorded under its lock) replayed against the incidents' stored press times; the queue and
 calls up every second; CPU and RSS of this process (the service plus the watchers).
@@ -158,6 +159,7 @@ def report(args: argparse.Namespace, presses: list[Press], service: Service, scr
         "legs": analysis.outcome_counts(analysis.leg_rows(db)),
         "incident_status": dict(sorted(_count(i.status for i in incidents).items())),
         "screen_refetches": screen.refetches,
+        "screen_pushed_rows": screen.pushed,
     }
 
 
@@ -221,7 +223,8 @@ def print_summary(result: dict[str, Any]) -> None:
                  "press_to_first_ringing_ms"):
         q = result[name]
         print(f"  {name:28} n={q['n']:5}  p50 {q['p50']:9.1f}  p99 {q['p99']:9.1f}  max {q['max']:9.1f}")
-    print(f"  listed later than 1 s: {result['listed_over_1s']}   last incident press → first ringing: "
+    print(f"  listed later than 1 s: {result['listed_over_1s']}   rows pushed live: {result['screen_pushed_rows']}   "
+          f"last incident press → first ringing: "
           f"{result['last_incident_press_to_first_ringing_ms']}")
     print(f"  queue: {json.dumps(result['queue'])}")
     drain = result["drain"]

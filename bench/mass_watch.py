@@ -31,13 +31,15 @@ def operator_session(base_url: str, timeout: float = 10.0) -> Iterator[httpx.Cli
 @dataclass
 class OperatorScreen:
     """An operator's console: the live event stream, and the incident list refetched after each burst
-    of events (100 ms debounce, as the console page does). ``listed`` is when an incident was first in
-    a fetched list; ``announced`` when its first live event arrived (epoch s)."""
+    of events (100 ms debounce), as the console page does. ``listed`` is when an incident was first on
+    screen: its row pushed with its "opened" event, or else in a fetched list; ``announced`` when its
+    first live event arrived (epoch s)."""
 
     base_url: str
     announced: dict[str, float] = field(default_factory=dict)
     listed: dict[str, float] = field(default_factory=dict)
     refetches: int = 0
+    pushed: int = 0  # incidents listed from their live event's row
     errors: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _dirty: threading.Event = field(default_factory=threading.Event)
@@ -68,8 +70,11 @@ class OperatorScreen:
                     if self._stop.is_set():
                         return
                     if line.startswith("data: "):
-                        incident = json.loads(line[6:])["incident_id"]
-                        self.announced.setdefault(incident, time.time())
+                        event, now = json.loads(line[6:]), time.time()
+                        self.announced.setdefault(event["incident_id"], now)
+                        if "summary" in event:  # the page puts the pushed row on screen at once
+                            self.listed.setdefault(event["incident_id"], now)
+                            self.pushed += 1
                         self._dirty.set()
         except Exception as exc:  # reported with the results: a lost stream makes "visible" unknowable
             if not self._stop.is_set():

@@ -1,7 +1,8 @@
 """Live updates: server-sent events fed from the in-process event bus.
 
-Each event names the incident and what happened; the console then fetches what it shows. A grid
-worker's stream carries only incidents of their grid.
+Each event names the incident and what happened; the console then fetches what it shows, except
+that an "opened" event carries the new incident's queue row. A grid worker's stream carries only
+incidents of their grid.
 """
 
 from __future__ import annotations
@@ -9,21 +10,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from callcenter.accounts.roles import Permission, User
 from callcenter.adapters.events import Published
+from callcenter.api import incident_view as view
 from callcenter.api.deps import ContainerDep, require
 from callcenter.bootstrap import ConsoleContainer
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["live"])
 Viewer = Annotated[User, Depends(require(Permission.VIEW_INCIDENTS))]
 KEEPALIVE_SECONDS = 15.0
@@ -102,15 +107,36 @@ async def _relay(request: Request, inbox: _Inbox, user: User, container: Console
         except TimeoutError:
             yield ": keep-alive\n\n"
             continue
-        messages = [_message(item) for item in items
+        rows = await _new_incidents(container, items, grids)
+        messages = [_message(item, rows.get(item.incident_id) if item.event.kind == "opened" else None)
+                    for item in items
                     if user.grid_scope is None or await _in_grid(container, item.incident_id, user, grids)]
         if messages:
             yield "".join(messages)  # one write for the batch; still one SSE event per incident event
 
 
-def _message(item: Published) -> str:
-    data = {"incident_id": item.incident_id, "kind": item.event.kind, "at": item.event.at.isoformat()}
-    return f"event: incident\ndata: {json.dumps(data)}\n\n"
+async def _new_incidents(container: ConsoleContainer, items: list[Published],
+                         grids: dict[str, int | None]) -> dict[str, dict[str, Any]]:
+    """The queue rows of the incidents opened in this batch, read in one query. Sent with their
+    "opened" event, a new incident is on the operators' screen without waiting for a list refetch,
+    which in a flood is the slowest thing between a press and the screen."""
+    opened = [item.incident_id for item in items if item.event.kind == "opened"]
+    if not opened:
+        return {}
+    try:
+        rows, levels = await run_in_threadpool(container.console_queries.summaries, opened)
+    except SQLAlchemyError:  # database outage: the event still goes out and the page refetches
+        log.warning("live stream: could not read %d new incident(s); sent without their rows", len(opened))
+        return {}
+    grids.update((row.id, row.grid_id) for row in rows)
+    return {row.id: view.summary(row, levels[row.id]).model_dump(mode="json") for row in rows}
+
+
+def _message(item: Published, row: dict[str, Any] | None = None) -> str:
+    data: dict[str, Any] = {"incident_id": item.incident_id, "kind": item.event.kind, "at": item.event.at.isoformat()}
+    if row is not None:
+        data["summary"] = row
+    return f"event: incident\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
 async def _in_grid(container: ConsoleContainer, incident_id: str, user: User, cache: dict[str, int | None]) -> bool:

@@ -68,6 +68,14 @@ def _conditions(f: IncidentFilter) -> list[Any]:
     return [build() for wanted, build in checks if wanted]
 
 
+def _level_names(conn: Any, rows: list[Any]) -> dict[str, tuple[str, ...]]:
+    def stored(ids: list[str]) -> list[Any]:
+        return list(conn.execute(select(_inc.c.id, _inc.c.plan).where(_inc.c.id.in_(ids))))
+
+    plans = PLANS.plans((r.id for r in rows), stored, plan_from_json)
+    return {i: tuple(level.name for level in plan.levels) for i, plan in plans.items()}
+
+
 class ConsoleQueries:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -80,12 +88,15 @@ class ConsoleQueries:
         total = select(func.count()).select_from(_LIST_FROM).where(where)
         with self.engine.connect() as conn:
             rows, count = list(conn.execute(page)), int(conn.execute(total).scalar_one())
+            return rows, count, _level_names(conn, rows)
 
-            def stored(ids: list[str]) -> list[Any]:
-                return list(conn.execute(select(_inc.c.id, _inc.c.plan).where(_inc.c.id.in_(ids))))
-
-            plans = PLANS.plans((r.id for r in rows), stored, plan_from_json)
-        return rows, count, {i: tuple(level.name for level in plan.levels) for i, plan in plans.items()}
+    def summaries(self, ids: list[str]) -> tuple[list[Any], dict[str, tuple[str, ...]]]:
+        """The list rows of these incidents (those that exist) and their level names: what the live
+        stream sends with a new incident, so the queue shows it without refetching the list."""
+        query = select(*_SUMMARY_COLUMNS).select_from(_LIST_FROM).where(_inc.c.id.in_(ids))
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query))
+            return rows, _level_names(conn, rows)
 
     def incident(self, incident_id: str) -> Any:
         query = select(*_LIST_COLUMNS).select_from(_LIST_FROM).where(_inc.c.id == incident_id)

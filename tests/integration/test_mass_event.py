@@ -106,3 +106,4 @@ def test_every_press_is_one_incident_served_oldest_first_within_the_limit(
     assert order.max_calls_up == CHANNELS  # the limit was reached, never exceeded
     assert {i.id for i in incidents} <= _listed_ids(service)
     assert set(opened) <= set(screen.announced)  # each incident reached the live stream
+    assert screen.pushed == len(opened)  # each with the row the console shows without a refetch

@@ -72,7 +72,7 @@ function alarmSound() {
   } catch (e) { /* no audio device: the highlight remains */ }
 }
 
-// Server-sent events; onChange(incidentId, kind) runs per event. The status element shows the link state.
+// Server-sent events; onChange(incidentId, kind, data) runs per event. The status element shows the link state.
 function liveUpdates(onChange, statusNode) {
   const source = new EventSource("/api/events");
   source.onopen = () => {
@@ -80,7 +80,7 @@ function liveUpdates(onChange, statusNode) {
     onChange(null, "connected");  // whatever changed while the stream was down
   };
   source.onerror = () => { if (statusNode) { statusNode.textContent = t("queue.disconnected"); statusNode.className = "live off"; } };
-  source.addEventListener("incident", (e) => { const d = JSON.parse(e.data); onChange(d.incident_id, d.kind); });
+  source.addEventListener("incident", (e) => { const d = JSON.parse(e.data); onChange(d.incident_id, d.kind, d); });
   return source;
 }
 

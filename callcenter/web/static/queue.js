@@ -1,9 +1,15 @@
-// The live queue: open incidents, most urgent first, refreshed on every incident event.
+// The live queue: open incidents, most urgent first; a new incident is shown from its live event,
+// and the list is refetched after every burst of events.
 "use strict";
 (() => {
   const body = document.getElementById("queue-body");
   const empty = document.getElementById("queue-empty");
+  const FRESH_MS = 3000;  // as long as the highlight flashes
   const known = new Set();
+  const freshSince = new Map();
+  let shown = [];  // the items of the rows on screen, in order
+  const pushed = new Map();  // id -> {item, at}: rows shown from live events
+  let requested = 0, applied = 0;  // refetches may answer out of order
   let first = true;
 
   function flags(item) {
@@ -31,21 +37,61 @@
     return tr;
   }
 
+  // The server's queue order: attention first, then still alerting, then the higher level, then the
+  // longest waiting.
+  function key(item) {
+    return [item.attention ? 0 : 1, item.status === "alerting" ? 0 : 1, -item.level, Date.parse(item.opened_at), item.id];
+  }
+  function earlier(a, b) {
+    const ka = key(a), kb = key(b);
+    for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return ka[i] < kb[i];
+    return false;
+  }
+
+  function isFresh(id) {
+    if (first) return false;
+    if (!freshSince.has(id)) freshSince.set(id, Date.now());
+    return Date.now() - freshSince.get(id) < FRESH_MS;
+  }
+
   async function refresh() {
+    const asked = ++requested, askedAt = Date.now();
     const page = await api("GET", "/api/incidents?open=true&order=queue&limit=200");
+    if (asked < applied) return;  // a later refetch already answered
+    applied = asked;
+    // Rows pushed while this list was being read are not in it yet: keep them.
+    const listed = new Set(page.items.map((item) => item.id));
+    const items = page.items.concat([...pushed.values()].filter((p) => p.at >= askedAt && !listed.has(p.item.id)).map((p) => p.item));
+    for (const [id, p] of pushed) if (p.at < askedAt) pushed.delete(id);
+    if (items.length > page.items.length) items.sort((a, b) => (earlier(a, b) ? -1 : earlier(b, a) ? 1 : 0));
     let sound = false;
-    const rows = page.items.map((item) => {
-      const fresh = !first && !known.has(item.id);
-      if (fresh && item.attention) sound = true;
+    const rows = items.map((item) => {
+      if (!known.has(item.id) && !first && item.attention) sound = true;
       known.add(item.id);
-      return row(item, fresh);
+      return row(item, isFresh(item.id));
     });
+    shown = items;
     body.replaceChildren(...rows);
     empty.hidden = rows.length > 0;
     if (sound) alarmSound();
     first = false;
   }
 
+  // A new incident pushed with its "opened" event goes on the screen at once, in queue order; the
+  // refetch that follows brings everything else up to date.
+  function place(item) {
+    if (first || known.has(item.id)) return;
+    known.add(item.id);
+    pushed.set(item.id, { item, at: Date.now() });
+    const at = shown.findIndex((other) => earlier(item, other));
+    const tr = row(item, isFresh(item.id));
+    if (at < 0) { body.append(tr); shown.push(item); } else { body.insertBefore(tr, body.children[at]); shown.splice(at, 0, item); }
+    empty.hidden = true;
+    if (item.attention) alarmSound();
+  }
+
+  const refreshSoon = debounced(() => refresh().catch(console.error), 100);
   refresh();
-  liveUpdates(debounced(() => refresh().catch(console.error), 100), document.getElementById("live-status"));
+  liveUpdates((id, kind, data) => { if (data && data.summary) place(data.summary); refreshSoon(); },
+    document.getElementById("live-status"));
 })();

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from bench.web import CHROMIUM, CHROMIUM_ARGS, served
 from callcenter.api.app import create_app
@@ -93,6 +93,26 @@ def test_a_key_press_appears_live_and_unknown_callers_are_highlighted(page: Page
     # Sorted by urgency: the unknown caller comes first although it pressed later.
     expect(page.locator("#queue-body tr").first).to_have_attribute("data-id", unknown.id)
     expect(page.locator("body")).to_have_attribute("data-alarms", "1")
+
+
+def test_a_new_incident_is_shown_from_its_live_event_while_the_list_is_slow(page: Page, server: LiveServer) -> None:
+    sign_in(page, server, "operator")
+    held: list[Route] = []
+    page.route("**/api/incidents?*", lambda route: held.append(route))  # every refetch from now on hangs
+    incident = server.container.runtime.engine.key_press(LINE_A)
+    row = page.locator(f'tr[data-id="{incident.id}"]')
+    expect(row).to_be_visible()
+    expect(row).to_contain_text("张大山家")
+    expect(row).to_have_class("incident-row  fresh")
+    for _ in range(50):  # the refetch follows the event after the page's 100 ms debounce
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the page did not refetch the list after the event"
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/incidents?*")
+    expect(row).to_have_count(1)
 
 
 def test_incident_page_actions_and_a_live_acknowledgement(page: Page, server: LiveServer) -> None:

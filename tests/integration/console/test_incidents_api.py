@@ -3,12 +3,16 @@ its audit record, grid scoping, and the live event stream."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 
 from callcenter.bootstrap import ConsoleContainer
 from callcenter.domain.incident import IncidentEvent
@@ -159,6 +163,43 @@ def test_event_stream_carries_a_new_incident(console: ConsoleContainer, client_f
     assert pressed, "the key press did not happen"
     assert f'"incident_id": "{pressed[0]}"' in body
     assert '"kind": "opened"' in body
+
+
+def sse_events(body: str) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+
+
+def test_an_opened_event_carries_the_queue_row_the_list_would_show(console: ConsoleContainer,
+                                                                    client_for: Clients) -> None:
+    client = client_for("operator")
+    pressed: list[str] = []
+    timer = threading.Timer(0.5, lambda: pressed.append(console.runtime.engine.key_press(LINE_A).id))
+    timer.start()
+    events = sse_events(client.get("/api/events?lifetime=2").text)
+    timer.join(5)
+    assert pressed, "the key press did not happen"
+    opened = [e for e in events if e["incident_id"] == pressed[0] and e["kind"] == "opened"]
+    assert len(opened) == 1
+    listed = client.get("/api/incidents?open=true").json()["items"]
+    assert opened[0]["summary"] == next(i for i in listed if i["id"] == pressed[0])
+    assert opened[0]["summary"]["label"] == "张大山家"
+    assert all("summary" not in e for e in events if e["kind"] != "opened")
+
+
+def test_the_stream_goes_on_without_rows_when_the_database_cannot_be_read(
+        console: ConsoleContainer, client_for: Clients, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreadable(ids: list[str]) -> Any:
+        raise OperationalError("SELECT", {}, Exception("database is down"))
+
+    monkeypatch.setattr(console.console_queries, "summaries", unreadable)
+    client = client_for("operator")
+    pressed: list[str] = []
+    timer = threading.Timer(0.5, lambda: pressed.append(console.runtime.engine.key_press(LINE_A).id))
+    timer.start()
+    events = sse_events(client.get("/api/events?lifetime=2").text)
+    timer.join(5)
+    opened = [e for e in events if e["kind"] == "opened"]
+    assert [e["incident_id"] for e in opened] == pressed and "summary" not in opened[0]
 
 
 def test_grid_workers_stream_leaves_out_other_grids(console: ConsoleContainer, client_for: Clients) -> None:
