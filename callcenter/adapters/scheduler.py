@@ -21,6 +21,8 @@ from callcenter.service.ports import Clock, Timer
 
 log = logging.getLogger(__name__)
 SCHEDULER_LEASE = "scheduler"
+# Instances of one job at once; beyond the first they only hand over and return (see _fire).
+_MAX_INSTANCES = 64
 
 
 class LeaseStore(Protocol):
@@ -44,6 +46,11 @@ class ApschedulerTimers:
         self._scheduler = scheduler
         self.target: TimerTarget | None = None
         self.leading = False
+        # Job ids firing now, each with the timer to fire again once it is done (None: none). In a
+        # flood a firing waits for its write turn while its id is re-armed and falls due again;
+        # APScheduler would skip (and so drop) runs beyond max_instances, logging each.
+        self._firing: dict[str, Timer | None] = {}
+        self._firing_lock = threading.Lock()
 
     def schedule(self, timer: Timer) -> None:
         if not self.leading:
@@ -54,9 +61,9 @@ class ApschedulerTimers:
         self._scheduler.add_job(
             self._fire, "date", run_date=timer.at, args=[timer], id=timer.job_id, replace_existing=True,
             misfire_grace_time=None, coalesce=True,
-            # A firing re-arms its own id (the next escalation) and that may be due at once: with one
-            # instance allowed, APScheduler would skip the new run and drop the timer.
-            max_instances=4,
+            # A firing re-arms its own id (the next escalation) and that may be due at once. The
+            # second instance only hands its timer to the first (see _fire) and returns at once.
+            max_instances=_MAX_INSTANCES,
         )
 
     def cancel(self, job_id: str) -> None:
@@ -70,6 +77,23 @@ class ApschedulerTimers:
                 job.remove()
 
     def _fire(self, timer: Timer) -> None:
+        """Runs a timer; one falling due while its id still fires runs right after, in this thread,
+        so a firing is never skipped and never runs twice at once."""
+        with self._firing_lock:
+            if timer.job_id in self._firing:
+                self._firing[timer.job_id] = timer
+                return
+            self._firing[timer.job_id] = None
+        while True:
+            self._run(timer)
+            with self._firing_lock:
+                again = self._firing[timer.job_id]
+                if again is None:
+                    del self._firing[timer.job_id]
+                    return
+                self._firing[timer.job_id], timer = None, again
+
+    def _run(self, timer: Timer) -> None:
         if self.target is None or not self.leading:
             return
         try:
@@ -128,11 +152,20 @@ def new_scheduler() -> BackgroundScheduler:
 
 
 def add_periodic(scheduler: BackgroundScheduler, job_id: str, seconds: float, fn: Callable[[], Any]) -> None:
+    """Runs ``fn`` every ``seconds``; a run due while the last one still goes is left out quietly
+    (the next covers it). APScheduler's own skip logs a warning each time, which under load buried
+    the log."""
+    running = threading.Lock()
+
     def guarded() -> None:
+        if not running.acquire(blocking=False):
+            return
         try:
             fn()
         except Exception:
             log.exception("periodic job %s failed", job_id)
+        finally:
+            running.release()
 
     scheduler.add_job(guarded, "interval", seconds=seconds, id=job_id, replace_existing=True,
-                      misfire_grace_time=None, coalesce=True, max_instances=1)
+                      misfire_grace_time=None, coalesce=True, max_instances=_MAX_INSTANCES)

@@ -26,9 +26,12 @@ class Target:
         self.fired: list[tuple[str, int, int]] = []
         self.changed = threading.Condition()
         self.rearm: tuple[ApschedulerTimers, Timer] | None = None
+        self.hold: threading.Event | None = None  # set: firings wait for it after recording
 
     def escalation_timer(self, incident_id: str, level: int, token: int) -> None:
         self._record((incident_id, level, token))
+        if self.hold is not None:
+            self.hold.wait(10)
         if self.rearm is not None:
             timers, timer = self.rearm
             self.rearm = None
@@ -140,6 +143,52 @@ def test_a_timer_re_armed_by_its_own_firing_and_due_at_once_still_fires(
     t.schedule(Timer("escalate:E", soon(0.1), "escalate", "E", level=1, token=1))
     assert target.wait(2) == [("E", 1, 1), ("E", 2, 2)]
     assert gone(timers[0]._scheduler, "escalate:E")
+
+
+def skipped(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+
+
+def test_a_timer_due_again_while_it_still_fires_runs_once_more_after_never_skipped(
+    timers: tuple[ApschedulerTimers, Target], scheduler: BackgroundScheduler, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A firing that waits (for its write turn, in a flood) while its id is re-armed and due again
+    ten times: the latest timer runs once after it, none is dropped, nothing is logged as skipped."""
+    t, target = timers
+    target.hold = threading.Event()
+    t.schedule(Timer("escalate:G", datetime.now(UTC), "escalate", "G", level=1, token=1))
+    assert target.wait(1) == [("G", 1, 1)]
+    for token in range(2, 12):
+        t.schedule(Timer("escalate:G", datetime.now(UTC), "escalate", "G", level=1, token=token))
+        assert gone(scheduler, "escalate:G")
+    time.sleep(0.2)
+    assert target.fired == [("G", 1, 1)]  # still the first firing; the others wait for it
+    target.hold.set()
+    assert target.wait(2) == [("G", 1, 1), ("G", 1, 11)]
+    time.sleep(0.3)
+    assert target.fired == [("G", 1, 1), ("G", 1, 11)]
+    assert skipped(caplog) == []
+
+
+def test_a_periodic_job_still_running_is_not_started_again_and_nothing_is_logged(
+    scheduler: BackgroundScheduler, caplog: pytest.LogCaptureFixture,
+) -> None:
+    runs: list[float] = []
+    release = threading.Event()
+
+    def slow() -> None:
+        runs.append(time.monotonic())
+        release.wait(10)
+
+    add_periodic(scheduler, "slow", 0.05, slow)
+    time.sleep(0.6)  # about twelve intervals while the first run goes on
+    assert len(runs) == 1
+    release.set()
+    deadline = time.monotonic() + 5
+    while len(runs) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(runs) >= 2
+    assert skipped(caplog) == []
 
 
 def test_timers_are_rebuilt_from_the_database_when_an_instance_starts_to_lead(rig: Rig) -> None:
