@@ -13,6 +13,11 @@ from callcenter.twilio.replies import OpenAlert
 _REPLYABLE = (LegStatus.SUBMITTED, LegStatus.DELIVERED)
 
 
+# Not placed yet: waiting for its send slot (pending), or handed to a path that gave it back unplaced
+# (dialing: e.g. queued for a SIP trunk that then answered 503, and moved on to Twilio).
+_UNPLACED = (LegStatus.PENDING, LegStatus.DIALING)
+
+
 class StoredLegs:
     """Whether a leg is still to be placed, read just before a paced send leaves."""
 
@@ -20,11 +25,15 @@ class StoredLegs:
         self.store = store
 
     def still_pending(self, leg_id: str) -> bool:
-        """False once the incident stood the leg down (quorum met, acknowledged, cancelled) while it waited."""
+        """False once the incident stood the leg down while it waited (quorum met or the recipient
+        acknowledged: cancelled; an alert of a closed incident) or the leg already has an outcome."""
         with self.store.unit_of_work() as uow:
             incident = uow.incidents.get(leg_id.split("/", 1)[0])
         leg = incident.legs.get(leg_id) if incident is not None else None
-        return leg is None or leg.status is LegStatus.PENDING  # unknown: send rather than lose an alert
+        if incident is None or leg is None:
+            return True  # unknown: send rather than lose an alert
+        # A closed incident still sends its notices (the cancellation SMS), never another alert.
+        return leg.status in _UNPLACED and (incident.status.is_open or leg.purpose is not LegPurpose.ALERT)
 
 
 class StoredAlerts:
