@@ -47,6 +47,7 @@ from callcenter.policies import load_policy, load_templates
 from callcenter.service.callback import CallBack, CallBackTimeline, SimulatedCallBack
 from callcenter.service.engine import IncidentEngine
 from callcenter.service.guard import GuardedCallBack, GuardedChannel, KnownNumbers, operator_phone_set
+from callcenter.service.leg_reports import LegReports
 from callcenter.service.outage import DegradedMode
 from callcenter.service.ports import AlertChannel
 from callcenter.service.runtime import EngineRuntime
@@ -55,7 +56,6 @@ from callcenter.service.spool import PressSpool
 from callcenter.service.write_turns import WriteTurns
 from callcenter.settings import Settings
 from callcenter.sip.callback import SipCallBack
-from callcenter.sip.channel import SipAlertChannel
 from callcenter.sip.service import SipService
 from callcenter.twilio import wiring as twilio_wiring
 from callcenter.twilio.callback import CallBackWebhooks
@@ -114,18 +114,20 @@ class Container:
             write_turns=WriteTurns(1 if self.engine.dialect.name == "sqlite" else 8),
         )
         for channel in channels.values():
-            if isinstance(channel, SimulatedPhones | SipAlertChannel):
+            if isinstance(channel, SimulatedPhones):
                 channel.sink = incidents
-        if self.settings.engine.call_channel == "sip":  # also when it is a path behind the failover channel
-            self.sip_service.channel.sink = incidents
         twilio_wiring.attach_notes(channels, incidents)
         lease = self.settings.engine.lease_seconds
         leadership = Leadership(self.incident_store, SystemClock(), self.holder, ttl=timedelta(seconds=lease))
         tick = lease / 3
-        if self.settings.engine.call_channel == "sip":
+        if self.settings.engine.call_channel == "sip":  # also when it is a path behind the failover channel
+            # Leg threads hand their reports over and go on (callcenter/service/leg_reports.py).
+            reports = LegReports(incidents.leg_outcomes, writers=2 if self.engine.dialect.name == "sqlite" else 4)
+            self.sip_service.channel.sink = reports
             self._wire_sip_flows(incidents)
             return self._with_snapshot(_RuntimeWithSip(incidents, scheduler, timers, leadership, lease_seconds=tick,
-                                                       sweep_seconds=min(2.0, tick), sip=self.sip_service))
+                                                       sweep_seconds=min(2.0, tick), sip=self.sip_service,
+                                                       reports=reports))
         return self._with_snapshot(EngineRuntime(incidents, scheduler, timers, leadership, lease_seconds=tick,
                                                  sweep_seconds=min(2.0, tick)))
 
@@ -335,6 +337,7 @@ class _RuntimeWithSip(EngineRuntime):
     """The engine runtime that also registers the SIP phone on start and unregisters it on stop."""
 
     sip: SipService | None = None
+    reports: LegReports | None = None
 
     def start(self) -> None:
         super().start()
@@ -344,6 +347,8 @@ class _RuntimeWithSip(EngineRuntime):
     def stop(self) -> None:
         if self.sip is not None:
             self.sip.stop()
+        if self.reports is not None:  # the calls' last reports, before the engine goes
+            self.reports.close(timeout=10)
         super().stop()
 
 

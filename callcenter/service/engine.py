@@ -144,13 +144,32 @@ class IncidentEngine:
         return incident
 
     def leg_outcome(self, leg_id: str, status: LegStatus, detail: str = "", provider_ref: str = "") -> None:
+        report = Report(leg_id, status, detail, provider_ref)
         incident_id = leg_id.split("/", 1)[0]
-        reports = [Report(leg_id, status, detail, provider_ref)]
+        self._store_reports(incident_id, [report], lambda i, now: self._record(i, report, now))
+
+    def leg_outcomes(self, incident_id: str, reports: list[Report]) -> None:
+        """Several reports on one incident's legs in one write, in order (``LegReports`` batches). A
+        report the incident refuses (no such leg, an outcome its channel cannot have) is logged and
+        the others still count."""
+        def record_all(incident: Incident, now: datetime) -> None:
+            for report in reports:
+                try:
+                    self._record(incident, report, now)
+                except IncidentError as exc:
+                    log.error("report %s on leg %s refused: %s", report.status, report.leg_id, exc)
+
+        self._store_reports(incident_id, reports, record_all)
+
+    def _record(self, incident: Incident, report: Report, now: datetime) -> None:
+        incident.record_outcome(report.leg_id, report.status, now, self.policy, report.detail, report.ref)
+
+    def _store_reports(self, incident_id: str, reports: list[Report],
+                       change: Callable[[Incident, datetime], object]) -> None:
         if self.outage is not None and self.outage.take_reports(incident_id, reports):
             return
         try:
-            self._command(incident_id, lambda i, now: i.record_outcome(
-                leg_id, status, now, self.policy, detail, provider_ref))
+            self._command(incident_id, change)
         except Exception as exc:
             if self.outage is None or not self.outage.went_down(exc):
                 raise

@@ -16,6 +16,7 @@ from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.domain.types import Actor, Channel, IncidentStatus, LegPurpose, LegStatus
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.engine import IncidentEngine
+from callcenter.service.outage import Report
 from contacts.model import CallerLookup, HouseholdProfile, Place, Responder, Role, ScopeLevel
 from contacts.phones import PhonePolicy
 
@@ -119,6 +120,25 @@ def test_two_acknowledgements_meet_quorum_and_tell_the_others(rig: Rig) -> None:
     assert len(help_coming) == 9  # eight other neighbours and the grid worker
     assert "responder1" in rig.sms.orders[-1].text
     assert "escalate:" + incident.id not in rig.timers.jobs
+
+
+def test_a_batch_of_reports_is_one_write_and_a_refused_report_does_not_spoil_it(
+        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    incident = rig.engine.key_press(CALLER)
+    first, second = (_leg_ids(rig, incident.id, f"+8613900000{i:03d}")[0] for i in (1, 2))
+    commands: list[str] = []
+    command = rig.engine._command
+    rig.engine._command = lambda i, change: commands.append(change.__name__) or command(i, change)  # type: ignore[method-assign]
+    rig.engine.leg_outcomes(incident.id, [
+        Report(first, LegStatus.RINGING), Report(f"{incident.id}/nobody/call/alert/1", LegStatus.BUSY),
+        Report(first, LegStatus.ACKNOWLEDGED, "pressed 1"), Report(second, LegStatus.SUBMITTED),
+        Report(second, LegStatus.ACKNOWLEDGED, "pressed 1"),
+    ])
+    assert commands.count("record_all") == 1  # one write for the batch (then the help-coming texts)
+    assert rig.store.incidents()[0].status == "acknowledged"
+    assert {r.id: r.status for r in rig.store.legs(incident.id) if r.id in (first, second)} == {
+        first: "acknowledged", second: "acknowledged"}
+    assert "has no leg" in caplog.text and "cannot report submitted" in caplog.text
 
 
 def test_busy_neighbour_is_redialled_after_30_seconds(rig: Rig) -> None:
