@@ -169,6 +169,7 @@ def test_registration_lost_moves_waiting_legs_to_twilio_and_back(
     phones = Phones(kamailio, tmp_path / "sipp", "responder_never_answers")
     dialled: list[LegOrder] = []
     sip.channel.on_dial = dialled.append
+    restarted: Kamailio | None = None
     try:
         rig = _rig(sip, emulator, tmp_path)
         rigs.append(rig)
@@ -186,7 +187,7 @@ def test_registration_lost_moves_waiting_legs_to_twilio_and_back(
         assert "sip" in notes[0] and "twilio" in notes[0]
         assert not sip.channel.is_healthy() and len(sip.channel.queue) == 0
 
-        Kamailio(kamailio.run_dir, port=kamailio.port).start()
+        restarted = Kamailio(kamailio.run_dir, port=kamailio.port).start()
         phones.register()
         wait_for(sip.channel.is_healthy, timeout=40, what="registered again")
         failover = rig.channels[Channel.CALL]
@@ -206,6 +207,8 @@ def test_registration_lost_moves_waiting_legs_to_twilio_and_back(
         assert [o.recipient.phone for o in dialled if o.incident_id == incident.id] == [ringing]
     finally:
         phones.stop()
+        if restarted is not None:
+            restarted.stop()
 
 
 @pytest.mark.parametrize("kamailio", ["refusing"], indirect=True)
