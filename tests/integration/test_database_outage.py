@@ -13,7 +13,7 @@ import shutil
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +42,7 @@ from callcenter.service.outage import DegradedMode, Report
 from callcenter.service.replay import STORED_AFTER_OUTAGE
 from callcenter.service.spool import PressSpool
 from callcenter.settings import load_settings
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.timeout(180)]
 
@@ -102,15 +103,6 @@ class Outage:
             admin.dispose()
 
 
-def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    assert check(), f"not within {timeout} s: {what}"
-
-
 @pytest.fixture
 def site(tmp_path: Path, postgres_url: str) -> Site:
     site = make_site(tmp_path, groups=3, database_url=postgres_url)
@@ -165,7 +157,7 @@ def test_a_press_during_the_outage_is_alerted_spooled_and_stored_when_the_databa
     api = TestClient(create_app(container))
     container.directory_snapshot.refresh()  # what the runtime's job does 10 s after start
     first = runtime.engine.key_press(site.callers[0])
-    eventually(lambda: len(placed(site, first.id)) >= 3, 30, "the first incident alerting")
+    wait_for(lambda: len(placed(site, first.id)) >= 3, 30, "the first incident alerting")
 
     outage.begin()
     second = runtime.engine.key_press(site.callers[1])
@@ -173,7 +165,7 @@ def test_a_press_during_the_outage_is_alerted_spooled_and_stored_when_the_databa
     assert second.household_id is not None
     level0 = {leg.id for leg in second.legs.values() if leg.level == 0}
     # Generous bounds: a liveness check on a loaded 2-core machine; bench/outage.py measures the time.
-    eventually(lambda: set(placed(site, second.id)) == level0, 60,
+    wait_for(lambda: set(placed(site, second.id)) == level0, 60,
                f"the spooled press's level-0 legs placed: {len(placed(site, second.id))} of {len(level0)}")
     spooled = container.degraded_mode.spool.waiting()
     opened = [r for r in spooled if r.kind == "opened"]
@@ -191,8 +183,8 @@ def test_a_press_during_the_outage_is_alerted_spooled_and_stored_when_the_databa
     time.sleep(3.5)  # the first incident's next escalation falls due while the database is away
 
     outage.end()
-    eventually(lambda: stored(store, second.id), 30, "the spooled incident stored")
-    eventually(lambda: not unfinished(store), 60, f"every escalation finished: {unfinished(store)}")
+    wait_for(lambda: stored(store, second.id), 30, "the spooled incident stored")
+    wait_for(lambda: not unfinished(store), 60, f"every escalation finished: {unfinished(store)}")
 
     row = store.incident_row(second.id)
     assert row.opened_at == second.opened_at  # its own press time, not the time it was stored
@@ -216,15 +208,15 @@ def test_killed_during_the_outage_after_the_press_it_is_stored_once_after_restar
     spool = site.root / "outage" / "node" / "spool"
     try:
         warm = site.start("warm", [], instance="node")  # runs long enough to copy the directory
-        eventually(lambda: any((site.root / "outage" / "node" / "snapshot").glob("directory-*.sqlite")), 120,
+        wait_for(lambda: any((site.root / "outage" / "node" / "snapshot").glob("directory-*.sqlite")), 120,
                    f"a directory snapshot\n{warm.output()}")
         warm.kill()
 
         outage.begin()
         during = site.start("during", [caller], instance="node")
-        eventually(lambda: caller in during.incidents(), 60, f"the press taken\n{during.output()}")
+        wait_for(lambda: caller in during.incidents(), 60, f"the press taken\n{during.output()}")
         incident_id = during.incidents()[caller]
-        eventually(lambda: len(placed(site, incident_id)) >= 5, 60, "level-0 legs being placed")
+        wait_for(lambda: len(placed(site, incident_id)) >= 5, 60, "level-0 legs being placed")
         during.kill()  # kill -9 in the middle of the fan-out, the database still away
         placed_during = {p["leg"] for p in site.log.read() if p["pid"] == during.pid}
         opened = [r for r in spooled_records(spool) if r["kind"] == "opened"]
@@ -233,8 +225,8 @@ def test_killed_during_the_outage_after_the_press_it_is_stored_once_after_restar
         outage.end()
         after = site.start("after", [], instance="node")
         store = site.store
-        eventually(lambda: stored(store, incident_id), 60, f"the spooled incident stored\n{after.output()}")
-        eventually(lambda: not unfinished(store), 90, f"every escalation finished: {unfinished(store)}")
+        wait_for(lambda: stored(store, incident_id), 60, f"the spooled incident stored\n{after.output()}")
+        wait_for(lambda: not unfinished(store), 90, f"every escalation finished: {unfinished(store)}")
         after.kill()
     finally:
         site.stop_all()
@@ -388,15 +380,15 @@ def test_a_locked_sqlite_file_spools_the_press_and_stores_it_once_released(tmp_p
         locker.execute("BEGIN EXCLUSIVE")
         incident = container.runtime.engine.key_press(site.callers[0])
         level0 = {leg.id for leg in incident.legs.values() if leg.level == 0}
-        eventually(lambda: set(placed(site, incident.id)) == level0, 60, "level-0 legs placed while locked")
+        wait_for(lambda: set(placed(site, incident.id)) == level0, 60, "level-0 legs placed while locked")
         assert [r.kind for r in container.degraded_mode.spool.waiting()][:2] == ["opened", "claimed"]
         probe = next(p for p in container.health_probes if p.name == "outage").check()
         assert not probe.ok and "has not stored the spool" in probe.detail
         locker.execute("ROLLBACK")
 
         store = site.store
-        eventually(lambda: stored(store, incident.id), 30, "the spooled incident stored")
-        eventually(lambda: store.incident_row(incident.id).level > 0, 30, "escalation resumed")
+        wait_for(lambda: stored(store, incident.id), 30, "the spooled incident stored")
+        wait_for(lambda: store.incident_row(incident.id).level > 0, 30, "escalation resumed")
     finally:
         locker.close()
         container.close()

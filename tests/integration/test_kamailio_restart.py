@@ -16,8 +16,7 @@ calls are up and others ring, Kamailio is stopped, then started again on the sam
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
 from callcenter.domain.types import LegStatus
 from callcenter.settings import load_settings
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 REGISTER_EXPIRES = 3  # short bindings, so the lost registrar shows within seconds (docs/sip.md)
@@ -53,15 +53,6 @@ redial:
   after_seconds: 1
   max_redials: 1
 """
-
-
-def wait_for(check: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    assert check(), f"timed out after {timeout} s waiting for {what}"
 
 
 @dataclass

@@ -3,7 +3,6 @@ HTTP on an ephemeral port, and the local Twilio emulator playing the recipients.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -121,17 +120,6 @@ class TwilioRig:
 
     def status(self, incident_id: str) -> str:
         return str(self.store.incident_row(incident_id).status)
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}; last value {value!r}")
-        time.sleep(0.05)
 
 
 def twilio_settings(emulator: Emulator, tmp_path: Path, **overrides: Any) -> TwilioSettings:
