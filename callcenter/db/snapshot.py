@@ -14,7 +14,8 @@ corrected address, are caught then).
 The copy runs in a child process at lower CPU priority (``python -m callcenter.db.snapshot``, its
 arguments on stdin so the database password is not on a command line): copying a district takes
 seconds of Python work that, in the service's own process, would hold the interpreter lock and
-slow key presses down (docs/benchmarks.md, "Database outage").
+slow key presses down (docs/benchmarks.md, "Database outage"). The child never outlives the
+service: ``close`` stops a copy under way, and a child whose parent died exits on its own.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ class DirectorySnapshot:
         self._taken_at: datetime | None = None
         self.households = 0
         self._fingerprint: tuple[int, ...] | None = None
+        self._copying: subprocess.Popen[str] | None = None
+        self._closed = False
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -140,7 +143,11 @@ class DirectorySnapshot:
         age = self.age_seconds(now)  # opens the newest copy on disk first: a restart need not copy again
         if age is not None and age < self.max_age_seconds and fingerprint == self._fingerprint:
             return False
-        self.refresh(fingerprint)
+        try:
+            self.refresh(fingerprint)
+        except SnapshotClosed:  # the service is stopping; the copy on disk stays the newest
+            log.info("directory snapshot: copy stopped, the service is stopping")
+            return False
         return True
 
     def refresh(self, fingerprint: tuple[int, ...] | None = None) -> Path:
@@ -150,7 +157,7 @@ class DirectorySnapshot:
             taken_at = datetime.now(UTC)
             path = self.directory / f"directory-{time.time_ns():020d}.sqlite"
             partial = path.with_suffix(".partial")
-            households = _copy_in_child(self.source, partial, taken_at, fingerprint or self._fingerprint_of())
+            households = self._copy_in_child(partial, taken_at, fingerprint or self._fingerprint_of())
             partial.rename(path)
             with self._lock:
                 self._open(path)
@@ -167,29 +174,67 @@ class DirectorySnapshot:
                     conn.execute(select(func.count()).select_from(line)).scalar_one(),
                     *conn.execute(select(func.count(), func.coalesce(func.max(r.c.id), 0))).one())
 
-    def close(self) -> None:
+    def _copy_in_child(self, path: Path, taken_at: datetime, fingerprint: tuple[int, ...]) -> int:
+        job = {"source": self.source.url.render_as_string(hide_password=False), "path": str(path),
+               "taken_at": taken_at.isoformat(), "fingerprint": list(fingerprint)}
         with self._lock:
+            if self._closed:
+                raise SnapshotClosed("directory snapshot closed before its copy started")
+            child = self._copying = subprocess.Popen(
+                [sys.executable, "-m", "callcenter.db.snapshot", str(os.getpid())], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = child.communicate(json.dumps(job), timeout=_COPY_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            out, err = child.communicate()
+        finally:
+            with self._lock:
+                self._copying = None
+        if child.returncode != 0:
+            path.unlink(missing_ok=True)
+            if self._closed:
+                raise SnapshotClosed("directory snapshot closed while copying")
+            raise RuntimeError(f"directory snapshot copy failed (exit {child.returncode}): {err.strip()[-2000:]}")
+        return int(out.strip().splitlines()[-1])
+
+    def close(self) -> None:
+        """Readers go, and a copy under way is stopped: the service leaves no child behind."""
+        with self._lock:
+            self._closed = True
+            child = self._copying
+            if child is not None:
+                child.kill()
             if self._engine is not None:
                 self._engine.dispose()
             self._reader = self._engine = self._path = None
+        if child is not None:
+            child.wait(timeout=10)
+
+
+class SnapshotClosed(RuntimeError):
+    """The snapshot was closed (the service is stopping) while a copy was wanted or under way."""
 
 
 _COPY_TIMEOUT = 900.0  # seconds; a province-sized directory copies in minutes
+_PARENT_CHECK_SECONDS = 1.0
 
 
-def _copy_in_child(source: Engine, path: Path, taken_at: datetime, fingerprint: tuple[int, ...]) -> int:
-    job = {"source": source.url.render_as_string(hide_password=False), "path": str(path),
-           "taken_at": taken_at.isoformat(), "fingerprint": list(fingerprint)}
-    done = subprocess.run([sys.executable, "-m", "callcenter.db.snapshot"], input=json.dumps(job), text=True,
-                          capture_output=True, timeout=_COPY_TIMEOUT, check=False)
-    if done.returncode != 0:
-        path.unlink(missing_ok=True)
-        raise RuntimeError(f"directory snapshot copy failed: {done.stderr.strip()[-2000:]}")
-    return int(done.stdout.strip().splitlines()[-1])
+def _exit_when_orphaned(parent: int) -> None:
+    """A copy whose service died (killed, no ``close``) stops within a second rather than run on."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_CHECK_SECONDS)
+        os._exit(3)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _child_main() -> None:
-    """The copy, in a process of its own (see the module docstring); prints the household count."""
+    """The copy, in a process of its own (see the module docstring); prints the household count.
+
+    The service passes its pid: a service that died while this process started is noticed too.
+    """
+    _exit_when_orphaned(int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid())
     job = json.loads(sys.stdin.read())
     os.nice(10)  # the service's key presses come first on a small machine
     source = create_engine(job["source"])

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, text
 
 from callcenter.db.directory_repo import SqlDirectory
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.roster_store import RosterStore
-from callcenter.db.snapshot import TABLES, DirectorySnapshot
+from callcenter.db.snapshot import TABLES, DirectorySnapshot, SnapshotClosed
 from contacts.demo import VILLAGE, generate_roster
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.timeout(120)]
 
@@ -77,3 +82,74 @@ def test_a_restarted_service_uses_the_copy_on_disk(engine: Engine, tmp_path: Pat
     number = all_lines(SqlDirectory(engine), engine)[3]
     assert restarted.household_by_caller(number) is not None
     restarted.close()
+
+
+def _copy_children() -> list[int]:
+    """Pids of snapshot copy processes whose parent is this test process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if not entry.name.isdigit() or b"callcenter.db.snapshot" not in (entry / "cmdline").read_bytes():
+                continue
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        if parent == os.getpid():
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.postgres
+def test_closing_stops_a_copy_under_way_and_leaves_no_process(postgres_url: str, tmp_path: Path) -> None:
+    migrate(postgres_url)
+    engine = make_engine(postgres_url)
+    RosterStore(engine).apply(generate_roster(VILLAGE, seed=7))
+    snapshot = DirectorySnapshot(tmp_path, engine)
+    outcome: list[BaseException | None] = []
+    with engine.connect() as holder:  # an import holding the responders: the copy waits for it
+        holder.execute(text("LOCK TABLE responder IN ACCESS EXCLUSIVE MODE"))
+
+        def copy() -> None:
+            try:
+                snapshot.refresh((1,))
+                outcome.append(None)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        copying = threading.Thread(target=copy)
+        copying.start()
+        wait_for(_copy_children, timeout=30, what="the copy process started")
+        snapshot.close()
+        copying.join(timeout=30)
+        holder.rollback()
+    assert len(outcome) == 1 and isinstance(outcome[0], SnapshotClosed), outcome
+    assert _copy_children() == []
+    assert list(tmp_path.glob("directory-*")) == []  # nothing half-written is left to be read
+    assert not snapshot.refresh_if_changed(datetime.now(UTC))  # closed: no new copy starts
+    engine.dispose()
+
+
+def test_a_copy_whose_service_died_exits_on_its_own(tmp_path: Path) -> None:
+    # A "service" starts a copy and dies without closing anything. The copy's input stays open here,
+    # so it stays busy (as a long read from the database would keep it) unless it notices.
+    busy_in, busy_out = os.pipe()
+    try:
+        service = subprocess.run([sys.executable, "-c", (
+            "import os, subprocess, sys\n"
+            "child = subprocess.Popen([sys.executable, '-m', 'callcenter.db.snapshot', str(os.getpid())],\n"
+            f"                         stdin={busy_in}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+            "print(child.pid, flush=True)\n")], pass_fds=(busy_in,), capture_output=True, text=True, timeout=60,
+            check=True)
+        orphan = int(service.stdout.split()[-1])
+
+        def gone() -> bool:
+            try:
+                state = Path(f"/proc/{orphan}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except FileNotFoundError:
+                return True
+            return state == "Z"
+
+        wait_for(gone, timeout=30, what="the orphaned copy process exited")
+    finally:
+        os.close(busy_in)
+        os.close(busy_out)
