@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -69,6 +69,7 @@ from callcenter.twilio.webhooks import TwilioWebhooks
 @dataclass
 class Container:
     settings: Settings
+    _closed: bool = field(default=False, init=False, repr=False)
 
     @cached_property
     def engine(self) -> Engine:
@@ -276,6 +277,10 @@ class Container:
         migrate(self.settings.database_url)
 
     def close(self) -> None:
+        """Stops what runs and lets go of what is held; a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         if "runtime" in self.__dict__:
             self.runtime.stop()
         if "directory" in self.__dict__:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated
 from urllib.parse import quote
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -26,8 +28,10 @@ from callcenter.web.pages import WEB_DIR
 Reader = Annotated[User, Depends(require(Permission.VIEW_DIRECTORY))]
 
 
-def create_app(container: Container) -> FastAPI:
+def create_app(container: Container, on_stop: Callable[[], None] | None = None) -> FastAPI:
+    """The HTTP application; ``on_stop`` runs when the server stops, after its last request."""
     app = FastAPI(
+        lifespan=_lifespan(on_stop),
         title="995 one-key emergency service",
         version="0.1.0",
         description="Directory, incident and console API of the 995 service. Sign in with `POST /api/session`; "
@@ -52,6 +56,17 @@ def create_app(container: Container) -> FastAPI:
         app.include_router(twilio_router(lambda: container.twilio_webhooks, check))
         app.include_router(callback_router(lambda: container.twilio_call_back_webhooks, check))
     return app
+
+
+def _lifespan(on_stop: Callable[[], None] | None) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    # uvicorn re-raises SIGTERM once it has shut down, which ends the process at once: whatever
+    # must happen on a stop (SIP un-register, leg reports stored, leases released) happens here.
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if on_stop is not None:
+            await anyio.to_thread.run_sync(on_stop)
+    return lifespan
 
 
 # Console pages load only their own scripts and styles; /docs (Swagger UI) loads its own from a CDN.

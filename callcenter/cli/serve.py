@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
@@ -9,7 +10,7 @@ import uvicorn
 
 from callcenter.accounts.demo import DEMO_ACCOUNTS, demo_password, ensure_demo_accounts
 from callcenter.api.app import create_app
-from callcenter.bootstrap import ConsoleContainer
+from callcenter.bootstrap import ConsoleContainer, Container
 from callcenter.cli.common import console, state
 from callcenter.logs import configure_logging
 
@@ -23,18 +24,34 @@ def serve(
     container = state(ctx).container
     settings = container.settings
     configure_logging(settings.log_level)
-    container.init_db()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    _start(container)
     listen_host, listen_port = host or settings.http.host, port if port is not None else settings.http.port
+    console.print(f"console at http://{listen_host}:{listen_port}/  (API docs at /docs)")
+    # Consoles keep event streams open; a stop must not wait for them to end on their own.
+    uvicorn.run(create_app(container, on_stop=container.close), host=listen_host, port=listen_port,
+                log_level="info", log_config=None,  # uvicorn's loggers go through ours (masked)
+                timeout_graceful_shutdown=5)
+
+
+def _start(container: ConsoleContainer | Container) -> None:
+    settings = container.settings
+    container.init_db()
     if settings.mode == "demo":
         console.print("[yellow]DEMO MODE[/yellow]: demo secrets in use; never expose this instance.")
         assert isinstance(container, ConsoleContainer)
         _demo_accounts(container)
     container.runtime.start()  # escalation timers, redials, recovery of anything left from a crash
     console.print(f"instance {container.holder}: incident engine running")
-    console.print(f"console at http://{listen_host}:{listen_port}/  (API docs at /docs)")
-    # Consoles keep event streams open; a stop must not wait for them to end on their own.
-    uvicorn.run(create_app(container), host=listen_host, port=listen_port, log_level="info",
-                log_config=None, timeout_graceful_shutdown=5)  # uvicorn's loggers go through ours (masked)
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    """SIGTERM ends the process as SystemExit(143), so the CLI closes the container on the way out.
+
+    While the HTTP server runs, uvicorn handles SIGTERM itself (``on_stop`` closes the container)
+    and then re-raises it, which lands here too: the usual exit status, nothing left half-stopped.
+    """
+    raise SystemExit(128 + signum)
 
 
 def _demo_accounts(container: ConsoleContainer) -> None:
