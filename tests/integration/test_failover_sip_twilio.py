@@ -36,9 +36,9 @@ from tests.integration.twilio.rig import (
     build_rig,
     neighbour,
     twilio_only,
-    wait_for,
 )
 from tests.twilio_emulator import Emulator
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 

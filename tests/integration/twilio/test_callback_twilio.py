@@ -21,17 +21,10 @@ from callcenter.twilio.callback import CallBackWebhooks, TwilioCallBack, build_c
 from callcenter.twilio.router import SignatureCheck
 from contacts.phones import PhonePolicy
 from tests.integration.console.conftest import GUARD, LINE_A, OPERATOR_PHONE, add_accounts, insert_directory, sign_in
-from tests.integration.twilio.rig import (
-    CALL_FROM,
-    CALLER,
-    GroupDirectory,
-    LateApp,
-    TwilioRig,
-    twilio_settings,
-    wait_for,
-)
+from tests.integration.twilio.rig import CALL_FROM, CALLER, GroupDirectory, LateApp, TwilioRig, twilio_settings
 from tests.twilio_emulator import Emulator, ServerThread
 from tests.twilio_emulator.emulator import DialRecord
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 OPERATOR = "+8613700000001"

@@ -11,8 +11,9 @@ from callcenter.service.ports import AlertChannel
 from callcenter.settings import TwilioSettings
 from callcenter.twilio import wiring
 from tests.integration.twilio.fake_sip import FakeSipPath
-from tests.integration.twilio.rig import TwilioRig, neighbour, twilio_only, wait_for
+from tests.integration.twilio.rig import TwilioRig, neighbour, twilio_only
 from tests.twilio_emulator import Emulator
+from tests.waiting import wait_for
 
 FAILOVER_WINDOW = 10.0  # seconds within which pending and new legs must have moved
 

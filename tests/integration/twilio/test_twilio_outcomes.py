@@ -7,8 +7,9 @@ from collections.abc import Callable
 import pytest
 
 from callcenter.domain.types import LegStatus
-from tests.integration.twilio.rig import GRID_WORKER, TwilioRig, neighbour, wait_for
+from tests.integration.twilio.rig import GRID_WORKER, TwilioRig, neighbour
 from tests.twilio_emulator import Emulator
+from tests.waiting import wait_for
 
 CALL_OUTCOMES = {
     "answer+1": LegStatus.ACKNOWLEDGED,

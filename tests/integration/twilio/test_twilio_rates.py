@@ -6,8 +6,9 @@ import time
 from collections.abc import Callable
 
 from callcenter.domain.types import LegStatus
-from tests.integration.twilio.rig import CALL_FROM, SMS_FROM, TwilioRig, neighbour, wait_for
+from tests.integration.twilio.rig import CALL_FROM, SMS_FROM, TwilioRig, neighbour
 from tests.twilio_emulator import Emulator
+from tests.waiting import wait_for
 
 
 def test_rates_per_number_and_per_account_are_honoured(rig_factory: Callable[..., TwilioRig], sqlite_url: str,

@@ -20,8 +20,9 @@ from callcenter.twilio.client import make_client
 from callcenter.twilio.recordings import RecordingDownloadError, RecordingKeeper, TwilioRecordingFetcher
 from callcenter.twilio.router import SignatureCheck, twilio_router
 from contacts.phones import PhonePolicy
-from tests.integration.twilio.rig import CALLER, ROOT, TwilioRig, wait_for
+from tests.integration.twilio.rig import CALLER, ROOT, TwilioRig
 from tests.twilio_emulator import Emulator, ServerThread
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 OUR_NUMBER = "+14155550300"

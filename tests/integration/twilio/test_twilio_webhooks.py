@@ -5,16 +5,9 @@ from __future__ import annotations
 import pytest
 
 from callcenter.domain.types import IncidentStatus, LegStatus
-from tests.integration.twilio.rig import (
-    CALLER,
-    GRID_WORKER,
-    SECOND_CALLER,
-    SMS_FROM,
-    TwilioRig,
-    neighbour,
-    wait_for,
-)
+from tests.integration.twilio.rig import CALLER, GRID_WORKER, SECOND_CALLER, SMS_FROM, TwilioRig, neighbour
 from tests.twilio_emulator import Emulator
+from tests.waiting import wait_for
 
 
 def _delivered(rig: TwilioRig, incident_id: str, phone: str) -> bool:

@@ -11,8 +11,9 @@ from callcenter.api.app import create_app
 from callcenter.bootstrap import Container, build
 from callcenter.domain.types import LegStatus
 from callcenter.settings import load_settings
-from tests.integration.twilio.rig import CALL_FROM, CALLER, SMS_FROM, GroupDirectory, LateApp, neighbour, wait_for
+from tests.integration.twilio.rig import CALL_FROM, CALLER, SMS_FROM, GroupDirectory, LateApp, neighbour
 from tests.twilio_emulator import Emulator, ServerThread
+from tests.waiting import wait_for
 
 
 @pytest.fixture
