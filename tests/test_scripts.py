@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import subprocess
 from pathlib import Path
@@ -34,6 +35,16 @@ def test_entry_points_are_strict_bash_and_executable(script: Path) -> None:
 
 def test_ci_runs_the_test_script() -> None:
     assert "exec scripts/test.sh" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_the_readme_opens_with_the_two_set_up_commands() -> None:
+    """Exactly two commands, runnable as root on a bare Debian (no sudo there): demo, then the tests."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    fence = lines.index("```sh")
+    commands = [line.split("#")[0].strip() for line in lines[fence + 1:lines.index("```", fence)]]
+    assert fence <= 3 and commands == ["./scripts/demo.sh", "./scripts/test.sh"], commands
+    for command in commands:
+        assert os.access(ROOT / command, os.X_OK), command
 
 
 def test_postgres_script_prints_the_url_as_its_last_line() -> None:
