@@ -161,3 +161,41 @@ def test_group_alert_redials_busy_and_unheard_phones_until_three_acknowledge(
     finally:
         for sipp in [*phones.values(), *later, household]:
             sipp.stop()
+
+
+def _answered_to_end_seconds(container: Container, incident: Incident, leg: AlertLeg) -> float:
+    """From the leg's "answered" to its final status, by the incident's stored timeline."""
+    times = {str(event.data["status"]): event.at for event in container.incident_store.timeline(incident.id)
+             if event.kind == "leg_status" and event.data.get("leg") == leg.id}
+    return float((times[str(leg.status)] - times[str(LegStatus.ANSWERED)]).total_seconds())
+
+
+def test_the_alert_flow_repeats_on_0_and_hangs_up_on_no_key_after_two_repetitions(
+    service: Container, registrar: Kamailio, tmp_path: Path
+) -> None:
+    """The shipped alert_outbound flow over SIP, keys as RFC 2833 from sipp phones."""
+    work = tmp_path / "sipp"
+    asks_again, listens = DECLINE[0], DECLINE[1]
+    phones = {asks_again: Sipp("responder_repeat_then_press_1", work),
+              listens: Sipp("responder_listens_without_key", work)}
+    for number, sipp in phones.items():
+        sipp.start()
+        register_contact(registrar.port, number, sipp.port)
+    household = Sipp("household_call", work, remote_port=registrar.port, keys={"household": HOUSEHOLD_LINE},
+                     extra=["-recv_timeout", "3000"])
+    try:
+        assert household.run(timeout=30) == 0, household.errors()
+        for sipp in phones.values():  # each phone got its BYE: the service hung up, not the phone
+            assert sipp.wait(timeout=150) == 0, sipp.errors()
+        incident = _wait_for(service, lambda i: all(
+            _calls(i, n) and _calls(i, n)[0].status.is_final for n in phones), 30)
+        assert incident is not None
+        repeated = _calls(incident, asks_again)[0]
+        assert repeated.status is LegStatus.ACKNOWLEDGED, repeated  # three 0s, then 1: still on the line
+        silent = _calls(incident, listens)[0]
+        assert silent.status is LegStatus.ANSWERED_WITHOUT_KEY, silent
+        # The menu waits 6 s for a key, three times (the first, then two repetitions), before goodbye.
+        assert _answered_to_end_seconds(service, incident, silent) >= 18, silent
+    finally:
+        for sipp in [*phones.values(), household]:
+            sipp.stop()
