@@ -3,7 +3,7 @@
 Serves ``POST/GET /2010-04-01/Accounts/{sid}/Calls.json`` and ``Messages.json`` in Twilio's JSON
 shapes (HTTP basic auth with the account SID and auth token), then, on worker threads, plays the
 scripted outcome against our webhooks with valid ``X-Twilio-Signature`` headers: status callbacks,
-the TwiML fetch of an answered call (with ``AnsweredBy`` since machine detection is on) and the
+the TwiML fetch of an answered call (with ``AnsweredBy`` when the call asked for machine detection) and the
 ``<Gather>`` result. Outcomes per number, used in order (the last one repeats):
 
 calls: answer+1, answer+2, answer (no key), machine, busy, no-answer, failed, 429, 500, slow
@@ -312,12 +312,14 @@ class Emulator:
         if r.outcome in ("busy", "no-answer", "failed"):
             self._status(r, url, {**base, "CallStatus": r.outcome})
             return
-        machine = r.outcome == "machine"
-        answered = {**base, "CallStatus": "in-progress", "AnsweredBy": "machine_start" if machine else "human"}
+        # As at Twilio: AnsweredBy only on calls created with machine detection; without it a
+        # voicemail box is just an answered call.
+        detected = {"AnsweredBy": "machine_start" if r.outcome == "machine" else "human"} \
+            if params.get("MachineDetection") in ("Enable", "DetectMessageEnd") else {}
+        answered = {**base, "CallStatus": "in-progress", **detected}
         self._status(r, url, answered)
         self._converse(r, params, answered)
-        self._status(r, url, {**base, "CallStatus": "completed", "CallDuration": "12",
-                              "AnsweredBy": answered["AnsweredBy"]})
+        self._status(r, url, {**base, "CallStatus": "completed", "CallDuration": "12", **detected})
 
     def _converse(self, r: Resource, created: dict[str, str], params: dict[str, str]) -> None:
         document = created.get("Twiml") or self.post_webhook(created.get("Url", ""), params).text
