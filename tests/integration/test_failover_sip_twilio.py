@@ -234,6 +234,38 @@ def test_trunk_503_moves_legs_to_twilio(kamailio: Kamailio, sip: SipService, emu
         phones.stop()
 
 
+def test_twilio_5xx_moves_legs_to_the_sip_trunk(kamailio: Kamailio, sip: SipService, emulator: Emulator,
+                                                 tmp_path: Path, rigs: list[TwilioRig]) -> None:
+    """Twilio first (the routes file), Twilio answering 500: every alert call rings its sipp phone instead."""
+    phones = Phones(kamailio, tmp_path / "sipp", "responder_press_2")  # declines: no quorum, all three placed
+    for i in range(1, 4):
+        emulator.script(neighbour(i), "500", kind="call")
+    routes = tmp_path / "channels.yaml"
+    routes.write_text("call:\n  mobile: [twilio, sip]\nsms:\n  mobile: [twilio]\n", encoding="utf-8")
+    try:
+        rig = build_rig(f"sqlite:///{tmp_path / 'callcenter.db'}", tmp_path, emulator,
+                        make_channels=_sip_and_twilio(sip), routes_file=routes, down_retries=1)
+        sip.channel.sink = rig.engine
+        rigs.append(rig)
+        incident = rig.press()
+        # One trunk channel: the three calls ring one after another, the first within the failover window.
+        wait_for(lambda: any(phones.invites(n) for n in phones.phones), timeout=FAILOVER_WINDOW,
+                 what="the first moved call at its sipp phone")
+        for number in phones.phones:
+            wait_for(lambda n=number: rig.statuses(incident.id, n, "call") == ["declined"], timeout=40,
+                     what=f"{number} declined over SIP")
+        # One note per move; it names the 500 or the release of the calls waiting behind it, whichever came first.
+        note = wait_for(lambda: _moved_notes(rig, incident.id), what="timeline note")[0]
+        assert "由twilio改走sip" in note and ("500" in note or "failing over" in note), note
+        # Placed once each: one INVITE at each phone, and Twilio never took a call (500 every time).
+        assert {n: phones.invites(n) for n in phones.phones} == dict.fromkeys(phones.phones, 1)
+        assert {r.outcome for r in emulator.api_requests("call")} == {"500"}
+        refs = [rig.legs(incident.id, n, "call")[0].provider_ref for n in phones.phones]
+        assert all(ref.startswith("sip") for ref in refs), refs
+    finally:
+        phones.stop()
+
+
 def test_composition_root_puts_sip_first_and_twilio_behind_it(tmp_path: Path, emulator: Emulator) -> None:
     settings = load_settings(
         database_url=f"sqlite:///{tmp_path / 'callcenter.db'}", data_dir=tmp_path,
