@@ -146,6 +146,7 @@ def test_alert_leg_answered_and_1_pressed_is_acknowledged(running: object, kamai
 
 @pytest.mark.parametrize(("scenario", "expected"), [
     ("responder_486", LegStatus.BUSY), ("responder_603", LegStatus.BUSY), ("responder_480", LegStatus.NO_ANSWER),
+    ("responder_408", LegStatus.NO_ANSWER),
 ])
 def test_rejected_alert_legs(running: object, kamailio: Kamailio, sipp_dir: Path, scenario: str,
                              expected: LegStatus) -> None:
