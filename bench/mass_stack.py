@@ -96,16 +96,26 @@ def choose_presses(db: Path, count: int, seed: int, unknown_share: float = 0.05,
     return presses
 
 
+def is_trace_stamp(line: str) -> bool:
+    """The separator sipp's -trace_msg writes before each message: dashes, date, time with microseconds."""
+    return line.startswith("-----") and line.count(" ") >= 2
+
+
+def trace_stamp(line: str) -> float:
+    """Epoch seconds of a -trace_msg separator line (local time, microseconds kept)."""
+    date, clock = line.split()[-2:]
+    whole, _, fraction = clock.partition(".")
+    return time.mktime(time.strptime(f"{date} {whole}", "%Y-%m-%d %H:%M:%S")) + float(f"0.{fraction or 0}")
+
+
 def press_times(message_log: Path) -> dict[str, float]:
     """When each household's INVITE left sipp (epoch s, first transmission), by the From user."""
     sent: dict[str, float] = {}
     stamp: float | None = None
     lines = iter(message_log.read_text(errors="replace").splitlines())
     for line in lines:
-        if line.startswith("-----") and line.count(" ") >= 2:
-            date, clock = line.split()[-2:]
-            whole, _, fraction = clock.partition(".")
-            stamp = time.mktime(time.strptime(f"{date} {whole}", "%Y-%m-%d %H:%M:%S")) + float(f"0.{fraction}")
+        if is_trace_stamp(line):
+            stamp = trace_stamp(line)
         elif line.startswith("INVITE ") and stamp is not None:
             for header in lines:
                 if header.startswith("From:"):

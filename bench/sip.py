@@ -2,9 +2,10 @@
 
     .venv/bin/python -m bench.sip [--calls 200] [--concurrency 10 50] [--fanout 20] [--rounds 5]
 
-1. Inbound: sipp households call 995 (INVITE → 200 per call, sipp's response time) at each
-   concurrency, through Kamailio to our service; reference: the same sipp load through the same
-   Kamailio to a sipp UAS that answers at once.
+1. Inbound: sipp households call 995 (INVITE → 200 per call: sipp's response time in whole ms, and
+   the same from its message trace in µs) at each concurrency, through Kamailio to our service;
+   reference: the same sipp load through the same Kamailio to a sipp UAS that answers at once; the
+   ratio ours / reference of p50 and p99.
 2. Outbound fan-out: N alert legs handed to SipAlertChannel at once, to sipp UAS phones that answer
    and press 1 0.5 s after the ACK: time until all INVITEs left, all answered, all acknowledged.
    Reference: sipp placing N simultaneous calls through Kamailio to the same UAS (INVITE → 200).
@@ -66,15 +67,43 @@ def response_times(work: Path) -> list[float]:
     return times
 
 
-def sipp_calls(work: Path, registrar: int, service: str, calls: int, concurrency: int) -> list[float]:
+def invite_to_ok(message_log: Path) -> list[float]:
+    """INVITE sent → 200 OK received per call (ms, microsecond resolution) from sipp's -trace_msg file."""
+    stack: Any = importlib.import_module("bench.mass_stack")
+    sent: dict[str, float] = {}
+    answered: dict[str, float] = {}
+    stamp, first = 0.0, ""
+    for line in message_log.read_text(errors="replace").splitlines():
+        if stack.is_trace_stamp(line):
+            stamp, first = stack.trace_stamp(line), ""
+        elif not first and line.strip() and "message" not in line:
+            first = line  # the message's first line: request line or status line
+        elif line.lower().startswith(("call-id:", "i:")) and first:
+            call = line.split(":", 1)[1].strip()
+            if first.startswith("INVITE "):
+                sent.setdefault(call, stamp)
+            elif first.startswith("SIP/2.0 200"):
+                answered.setdefault(call, stamp)
+    return [1000 * (answered[c] - sent[c]) for c in sent if c in answered]
+
+
+@dataclass
+class InboundTimes:
+    sipp_ms: list[float]  # sipp's own response times (whole milliseconds)
+    wire_ms: list[float]  # from its message trace (microseconds)
+
+
+def sipp_calls(work: Path, registrar: int, service: str, calls: int, concurrency: int) -> InboundTimes:
     work.mkdir(parents=True, exist_ok=True)
+    trace = work / "household-messages.log"
     caller = harness.Sipp("household_call", work, remote_port=registrar, calls=calls, rate=float(concurrency * 4),
                           keys={"household": "13800000001", "service": service},
-                          extra=["-l", str(concurrency), "-trace_rtt", "-rtt_freq", "1"])
+                          extra=["-l", str(concurrency), "-trace_rtt", "-rtt_freq", "1",
+                                 "-trace_msg", "-message_file", str(trace)])
     rc = caller.run(timeout=300)
     if rc != 0:
         print(f"  sipp exit {rc}: {caller.errors()[-400:]}", file=sys.stderr)
-    return response_times(work)
+    return InboundTimes(response_times(work), invite_to_ok(trace) if trace.exists() else [])
 
 
 def service_settings(registrar: int) -> SipSettings:
@@ -84,7 +113,7 @@ def service_settings(registrar: int) -> SipSettings:
                        max_channels=100, ring_timeout=30.0)
 
 
-def inbound(base: Path, registrar: Any, calls: int, concurrency: int) -> tuple[list[float], list[float]]:
+def inbound(base: Path, registrar: Any, calls: int, concurrency: int) -> tuple[InboundTimes, InboundTimes]:
     service = SipService(service_settings(registrar.port), on_emergency=lambda number: None)
     service.start()
     service.phone.wait_registered(10)
@@ -142,7 +171,7 @@ def fanout_reference(base: Path, registrar: Any, legs: int) -> list[float]:
     harness.register_contact(registrar.port, "995", uas.port)
     times = sipp_calls(base / "fanout-ref", registrar.port, "995", legs, legs)
     uas.stop()
-    return times
+    return times.wire_ms
 
 
 def rss_mib() -> float:
@@ -275,17 +304,31 @@ def national(number: str) -> str:
 def invites_received(phones_dir: Path) -> dict[str, float]:
     """First INVITE each number's simulated phone received (epoch s), from the phones' message traces."""
     reached: dict[str, float] = {}
+    stack: Any = importlib.import_module("bench.mass_stack")
     for log in phones_dir.glob("*-messages.log"):
         stamp: float | None = None
         for line in log.read_text(errors="replace").splitlines():
-            if line.startswith("-----") and line.count(" ") >= 2:
-                date, clock = line.split()[-2:]
-                whole, _, fraction = clock.partition(".")
-                stamp = time.mktime(time.strptime(f"{date} {whole}", "%Y-%m-%d %H:%M:%S")) + float(f"0.{fraction}")
+            if stack.is_trace_stamp(line):
+                stamp = stack.trace_stamp(line)
             elif line.startswith("INVITE sip:") and stamp is not None:
                 user = line.split("sip:", 1)[1].split("@", 1)[0]
                 reached.setdefault(national(user), stamp)
     return reached
+
+
+def print_inbound_header() -> None:
+    print("inbound INVITE→200 (ms): sipp's response time (whole ms), and from its message trace (µs);")
+    print("ratio = ours / ref (the same sipp load through the same Kamailio to a sipp UAS)")
+    print(f"{'':30} {'':5} {'ours p50':>9} {'ours p99':>9} {'ref p50':>9} {'ref p99':>9} {'p50 x':>6} {'p99 x':>6}")
+
+
+def print_inbound(label: str, ours: InboundTimes, ref: InboundTimes) -> None:
+    for kind, mine, theirs in (("sipp", ours.sipp_ms, ref.sipp_ms), ("wire", ours.wire_ms, ref.wire_ms)):
+        p50, p99 = percentile(mine, .5), percentile(mine, .99)
+        r50, r99 = percentile(theirs, .5), percentile(theirs, .99)
+        ratios = f"{p50 / r50:6.1f} {p99 / r99:6.1f}" if r50 > 0 and r99 > 0 else f"{'-':>6} {'-':>6}"
+        print(f"{label:30} {kind:5} {p50:9.2f} {p99:9.2f} {r50:9.2f} {r99:9.2f} {ratios}"
+              f"   (n={len(mine)}/{len(theirs)})")
 
 
 def print_engine_fanout(result: dict[str, list[float]]) -> None:
@@ -313,20 +356,18 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="bench-sip-"))
     registrar = harness.Kamailio(base / "kamailio").start()
     try:
-        print(f"{'inbound INVITE→200 (ms)':34} {'ours p50':>9} {'ours p99':>9} {'ref p50':>9} {'ref p99':>9}")
+        print_inbound_header()
         for concurrency in args.concurrency:
-            ours, ref = inbound(base, registrar, args.calls, concurrency)
-            print(f"{f'{args.calls} calls, {concurrency} concurrent':34} {percentile(ours, .5):9.1f} "
-                  f"{percentile(ours, .99):9.1f} {percentile(ref, .5):9.1f} {percentile(ref, .99):9.1f}"
-                  f"   (n={len(ours)}/{len(ref)})")
+            print_inbound(f"{args.calls} calls, {concurrency} concurrent",
+                          *inbound(base, registrar, args.calls, concurrency))
         rounds = [fanout(base, registrar, args.fanout) for _ in range(args.rounds)]
         print(f"\noutbound fan-out of {args.fanout} alert legs, {args.rounds} rounds (ms, p50 / max over rounds)")
         for name in rounds[0]:
             values = [r[name] for r in rounds]
             print(f"  {name:20} {statistics.median(values):8.1f} / {max(values):8.1f}")
         ref = fanout_reference(base, registrar, args.fanout)
-        print(f"  reference: sipp {args.fanout} simultaneous calls via Kamailio, INVITE→200 "
-              f"p50 {percentile(ref, .5):.1f}  max {max(ref, default=float('nan')):.1f}")
+        print(f"  reference: sipp {args.fanout} simultaneous calls via Kamailio, INVITE→200 (trace) "
+              f"p50 {percentile(ref, .5):.2f}  max {max(ref, default=float('nan')):.2f}")
         rate, after_10, after_1000 = rtp_and_memory(base, registrar, 50)
         print(f"\nRTP packets/s per call at 50 concurrent calls: ours {rate:.1f}   reference (G.711/20 ms) 50.0")
         print(f"RSS after 10 calls {after_10:.1f} MiB, after 1,000 calls {after_1000:.1f} MiB: "
