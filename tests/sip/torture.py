@@ -292,6 +292,53 @@ SEMANTIC = [
     Case("invut", "3.3.6", INVITE_HEAD + _common("INVITE").replace("13800000100", "13800000306")
          + "Contact: <sip:13800000306@{host}:{local}>\nContent-Type: application/unknownformat\nl: {cl}\n",
          488, emergency=True, body="<audio> <pcmu port=\"443\"/> </audio>\r\n"),
+    # 3.3.7, 3.3.12-14: REGISTERs a registrar must cope with. The service is a phone, not a registrar:
+    # each is answered 405 (Allow lists what it takes) and leaves registration and calls alone.
+    Case("regaut01", "3.3.7", """
+REGISTER sip:{host}:{port} SIP/2.0
+Via: SIP/2.0/UDP {host}:{local};branch=z9hG4bKregaut01
+Max-Forwards: 70
+From: <sip:13800000307@{host}>;tag=regaut01f
+To: <sip:13800000307@{host}>
+Call-ID: {cid}
+CSeq: 9338 REGISTER
+Contact: <sip:13800000307@{host}:{local}>
+Authorization: NoOneKnowsThisScheme opaque-data=here
+l: 0
+""", 405),
+    Case("cparam01", "3.3.12", """
+REGISTER sip:{host}:{port} SIP/2.0
+Via: SIP/2.0/UDP {host}:{local};branch=z9hG4bKcparam01
+Max-Forwards: 70
+From: <sip:13800000312@{host}>;tag=cparam01f
+To: sip:13800000312@{host}
+Call-ID: {cid}
+CSeq: 3 REGISTER
+Contact: sip:13800000312@{host}:{local};expires=280;q=0.5
+l: 0
+""", 405),
+    Case("cparam02", "3.3.13", """
+REGISTER sip:{host}:{port} SIP/2.0
+Via: SIP/2.0/UDP {host}:{local};branch=z9hG4bKcparam02
+Max-Forwards: 70
+From: <sip:13800000313@{host}>;tag=cparam02f
+To: sip:13800000313@{host}
+Call-ID: {cid}
+CSeq: 3 REGISTER
+Contact: <sip:13800000313@{host}:{local};user=phone;expires=280>;q=0.7
+l: 0
+""", 405),
+    Case("regescrt", "3.3.14", """
+REGISTER sip:{host}:{port} SIP/2.0
+Via: SIP/2.0/UDP {host}:{local};branch=z9hG4bKregescrt
+Max-Forwards: 70
+From: <sip:13800000314@{host}>;tag=regescrtf
+To: sip:13800000314@{host}
+Call-ID: {cid}
+CSeq: 14 REGISTER
+Contact: <sip:13800000314@{host}:{local}?Route=%3Csip:proxy.example.com%3E>
+l: 0
+""", 405),
     Case("multi01", "3.3.8", INVITE_HEAD + _common("INVITE")
          + "Call-ID: multi01.98asdh@192.0.2.2\nFrom: <sip:13800000308@{host}>;tag=3413415\n"
          "Content-Type: application/sdp\nl: {cl}\n", 400, body=SDP),
