@@ -350,6 +350,7 @@ class _RuntimeWithSip(EngineRuntime):
             self.sip.start()
 
     def stop(self) -> None:
+        self.engine.stop_dispatching()  # before the SIP channel goes: no leg is sent into a closing phone
         if self.sip is not None:
             self.sip.stop()
         if self.reports is not None:  # the calls' last reports, before the engine goes

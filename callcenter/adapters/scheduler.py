@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 
 from callcenter.service.ports import Clock, Timer
 
@@ -53,8 +54,10 @@ class ApschedulerTimers:
         self._firing_lock = threading.Lock()
 
     def schedule(self, timer: Timer) -> None:
-        if not self.leading:
-            return  # the leader picks it up from the database on its next sync
+        if not self.leading or self._scheduler.state != STATE_RUNNING:
+            # The leader picks it up from the database on its next sync. A stopped scheduler would
+            # keep the job in a pending list it searches line by line on every lookup.
+            return
         existing = self._scheduler.get_job(timer.job_id)
         if existing is not None and existing.args == (timer,):
             return  # every command re-arms its incident's timers; most are already set

@@ -372,7 +372,20 @@ class IncidentEngine:
                 won.update(self.store.claim(list(to_claim), self.holder, to_claim, now))
         for leg in due:
             if leg.id in won:
-                self.executor.submit(self._send, self._order(incident, leg))
+                self._submit(self._order(incident, leg))
+
+    def _submit(self, order: LegOrder) -> None:
+        try:
+            self.executor.submit(self._send, order)
+        except RuntimeError:  # stop_dispatching ran: the leg stays claimed, the next leader replaces it
+            log.warning("leg %s not handed to its channel: the engine is stopping", order.leg_id)
+
+    def stop_dispatching(self) -> None:
+        """The service is stopping: legs still queued for the channels stay claimed and are replaced by
+        the next leader's recovery, rather than sent through channels that are shutting down."""
+        shutdown = getattr(self.executor, "shutdown", None)
+        if shutdown is not None:
+            shutdown(wait=False, cancel_futures=True)
 
     @staticmethod
     def _due(incident: Incident, now: datetime) -> list[AlertLeg]:
@@ -498,7 +511,7 @@ class IncidentEngine:
         log.error("incident %s: press from %s spooled while the database is unreachable; %d legs placed",
                   incident.id, mask_phone(number), len(legs))
         for leg in legs:
-            self.executor.submit(self._send, self._order(incident, leg))
+            self._submit(self._order(incident, leg))
         return incident
 
     def stored_after_outage(self, incident: Incident) -> None:

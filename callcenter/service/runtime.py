@@ -50,6 +50,8 @@ class EngineRuntime:
             self.scheduler.add_job(self.refresh_snapshot, "date", run_date=first, id="snapshot-first")
 
     def stop(self) -> None:
+        self.timers.leading = False  # commands still finishing arm no timer: the next leader does
+        self.engine.stop_dispatching()
         self.scheduler.shutdown(wait=False)
         try:
             self.leadership.release()

@@ -249,3 +249,15 @@ def test_hand_overs_from_many_dispatch_threads_are_all_stored(rig: Rig) -> None:
     assert first.pop("+8613900000005call") == "failed"
     assert set(first.values()) == {"dialing", "submitted"}
     assert len(rig.calls.orders) + len(rig.sms.orders) == 20
+
+
+def test_a_stopping_engine_sends_nothing_more_and_leaves_its_legs_claimed(rig: Rig) -> None:
+    """After stop_dispatching no leg reaches a channel (they are shutting down) and none is marked
+    failed: the legs stay claimed by this instance, for the next leader's recovery to replace."""
+    rig.engine.executor = ThreadPoolExecutor(2)
+    rig.engine.stop_dispatching()
+    incident = rig.engine.key_press("0717-6100000")
+    legs = rig.store.legs(incident.id)
+    assert rig.calls.orders == [] and rig.sms.orders == []
+    assert len(legs) == 21 and {leg.status for leg in legs} == {"pending"}  # stored, claimed, never failed
+    assert all(leg.claimed_by == "test#1" for leg in legs)

@@ -216,3 +216,17 @@ def test_timers_are_rebuilt_from_the_database_when_an_instance_starts_to_lead(ri
         assert {job.id for job in scheduler.get_jobs()} >= {"lease", "sweep", "audit"}
     finally:
         runtime.stop()
+
+
+def test_a_stopped_scheduler_takes_no_more_timers() -> None:
+    """Commands finishing after a stop re-arm timers; APScheduler would keep each in a pending list
+    searched line by line on every later lookup (a flood's stop then took minutes of CPU)."""
+    scheduler = new_scheduler()
+    scheduler.start()
+    timers = ApschedulerTimers(scheduler)
+    timers.leading = True
+    scheduler.shutdown(wait=False)
+    for n in range(50):
+        timers.schedule(Timer(f"escalate:S{n}", datetime.now(UTC) + timedelta(minutes=1), "escalate", f"S{n}",
+                              level=1, token=1))
+    assert scheduler.get_jobs() == []
