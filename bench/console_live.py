@@ -78,7 +78,8 @@ def _screenshots(page: Page, url: str, container: ConsoleContainer, directory: P
 
 
 def run(presses: int, screenshots: Path | None) -> tuple[Latency, Latency]:
-    with tempfile.TemporaryDirectory() as scratch:
+    # Simulated neighbours may still answer (and spool) while the directory goes.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as scratch:
         url = f"sqlite:///{scratch}/bench.db"
         _load_demo(url, Path(scratch))
         container = build(load_settings(database_url=url, data_dir=Path(scratch)))

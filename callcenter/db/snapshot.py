@@ -161,7 +161,7 @@ class DirectorySnapshot:
             partial.rename(path)
             with self._lock:
                 self._open(path)
-            for older in [*self.directory.glob("directory-*.sqlite"), *self.directory.glob("*.partial")]:
+            for older in [*self.directory.glob("directory-*.sqlite"), *self.directory.glob("*.partial*")]:
                 if older != path:  # older copies, and copies a killed process left half-written
                     older.unlink(missing_ok=True)
             log.info("directory snapshot: %d households copied in %.1f s", households, time.monotonic() - started)
@@ -192,7 +192,7 @@ class DirectorySnapshot:
             with self._lock:
                 self._copying = None
         if child.returncode != 0:
-            path.unlink(missing_ok=True)
+            _remove_copy(path)
             if self._closed:
                 raise SnapshotClosed("directory snapshot closed while copying")
             raise RuntimeError(f"directory snapshot copy failed (exit {child.returncode}): {err.strip()[-2000:]}")
@@ -210,6 +210,14 @@ class DirectorySnapshot:
             self._reader = self._engine = self._path = None
         if child is not None:
             child.wait(timeout=10)
+            for partial in self.directory.glob("*.partial*"):  # now, not when the copying thread wakes
+                partial.unlink(missing_ok=True)
+
+
+def _remove_copy(path: Path) -> None:
+    """A copy that did not finish, with the journal SQLite leaves beside it when the copier is killed."""
+    for leftover in (path, *(path.with_name(path.name + suffix) for suffix in ("-journal", "-wal", "-shm"))):
+        leftover.unlink(missing_ok=True)
 
 
 class SnapshotClosed(RuntimeError):
