@@ -77,7 +77,8 @@ def test_sip_healthy_again_takes_new_legs_back(rig_factory: Callable[..., Twilio
     wait_for(lambda: sip.is_healthy(), what="sip healthy")
     second = rig.press("+867176100001")
     wait_for(lambda: sorted(sip.sent_to()) == [neighbour(i) for i in range(1, 4)], what="calls via SIP")
-    assert _moved_notes(rig, first.id) and not _moved_notes(rig, second.id)
+    wait_for(lambda: _moved_notes(rig, first.id), what="the first incident's note")  # written after the move
+    assert not _moved_notes(rig, second.id)
 
 
 def test_twilio_5xx_is_retried_then_fails_over_to_sip(rig_factory: Callable[..., TwilioRig], sqlite_url: str,
