@@ -45,6 +45,16 @@ def _common(method: str, cseq: str = "") -> str:
     )
 
 
+def _register(name: str, user: str, cseq: str, contact: str, extra: str = "") -> str:
+    """A REGISTER for ``user`` with the given Contact (RFC 4475 §3.3 registrar cases)."""
+    return (
+        "REGISTER sip:{host}:{port} SIP/2.0\n"
+        f"Via: SIP/2.0/UDP {{host}}:{{local}};branch=z9hG4bK{name}\nMax-Forwards: 70\n"
+        f"From: <sip:{user}@{{host}}>;tag={name}f\nTo: sip:{user}@{{host}}\nCall-ID: {{cid}}\n"
+        f"CSeq: {cseq} REGISTER\nContact: {contact}\n{extra}l: 0\n"
+    )
+
+
 OPTIONS_HEAD = "OPTIONS sip:995@{host}:{port} SIP/2.0\n"
 INVITE_HEAD = "INVITE sip:995@{host}:{port} SIP/2.0\n"
 
@@ -294,51 +304,14 @@ SEMANTIC = [
          488, emergency=True, body="<audio> <pcmu port=\"443\"/> </audio>\r\n"),
     # 3.3.7, 3.3.12-14: REGISTERs a registrar must cope with. The service is a phone, not a registrar:
     # each is answered 405 (Allow lists what it takes) and leaves registration and calls alone.
-    Case("regaut01", "3.3.7", """
-REGISTER sip:{host}:{port} SIP/2.0
-Via: SIP/2.0/UDP {host}:{local};branch=z9hG4bKregaut01
-Max-Forwards: 70
-From: <sip:13800000307@{host}>;tag=regaut01f
-To: <sip:13800000307@{host}>
-Call-ID: {cid}
-CSeq: 9338 REGISTER
-Contact: <sip:13800000307@{host}:{local}>
-Authorization: NoOneKnowsThisScheme opaque-data=here
-l: 0
-""", 405),
-    Case("cparam01", "3.3.12", """
-REGISTER sip:{host}:{port} SIP/2.0
-Via: SIP/2.0/UDP {host}:{local};branch=z9hG4bKcparam01
-Max-Forwards: 70
-From: <sip:13800000312@{host}>;tag=cparam01f
-To: sip:13800000312@{host}
-Call-ID: {cid}
-CSeq: 3 REGISTER
-Contact: sip:13800000312@{host}:{local};expires=280;q=0.5
-l: 0
-""", 405),
-    Case("cparam02", "3.3.13", """
-REGISTER sip:{host}:{port} SIP/2.0
-Via: SIP/2.0/UDP {host}:{local};branch=z9hG4bKcparam02
-Max-Forwards: 70
-From: <sip:13800000313@{host}>;tag=cparam02f
-To: sip:13800000313@{host}
-Call-ID: {cid}
-CSeq: 3 REGISTER
-Contact: <sip:13800000313@{host}:{local};user=phone;expires=280>;q=0.7
-l: 0
-""", 405),
-    Case("regescrt", "3.3.14", """
-REGISTER sip:{host}:{port} SIP/2.0
-Via: SIP/2.0/UDP {host}:{local};branch=z9hG4bKregescrt
-Max-Forwards: 70
-From: <sip:13800000314@{host}>;tag=regescrtf
-To: sip:13800000314@{host}
-Call-ID: {cid}
-CSeq: 14 REGISTER
-Contact: <sip:13800000314@{host}:{local}?Route=%3Csip:proxy.example.com%3E>
-l: 0
-""", 405),
+    Case("regaut01", "3.3.7", _register("regaut01", "13800000307", "9338", "<sip:13800000307@{host}:{local}>",
+                                        "Authorization: NoOneKnowsThisScheme opaque-data=here\n"), 405),
+    Case("cparam01", "3.3.12", _register("cparam01", "13800000312", "3",
+                                         "sip:13800000312@{host}:{local};expires=280;q=0.5"), 405),
+    Case("cparam02", "3.3.13", _register("cparam02", "13800000313", "3",
+                                         "<sip:13800000313@{host}:{local};user=phone;expires=280>;q=0.7"), 405),
+    Case("regescrt", "3.3.14", _register("regescrt", "13800000314", "14",
+                                         "<sip:13800000314@{host}:{local}?Route=%3Csip:proxy.example.com%3E>"), 405),
     Case("multi01", "3.3.8", INVITE_HEAD + _common("INVITE")
          + "Call-ID: multi01.98asdh@192.0.2.2\nFrom: <sip:13800000308@{host}>;tag=3413415\n"
          "Content-Type: application/sdp\nl: {cl}\n", 400, body=SDP),
