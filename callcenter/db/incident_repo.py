@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Update, and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from callcenter.db import incident_codec as codec
@@ -33,6 +33,7 @@ class SqlIncidentRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._known_legs: dict[str, set[str]] = {}
+        self._claimed_legs: dict[str, set[str]] = {}
 
     def get(self, incident_id: str) -> Incident | None:
         row = self._conn.execute(select(*_ROW).where(_inc.c.id == incident_id)).first()
@@ -48,11 +49,12 @@ class SqlIncidentRepository:
     def add(self, incident: Incident, open_key: str | None, claims: LegClaims | None = None) -> None:
         values = codec.incident_values(incident, incident.opened_at)
         try:
-            self._conn.execute(insert(_inc).values(**values, plan=codec.plan_to_json(incident.plan),
-                                                   open_key=open_key, version=1))
+            self._conn.execute(insert(_inc), {**values, "plan": codec.plan_to_json(incident.plan),
+                                              "open_key": open_key, "version": 1})
         except IntegrityError as exc:
             raise ConcurrentUpdateError(f"open key {open_key} taken") from exc
         self._known_legs[incident.id] = set()
+        self._claimed_legs[incident.id] = set(claims.providers) if claims else set()
         self._write_children(incident, claims)
         incident.version = 1
         PLANS.put(incident.id, incident.plan)
@@ -61,10 +63,9 @@ class SqlIncidentRepository:
         values = codec.incident_values(incident, now)
         if not incident.status.is_open:
             values["open_key"] = None
-        done = self._conn.execute(
-            update(_inc).where(and_(_inc.c.id == incident.id, _inc.c.version == incident.version))
-            .values(**values, version=incident.version + 1)
-        )
+        values |= {"version": incident.version + 1}
+        done = self._conn.execute(_save_statement(tuple(values)),
+                                  {**values, "incident_id": incident.id, "read_version": incident.version})
         if done.rowcount != 1:
             raise ConcurrentUpdateError(f"incident {incident.id} changed since it was read")
         self._write_children(incident)
@@ -76,11 +77,16 @@ class SqlIncidentRepository:
         for leg_id, holder, provider, at in claims:
             self._conn.execute(update(_leg).where(and_(_leg.c.id == leg_id, _leg.c.claimed_by.is_(None)))
                                .values(claimed_by=holder, claimed_at=at, provider=provider))
+            self._claimed_legs.setdefault(leg_id.split("/", 1)[0], set()).add(leg_id)
+
+    def claimed_legs(self, incident_id: str) -> frozenset[str]:
+        return frozenset(self._claimed_legs.get(incident_id, ()))
 
     def _load(self, row: Any) -> Incident:
-        legs = [codec.leg_from_row(r) for r in self._conn.execute(
-            select(_leg).where(_leg.c.incident_id == row.id))]
+        rows = self._conn.execute(select(_leg).where(_leg.c.incident_id == row.id)).all()
+        legs = [codec.leg_from_row(r) for r in rows]
         self._known_legs[row.id] = {leg.id for leg in legs}
+        self._claimed_legs[row.id] = {r.id for r in rows if r.claimed_by is not None}
         plan = PLANS.plans([row.id], self._stored_plans, codec.plan_from_json)[row.id]
         return codec.incident_from_row(row, legs, plan)
 
@@ -113,6 +119,27 @@ _UPDATE_LEG = (
     .values(status=bindparam("status"), updated_at=bindparam("updated_at"),
             provider_ref=bindparam("provider_ref"), detail=bindparam("detail"),
             interrupted=bindparam("interrupted"))
+)
+
+_SAVES: dict[tuple[str, ...], Update] = {}
+
+
+def _save_statement(columns: tuple[str, ...]) -> Update:
+    """The optimistic save for these columns, built once per column set: building a statement
+    (and its cache key) on every save cost more than running it."""
+    statement = _SAVES.get(columns)
+    if statement is None:
+        statement = _SAVES[columns] = (
+            update(_inc).where(and_(_inc.c.id == bindparam("incident_id"), _inc.c.version == bindparam("read_version")))
+            .values({name: bindparam(name) for name in columns})
+        )
+    return statement
+
+
+# One statement built once: building it per leg (and its cache key) cost more than running it.
+_CLAIM_LEG = (
+    update(_leg).where(and_(_leg.c.id == bindparam("leg_id"), _leg.c.status == "pending", _leg.c.claimed_by.is_(None)))
+    .values(claimed_by=bindparam("holder"), claimed_at=bindparam("at"), provider=bindparam("provider_name"))
 )
 
 
@@ -155,11 +182,8 @@ class SqlIncidentStore:
         with self.engine.begin() as conn:
             # Always in the same order: two claimers of overlapping legs must not deadlock.
             for leg_id in sorted(leg_ids):
-                done = conn.execute(
-                    update(_leg)
-                    .where(and_(_leg.c.id == leg_id, _leg.c.status == "pending", _leg.c.claimed_by.is_(None)))
-                    .values(claimed_by=holder, claimed_at=now, provider=providers.get(leg_id, ""))
-                )
+                done = conn.execute(_CLAIM_LEG, {"leg_id": leg_id, "holder": holder, "at": now,
+                                                 "provider_name": providers.get(leg_id, "")})
                 if done.rowcount == 1:
                     won.append(leg_id)
         return won

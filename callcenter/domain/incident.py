@@ -168,12 +168,15 @@ class Incident:
         self._plan_level_legs(planned, now)
 
     def _plan_level_legs(self, planned: PlannedLevel, now: datetime) -> None:
+        # One pass over the legs, not one per recipient and channel: a level plans twenty legs.
+        in_progress = self._alerts_in_progress()
         for item in planned.recipients:
             if self._has_acknowledged(item.recipient):
                 continue
             for channel in item.channels:
-                if not self._alert_in_progress(item.recipient, channel):
+                if (item.recipient.key, channel) not in in_progress:
                     self._add_leg(item.recipient, channel, LegPurpose.ALERT, planned.index, now, now)
+                    in_progress.add((item.recipient.key, channel))
 
     # -- legs ------------------------------------------------------------------------------
 
@@ -257,10 +260,10 @@ class Incident:
         self._event(now, "leg_status", SYSTEM, leg=leg.id, recipient=leg.recipient.name, channel=leg.channel,
                     attempt=leg.attempt, status=status, detail=detail)
 
-    def _alert_in_progress(self, recipient: Recipient, channel: Channel) -> bool:
-        return any(leg.recipient.key == recipient.key and leg.channel is channel
-                   and leg.purpose is LegPurpose.ALERT and not leg.status.is_final
-                   for leg in self.legs.values())
+    def _alerts_in_progress(self) -> set[tuple[str, Channel]]:
+        """(recipient, channel) of the alert legs not yet final."""
+        return {(leg.recipient.key, leg.channel) for leg in self.legs.values()
+                if leg.purpose is LegPurpose.ALERT and not leg.status.is_final}
 
     def _cancel_pending(self, now: datetime, reason: str, recipient: Recipient | None = None) -> None:
         for leg in self.pending_legs():

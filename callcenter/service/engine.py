@@ -134,12 +134,12 @@ class IncidentEngine:
             if self.outage is not None and self.outage.holds(key):
                 return self._press_during_outage(number, found, key, now, counted)
             try:
-                incident, claimed = self._retry(lambda: self._press(number, found, key, now, counted))
+                incident, claimed, taken = self._retry(lambda: self._press(number, found, key, now, counted))
             except Exception as exc:
                 if self.outage is None or not self.outage.went_down(exc):
                     raise
                 return self._press_during_outage(number, found, key, now, counted)
-        self._after_commit(incident, now, press=True, claimed=claimed)
+        self._after_commit(incident, now, press=True, claimed=claimed, taken=taken)
         log.info("incident %s: press from %s (press %d)", incident.id, mask_phone(number), incident.press_count)
         return incident
 
@@ -181,8 +181,8 @@ class IncidentEngine:
         self._command(incident_id, lambda i, now: i.escalation_due(level, token, now, self.policy))
 
     def leg_timer(self, incident_id: str) -> None:
-        incident = self._load(incident_id)
-        self._dispatch(incident, self.clock.now())
+        incident, taken = self._load_claimed(incident_id)
+        self._dispatch(incident, self.clock.now(), taken=taken)
 
     def cancel(self, incident_id: str, actor: Actor) -> Incident:
         return self._command(incident_id, lambda i, now: i.cancel(actor, now))
@@ -236,13 +236,13 @@ class IncidentEngine:
         self._command(ref.incident_id, lambda i, now: i.leg_interrupted(ref.leg_id, now, self.policy, reason))
 
     def resume(self, incident_id: str) -> None:
-        incident = self._load(incident_id)
+        incident, taken = self._load_claimed(incident_id)
         now = self.clock.now()
         if incident.next_escalation_at is not None and incident.next_escalation_at <= now:
             self.escalation_timer(incident.id, incident.level + 1, incident.escalation_token)
             return
         self._schedule(incident, now)
-        self._dispatch(incident, now)
+        self._dispatch(incident, now, taken=taken)
 
     def dispatch_due(self) -> int:
         """Hand every due, unclaimed leg to its channel (legs whose timer was lost included)."""
@@ -275,16 +275,17 @@ class IncidentEngine:
     # -- internals -------------------------------------------------------------------------
 
     def _press(self, number: str, found: CallerLookup | None, key: str, now: datetime,
-               counted: bool) -> tuple[Incident, frozenset[str]]:
+               counted: bool) -> tuple[Incident, frozenset[str], frozenset[str]]:
         """Store the press; a new incident's due legs are stored already claimed by this instance
-        (returned), so the press is one write: a second one to claim them doubled its time in a flood."""
+        (returned, then the legs claimed before), so the press is one write: a second one to claim
+        them doubled its time in a flood."""
         with self.write_turns.turn(press=True), self.store.unit_of_work() as uow:
             existing = uow.incidents.find_open(key)
             if existing is not None and _joins(existing, now, self.policy):
                 existing.press_again(now, self.policy, counted)
                 uow.incidents.save(existing, now)
                 uow.commit()
-                return existing, frozenset()
+                return existing, frozenset(), uow.incidents.claimed_legs(existing.id)
             if existing is not None:
                 uow.incidents.release_open_key(existing.id)
             incident = self._open(number, found, now)
@@ -294,7 +295,7 @@ class IncidentEngine:
             providers = {leg.id: self._channel(leg.channel).name for leg in self._due(incident, now)}
             uow.incidents.add(incident, key, LegClaims(self.holder, now, providers))
             uow.commit()
-            return incident, frozenset(providers)
+            return incident, frozenset(providers), frozenset()
 
     def _open(self, number: str, found: CallerLookup | None, now: datetime) -> Incident:
         plan = plan_fan_out(found, self.policy, number)
@@ -314,7 +315,7 @@ class IncidentEngine:
 
     def _command(self, incident_id: str, change: Callable[[Incident, datetime], object]) -> Incident:
         with self._lock(incident_id):
-            def run() -> Incident:
+            def run() -> tuple[Incident, frozenset[str]]:
                 with self.write_turns.turn(), self.store.unit_of_work() as uow:
                     now = self.clock.now()
                     incident = uow.incidents.get(incident_id)
@@ -324,9 +325,9 @@ class IncidentEngine:
                     if incident.new_events or incident.changed_legs:
                         uow.incidents.save(incident, now)
                         uow.commit()
-                    return incident
-            incident = self._retry(run)
-        self._after_commit(incident, self.clock.now())
+                    return incident, uow.incidents.claimed_legs(incident_id)
+            incident, taken = self._retry(run)
+        self._after_commit(incident, self.clock.now(), taken=taken)
         return incident
 
     def _retry(self, run: Callable[[], _Result]) -> _Result:
@@ -338,7 +339,7 @@ class IncidentEngine:
         return run()
 
     def _after_commit(self, incident: Incident, now: datetime, press: bool = False,
-                      claimed: frozenset[str] = frozenset()) -> None:
+                      claimed: frozenset[str] = frozenset(), taken: frozenset[str] = frozenset()) -> None:
         if incident.closed_at is not None and not incident.status.is_open:
             self.presses.closed(_open_key(incident), incident.id, incident.closed_at)
         events, incident.new_events = incident.new_events, []
@@ -346,7 +347,7 @@ class IncidentEngine:
         if events:
             self.events.publish(incident.id, events)
         self._schedule(incident, now)
-        self._dispatch(incident, now, press, claimed)
+        self._dispatch(incident, now, press, claimed, taken)
 
     def _schedule(self, incident: Incident, now: datetime) -> None:
         escalate_id = f"escalate:{incident.id}"
@@ -360,9 +361,12 @@ class IncidentEngine:
                 self.timers.schedule(Timer(f"leg:{leg.id}", leg.due_at, "leg_due", incident.id, leg_id=leg.id))
 
     def _dispatch(self, incident: Incident, now: datetime, press: bool = False,
-                  claimed: frozenset[str] = frozenset()) -> None:
-        """Hand the due legs to their channels; ``claimed``: legs stored already claimed by this instance."""
-        due = self._due(incident, now)
+                  claimed: frozenset[str] = frozenset(), taken: frozenset[str] = frozenset()) -> None:
+        """Hand the due legs to their channels. ``claimed``: legs stored already claimed by this
+        instance, to send; ``taken``: legs found claimed when the incident was read, to leave alone
+        (in a flood most due legs wait in a channel's queue, and every report on the incident used
+        to try to claim them all again)."""
+        due = [leg for leg in self._due(incident, now) if leg.id not in taken]
         if not due:
             return
         to_claim = {leg.id: self._channel(leg.channel).name for leg in due if leg.id not in claimed}
@@ -370,9 +374,10 @@ class IncidentEngine:
         if to_claim:
             with self.write_turns.turn(press):
                 won.update(self.store.claim(list(to_claim), self.holder, to_claim, now))
+        facts = self._facts(incident)
         for leg in due:
             if leg.id in won:
-                self._submit(self._order(incident, leg))
+                self._submit(self._order(incident, leg, facts))
 
     def _submit(self, order: LegOrder) -> None:
         try:
@@ -457,8 +462,7 @@ class IncidentEngine:
         except UnknownIncidentError:
             log.exception("hand-over of %d legs of unknown incident %s not recorded", len(batch), incident_id)
 
-    def _order(self, incident: Incident, leg: AlertLeg) -> LegOrder:
-        facts = self._facts(incident)
+    def _order(self, incident: Incident, leg: AlertLeg, facts: MessageFacts) -> LegOrder:
         template = {
             LegPurpose.ALERT: self.templates.alert_sms,
             LegPurpose.HELP_COMING: self.templates.help_coming_sms,
@@ -481,11 +485,16 @@ class IncidentEngine:
         return next((c for c in self.channels.values() if c.name == name), None)
 
     def _load(self, incident_id: str) -> Incident:
+        return self._load_claimed(incident_id)[0]
+
+    def _load_claimed(self, incident_id: str) -> tuple[Incident, frozenset[str]]:
+        """The incident and its legs claimed when it was read."""
         with self.store.unit_of_work() as uow:
             incident = uow.incidents.get(incident_id)
+            taken = uow.incidents.claimed_legs(incident_id)
         if incident is None:
             raise UnknownIncidentError(incident_id)
-        return incident
+        return incident, taken
 
     def _record_audit(self, incident_id: str, items: list[Overdue]) -> None:
         """One write per incident, taking its turn: in a flood thousands of legs wait for a trunk channel."""
@@ -510,8 +519,9 @@ class IncidentEngine:
                                            lambda leg: self._channel(leg.channel).name)
         log.error("incident %s: press from %s spooled while the database is unreachable; %d legs placed",
                   incident.id, mask_phone(number), len(legs))
+        facts = self._facts(incident)
         for leg in legs:
-            self._submit(self._order(incident, leg))
+            self._submit(self._order(incident, leg, facts))
         return incident
 
     def stored_after_outage(self, incident: Incident) -> None:

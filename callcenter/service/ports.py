@@ -123,6 +123,9 @@ class IncidentRepository(Protocol):
     def record_claims(self, claims: Sequence[tuple[str, str, str, datetime]]) -> None:
         """(leg id, holder, provider, claimed at) of legs placed while the database was away."""
 
+    def claimed_legs(self, incident_id: str) -> frozenset[str]:
+        """Legs of an incident read or written in this unit of work that an instance has claimed."""
+
 
 class UnitOfWork(Protocol):
     @property
