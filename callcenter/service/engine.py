@@ -116,6 +116,7 @@ class IncidentEngine:
         self._handover_lock = threading.Lock()
         self._handovers: dict[str, list[_Handover]] = {}
         self._handover_writers: set[str] = set()
+        self._flagged: set[tuple[str, str]] = set()  # (incident, what) the auditor has flagged and still finds late
         self.outage = outage  # None: a press the store cannot take fails (tests of the engine alone)
         if outage is not None:
             outage.survives_restart = lambda provider: bool((c := self._channel_named(provider)) and c.survives_restart)
@@ -259,15 +260,19 @@ class IncidentEngine:
         return len(due)
 
     def audit(self, grace: timedelta = timedelta(seconds=10)) -> list[Overdue]:
-        """Incidents whose escalation or legs are late by more than ``grace``."""
+        """Escalations and legs late by more than ``grace``, all of them (the health metric counts
+        them). Each is logged and put on its incident's timeline once, when first found late: in a
+        flood thousands of legs wait for a trunk channel, and flagging them again at every audit
+        wrote a thousand timeline events every 5 s."""
         now = self.clock.now()
-        overdue: list[Overdue] = []
-        for incident_id in self.store.open_incident_ids():
-            overdue.extend(_overdue(self._load(incident_id), now, grace))
+        overdue = [Overdue(item.incident_id, item.what, item.due_at, now - item.due_at)
+                   for item in self.store.overdue(now - grace)]
+        flagged, self._flagged = self._flagged, {(item.incident_id, item.what) for item in overdue}
         by_incident: dict[str, list[Overdue]] = {}
         for item in overdue:
-            log.warning("overdue: incident %s %s late by %s", item.incident_id, item.what, item.late_by)
-            by_incident.setdefault(item.incident_id, []).append(item)
+            if (item.incident_id, item.what) not in flagged:
+                log.warning("overdue: incident %s %s late by %s", item.incident_id, item.what, item.late_by)
+                by_incident.setdefault(item.incident_id, []).append(item)
         for incident_id, items in by_incident.items():
             self._record_audit(incident_id, items)
         return overdue
@@ -555,14 +560,3 @@ def _open_key(incident: Incident) -> str:
 def _joins(existing: Incident, now: datetime, policy: EscalationPolicy) -> bool:
     last = existing.last_press_at or existing.opened_at
     return existing.status.is_open and now - last <= policy.repeat_press_window
-
-
-def _overdue(incident: Incident, now: datetime, grace: timedelta) -> list[Overdue]:
-    found: list[Overdue] = []
-    nxt = incident.next_escalation_at
-    if incident.status is IncidentStatus.ALERTING and nxt is not None and now - nxt > grace:
-        found.append(Overdue(incident.id, f"escalation to level {incident.level + 1}", nxt, now - nxt))
-    for leg in incident.pending_legs():
-        if now - leg.due_at > grace:
-            found.append(Overdue(incident.id, f"leg {leg.id}", leg.due_at, now - leg.due_at))
-    return found

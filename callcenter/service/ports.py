@@ -101,6 +101,15 @@ class LegRef:
 
 
 @dataclass(frozen=True, slots=True)
+class OverdueItem:
+    """An escalation (``what`` = "escalation to level N") or a leg ("leg ID") due at ``due_at``."""
+
+    incident_id: str
+    what: str
+    due_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class LegClaims:
     """Legs of a new incident stored as already handed to a channel by ``holder`` (leg id → channel name)."""
 
@@ -152,5 +161,7 @@ class IncidentStore(Protocol):
     def open_incident_ids(self) -> list[str]: ...
 
     def due_escalations(self, now: datetime) -> list[tuple[str, int, int]]: ...
+
+    def overdue(self, before: datetime) -> list[OverdueItem]: ...
 
     def append_events(self, incident_id: str, events: list[IncidentEvent]) -> None: ...

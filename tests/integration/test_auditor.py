@@ -10,6 +10,7 @@ import pytest
 from test_engine_sql import CALLER, Rig, make_rig
 
 from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, new_scheduler
+from callcenter.domain.types import Actor
 from callcenter.service.runtime import EngineRuntime
 
 pytestmark = pytest.mark.timeout(60)
@@ -80,3 +81,26 @@ def test_the_leading_runtime_audits_on_its_own(rig: Rig) -> None:
         assert [o.incident_id for o in runtime.overdue] == [incident.id]
     finally:
         runtime.stop()
+
+
+def test_a_late_leg_is_flagged_once_and_counted_while_it_stays_late(rig: Rig) -> None:
+    """The timeline gets one event per late item; every audit still returns it for the metric."""
+    rig.calls.refuse.add(BUSY)
+    incident = rig.engine.key_press(CALLER)
+    redial = next(r for r in rig.store.legs(incident.id) if r.recipient_phone == BUSY and r.attempt == 2)
+    rig.clock.advance(30 + 11)
+    assert [o.what for o in rig.engine.audit()] == [f"leg {redial.id}"]
+    rig.clock.advance(5)
+    assert [(o.what, o.late_by.total_seconds()) for o in rig.engine.audit()] == [(f"leg {redial.id}", 16.0)]
+    assert [e["what"] for e in audit_events(rig, incident.id)] == [f"leg {redial.id}"]
+    rig.clock.advance(25)  # the escalation (due at 60 s) is late now as well: flagged, the leg not again
+    assert [o.what for o in rig.engine.audit()] == [f"leg {redial.id}", "escalation to level 1"]
+    assert [e["what"] for e in audit_events(rig, incident.id)] == [f"leg {redial.id}", "escalation to level 1"]
+
+
+def test_closed_incidents_are_not_audited(rig: Rig) -> None:
+    rig.calls.refuse.add(BUSY)
+    incident = rig.engine.key_press(CALLER)
+    rig.engine.cancel(incident.id, Actor("household", "张桂兰"))
+    rig.clock.advance(120)
+    assert rig.engine.audit() == []
