@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import select
+import selectors
 import socket
+import struct
 import threading
+import time
 from collections.abc import Callable
 
 import pyVoIP.VoIP  # noqa: F401  (pyVoIP must be imported through pyVoIP.VoIP first)
@@ -19,6 +22,9 @@ RTP_HEADER_BYTES = 12
 MAX_RECEIVED_BYTES = 8000 * 10
 # Queued prompt audio: 10 minutes is far beyond any flow.
 MAX_QUEUED_BYTES = 8000 * 600
+FRAME_SECONDS = 0.02  # 160 samples at 8 kHz, the one rate of every codec pyVoIP sends
+MAX_LAG_SECONDS = 0.2  # a transmitter this far behind its clock starts it again rather than burst
+BURST_PACKETS = 32  # read from one socket per turn of the receiver
 
 
 class AudioFifo(RTPPacketManager):
@@ -70,9 +76,11 @@ class HardenedRTPClient(RTPClient):
         self.received = 0  # packets parsed (audio or DTMF): shows a call is still heard
         self.foreign = 0  # packets from another source than the peer's, dropped
         self.peer: tuple[str, int] | None = None  # latched on the first good packet
+        self.send_failures = 0
 
     def start(self) -> None:
-        """pyVoIP's start, closing the socket when the bind fails (pyVoIP leaves it open)."""
+        """Open the socket (closed again when the bind fails: pyVoIP leaves it open) and join the
+        process's one RTP receiver and one transmitter instead of starting two threads of its own."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.bind((self.inIP, self.inPort))
@@ -81,22 +89,36 @@ class HardenedRTPClient(RTPClient):
             raise
         sock.setblocking(False)
         self.sin = self.sout = sock
-        for name, loop in (("RTP Receiver", self.recv), ("RTP Transmitter", self.trans)):
-            threading.Thread(target=loop, name=name, daemon=True).start()
+        RECEIVER.add(self)
+        TRANSMITTER.add(self)
 
-    def recv(self) -> None:
-        """Receive loop that survives anything a peer sends: short, garbled or unknown packets are dropped."""
-        while self.NSD:
+    def stop(self) -> None:
+        self.NSD = False
+        if self.sin.fileno() < 0:
+            return  # stopped already
+        TRANSMITTER.remove(self)
+        RECEIVER.remove(self)  # before the close: the selector must not keep a closed descriptor
+        self.sin.close()
+
+    def drain(self) -> None:
+        """Read what the socket holds, up to a burst: a flood on one call cannot starve the others."""
+        for _ in range(BURST_PACKETS):
             try:
-                ready, _, _ = select.select([self.sin], [], [], 0.05)
-                if not ready:
-                    continue
                 packet, source = self.sin.recvfrom(8192)
-            except (OSError, ValueError):  # socket closed by stop()
-                if not self.NSD:
-                    return
-                continue
+            except OSError:  # nothing more (BlockingIOError), or closed by stop()
+                return
             self._accept(packet, source)
+
+    def send_frame(self) -> None:
+        """One 20 ms packet of the queued audio (silence when none), as pyVoIP's transmitter builds it."""
+        payload = self.encode_packet(self.pmout.read())
+        header = struct.pack("!BBHII", 0x80, int(self.preference), self.outSequence, self.outTimestamp, self.outSSRC)
+        try:
+            self.sout.sendto(header + payload, (self.outIP, self.outPort))
+        except OSError:
+            self.send_failures += 1
+        self.outSequence = (self.outSequence + 1) & 0xFFFF
+        self.outTimestamp = (self.outTimestamp + len(payload)) & 0xFFFFFFFF
 
     def _accept(self, packet: bytes, source: tuple[str, int] | None = None) -> None:
         if len(packet) <= RTP_HEADER_BYTES:
@@ -126,3 +148,92 @@ class HardenedRTPClient(RTPClient):
 
     def drop_queued_audio(self) -> None:
         self.pmout.clear()
+
+
+class Transmitter:
+    """Every call's RTP sent from one thread, on one 20 ms clock.
+
+    pyVoIP gives each call a transmitter thread that sleeps 20 ms between packets and drifts: with a
+    hundred calls up that was 5,000 wake-ups a second contending with the engine for the
+    interpreter lock, and fewer than 50 packets a second per call on a loaded machine. One clock
+    for all calls wakes 50 times a second; a late tick is made up at once, and a lag over 200 ms
+    (the process stalled) restarts the clock instead of bursting. The thread ends with the last call.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: list[HardenedRTPClient] = []
+        self._running = False
+
+    def add(self, client: HardenedRTPClient) -> None:
+        with self._lock:
+            self._clients.append(client)
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="RTP transmitter", daemon=True).start()
+
+    def remove(self, client: HardenedRTPClient) -> None:
+        with self._lock:
+            if client in self._clients:
+                self._clients.remove(client)
+
+    def _run(self) -> None:
+        due = time.monotonic()
+        while clients := self._snapshot():
+            for client in clients:
+                try:
+                    client.send_frame()
+                except Exception:  # one call's fault must not silence the others
+                    log.exception("RTP frame not sent to %s:%s", client.outIP, client.outPort)
+            due += FRAME_SECONDS
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -MAX_LAG_SECONDS:
+                due = time.monotonic()
+
+    def _snapshot(self) -> tuple[HardenedRTPClient, ...]:
+        with self._lock:
+            if not self._clients:
+                self._running = False
+            return tuple(self._clients)
+
+
+class Receiver:
+    """Every call's RTP read by one thread waiting on all the sockets at once (pyVoIP: a thread per
+    call polling its socket). The thread ends with the last call."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._selector: selectors.BaseSelector | None = None
+
+    def add(self, client: HardenedRTPClient) -> None:
+        with self._lock:
+            if self._selector is None:
+                self._selector = selectors.DefaultSelector()
+                threading.Thread(target=self._run, args=(self._selector,), name="RTP receiver", daemon=True).start()
+            self._selector.register(client.sin, selectors.EVENT_READ, client)
+
+    def remove(self, client: HardenedRTPClient) -> None:
+        with self._lock:
+            if self._selector is not None:
+                with contextlib.suppress(KeyError):
+                    self._selector.unregister(client.sin)
+
+    def _run(self, selector: selectors.BaseSelector) -> None:
+        while self._serving(selector):
+            # A short wait: a socket added meanwhile is watched from the next turn on.
+            for key, _ in selector.select(0.05):
+                key.data.drain()
+
+    def _serving(self, selector: selectors.BaseSelector) -> bool:
+        with self._lock:
+            if selector.get_map():
+                return True
+            self._selector = None
+            selector.close()
+            return False
+
+
+TRANSMITTER = Transmitter()
+RECEIVER = Receiver()
