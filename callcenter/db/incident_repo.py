@@ -195,10 +195,18 @@ class SqlIncidentStore:
         with self.engine.connect() as conn:
             return [LegRef(r.incident_id, r.id) for r in conn.execute(query)]
 
-    def in_flight(self) -> list[LegRef]:
-        """Legs handed to a channel that have no final outcome yet."""
-        query = select(_leg.c.incident_id, _leg.c.id, _leg.c.provider, _leg.c.claimed_by).where(and_(
+    def in_flight_holders(self) -> set[str]:
+        """The instances holding legs in flight: the sweep asks this every 2 s, and reads the legs
+        themselves (thousands of them in a flood) only for an instance that died."""
+        query = select(_leg.c.claimed_by).distinct().where(and_(
             _leg.c.status.in_(_IN_FLIGHT), _leg.c.claimed_by.is_not(None)))
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
+    def in_flight(self, holders: Sequence[str]) -> list[LegRef]:
+        """Legs handed to a channel by one of ``holders`` that have no final outcome yet."""
+        query = select(_leg.c.incident_id, _leg.c.id, _leg.c.provider, _leg.c.claimed_by).where(and_(
+            _leg.c.status.in_(_IN_FLIGHT), _leg.c.claimed_by.in_(list(holders))))
         with self.engine.connect() as conn:
             return [LegRef(r.incident_id, r.id, r.provider, r.claimed_by) for r in conn.execute(query)]
 

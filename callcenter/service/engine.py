@@ -222,12 +222,13 @@ class IncidentEngine:
         """Close legs in flight on dead instances; their next attempts follow. Run at a takeover and
         by the leader's sweep: an instance can die while another leads, or its heartbeat can outlive
         the scheduler lease by a renewal when it dies between the two renewals."""
-        refs = self.store.in_flight()
-        dead = {holder: dead_holders(holder) for holder in {ref.claimed_by for ref in refs}}
+        dead = sorted(holder for holder in self.store.in_flight_holders() if dead_holders(holder))
+        if not dead:
+            return 0
         interrupted = 0
-        for ref in refs:
+        for ref in self.store.in_flight(dead):
             channel = self._channel_named(ref.provider)
-            if dead[ref.claimed_by] and not (channel and channel.survives_restart):
+            if not (channel and channel.survives_restart):
                 self._interrupt(ref)
                 interrupted += 1
         return interrupted

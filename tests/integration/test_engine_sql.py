@@ -229,6 +229,21 @@ def test_legs_of_an_instance_that_dies_after_the_takeover_are_interrupted_later(
     assert rig.engine.interrupt_dead(lambda holder: holder == "test#1") == 0  # nothing left in flight there
 
 
+def test_the_sweep_reads_legs_in_flight_only_of_dead_instances(rig: Rig) -> None:
+    """Every 2 s the leader asks which instances hold legs in flight; the legs (thousands in a flood)
+    are read only for one that died."""
+    rig.engine.key_press(CALLER)
+    asked: list[str] = []
+    read: list[list[str]] = []
+    in_flight = rig.store.in_flight
+    rig.store.in_flight = lambda holders: read.append(list(holders)) or in_flight(holders)  # type: ignore[method-assign]
+    assert rig.engine.interrupt_dead(lambda holder: bool(asked.append(str(holder)))) == 0
+    assert asked == ["test#1"] and read == []
+    rig.engine.holder = "test#2"
+    assert rig.engine.interrupt_dead(lambda holder: holder == "test#1") == 10
+    assert read == [["test#1"]]
+
+
 def test_a_voice_message_is_stored_on_the_timeline(rig: Rig) -> None:
     incident = rig.engine.key_press(CALLER)
     rig.engine.attach_voice_message(incident.id, "var/recordings/x.wav", 7.25, Actor("household", "张桂兰"))
