@@ -114,23 +114,24 @@ class Container:
             outage=self.degraded_mode,
             write_turns=WriteTurns(1 if self.engine.dialect.name == "sqlite" else 8),
         )
+        # Channels report later and go on; the reports are written in batches per incident
+        # (callcenter/service/leg_reports.py).
+        reports = LegReports(incidents.leg_outcomes, writers=2 if self.engine.dialect.name == "sqlite" else 4)
         for channel in channels.values():
             if isinstance(channel, SimulatedPhones):
-                channel.sink = incidents
+                channel.sink = reports
         twilio_wiring.attach_notes(channels, incidents)
         lease = self.settings.engine.lease_seconds
         leadership = Leadership(self.incident_store, SystemClock(), self.holder, ttl=timedelta(seconds=lease))
         tick = lease / 3
         if self.settings.engine.call_channel == "sip":  # also when it is a path behind the failover channel
-            # Leg threads hand their reports over and go on (callcenter/service/leg_reports.py).
-            reports = LegReports(incidents.leg_outcomes, writers=2 if self.engine.dialect.name == "sqlite" else 4)
             self.sip_service.channel.sink = reports
             self._wire_sip_flows(incidents)
             return self._with_snapshot(_RuntimeWithSip(incidents, scheduler, timers, leadership, lease_seconds=tick,
                                                        sweep_seconds=min(2.0, tick), sip=self.sip_service,
                                                        reports=reports))
         return self._with_snapshot(EngineRuntime(incidents, scheduler, timers, leadership, lease_seconds=tick,
-                                                 sweep_seconds=min(2.0, tick)))
+                                                 sweep_seconds=min(2.0, tick), reports=reports))
 
     # -- database outage: directory snapshot and press spool (docs/architecture.md) ---------
 
@@ -342,7 +343,6 @@ class _RuntimeWithSip(EngineRuntime):
     """The engine runtime that also registers the SIP phone on start and unregisters it on stop."""
 
     sip: SipService | None = None
-    reports: LegReports | None = None
 
     def start(self) -> None:
         super().start()
@@ -353,8 +353,6 @@ class _RuntimeWithSip(EngineRuntime):
         self.engine.stop_dispatching()  # before the SIP channel goes: no leg is sent into a closing phone
         if self.sip is not None:
             self.sip.stop()
-        if self.reports is not None:  # the calls' last reports, before the engine goes
-            self.reports.close(timeout=10)
         super().stop()
 
 

@@ -6,6 +6,7 @@ Every number we store or dial is in one canonical form: E.164 (``+8613812345678`
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -79,8 +80,10 @@ def try_normalise(raw: str, policy: PhonePolicy = DEFAULT_POLICY) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=65536)
 def display_phone(canonical: str) -> str:
-    """Human form for print and speech: 138 1234 5678, 0717-6123456, extensions unchanged."""
+    """Human form for print and speech: 138 1234 5678, 0717-6123456, extensions unchanged.
+    Cached: the operators' queue shows 500 callers on every refresh, and parsing is the costly part."""
     if not canonical.startswith("+"):
         return canonical
     try:

@@ -8,9 +8,12 @@ Behaviours: acknowledge (press 1 after a few seconds), decline (press 2), busy, 
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from callcenter.domain.types import Channel, LegStatus
 from callcenter.service.ports import LegOrder, OutcomeSink
@@ -37,7 +40,7 @@ def behaviour_of(phone: str, attempt: int) -> tuple[LegStatus, float]:
 
 @dataclass
 class SimulatedPhones:
-    """An AlertChannel whose recipients answer by script; outcomes arrive on timer threads."""
+    """An AlertChannel whose recipients answer by script; outcomes arrive later, from one thread."""
 
     channel: Channel
     name: str = "simulated"
@@ -45,6 +48,7 @@ class SimulatedPhones:
     time_scale: float = 1.0  # 0.1 makes every delay ten times shorter
     sink: OutcomeSink | None = None
     on_send: Callable[[LegOrder], None] | None = None
+    _clock: Later = field(default_factory=lambda: Later(), init=False, repr=False)
 
     def send(self, order: LegOrder) -> str:
         if self.on_send:
@@ -64,9 +68,7 @@ class SimulatedPhones:
         return [*steps, (delay, outcome)]
 
     def _later(self, delay: float, leg_id: str, status: LegStatus) -> None:
-        timer = threading.Timer(delay * self.time_scale, self._report, args=(leg_id, status))
-        timer.daemon = True
-        timer.start()
+        self._clock.call(delay * self.time_scale, lambda: self._report(leg_id, status))
 
     def _report(self, leg_id: str, status: LegStatus) -> None:
         if self.sink is not None:
@@ -74,3 +76,45 @@ class SimulatedPhones:
                 self.sink.leg_outcome(leg_id, status, "simulated")
             except Exception:  # a report on a closed incident is nothing to crash a timer thread for
                 return
+
+
+class Later:
+    """Calls made after a delay, in due order, from one thread (not a timer thread per call: a flood
+    sends thousands of legs, each with up to three reports). The thread ends when nothing is due
+    for a second, and starts again with the next call."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()  # equal times keep the order they were asked in
+        self._changed = threading.Condition()
+        self._running = False
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def call(self, delay: float, action: Callable[[], None]) -> None:
+        with self._changed:
+            heapq.heappush(self._due, (time.monotonic() + delay, next(self._order), action))
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="simulated-phones", daemon=True).start()
+            self._changed.notify()
+
+    def _run(self) -> None:
+        while (action := self._next()) is not None:
+            action()
+
+    def _next(self) -> Callable[[], None] | None:
+        with self._changed:
+            while True:
+                if not self._due:
+                    self._changed.wait(1.0)
+                    if not self._due:
+                        self._running = False
+                        return None
+                    continue
+                left = self._due[0][0] - time.monotonic()
+                if left <= 0:
+                    return heapq.heappop(self._due)[2]
+                self._changed.wait(left)

@@ -11,6 +11,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, add_periodic
 from callcenter.service.engine import IncidentEngine, Overdue
+from callcenter.service.leg_reports import LegReports
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ class EngineRuntime:
     sweep_seconds: float = 2.0
     audit_seconds: float = 5.0
     overdue: list[Overdue] = field(default_factory=list)
+    # The channels' reports written behind them; closed (what was handed over, written) on stop.
+    reports: LegReports | None = None
     _recovered: bool = False
     # The directory snapshot's refresh (docs/architecture.md "Database outage"); None: no snapshot.
     refresh_snapshot: Callable[[], object] | None = None
@@ -52,6 +55,8 @@ class EngineRuntime:
     def stop(self) -> None:
         self.timers.leading = False  # commands still finishing arm no timer: the next leader does
         self.engine.stop_dispatching()
+        if self.reports is not None:  # the channels' last reports, before the engine goes
+            self.reports.close(timeout=10)
         self.scheduler.shutdown(wait=False)
         try:
             self.leadership.release()
