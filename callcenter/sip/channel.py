@@ -98,6 +98,7 @@ class SipAlertChannel:
         self._trunk_refused: tuple[float, str] | None = None  # (when, why) of the last 503
         self._active = 0
         self._lock = threading.Lock()
+        self._closed = False
 
     @property
     def active_calls(self) -> int:
@@ -158,10 +159,18 @@ class SipAlertChannel:
                 reason = f"{reason}; {exc}"
         self._report(order, LegStatus.FAILED, f"path down: {reason}", ref)
 
+    def close(self) -> None:
+        """The phone is stopping: no queued leg is dialled any more. They stay claimed and pending in
+        the database, for the next leader's recovery to replace (each would otherwise fail on the
+        closed socket, thousands of them after a flood)."""
+        with self._lock:
+            self._closed = True
+        log.info("SIP channel closed with %d legs queued", len(self.queue))
+
     def _pump(self) -> None:
         while True:
             with self._lock:
-                if self._active >= self.max_channels:
+                if self._closed or self._active >= self.max_channels:
                     return
                 item = self.queue.pop()
                 if item is None:

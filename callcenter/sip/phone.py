@@ -326,7 +326,11 @@ class HardenedPhone(VoIPPhone):
         medias: dict[int, dict[str, Any]] = {port: {str(int(self.codec)): self.codec, "101": PayloadType.EVENT}}
         # Held while the INVITE goes out so its 180/200 (read on the receive thread) find the call.
         with self._calls_lock:
-            request, call_id, sess_id = self.sip.invite(number, medias, TransmitType.SENDRECV)
+            try:
+                request, call_id, sess_id = self.sip.invite(number, medias, TransmitType.SENDRECV)
+            except BaseException:
+                self._give_back([port])  # no call holds it
+                raise
             call = HardenedCall(self, CallState.DIALING, request, sess_id, self.myIP, ms=medias,
                                 sendmode=self.sendmode, number=number)
             self.calls[call_id] = call

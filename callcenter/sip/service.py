@@ -63,6 +63,7 @@ class SipService:
             self.keepalive.start()
 
     def stop(self) -> None:
+        self.channel.close()  # legs still queued stay claimed: the next leader replaces them
         if self.keepalive is not None:
             self.keepalive.stop()
         self.phone.stop()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pytest
+
 from callcenter.domain.types import Channel, LegStatus
 from callcenter.sip.channel import SipAlertChannel
-from callcenter.sip.phone import HardenedCall
+from callcenter.sip.phone import HardenedCall, HardenedPhone
 from callcenter.twilio.failover import FailoverChannel
 from tests.unit.twilio.test_twilio_failover_unit import MOBILE, ROUTES, Clock, FakePath, Notes, _order
 
@@ -82,3 +84,28 @@ def test_a_released_leg_no_path_takes_is_failed_not_lost() -> None:
     failover.check_health()
     assert [s for _, s, _ in sink.outcomes] == [LegStatus.FAILED]
     assert "path down" in sink.outcomes[0][2]
+
+
+def test_a_closed_channel_dials_no_queued_leg_and_reports_nothing_for_them() -> None:
+    """The phone is stopping: queued legs stay claimed for the next leader (no burst of failures)."""
+    sink = Sink()
+    channel = SipAlertChannel(NeverDials(), lambda order, media: LegStatus.ACKNOWLEDGED, max_channels=1, sink=sink)
+    channel.close()
+    channel.send(_order(n=1))
+    channel.send(_order(n=2))
+    channel.release_slots(0)  # what a finished call does: pump the queue
+    assert len(channel.queue) == 2 and channel.active_calls == 0 and sink.outcomes == []
+
+
+def test_a_call_whose_invite_cannot_leave_gives_its_rtp_port_back() -> None:
+    """A stopped phone's socket is closed: the INVITE fails, and the port it took is free again."""
+    phone = HardenedPhone("127.0.0.1", 5060, "995", "", "127.0.0.1", None, 0, 40000, 40001)
+
+    def closed_socket(*args: object) -> None:
+        raise OSError(9, "Bad file descriptor")
+
+    phone.sip.invite = closed_socket  # type: ignore[method-assign,assignment]
+    for _ in range(3):  # two ports: a leak would run out on the third call
+        with pytest.raises(OSError):
+            phone.call("+8613800000001")
+    assert phone.assignedPorts == []
