@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one check developers and CI run: ruff, mypy, then pytest (extra arguments go to pytest).
 # Needs .venv (scripts/install.sh). PostgreSQL tests use CALLCENTER_TEST_POSTGRES_URL when set,
-# otherwise tests/conftest.py runs scripts/postgres.sh itself.
+# otherwise this runs scripts/postgres.sh first. PYTEST_WORKERS (default 2) sets pytest's workers.
 # Every step runs even when an earlier one failed; the exit code is non-zero if any failed.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -24,12 +24,19 @@ step() {
 
 run_pytest() {
     local rc=0
-    "$BIN/pytest" "$@" || rc=$?
+    # Two workers, each test file on one of them: most of the suite waits on real peers (prompts
+    # played over SIP, timers), so two files run at a time.
+    "$BIN/pytest" -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@" || rc=$?
     if [[ $rc -eq 5 ]]; then
         printf 'error: pytest collected no test: a check that ran nothing has not passed\n' >&2
     fi
     return "$rc"
 }
+
+if [[ -z ${CALLCENTER_TEST_POSTGRES_URL:-} ]]; then  # one server for every worker, started once
+    postgres_out="$("$ROOT/scripts/postgres.sh")"
+    export CALLCENTER_TEST_POSTGRES_URL="${postgres_out##*$'\n'}"
+fi
 
 step "ruff check" "$BIN/ruff" check .
 step "mypy" "$BIN/mypy"
