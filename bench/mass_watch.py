@@ -28,12 +28,16 @@ def operator_session(base_url: str, timeout: float = 10.0) -> Iterator[httpx.Cli
         yield client
 
 
+REFETCH_DELAY = 0.1  # callcenter/web/static/queue.js: debounced(refresh, 100, 1000)
+REFETCH_EVERY = 1.0
+
+
 @dataclass
 class OperatorScreen:
     """An operator's console: the live event stream, and the incident list refetched after each burst
-    of events (100 ms debounce), as the console page does. ``listed`` is when an incident was first on
-    screen: its row pushed with its "opened" event, or else in a fetched list; ``announced`` when its
-    first live event arrived (epoch s)."""
+    of events (100 ms after its first event, at most once a second), as the console page does.
+    ``listed`` is when an incident was first on screen: its row pushed with its "opened" event, or
+    else in a fetched list; ``announced`` when its first live event arrived (epoch s)."""
 
     base_url: str
     announced: dict[str, float] = field(default_factory=dict)
@@ -83,10 +87,13 @@ class OperatorScreen:
     def _refetch(self, connected: threading.Event) -> None:
         connected.wait(10)
         with operator_session(self.base_url, timeout=30) as client:
+            last = 0.0
             while not self._stop.is_set():
                 if not self._dirty.wait(1.0):
                     continue
-                time.sleep(0.1)  # the console's debounce
+                # The console's debounce: 100 ms after a burst's first event, at most once a second.
+                time.sleep(max(REFETCH_DELAY, last + REFETCH_EVERY - time.monotonic()))
+                last = time.monotonic()
                 self._dirty.clear()
                 self._fetch(client)
 

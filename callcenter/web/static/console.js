@@ -84,8 +84,13 @@ function liveUpdates(onChange, statusNode) {
   return source;
 }
 
-// Coalesce bursts of events into one refresh.
-function debounced(fn, ms) {
-  let timer = null;
-  return () => { if (timer) return; timer = setTimeout(() => { timer = null; fn(); }, ms); };
+// Coalesce a burst of events into one refresh ``ms`` after its first event; while events keep
+// coming (a flood), refresh at most once every ``everyMs``.
+function debounced(fn, ms, everyMs = 0) {
+  let timer = null, last = 0;
+  return () => {
+    if (timer) return;
+    const wait = Math.max(ms, last + everyMs - Date.now());
+    timer = setTimeout(() => { timer = null; last = Date.now(); fn(); }, wait);
+  };
 }

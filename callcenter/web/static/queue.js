@@ -1,5 +1,5 @@
 // The live queue: open incidents, most urgent first; a new incident is shown from its live event,
-// and the list is refetched after every burst of events.
+// and the list is refetched after every burst of events (at most once a second while they keep coming).
 "use strict";
 (() => {
   const body = document.getElementById("queue-body");
@@ -90,7 +90,9 @@
     if (item.attention) alarmSound();
   }
 
-  const refreshSoon = debounced(() => refresh().catch(console.error), 100);
+  // At most once a second in a flood: new incidents are on screen from their own events already, and
+  // every operator's refetch of the whole queue is work the service does while households press.
+  const refreshSoon = debounced(() => refresh().catch(console.error), 100, 1000);
   refresh();
   liveUpdates((id, kind, data) => { if (data && data.summary) place(data.summary); refreshSoon(); },
     document.getElementById("live-status"));

@@ -4,6 +4,7 @@ the language switch, CSRF rejection and a grid worker's view. Every wait is boun
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 from bench.web import CHROMIUM, CHROMIUM_ARGS, served
 from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
-from callcenter.domain.types import LegStatus
+from callcenter.domain.types import Actor, LegStatus
 from callcenter.settings import load_settings
 from tests.integration.console.conftest import LINE_A, LINE_B, NEIGHBOUR_KEY, PASSWORD, add_accounts, insert_directory
 
@@ -113,6 +114,24 @@ def test_a_new_incident_is_shown_from_its_live_event_while_the_list_is_slow(page
         route.continue_()
     page.unroute("**/api/incidents?*")
     expect(row).to_have_count(1)
+
+
+def test_a_stream_of_events_refetches_the_queue_at_most_once_a_second(page: Page, server: LiveServer) -> None:
+    """In a flood every operator's screen would otherwise read the whole queue ten times a second."""
+    sign_in(page, server, "operator")
+    engine = server.container.runtime.engine
+    incident = engine.key_press(LINE_A)
+    expect(page.locator(f'tr[data-id="{incident.id}"]')).to_be_visible()
+    page.wait_for_timeout(1200)  # the refetch that followed the press is over
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url) if "/api/incidents?" in request.url else None)
+    started = time.monotonic()
+    for n in range(30):  # an event every 100 ms
+        engine.add_note(incident.id, f"note {n}", Actor("operator", "operator"))
+        page.wait_for_timeout(100)
+    page.wait_for_timeout(1200)  # the last one
+    seconds = time.monotonic() - started
+    assert 2 <= len(fetched) <= seconds + 1, (len(fetched), seconds)
 
 
 def test_incident_page_actions_and_a_live_acknowledgement(page: Page, server: LiveServer) -> None:
