@@ -77,6 +77,8 @@ class HardenedRTPClient(RTPClient):
         self.foreign = 0  # packets from another source than the peer's, dropped
         self.peer: tuple[str, int] | None = None  # latched on the first good packet
         self.send_failures = 0
+        self._stopping = threading.Lock()
+        self._stopped = False
 
     def start(self) -> None:
         """Open the socket (closed again when the bind fails: pyVoIP leaves it open) and join the
@@ -93,9 +95,12 @@ class HardenedRTPClient(RTPClient):
         TRANSMITTER.add(self)
 
     def stop(self) -> None:
+        """Idempotent: a call's hang-up and the phone's stop may both stop it, at the same time."""
         self.NSD = False
-        if self.sin.fileno() < 0:
-            return  # stopped already
+        with self._stopping:
+            if self._stopped:
+                return
+            self._stopped = True
         TRANSMITTER.remove(self)
         RECEIVER.remove(self)  # before the close: the selector must not keep a closed descriptor
         self.sin.close()
@@ -217,7 +222,7 @@ class Receiver:
     def remove(self, client: HardenedRTPClient) -> None:
         with self._lock:
             if self._selector is not None:
-                with contextlib.suppress(KeyError):
+                with contextlib.suppress(KeyError, ValueError):  # never registered, or closed elsewhere
                     self._selector.unregister(client.sin)
 
     def _run(self, selector: selectors.BaseSelector) -> None:

@@ -97,3 +97,26 @@ def test_a_call_stopped_while_others_go_on_and_a_new_call_after_all_ended(far_en
         assert {port for port, *_ in _received(far_end, 5)} == {third.inPort}
     finally:
         third.stop()
+
+
+def test_two_threads_stopping_the_same_calls_at_once_both_return(far_end: socket.socket) -> None:
+    """A hang-up and the phone's stop can race on one call's media."""
+    clients = [_client(far_end, []) for _ in range(20)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def stop_all() -> None:
+        start.wait()
+        for client in clients:
+            try:
+                client.stop()
+            except BaseException as exc:  # collected for the assertion
+                errors.append(exc)
+
+    threads = [threading.Thread(target=stop_all) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert errors == [] and all(c.sin.fileno() == -1 for c in clients)
+    wait_for(lambda: not _rtp_threads(), 5, "the RTP threads to end")
