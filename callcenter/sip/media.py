@@ -50,7 +50,8 @@ class SipCallMedia:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            self._call.wait_for(lambda call: not call.digits.empty() or call.is_ended, min(left, 0.2))
+            # Woken by a key or the call's end; the 1 s cap only bounds a state change nobody announced.
+            self._call.wait_for(lambda call: not call.digits.empty() or call.is_ended, min(left, 1.0))
 
     def record(self, max_seconds: float, stop_digits: str = "#") -> bytes:
         heard = bytearray()

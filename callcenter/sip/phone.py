@@ -98,6 +98,7 @@ class HardenedCall(VoIPCall):
 
     def dtmf_callback(self, code: str) -> None:
         self.digits.put(code)
+        self._notify()  # a flow waiting for a key wakes at once, not at its next poll
 
     # -- state ---------------------------------------------------------------------------------
     def answer(self) -> None:
