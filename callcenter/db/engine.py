@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +46,9 @@ def alembic_config(url: str) -> Config:
     # migrations need it (a restarted engine process should be back at work quickly).
     from alembic.config import Config
 
-    config = Config()
+    # Today's stdout: Config's default is the one alembic saw when first imported, which a test
+    # runner may have closed since.
+    config = Config(stdout=sys.stdout)
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
