@@ -23,7 +23,7 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -127,6 +127,7 @@ class Rig:
     responders: Sipp
     ports: dict[str, int]
     work: Path
+    households: list[Sipp] = field(default_factory=list)  # stopped with the rig: a press may outlive its instance
 
     def start_instance(self, name: str) -> EngineProcess:
         process = self.site.start(name, [], instance=name)
@@ -134,8 +135,10 @@ class Rig:
         return process
 
     def press(self, caller: str) -> Sipp:
-        return Sipp("household_call", self.work / "households", remote_port=self.kamailio.port,
-                    keys={"household": caller, "service": "995"}).start()
+        household = Sipp("household_call", self.work / "households", remote_port=self.kamailio.port,
+                         keys={"household": caller, "service": "995"}).start()
+        self.households.append(household)
+        return household
 
     def incident_of(self, caller: str) -> str | None:
         found = [row.id for row in self.store.incidents(limit=100) if row.caller == caller]
@@ -194,6 +197,8 @@ def rig(tmp_path: Path, postgres_url: str) -> Iterator[Rig]:
         yield made
     finally:
         site.stop_all()
+        for household in made.households:
+            household.stop()
         responders.stop()
         kamailio.stop()
         store.engine.dispose()
