@@ -7,7 +7,7 @@ got there first raises ConcurrentUpdateError so the engine re-runs the command o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Update, and_, bindparam, delete, insert, select, update
@@ -18,7 +18,7 @@ from callcenter.db.incident_tables import AlertLegRow, IncidentEventRow, Inciden
 from callcenter.db.plan_cache import PLANS
 from callcenter.domain.incident import Incident, IncidentEvent
 from callcenter.domain.types import LegStatus
-from callcenter.service.ports import ConcurrentUpdateError, LegClaims, LegRef, OverdueItem
+from callcenter.service.ports import ConcurrentUpdateError, LegClaims, LegRef, Overdue
 
 _inc = IncidentRow.__table__  # type: ignore[attr-defined]
 _leg = AlertLegRow.__table__  # type: ignore[attr-defined]
@@ -222,10 +222,11 @@ class SqlIncidentStore:
         with self.engine.connect() as conn:
             return [(r.id, r.level + 1, r.escalation_token) for r in conn.execute(query)]
 
-    def overdue(self, before: datetime) -> list[OverdueItem]:
-        """Escalations of alerting incidents and pending legs of open incidents due before ``before``,
-        oldest first: what the auditor flags. Read from the two indexed columns, not by loading
+    def overdue(self, now: datetime, grace: timedelta) -> list[Overdue]:
+        """Escalations of alerting incidents and pending legs of open incidents late by more than
+        ``grace``, oldest first: what the auditor flags. Read from the two indexed columns, not by loading
         every open incident (a flood has a thousand of them, and the auditor runs every 5 s)."""
+        before = now - grace
         escalations = select(_inc.c.id, _inc.c.level, _inc.c.next_escalation_at).where(and_(
             _inc.c.status == "alerting", _inc.c.next_escalation_at < before))
         legs = (select(_leg.c.incident_id, _leg.c.id, _leg.c.due_at)
@@ -233,10 +234,11 @@ class SqlIncidentStore:
                 .where(and_(_leg.c.status == "pending", _leg.c.due_at < before,
                             _inc.c.status.in_(["alerting", "acknowledged"]))))
         with self.engine.connect() as conn:
-            found = [OverdueItem(r.id, f"escalation to level {r.level + 1}", r.next_escalation_at)
+            found = [(r.id, f"escalation to level {r.level + 1}", r.next_escalation_at)
                      for r in conn.execute(escalations)]
-            found += [OverdueItem(r.incident_id, f"leg {r.id}", r.due_at) for r in conn.execute(legs)]
-        return sorted(found, key=lambda item: item.due_at)
+            found += [(r.incident_id, f"leg {r.id}", r.due_at) for r in conn.execute(legs)]
+        return [Overdue(incident_id, what, due_at, now - due_at)
+                for incident_id, what, due_at in sorted(found, key=lambda item: item[2])]
 
     def append_events(self, incident_id: str, events: list[IncidentEvent]) -> None:
         with self.engine.begin() as conn:

@@ -40,6 +40,7 @@ from callcenter.service.ports import (
     LegClaims,
     LegOrder,
     LegRef,
+    Overdue,
     Timer,
     Timers,
 )
@@ -64,14 +65,6 @@ class ChannelError(Exception):
 
 class UnknownIncidentError(LookupError):
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class Overdue:
-    incident_id: str
-    what: str
-    due_at: datetime
-    late_by: timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,9 +258,7 @@ class IncidentEngine:
         them). Each is logged and put on its incident's timeline once, when first found late: in a
         flood thousands of legs wait for a trunk channel, and flagging them again at every audit
         wrote a thousand timeline events every 5 s."""
-        now = self.clock.now()
-        overdue = [Overdue(item.incident_id, item.what, item.due_at, now - item.due_at)
-                   for item in self.store.overdue(now - grace)]
+        overdue = self.store.overdue(self.clock.now(), grace)
         flagged, self._flagged = self._flagged, {(item.incident_id, item.what) for item in overdue}
         by_incident: dict[str, list[Overdue]] = {}
         for item in overdue:

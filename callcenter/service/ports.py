@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from callcenter.domain.incident import Incident, IncidentEvent
@@ -101,12 +101,13 @@ class LegRef:
 
 
 @dataclass(frozen=True, slots=True)
-class OverdueItem:
-    """An escalation (``what`` = "escalation to level N") or a leg ("leg ID") due at ``due_at``."""
+class Overdue:
+    """An escalation (``what`` = "escalation to level N") or a leg ("leg ID") late by ``late_by``."""
 
     incident_id: str
     what: str
     due_at: datetime
+    late_by: timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,6 @@ class IncidentStore(Protocol):
 
     def due_escalations(self, now: datetime) -> list[tuple[str, int, int]]: ...
 
-    def overdue(self, before: datetime) -> list[OverdueItem]: ...
+    def overdue(self, now: datetime, grace: timedelta) -> list[Overdue]: ...
 
     def append_events(self, incident_id: str, events: list[IncidentEvent]) -> None: ...

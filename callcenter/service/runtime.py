@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, add_periodic
-from callcenter.service.engine import IncidentEngine, Overdue
+from callcenter.service.engine import IncidentEngine
 from callcenter.service.leg_reports import LegReports
+from callcenter.service.ports import Overdue
 
 log = logging.getLogger(__name__)
 
