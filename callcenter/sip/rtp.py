@@ -229,7 +229,10 @@ class Receiver:
         while self._serving(selector):
             # A short wait: a socket added meanwhile is watched from the next turn on.
             for key, _ in selector.select(0.05):
-                key.data.drain()
+                try:
+                    key.data.drain()
+                except Exception:  # one call's fault must not deafen the others
+                    log.exception("RTP from %s:%s not read", key.data.outIP, key.data.outPort)
 
     def _serving(self, selector: selectors.BaseSelector) -> bool:
         with self._lock:

@@ -120,3 +120,28 @@ def test_two_threads_stopping_the_same_calls_at_once_both_return(far_end: socket
         thread.join(10)
     assert errors == [] and all(c.sin.fileno() == -1 for c in clients)
     wait_for(lambda: not _rtp_threads(), 5, "the RTP threads to end")
+
+
+def test_a_call_whose_packets_break_the_reader_does_not_deafen_the_others(far_end: socket.socket) -> None:
+    healthy_digits: list[str] = []
+    broken, healthy = _client(far_end, []), _client(far_end, healthy_digits)
+    exploded = threading.Event()
+
+    def explode(packet: bytes, source: tuple[str, int] | None = None) -> None:
+        exploded.set()
+        raise RuntimeError("a fault while handling one call's packet")
+
+    broken._accept = explode  # type: ignore[method-assign]
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as phone:
+            phone.sendto(b"\x80\x00" + bytes(170), (HOST, broken.inPort))
+            assert exploded.wait(5), "the broken call's packet was never read"
+            for n in range(3):
+                marker = 0x80 if n == 0 else 0
+                phone.sendto(bytes([0x80, marker | 101]) + n.to_bytes(2, "big") + bytes(8) + bytes([5, 0x80, 0, 160]),
+                             (HOST, healthy.inPort))
+            wait_for(lambda: healthy_digits, 5, "the key on the healthy call")
+        assert healthy_digits == ["5"]
+    finally:
+        broken.stop()
+        healthy.stop()
