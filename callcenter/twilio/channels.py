@@ -106,9 +106,10 @@ class _TwilioChannel:
                 slot = self.pacer.acquire(order.priority, not_before)
             except PacerClosed as exc:
                 raise ProviderDown(f"{self.name}: {exc}") from exc
+            if not self._wanted(order):
+                slot.unused()
+                raise LegStoodDown(f"leg {order.leg_id} was stood down while waiting for a send slot")
             try:
-                if not self._wanted(order):
-                    raise LegStoodDown(f"leg {order.leg_id} was stood down while waiting for a send slot")
                 sid = self._create(order, slot.sender)
             except RateLimited as exc:
                 limited += 1

@@ -45,7 +45,7 @@ class _Ticket:
     not_before: float = field(compare=False)
 
 
-@dataclass
+@dataclass(eq=False)  # each send is itself: two that left at the same instant are still two
 class _Send:
     left_at: float
     done_at: float | None = None
@@ -78,6 +78,10 @@ class Slot:
 
     def done(self) -> None:
         self._pacer._completed(self._sends)
+
+    def unused(self) -> None:
+        """Nothing was sent (the leg was stood down meanwhile): the slot goes to the next waiting send."""
+        self._pacer._given_back(self.sender, self._sends)
 
 
 class SendPacer:
@@ -140,6 +144,14 @@ class SendPacer:
         self._numbers[sender].recent.append(sends[0])
         self._account.recent.append(sends[1])
         return Slot(self, sender, sends)
+
+    def _given_back(self, sender: str, sends: tuple[_Send, ...]) -> None:
+        with self._cond:
+            for limit, send in zip((self._numbers[sender], self._account), sends, strict=True):
+                # The send it pushed out had left its window when the slot was granted: none to restore.
+                if send in limit.recent:
+                    limit.recent.remove(send)
+            self._cond.notify_all()
 
     def _completed(self, sends: tuple[_Send, ...]) -> None:
         with self._cond:

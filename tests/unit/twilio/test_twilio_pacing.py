@@ -8,6 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from callcenter.domain.messages import MessageFacts
+from callcenter.domain.types import Channel, LegPurpose, Recipient
+from callcenter.service.ports import LegOrder
+from callcenter.twilio.channels import TwilioSmsChannel, WebhookUrls
+from callcenter.twilio.errors import LegStoodDown
 from callcenter.twilio.pacing import PacerClosed, Rates, SendPacer, retry_delay
 
 PRESS = datetime(2026, 3, 14, 1, 30, tzinfo=UTC)
@@ -98,6 +103,26 @@ def test_a_send_still_on_its_way_holds_the_window() -> None:
     assert granted == ["next"]
 
 
+def test_a_slot_given_back_unused_goes_to_the_next_send_within_the_same_window() -> None:
+    clock = HandClock()
+    pacer = SendPacer(["+1555"], Rates(1, 1), clock)
+    pacer.acquire((0, PRESS)).done()  # a real send at t=100
+    clock.now += 1.0
+    pacer.acquire((0, PRESS)).unused()  # its leg was stood down meanwhile: nothing left at t=101
+    granted: list[str] = []
+    thread = _start(pacer, (0, PRESS), granted, "next")
+    thread.join(timeout=5)
+    assert granted == ["next"]  # at t=101 still, not a second later
+    granted.clear()
+    clock.now += 0.5
+    thread = _start(pacer, (0, PRESS), granted, "after")
+    _wait_waiting(pacer, 1)
+    assert granted == []  # the window of the send at t=101 holds as before
+    clock.now += 0.5
+    thread.join(timeout=5)
+    assert granted == ["after"]
+
+
 def test_release_makes_waiters_give_up() -> None:
     clock = HandClock()
     pacer = SendPacer(["+1555"], Rates(1, 1), clock)
@@ -120,3 +145,34 @@ def test_rates_must_be_positive_and_senders_given() -> None:
 
 def test_back_off_doubles_up_to_a_cap() -> None:
     assert [retry_delay(n, 0.5) for n in range(1, 7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+
+
+class Texts:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def create_call(self, to: str, sender: str, twiml_url: str, status_url: str, ring_seconds: int) -> str:
+        raise AssertionError("no calls here")
+
+    def create_message(self, to: str, sender: str, body: str, status_url: str) -> str:
+        self.sent.append(to)
+        return f"SM{len(self.sent)}"
+
+
+def _text_to(phone: str) -> LegOrder:
+    facts = MessageFacts("张家", "张家村1号", "0717-6100000", PRESS, "火灾")
+    return LegOrder(f"i1/{phone}/sms/alert/1", "i1", Channel.SMS, LegPurpose.ALERT, 0,
+                    Recipient("邻居", phone, "household_contact"), "text", facts)
+
+
+def test_a_leg_stood_down_at_its_slot_costs_no_send_of_the_rate() -> None:
+    clock, texts = HandClock(), Texts()
+    stood_down = "+8613900000001"
+    channel = TwilioSmsChannel(texts, SendPacer(["+1555"], Rates(1, 1), clock), WebhookUrls("http://x"),
+                               still_wanted=lambda leg_id: stood_down not in leg_id)
+    with pytest.raises(LegStoodDown):
+        channel.send(_text_to(stood_down))
+    sender = threading.Thread(target=channel.send, args=(_text_to("+8613900000002"),), daemon=True)
+    sender.start()
+    sender.join(timeout=5)  # the hand clock stands still: only a slot not spent lets it go
+    assert texts.sent == ["+8613900000002"]
