@@ -17,10 +17,9 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Request, Response
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter
 from twilio.rest import Client
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
@@ -30,7 +29,7 @@ from callcenter.twilio import twiml
 from callcenter.twilio.channels import WEBHOOK_PREFIX
 from callcenter.twilio.client import make_client
 from callcenter.twilio.errors import TwilioChannelError, translate
-from callcenter.twilio.router import SignatureCheck
+from callcenter.twilio.router import SignatureCheck, WebhookRoute, signed_router
 
 log = logging.getLogger(__name__)
 CALL_BACK_PATH = "/callback"
@@ -143,34 +142,20 @@ class CallBackWebhooks:
         self.timeline.record(query["incident"], reference, outcome, detail)
 
 
-_Handler = Callable[[CallBackWebhooks, dict[str, str], dict[str, str]], str | None]
-_ROUTES: dict[str, _Handler] = {
-    "/operator": CallBackWebhooks.operator, "/household": CallBackWebhooks.household, "/dial": CallBackWebhooks.dial,
+_CALL_FIELDS = ("ParentCallSid", "DialCallStatus", "CallDuration")
+_ROUTES: dict[str, WebhookRoute[CallBackWebhooks]] = {
+    "/operator": WebhookRoute(CallBackWebhooks.operator, "Status of a call-back's call to the operator",
+                              ("incident",), fields=_CALL_FIELDS),
+    "/household": WebhookRoute(CallBackWebhooks.household, "Status of a call-back's leg to the household",
+                               ("incident",), fields=_CALL_FIELDS),
+    "/dial": WebhookRoute(CallBackWebhooks.dial, "How a call-back's dial to the household ended", ("incident",),
+                          fields=_CALL_FIELDS),
 }
 
 
 def callback_router(hooks: Callable[[], CallBackWebhooks], check: SignatureCheck) -> APIRouter:
     """The call-back webhooks under /twilio/callback, each behind the Twilio signature check."""
-    router = APIRouter(prefix=WEBHOOK_PREFIX + CALL_BACK_PATH, tags=["twilio"])
-    for path, handler in _ROUTES.items():
-        router.add_api_route(path, _endpoint(handler, hooks, check), methods=["POST"], response_class=Response,
-                             responses={403: {"description": "Missing or invalid Twilio signature"}})
-    return router
-
-
-def _endpoint(handler: _Handler, hooks: Callable[[], CallBackWebhooks], check: SignatureCheck
-              ) -> Callable[..., object]:
-    async def endpoint(request: Request) -> Response:
-        params = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
-        if not check.valid(request, params):
-            log.warning("twilio call-back webhook %s refused: bad or missing signature", request.url.path)
-            raise HTTPException(403, "invalid Twilio signature")
-        try:
-            body = await run_in_threadpool(handler, hooks(), dict(request.query_params), params)
-        except KeyError as exc:
-            raise HTTPException(400, f"missing parameter {exc}") from None
-        return Response(body or "", media_type="application/xml" if body else None, status_code=200 if body else 204)
-    return endpoint
+    return signed_router(WEBHOOK_PREFIX + CALL_BACK_PATH, _ROUTES, hooks, check)
 
 
 def build_call_back(settings: TwilioSettings, public_base_url: str, timeline: CallBackTimeline) -> TwilioCallBack:
