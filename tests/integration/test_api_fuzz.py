@@ -2,9 +2,10 @@
 
 - Console, directory, health and metrics: schemathesis generates requests from the OpenAPI spec of
   ``callcenter.api.app`` and sends them with a signed-in administrator's session and CSRF header.
-- Twilio webhooks declare no body in the spec (they read Twilio's form fields themselves), so
-  Hypothesis generates those fields and query strings, and each request carries a valid
-  ``X-Twilio-Signature``: the fuzz reaches the handlers behind the signature check.
+- Twilio webhooks: schemathesis generates their query and form fields from the spec too, and
+  Hypothesis generates Twilio-shaped ones (leg references of a live incident, Twilio's statuses).
+  Every request carries a valid ``X-Twilio-Signature``, so the fuzz reaches the handlers behind
+  the signature check.
 
 Seeded (derandomised) and bounded in examples, on SQLite with the real application and engine.
 """
@@ -33,6 +34,8 @@ from tests.integration.console.conftest import LINE_A, NEIGHBOUR_KEY, PASSWORD, 
 
 BASE_URL = "http://testserver"
 AUTH_TOKEN = "f" * 32
+TWILIO = {"enabled": True, "account_sid": "AC" + "0" * 32, "auth_token": AUTH_TOKEN,
+          "sms_from": ["+14155550100"], "call_from": ["+14155550100"]}
 FUZZ_ADMIN = "fuzz_admin"
 # Generated requests that would end the fuzzing session itself; every other operation is fuzzed.
 SESSION_ENDERS = {("DELETE", "/api/session"), ("GET", "/api/events")}
@@ -47,8 +50,7 @@ class Console:
             http={"public_base_url": BASE_URL},
             engine={"simulated_time_scale": 10_000},
             guard={"operator_phones": ["+8613900000001"]},
-            twilio={"enabled": True, "account_sid": "AC" + "0" * 32, "auth_token": AUTH_TOKEN,
-                    "sms_from": ["+14155550100"], "call_from": ["+14155550100"]},
+            twilio=TWILIO,
         ))
         self.container.init_db()
         insert_directory(self.container.engine)
@@ -79,13 +81,15 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
 
 def _spec() -> dict[str, Any]:
     """The OpenAPI document, read from an application that never opens its database."""
-    container = build(load_settings(data_dir=Path("/nonexistent"), twilio={"enabled": False}))
+    container = build(load_settings(data_dir=Path("/nonexistent"), http={"public_base_url": BASE_URL}, twilio=TWILIO))
     return create_app(container).openapi()
 
 
-schema = schemathesis.openapi.from_dict(_spec()).exclude(path_regex="^/twilio/")
+SPEC = _spec()
+schema = schemathesis.openapi.from_dict(SPEC).exclude(path_regex="^/twilio/")
 for _method, _path in SESSION_ENDERS:
     schema = schema.exclude(method=_method, path=_path)
+webhook_schema = schemathesis.openapi.from_dict(SPEC).include(path_regex="^/twilio/")
 
 
 @schema.parametrize()
@@ -100,6 +104,29 @@ def test_console_api_never_answers_500(case: Any, console: Console) -> None:
     console.statuses["console", response.status_code] += 1
     assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.status_code} " \
                                         f"{response.text[:500]}"
+
+
+@webhook_schema.parametrize()
+@_FUZZ
+@pytest.mark.timeout(120)
+def test_signed_webhooks_from_the_spec_never_answer_500(case: Any, console: Console) -> None:
+    request = case.as_transport_kwargs(base_url=BASE_URL)
+    request.pop("cookies", None)
+    query, fields = request.pop("params", None) or {}, _form_pairs(request.pop("data", None) or {})
+    url = request.pop("url") + (f"?{urlencode(query, doseq=True)}" if query else "")
+    # Signed as the handler reads the form: one value per name, the last one sent.
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, dict(fields))
+    request["headers"]["X-Twilio-Signature"] = signature
+    response = console.client.request(url=url, content=urlencode(fields), **request)
+    console.statuses["twilio-spec", response.status_code] += 1
+    assert response.status_code != 403, "the signature must be valid so the handler is reached"
+    assert response.status_code < 500, f"POST {url} {fields}: {response.status_code} {response.text[:300]}"
+
+
+def _form_pairs(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """A generated form as it travels: every value text, a list as the same name repeated."""
+    return [(str(name), "" if item is None else str(item)) for name, value in data.items()
+            for item in (value if isinstance(value, list) else [value])]
 
 
 WEBHOOKS = ("/voice/alert", "/voice/alert/next", "/voice/status", "/sms/status", "/voice/inbound",
@@ -147,8 +174,9 @@ def test_signed_twilio_webhooks_never_answer_500(console: Console) -> None:
 def test_fuzzing_reached_the_handlers_signed_in(console: Console) -> None:
     """Runs after the fuzz tests above: they were answered by the handlers, not only refused."""
     accepted = {part: sum(n for (p, status), n in console.statuses.items() if p == part and status < 300)
-                for part in ("console", "twilio")}
-    assert accepted["console"] >= 100 and accepted["twilio"] >= 50, console.statuses
+                for part in ("console", "twilio", "twilio-spec")}
+    assert accepted["console"] >= 100 and accepted["twilio"] >= 50 and accepted["twilio-spec"] >= 25, \
+        console.statuses
     assert console.client.get("/api/session").status_code == 200
 
 
