@@ -1,9 +1,10 @@
 """A key press while PostgreSQL refuses every connection is alerted at once and stored afterwards.
 
-The outage is real: the test database is closed to connections (``ALTER DATABASE ... ALLOW_CONNECTIONS
-false``) and every backend of it terminated, which is what a stopped or restarting server looks like
-to the service (connections refused, pooled ones dead). Phones are the "recording" channel, whose
-placement log (fsynced before each reply) tells what was placed, even across ``kill -9``.
+The outage is real, of two kinds: the test database closed to connections (``ALTER DATABASE ...
+ALLOW_CONNECTIONS false``) with every backend of it terminated, or a PostgreSQL server of the test's
+own stopped at once (``pg_ctl stop -m immediate``, as in a crash) and started again, with crash
+recovery. Phones are the "recording" channel, whose placement log (fsynced before each reply) tells
+what was placed, even across ``kill -9``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from engine_process import TIME_SCALE, Site, leg_rows, make_site, unfinished
@@ -42,6 +43,7 @@ from callcenter.service.outage import DegradedMode, Report
 from callcenter.service.replay import STORED_AFTER_OUTAGE
 from callcenter.service.spool import PressSpool
 from callcenter.settings import load_settings
+from tests.postgres_server import PostgresServer
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.timeout(180)]
@@ -79,9 +81,15 @@ redial:
 """
 
 
+class Outage(Protocol):
+    def begin(self) -> None: ...
+
+    def end(self) -> None: ...
+
+
 @dataclass
-class Outage:
-    """Closes and reopens one PostgreSQL database to every connection, as a server restart would."""
+class DatabaseClosed:
+    """Closes and reopens one database of the shared test server to every connection."""
 
     admin_url: str
     database: str
@@ -103,20 +111,53 @@ class Outage:
             admin.dispose()
 
 
+@dataclass
+class ServerRestart:
+    """The whole server of the test's own stops at once (as in a crash) and is started again."""
+
+    server: PostgresServer
+
+    def begin(self) -> None:
+        self.server.stop()
+
+    def end(self) -> None:
+        if not self.server.running():
+            self.server.start()
+
+
 @pytest.fixture
-def site(tmp_path: Path, postgres_url: str) -> Site:
-    site = make_site(tmp_path, groups=3, database_url=postgres_url)
+def outage_database(request: pytest.FixtureRequest) -> Iterator[tuple[str, Outage]]:
+    """The site's database and how it goes away: ``closed`` (the default) or ``restart``."""
+    if getattr(request, "param", "closed") == "closed":
+        url = request.getfixturevalue("postgres_url")
+        database = make_url(url).database
+        assert database is not None
+        closed = DatabaseClosed(request.getfixturevalue("postgres_admin_url"), database)
+        yield url, closed
+        closed.end()  # the test database must be droppable whatever happened
+        return
+    server = PostgresServer()
+    try:
+        server.start()
+        admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text('CREATE DATABASE "outage"'))
+        admin.dispose()
+        yield server.url("outage"), ServerRestart(server)
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path, outage_database: tuple[str, Outage]) -> Site:
+    site = make_site(tmp_path, groups=3, database_url=outage_database[0])
     (site.root / "escalation.yaml").write_text(OUTAGE_POLICY, encoding="utf-8")
     return site
 
 
 @pytest.fixture
-def outage(site: Site, postgres_admin_url: str) -> Iterator[Outage]:
-    database = make_url(site.database_url).database
-    assert database is not None
-    outage = Outage(postgres_admin_url, database)
-    yield outage
-    outage.end()  # the test database must be droppable whatever happened
+def outage(outage_database: tuple[str, Outage]) -> Outage:
+    return outage_database[1]
 
 
 @pytest.fixture
@@ -148,6 +189,7 @@ def stored(store: SqlIncidentStore, incident_id: str) -> bool:
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("outage_database", ["closed", "restart"], indirect=True)
 def test_a_press_during_the_outage_is_alerted_spooled_and_stored_when_the_database_is_back(
     site: Site, outage: Outage, container: ConsoleContainer,
 ) -> None:
