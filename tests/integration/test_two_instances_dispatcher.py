@@ -42,12 +42,10 @@ from sip.harness import (
     Kamailio,
     Sipp,
     free_udp_port,
-    free_udp_range,
     options_text,
-    register_contact,
     sip_request,
 )
-from sqlalchemy import text
+from sip_rig import invites_by_recipient, register_responders, responders_phone, sip_env, stored_form
 
 from callcenter.db.incident_repo import SqlIncidentStore
 
@@ -144,37 +142,12 @@ class Rig:
         found = [row.id for row in self.store.incidents(limit=100) if row.caller == caller]
         return found[0] if found else None
 
-    def invites_by_recipient(self) -> Counter[str]:
-        """Distinct INVITE dialogs (Call-IDs) each responder number received at its phone."""
-        trace = self.work / "responders-messages.log"
-        seen: set[tuple[str, str]] = set()
-        for block in trace.read_text(errors="replace").split("message received")[1:]:
-            request = re.search(r"^INVITE sip:([^@;>\s]+)@", block, re.MULTILINE)
-            call_id = re.search(r"^Call-ID:\s*(\S+)", block, re.MULTILINE | re.IGNORECASE)
-            if request and call_id:
-                seen.add((request.group(1), call_id.group(1)))
-        return Counter(number for number, _ in seen)
-
 
 def _instance_env(kamailio_port: int, sip_port: int) -> dict[str, str]:
-    low, high = free_udp_range(40)
-    return {
-        "CALLCENTER_ENGINE__CALL_CHANNEL": "sip",
+    return sip_env(kamailio_port, sip_port, ring_timeout=6) | {
         "CALLCENTER_ENGINE__LEASE_SECONDS": "6",
         "CALLCENTER_ENGINE__SIMULATED_TIME_SCALE": "1",
-        "CALLCENTER_SIP__REGISTRAR_HOST": "127.0.0.1",
-        "CALLCENTER_SIP__REGISTRAR_PORT": str(kamailio_port),
-        "CALLCENTER_SIP__SIP_PORT": str(sip_port),
-        "CALLCENTER_SIP__RTP_PORT_LOW": str(low),
-        "CALLCENTER_SIP__RTP_PORT_HIGH": str(high),
-        "CALLCENTER_SIP__RING_TIMEOUT": "6",
-        "CALLCENTER_SIP__REGISTER_EXPIRES": "10",
     }
-
-
-def _responder_phones(store: SqlIncidentStore) -> list[str]:
-    with store.engine.connect() as conn:
-        return [str(p) for p in conn.execute(text("SELECT DISTINCT phone FROM responder")).scalars()]
 
 
 @pytest.fixture
@@ -185,12 +158,9 @@ def rig(tmp_path: Path, postgres_url: str) -> Iterator[Rig]:
     kamailio = DispatcherKamailio(tmp_path / "kamailio", instance_ports=tuple(ports.values()))
     kamailio.start()
     work = tmp_path / "sipp"
-    responders = Sipp("responder_never_answers", work, calls=1000, rate=1000,
-                      extra=["-trace_msg", "-message_file", str(work / "responders-messages.log"),
-                             "-recv_timeout", "100000", "-l", "1000"]).start()
+    responders = responders_phone(work)
     store = site.store
-    for phone in _responder_phones(store):
-        register_contact(kamailio.port, phone, responders.port)
+    register_responders(store, kamailio.port, responders.port)
     site.overrides = {name: _instance_env(kamailio.port, port) for name, port in ports.items()}
     made = Rig(site, store, kamailio, responders, ports, work)
     try:
@@ -261,9 +231,9 @@ def test_the_survivor_takes_calls_lease_and_pending_legs(rig: Rig) -> None:
     legs = leg_rows(store)
     attempts = Counter(leg.recipient_phone for leg in legs.values()
                        if leg.channel == "call" and leg.claimed_by is not None)
-    invites = rig.invites_by_recipient()
+    invites = invites_by_recipient(rig.work)
     assert invites, "no INVITE reached the responders' phone"
-    assert {n: c for n, c in invites.items() if c > attempts.get(_e164(n, attempts), 0)} == {}
+    assert {n: c for n, c in invites.items() if c > attempts.get(stored_form(n, attempts), 0)} == {}
 
 
 def _placed_by(rig: Rig, caller: str, prefix: str) -> bool:
@@ -288,8 +258,3 @@ def _replaced_by(store: SqlIncidentStore, dead: str, survivor: str) -> bool:
         next_of(leg.id, leg.attempt) in legs
         and (legs[next_of(leg.id, leg.attempt)].claimed_by or "").startswith(survivor)
         for leg in interrupted if leg.channel == "call")
-
-
-def _e164(number: str, known: Counter[str]) -> str:
-    """The stored form of a number as it appeared in a Request-URI."""
-    return number if number in known else next((k for k in known if k.endswith(number)), number)
