@@ -1,6 +1,6 @@
 """kill -9 during fan-out, many times: nothing lost, nothing placed twice, escalation resumed in time.
 
-    .venv/bin/python -m bench.crash [--trials 100] [--databases sqlite,postgres] [--seed 995]
+    .venv/bin/python -m bench.crash [--trials 100] [--databases sqlite,postgres] [--seed 995] [--channel sip]
 
 Per database, on a fresh scratch database with the demo village (40 joint-defense groups, four
 callers per group), the trials of the process-level crash test (``tests/integration/crash_trials.py``)
@@ -21,6 +21,16 @@ Reported per database:
   redial, a new level's leg after an overdue escalation fired), p50/p99/max (goal <= 10 s);
   restarts killed before they resumed anything (the start-up kills) are counted apart;
 - trials, incidents, legs, interrupted legs, total wall time.
+
+``--channel sip``: the same trials with the SIP call channel (SMS stay on the recording channel).
+Every process registers at a real Kamailio on loopback and dials every responder there; one sipp
+phone rings for all of them and never answers (the service cancels after 2 s, then redials and
+climbs). For calls, the phone's message trace is the ground truth instead of the placement log:
+each INVITE dialog is paired with the call leg a process claimed for that number while it ran
+(``crash_trials.SipLedger``), so a leg dialled twice is an attempt placed twice, and so is a number
+whose phone got more INVITE dialogs than it has call legs. Resumed: to the first INVITE (or SMS) for
+an inherited incident. Legs the SIP channel failed without dialling them are counted apart; one
+that ends a recipient's chain of attempts is among the other problems.
 """
 
 from __future__ import annotations
@@ -42,7 +52,7 @@ from typing import Any
 from bench.common import DATABASES, RESULTS, Latency, machine, scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
+sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "tests")]  # the tests' own import roots
 
 # The crash test's trials and checks (tests/integration/crash_trials.py), shared rather than copied.
 trials_module: Any = importlib.import_module("crash_trials")
@@ -50,13 +60,16 @@ engine_process: Any = importlib.import_module("engine_process")
 
 RESUME_TIMEOUT = 30.0
 RESUME_GOAL_SECONDS = 10.0
+CHANNELS = ("recording", "sip")
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
     database: str
+    channel: str
     trials: int
     findings: Any  # crash_trials.Findings
+    surplus_invites: dict[str, tuple[int, int]]  # SIP: number → (INVITE dialogs, call legs stored)
     resumed: Latency | None
     restarts_inheriting: int
     killed_before_resuming: int
@@ -74,40 +87,48 @@ def resume_figures(restarts: list[Any], survivor: Any) -> tuple[Latency | None, 
     return latency, len(inheriting), early, never
 
 
-def run(kind: str, trials: int, seed: int) -> Result:
+def run(kind: str, trials: int, seed: int, channel: str = "recording") -> Result:
     began = time.monotonic()
-    with scratch_database(kind) as url, tempfile.TemporaryDirectory(prefix="bench-crash-") as tmp:
-        site = engine_process.make_site(Path(tmp), groups=trials * 2, database_url=url, per_group=4)
+    site_of = trials_module.sip_site if channel == "sip" else trials_module.recording_site
+    with (scratch_database(kind) as url, tempfile.TemporaryDirectory(prefix="bench-crash-") as tmp,
+          site_of(Path(tmp), groups=trials * 2, database_url=url, per_group=4) as (site, ledger)):
         store = site.store
-        try:
-            trial_run = trials_module.run_trials(site, random.Random(seed), trials, resume_timeout=RESUME_TIMEOUT)
-            survivor, restart = trials_module.start(site, store, "survivor", [])
-            unfinished = engine_process.unfinished
-            if not survivor.wait_for(lambda p: not unfinished(store), 120):
-                print(f"{kind}: still unfinished after 120 s: {unfinished(store)}", file=sys.stderr)
-            restart.observe(site.log.read())
-            survivor.kill()
-        finally:
-            site.stop_all()
-        findings = trials_module.check_placements(site, store, trial_run.reported)
+        trial_run = trials_module.run_trials(site, random.Random(seed), trials, resume_timeout=RESUME_TIMEOUT,
+                                             ledger=ledger)
+        survivor, restart = trials_module.start(site, store, "survivor", [])
+        unfinished = engine_process.unfinished
+        if not survivor.wait_for(lambda p: not unfinished(store), 120):
+            print(f"{kind}: still unfinished after 120 s: {unfinished(store)}", file=sys.stderr)
+        survivor.kill()
+        placements = ledger.read([*trial_run.restarts, restart])
+        restart.observe(placements)
+        findings = trials_module.check_placements(site, store, trial_run.reported, placements, sip=channel == "sip")
+        surplus = ledger.surplus_invites() if channel == "sip" else {}
         store.engine.dispose()
     resumed, inheriting, early, never = resume_figures(trial_run.restarts, restart)
-    return Result(kind, trials, findings, resumed, inheriting, early, never, time.monotonic() - began)
+    return Result(kind, channel, trials, findings, surplus, resumed, inheriting, early, never,
+                  time.monotonic() - began)
 
 
 def report(results: list[Result]) -> str:
-    head = ("| database | trials | incidents lost | attempts placed twice | other problems | resumed p50 s "
+    head = ("| database | channel | trials | incidents lost | attempts placed twice | other problems | resumed p50 s "
             "| p99 s | max s | restarts timed / inheriting work | killed before resuming | never resumed "
             "| incidents | legs | interrupted legs | total s |")
-    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         f, lat = r.findings, r.resumed
         other = sum(len(v) for k, v in f.problems().items() if k not in ("lost_incidents", "placed_twice"))
         timed = "-" if lat is None else f"{lat.p50_ms / 1000:.2f} | {lat.p99_ms / 1000:.2f} | {lat.max_ms / 1000:.2f}"
-        lines.append(f"| {r.database} | {r.trials} | {len(f.lost_incidents)} | {len(f.placed_twice)} | {other} "
+        twice = len(f.placed_twice) + len(r.surplus_invites)
+        lines.append(f"| {r.database} | {r.channel} | {r.trials} | {len(f.lost_incidents)} | {twice} | {other} "
                      f"| {timed} | {lat.count if lat else 0} / {r.restarts_inheriting} | {r.killed_before_resuming} "
                      f"| {r.never_resumed} | {f.incidents} | {f.legs} | {f.interrupted} | {r.total_seconds:.0f} |")
     goal = f"escalation resumed <= {RESUME_GOAL_SECONDS:.0f} s"
+    for r in results:
+        if r.channel == "sip":
+            f = r.findings
+            lines.append(f"\n{r.database}: {len(f.failed_unplaced)} call legs failed by the SIP channel without "
+                         f"being dialled, {len(f.ended_unplaced)} of them ending a recipient's attempts")
     lines.append(f"\ngoals: 0 incidents lost, 0 attempts placed twice, {goal}")
     return "\n".join(lines)
 
@@ -117,9 +138,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--databases", default=",".join(DATABASES))
     parser.add_argument("--seed", type=int, default=995)
+    parser.add_argument("--channel", choices=CHANNELS, default="recording",
+                        help="alert calls on the recording channel, or over SIP through Kamailio to sipp")
     args = parser.parse_args(argv)
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f}", flush=True)
-    results = [run(kind.strip(), args.trials, args.seed) for kind in args.databases.split(",")]
+    results = [run(kind.strip(), args.trials, args.seed, args.channel) for kind in args.databases.split(",")]
     print(report(results))
     for r in results:
         if r.findings.problems():
