@@ -345,9 +345,11 @@ class _RuntimeWithSip(EngineRuntime):
     sip: SipService | None = None
 
     def start(self) -> None:
-        super().start()
+        # The phone first: taking the lease at start-up runs recovery, which dials at once the
+        # replacements of calls a crashed process left ringing.
         if self.sip is not None:
             self.sip.start()
+        super().start()
 
     def stop(self) -> None:
         self.engine.stop_dispatching()  # before the SIP channel goes: no leg is sent into a closing phone

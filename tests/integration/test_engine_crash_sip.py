@@ -12,11 +12,10 @@ Ground truth: for calls, the phone's message trace (every INVITE dialog it recei
 dialled); for SMS, the fsynced placement log. Ten trials, as the issue asks; the trials run once per
 module and both tests read their outcome.
 
-Known defect (``test_every_recipient_is_dialled_after_a_crash``, expected to fail until fixed): the
-SIP runtime starts the engine (lease, recovery, timers) before the SIP phone, so a process that
-takes the lease at start-up hands its replacements of interrupted calls, and the redials and
-escalations due meanwhile, to a phone without a socket: each fails at once ("AttributeError:
-'HardenedSIPClient' object has no attribute 'out'") and is never dialled.
+``test_every_recipient_is_dialled_after_a_crash`` found that a restarted process which took the
+lease at start-up handed its replacements of interrupted calls, and the redials and escalations
+due meanwhile, to a SIP phone not yet started: each failed at once and was never dialled. The
+runtime now starts the phone before the engine (``_RuntimeWithSip.start`` in callcenter/bootstrap.py).
 """
 
 from __future__ import annotations
@@ -80,7 +79,6 @@ def test_killed_engines_dial_every_call_leg_once_and_finish_every_escalation(out
     assert survivor.resume_seconds is not None and survivor.resume_seconds <= RESUME_WITHIN_SECONDS
 
 
-@pytest.mark.xfail(strict=True, reason="the SIP runtime dials before its phone has a socket (module docstring)")
 def test_every_recipient_is_dialled_after_a_crash(outcome: Outcome) -> None:
     # No recipient's chain of attempts ends on a leg the SIP channel failed without dialling it.
     assert outcome.found.ended_unplaced == [], f"{len(outcome.found.ended_unplaced)} recipients never dialled again"
