@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,7 @@ from callcenter.adapters.events import EventBus
 from callcenter.adapters.fakes import FakeChannel, FakeTimers, SteppingClock
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
+from callcenter.domain.incident import Incident
 from callcenter.domain.types import Actor, Channel, IncidentStatus, LegPurpose, LegStatus
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.engine import IncidentEngine
@@ -293,3 +295,26 @@ def test_legs_claimed_already_are_not_claimed_again_by_later_commands(rig: Rig) 
     rig.engine.resume(incident.id)
     assert claims == []
     assert {leg.claimed_by for leg in rig.store.legs(incident.id)} == {"test#1"}
+
+
+def test_recovery_closes_the_legs_of_one_incident_in_one_command(rig: Rig) -> None:
+    """A crash leaves ~20 legs of each incident in flight; a command each queued recovery behind the
+    reports of the very calls it was placing again."""
+    incident = rig.engine.key_press(CALLER)
+    rig.engine.holder = "test#2"
+    interrupting: list[str] = []  # an incident per command that interrupted legs
+    command = rig.engine._command
+
+    def watched(incident_id: str, change: Any) -> Any:
+        def run(found: Incident, now: Any) -> Any:
+            before = sum(leg.interrupted for leg in found.legs.values())
+            result = change(found, now)
+            if sum(leg.interrupted for leg in found.legs.values()) > before:
+                interrupting.append(incident_id)
+            return result
+        return command(incident_id, run)
+    rig.engine._command = watched  # type: ignore[method-assign]
+    assert rig.engine.interrupt_dead(lambda holder: holder == "test#1") == 10
+    assert interrupting == [incident.id]
+    retries = [r for r in rig.store.legs(incident.id) if r.attempt == 2 and r.channel == "call"]
+    assert len(retries) == 10 and sum(r.interrupted for r in rig.store.legs(incident.id)) == 10
