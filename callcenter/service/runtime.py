@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,12 @@ class EngineRuntime:
     overdue: list[Overdue] = field(default_factory=list)
     # The channels' reports written behind them; closed (what was handed over, written) on stop.
     reports: LegReports | None = None
-    _recovered: bool = False
+    # Recovery runs on a thread of its own: after a crash in a flood it can take a while, and
+    # neither start-up (the console listens after it) nor key presses should wait for it.
+    recover_in_background: bool = True
+    recovered: threading.Event = field(default_factory=threading.Event)  # set once per leadership
+    _recovering: threading.Lock = field(default_factory=threading.Lock)
+    _recovery: threading.Thread | None = None
     # The directory snapshot's refresh (docs/architecture.md "Database outage"); None: no snapshot.
     refresh_snapshot: Callable[[], object] | None = None
     snapshot_check_seconds: float = 30.0
@@ -59,6 +65,8 @@ class EngineRuntime:
         if self.reports is not None:  # the channels' last reports, before the engine goes
             self.reports.close(timeout=10)
         self.scheduler.shutdown(wait=False)
+        if self._recovery is not None:
+            self._recovery.join(timeout=5)  # a recovery under way ends before the database goes
         try:
             self.leadership.release()
         except Exception:  # the database is away: the leases expire on their own
@@ -66,8 +74,18 @@ class EngineRuntime:
 
     def _became_leader(self) -> None:
         self.timers.leading = True
-        self._recovered = False
-        self._recover()
+        self.recovered.clear()
+        self._begin_recovery()
+
+    def _begin_recovery(self) -> None:
+        """One recovery at a time; a sweep during a long one leaves it be."""
+        if not self._recovering.acquire(blocking=False):
+            return
+        if not self.recover_in_background:
+            self._recover()
+            return
+        self._recovery = threading.Thread(target=self._recover, name="recovery", daemon=True)
+        self._recovery.start()
 
     def _recover(self) -> None:
         """Recovery must complete once per leadership: a failure (database gone) is retried by the sweep."""
@@ -77,7 +95,9 @@ class EngineRuntime:
         except Exception:
             log.exception("leader %s: recovery failed; retrying on the next sweep", self.leadership.holder)
             return
-        self._recovered = True
+        finally:
+            self._recovering.release()
+        self.recovered.set()
         log.info("leader %s: recovered, %d interrupted legs replaced", self.leadership.holder, interrupted)
 
     def _lost_leadership(self) -> None:
@@ -90,8 +110,10 @@ class EngineRuntime:
         self._replay()  # every instance replays its own spool, leader or not
         if not self.timers.leading:
             return
-        if not self._recovered:
-            self._recover()
+        if not self.recovered.is_set():
+            self._begin_recovery()
+            if not self.recovered.is_set():
+                return  # still recovering: what follows is part of it
         elif self.engine.interrupt_dead(self.leadership.is_dead):
             log.info("leader %s: replaced legs of an instance that died", self.leadership.holder)
         self.engine.dispatch_due()

@@ -71,7 +71,7 @@ def test_the_leading_runtime_audits_on_its_own(rig: Rig) -> None:
                             Leadership(rig.store, rig.clock, "test#1"), audit_seconds=0.2, sweep_seconds=3600)
     runtime.start()
     try:
-        assert runtime.leadership.leading
+        assert runtime.leadership.leading and runtime.recovered.wait(10)
         rig.clock.advance(75)
         found = rig.bus.wait_for(lambda p: p.event.kind == "audit_overdue" and p.incident_id == incident.id, 10)
         assert found.event.data["what"] == "escalation to level 1"

@@ -206,6 +206,7 @@ def test_timers_are_rebuilt_from_the_database_when_an_instance_starts_to_lead(ri
     runtime = EngineRuntime(rig.engine, scheduler, timers, leases)
     runtime.start()
     try:
+        assert runtime.recovered.wait(10)  # recovery runs beside start-up
         escalate = scheduler.get_job(f"escalate:{incident.id}")
         assert escalate is not None
         assert escalate.next_run_time == stored.next_escalation_at

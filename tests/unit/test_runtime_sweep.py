@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -35,7 +36,7 @@ def runtime(leading: bool) -> tuple[EngineRuntime, Engine]:
     engine = Engine()
     leadership = SimpleNamespace(holder="me#1", is_dead=lambda holder: holder == "gone#1")
     made = EngineRuntime(engine, scheduler=None, timers=SimpleNamespace(leading=leading),  # type: ignore[arg-type]
-                         leadership=leadership)  # type: ignore[arg-type]
+                         leadership=leadership, recover_in_background=False)  # type: ignore[arg-type]
     return made, engine
 
 
@@ -51,3 +52,29 @@ def test_a_standby_instance_sweeps_nothing() -> None:
     made, engine = runtime(leading=False)
     made._sweep()
     assert engine.calls == []
+
+
+class SlowRecovery(Engine):
+    """Recovers only when the test lets it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = threading.Event()
+
+    def recover(self, dead: Any) -> int:
+        assert self.go.wait(5)
+        return super().recover(dead)
+
+
+def test_recovery_runs_beside_start_up_and_a_sweep_meanwhile_does_not_start_another() -> None:
+    engine = SlowRecovery()
+    leadership = SimpleNamespace(holder="me#1", is_dead=lambda holder: holder == "gone#1")
+    made = EngineRuntime(engine, scheduler=None, timers=SimpleNamespace(leading=False),  # type: ignore[arg-type]
+                         leadership=leadership)  # type: ignore[arg-type]
+    made._became_leader()  # returns at once: the lease tick (and start-up) does not wait
+    made._sweep()  # while recovering: neither a second recovery nor the leader's dispatch
+    assert engine.calls == [] and not made.recovered.is_set()
+    engine.go.set()
+    assert made.recovered.wait(5)
+    made._sweep()
+    assert engine.calls == ["recover", "interrupt_dead:True", "dispatch_due", "escalate_due"]
