@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RECEIVE_BURST = 64  # datagrams read from the socket before they are handled, new calls first
-Datagram = tuple[bytes, Any]  # (payload, source address)
 REGISTER_TIMEOUT = 2.0  # seconds for one REGISTER transaction on the first hop
 REFRESH_MARGIN = 0.8  # refresh the binding after 80% of its lifetime
 
@@ -96,23 +94,12 @@ class HardenedSIPClient(SIPClient):
                 ready, _, _ = select.select([self.s], [], [], 0.2)
                 if not ready:
                     continue
-                burst = self._read_burst()
+                raw, source = self.s.recvfrom(65535)
             except (OSError, ValueError):
                 if not self.NSD:
                     return
                 continue
-            for raw, source in invites_first(burst):
-                self._handle_datagram(raw, source)
-
-    def _read_burst(self) -> list[Datagram]:
-        """What waits in the socket, up to RECEIVE_BURST datagrams, the first one blocking."""
-        burst: list[Datagram] = [self.s.recvfrom(65535)]
-        while len(burst) < RECEIVE_BURST:
-            try:
-                burst.append(self.s.recvfrom(65535, socket.MSG_DONTWAIT))
-            except BlockingIOError:
-                break
-        return burst
+            self._handle_datagram(raw, source)
 
     def _handle_datagram(self, raw: bytes, source: tuple[str, int] | None = None) -> None:
         self.datagrams += 1
@@ -319,16 +306,6 @@ class HardenedSIPClient(SIPClient):
     def forget(self, call_id: str) -> None:
         self.sent_invites.pop(call_id, None)
         self.tagLibrary.pop(call_id, None)
-
-
-def invites_first(burst: list[Datagram]) -> list[Datagram]:
-    """New calls first: in a flood a household's INVITE must not wait behind the replies to our
-    own alert calls. Only INVITEs move ahead, and each kind keeps its order. Within a dialog, a
-    repeated INVITE may so pass a BYE of the same burst: it is answered as a repeat of the live
-    call, which the BYE then ends, rather than taken for a new call after the BYE."""
-    if len(burst) == 1:
-        return burst
-    return sorted(burst, key=lambda datagram: not datagram[0].startswith(b"INVITE "))
 
 
 def _first_via(invite: str) -> str:
