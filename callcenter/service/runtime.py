@@ -31,9 +31,10 @@ class EngineRuntime:
     # The channels' reports written behind them; closed (what was handed over, written) on stop.
     reports: LegReports | None = None
     # Recovery runs on a thread of its own: after a crash in a flood it can take a while, and
-    # neither start-up (the console listens after it) nor key presses should wait for it.
+    # neither start-up (after which the console listens) nor key presses should wait for it.
     recover_in_background: bool = True
     recovered: threading.Event = field(default_factory=threading.Event)  # set once per leadership
+    _term: int = 0  # leaderships so far: a recovery finishing late must not count for a later one
     _recovering: threading.Lock = field(default_factory=threading.Lock)
     _recovery: threading.Thread | None = None
     # The directory snapshot's refresh (docs/architecture.md "Database outage"); None: no snapshot.
@@ -74,6 +75,7 @@ class EngineRuntime:
 
     def _became_leader(self) -> None:
         self.timers.leading = True
+        self._term += 1
         self.recovered.clear()
         self._begin_recovery()
 
@@ -82,12 +84,12 @@ class EngineRuntime:
         if not self._recovering.acquire(blocking=False):
             return
         if not self.recover_in_background:
-            self._recover()
+            self._recover(self._term)
             return
-        self._recovery = threading.Thread(target=self._recover, name="recovery", daemon=True)
+        self._recovery = threading.Thread(target=self._recover, args=(self._term,), name="recovery", daemon=True)
         self._recovery.start()
 
-    def _recover(self) -> None:
+    def _recover(self, term: int) -> None:
         """Recovery must complete once per leadership: a failure (database gone) is retried by the sweep."""
         try:
             self._replay()  # spooled presses first: recovery then sees their legs as stored
@@ -97,6 +99,8 @@ class EngineRuntime:
             return
         finally:
             self._recovering.release()
+        if term != self._term:
+            return  # leadership was lost and taken again meanwhile: the sweep recovers for this one
         self.recovered.set()
         log.info("leader %s: recovered, %d interrupted legs replaced", self.leadership.holder, interrupted)
 

@@ -78,3 +78,20 @@ def test_recovery_runs_beside_start_up_and_a_sweep_meanwhile_does_not_start_anot
     assert made.recovered.wait(5)
     made._sweep()
     assert engine.calls == ["recover", "interrupt_dead:True", "dispatch_due", "escalate_due"]
+
+
+def test_a_recovery_that_ends_after_the_lease_was_lost_and_taken_again_does_not_count() -> None:
+    engine = SlowRecovery()
+    leadership = SimpleNamespace(holder="me#1", is_dead=lambda holder: holder == "gone#1")
+    made = EngineRuntime(engine, scheduler=None, timers=SimpleNamespace(leading=False),  # type: ignore[arg-type]
+                         leadership=leadership)  # type: ignore[arg-type]
+    made._became_leader()
+    made.timers.clear = lambda: None  # type: ignore[attr-defined]
+    made._lost_leadership()
+    made._became_leader()  # the first recovery still runs: no second one now
+    engine.go.set()
+    assert made._recovery is not None
+    made._recovery.join(5)
+    assert engine.calls == ["recover"] and not made.recovered.is_set()
+    made._sweep()  # this leadership's own recovery
+    assert made.recovered.wait(5) and engine.calls[:2] == ["recover", "recover"]
