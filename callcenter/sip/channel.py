@@ -5,8 +5,8 @@ oldest key press (``LegOrder.priority``). ``send`` only queues: it never waits f
 
 As a failover path (callcenter.twilio.failover) the channel is healthy while the phone is registered
 and the trunk has not refused an INVITE with 503 within ``trunk_recheck`` seconds. A leg that was
-never put through to a phone (still queued when the path goes down, or refused by the trunk with 503)
-is handed back through ``on_released`` so the failover channel sends it on the next path at once;
+never put through to a phone (still queued when the path goes down, refused by the trunk with 503,
+or reaching a trunk slot while that 503 is recent) is handed back through ``on_released`` so the failover channel sends it on the next path at once;
 without that callback it is reported FAILED ("path down") and the engine redials it. A leg that rang
 or was answered is never handed back, so no attempt is placed twice.
 """
@@ -129,8 +129,11 @@ class SipAlertChannel:
     def is_healthy(self) -> bool:
         if self.registered is not None and not self.registered():
             return False
+        return not self._trunk_refusing()
+
+    def _trunk_refusing(self) -> bool:
         refused = self._trunk_refused
-        return refused is None or self._clock() - refused[0] >= self.trunk_recheck
+        return refused is not None and self._clock() - refused[0] < self.trunk_recheck
 
     @property
     def trunk_error(self) -> str:
@@ -180,6 +183,10 @@ class SipAlertChannel:
 
     def _run_leg(self, order: LegOrder, ref: str) -> None:
         try:
+            if self._trunk_refusing() and self.on_released is not None:
+                # Queued before the trunk's 503 reached the failover channel: another path takes it.
+                self._hand_back(order, ref, f"sip: not dialled, trunk refusing ({self.trunk_error})")
+                return
             if self.on_dial is not None:
                 self.on_dial(order)
             self._place(order, ref)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -73,6 +74,25 @@ def test_failover_channel_resends_released_legs_once_on_the_next_path_with_a_not
     registered[0] = True
     failover.check_health()
     assert failover.send(_order(n=4)).startswith("sip:")  # registered again: SIP at once
+
+
+def test_a_leg_queued_just_after_the_trunk_refused_goes_to_the_next_path_undialled() -> None:
+    """The race: the failover channel chose SIP for a leg just before a 503 arrived, and the leg reached
+    the queue after the waiting ones had been released. When its slot frees it is handed on, not dialled."""
+    clock = Clock()
+    sip, sink = _queued_channel([True], clock)
+    twilio = FakePath("twilio")
+    FailoverChannel(Channel.CALL, ROUTES, {"sip": sip, "twilio": twilio}, Notes(), clock=clock)
+    sip._trunk_down(_order(n=1), "sip-1", "sip: trunk answered 503 Service Unavailable")
+    assert twilio.sent == [f"i1/{MOBILE}/call/alert/1"]
+    sip.send(_order(n=2))  # the failover channel's SIP send, already under way
+    sip.max_channels = 1
+    sip.release_slots(0)  # leg 1's slot is free: the queue is pumped
+    deadline = time.monotonic() + 5
+    while len(twilio.sent) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert twilio.sent == [f"i1/{MOBILE}/call/alert/1", f"i1/{MOBILE}/call/alert/2"]
+    assert sink.outcomes == []  # NeverDials would have failed leg 2 had it been dialled
 
 
 def test_a_released_leg_no_path_takes_is_failed_not_lost() -> None:
