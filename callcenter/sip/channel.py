@@ -6,9 +6,10 @@ oldest key press (``LegOrder.priority``). ``send`` only queues: it never waits f
 As a failover path (callcenter.twilio.failover) the channel is healthy while the phone is registered
 and the trunk has not refused an INVITE with 503 within ``trunk_recheck`` seconds. A leg that was
 never put through to a phone (still queued when the path goes down, refused by the trunk with 503,
-or reaching a trunk slot while that 503 is recent) is handed back through ``on_released`` so the failover channel sends it on the next path at once;
-without that callback it is reported FAILED ("path down") and the engine redials it. A leg that rang
-or was answered is never handed back, so no attempt is placed twice.
+or reaching a trunk slot while that 503 is recent) is handed back through ``on_released`` so the
+failover channel sends it on the next path at once; without that callback it is reported FAILED
+("path down") and the engine redials it. A leg that rang or was answered is never handed back, so
+no attempt is placed twice.
 """
 
 from __future__ import annotations
