@@ -166,7 +166,8 @@ class SipAlertChannel:
     def close(self) -> None:
         """The phone is stopping: no queued leg is dialled any more. They stay claimed and pending in
         the database, for the next leader's recovery to replace (each would otherwise fail on the
-        closed socket, thousands of them after a flood)."""
+        closed socket, thousands of them after a flood). So does a leg whose call the stopping phone
+        ended under it."""
         with self._lock:
             self._closed = True
         log.info("SIP channel closed with %d legs queued", len(self.queue))
@@ -192,6 +193,9 @@ class SipAlertChannel:
                 self.on_dial(order)
             self._place(order, ref)
         except Exception as exc:  # a leg always ends with an outcome
+            if self._closed:  # the phone stopped under it: it stays claimed, as queued legs do
+                log.info("alert leg %s ended by the stopping phone (%s: %s)", order.leg_id, type(exc).__name__, exc)
+                return
             log.exception("alert leg %s failed", order.leg_id)
             self._report(order, LegStatus.FAILED, f"{type(exc).__name__}: {exc}", ref)
         finally:

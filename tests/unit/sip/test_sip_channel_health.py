@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -115,6 +117,32 @@ def test_a_closed_channel_dials_no_queued_leg_and_reports_nothing_for_them() -> 
     channel.send(_order(n=2))
     channel.release_slots(0)  # what a finished call does: pump the queue
     assert len(channel.queue) == 2 and channel.active_calls == 0 and sink.outcomes == []
+
+
+def test_a_leg_whose_call_the_stopping_phone_ends_is_left_claimed_without_an_error(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """SipService.stop closes the channel, then the phone's socket: a leg thread still at its call
+    meets the closed socket. That is the stop, not a failed leg (no outcome, no error logged)."""
+    sink = Sink()
+    stopping = threading.Event()
+
+    class StoppingPhone:
+        def call(self, number: str) -> HardenedCall:
+            channel.close()
+            stopping.set()
+            raise OSError(9, "Bad file descriptor")
+
+    channel = SipAlertChannel(StoppingPhone(), lambda order, media: LegStatus.ACKNOWLEDGED, max_channels=1,
+                              sink=sink)
+    with caplog.at_level(logging.INFO, logger="callcenter.sip.channel"):
+        channel.send(_order())
+        assert stopping.wait(5)
+        deadline = time.monotonic() + 5
+        while channel.active_calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert channel.active_calls == 0 and sink.outcomes == []
+    assert [r.levelname for r in caplog.records] == ["INFO", "INFO"]  # the close, and the leg it ended
+    assert "ended by the stopping phone" in caplog.records[-1].getMessage()
 
 
 def test_a_call_whose_invite_cannot_leave_gives_its_rtp_port_back() -> None:
