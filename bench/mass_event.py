@@ -12,12 +12,12 @@ behind Kamailio, by a number's last digit: 0-5 answer and press 1, 6-7 press 2, 
 9 never answer.
 
 Measured: incidents stored against the list of presses; press (the household's INVITE leaving
-sipp, from sipp's message trace) → incident on the operator's screen (the console's live event
-stream, whose "opened" event carries the row the page shows at once; its incident list refetched
-100 ms after a burst of events, as the page does) and →
-first responder ringing (the 180's leg status as stored); the SIP channel's queue (every push and
+sipp, from sipp's message trace) → incident on the operator's screen (in a process of its own, as
+an operator's browser is: the console's live event stream, whose "opened" event carries the row the
+page shows at once; its incident list refetched 100 ms after a burst of events, as the page does)
+and → first responder ringing (the 180's leg status as stored); the SIP channel's queue (every push and
 pop recorded under its lock) replayed against the incidents' stored press times; the queue and
-calls up every second; CPU and RSS of this process (the service plus the watchers).
+calls up every second; CPU and RSS of this process (the service and the sampler).
 
 ``--twilio`` sends alert calls and SMS through Twilio paths to the local emulator at Twilio's
 default rates (1/s per number and per account) instead of SIP; households still press over SIP.
@@ -49,7 +49,7 @@ from bench.mass_stack import (
     press_times,
     start_service,
 )
-from bench.mass_watch import OperatorScreen, Sampler
+from bench.mass_watch import Sampler, ScreenProcess
 
 TEMPLATE = RESULTS / "mass-event-district" / "callcenter.db"
 
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
 
 def measure(args: argparse.Namespace, run_dir: Path, presses: list[Press], sip: DemoSip,
             service: Service) -> dict[str, Any]:
-    screen = OperatorScreen(service.base_url).start()
+    screen = ScreenProcess(service.base_url).start()
     sampler = Sampler(service).start()
     started = time.time()
     households = households_press(run_dir / "households", sip.port, presses, args.seconds)
@@ -123,7 +123,7 @@ def measure(args: argparse.Namespace, run_dir: Path, presses: list[Press], sip: 
     }
 
 
-def report(args: argparse.Namespace, presses: list[Press], service: Service, screen: OperatorScreen,
+def report(args: argparse.Namespace, presses: list[Press], service: Service, screen: ScreenProcess,
            sampler: Sampler, sent: dict[str, float]) -> dict[str, Any]:
     db = service.db_path
     incidents = analysis.stored_incidents(db)

@@ -1,15 +1,18 @@
 """What watches a mass event from outside the service: an operator's console (live event stream and
-incident list) and a sampler of the SIP channel's queue, CPU time and RSS."""
+incident list) in a process of its own, as an operator's browser is, and a sampler of the SIP
+channel's queue, CPU time and RSS."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import httpx
@@ -108,6 +111,60 @@ class OperatorScreen:
         self.refetches += 1
         for item in page.json()["items"]:
             self.listed.setdefault(item["id"], now)
+
+
+class ScreenProcess:
+    """An OperatorScreen run in a child process: its stream parsing and list decoding never compete
+    with the service for this process's interpreter lock, and its clock readings never wait for it.
+    After ``stop`` it carries the screen's figures (epoch times are comparable across processes)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.announced: dict[str, float] = {}
+        self.listed: dict[str, float] = {}
+        self.refetches = self.pushed = 0
+        self.errors: list[str] = []
+        self._conn: Connection | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+
+    def start(self, timeout: float = 30.0) -> ScreenProcess:
+        context = multiprocessing.get_context("spawn")  # no copy of the service's threads and sockets
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_watch_screen, args=(self.base_url, child), name="operator-screen",
+                                        daemon=True)
+        self._process.start()
+        if not self._conn.poll(timeout):
+            self._process.kill()
+            raise RuntimeError("the operator screen process did not start")
+        if (ready := self._conn.recv()) != "connected":
+            raise RuntimeError(f"the operator screen did not connect: {ready}")
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        assert self._conn is not None and self._process is not None
+        self._conn.send("stop")
+        if self._conn.poll(timeout):
+            figures = self._conn.recv()
+            self.announced, self.listed = figures["announced"], figures["listed"]
+            self.refetches, self.pushed, self.errors = figures["refetches"], figures["pushed"], figures["errors"]
+        else:
+            self.errors.append("the operator screen process gave no figures")
+        self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.kill()
+
+
+def _watch_screen(base_url: str, conn: Connection) -> None:
+    try:
+        screen = OperatorScreen(base_url).start()
+    except Exception as exc:  # told to the parent, which raises it
+        conn.send(f"{type(exc).__name__}: {exc}")
+        return
+    conn.send("connected")
+    conn.recv()  # "stop"
+    screen.stop()
+    conn.send({"announced": screen.announced, "listed": screen.listed, "refetches": screen.refetches,
+               "pushed": screen.pushed, "errors": screen.errors})
 
 
 @dataclass(frozen=True, slots=True)

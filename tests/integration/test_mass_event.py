@@ -21,7 +21,7 @@ from bench.mass_stack import (
     households_press,
     start_service,
 )
-from bench.mass_watch import OperatorScreen, operator_session
+from bench.mass_watch import ScreenProcess, operator_session
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.roster_store import RosterStore
 from callcenter.settings import load_settings
@@ -86,7 +86,7 @@ def test_every_press_is_one_incident_served_oldest_first_within_the_limit(
 ) -> None:
     presses: list[Press] = choose_presses(service.db_path, PRESSES, seed=7)
     assert sum(p.household_id is None for p in presses) == 3  # 5 % callers the directory does not know
-    screen = OperatorScreen(service.base_url).start()
+    screen = ScreenProcess(service.base_url).start()
     try:
         households = households_press(tmp_path / "households", sip.port, presses, SECONDS)
         assert households.wait(SECONDS + 90) == 0, households.errors()
