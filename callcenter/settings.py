@@ -106,6 +106,9 @@ class SipSettings(_Section):
     password: SecretStr = SecretStr("")  # empty: the registrar does not challenge us
     local_ip: str = "127.0.0.1"  # the address put in Via, Contact and SDP
     sip_port: int = Field(5062, ge=0, le=65535)  # 0: any free port
+    # Our alert calls' own socket (0: any free port), so that in a flood their responses never queue
+    # ahead of a household's INVITE on sip_port. Open it to the registrar/proxy as sip_port is.
+    alert_port: int = Field(0, ge=0, le=65535)
     rtp_port_low: int = Field(10000, ge=1024, le=65535)
     rtp_port_high: int = Field(10999, ge=1024, le=65535)
     # Binding lifetime asked of the registrar; refreshed at 80%. Short: a restarted registrar that
@@ -127,6 +130,8 @@ class SipSettings(_Section):
     def _rtp_range(self) -> SipSettings:
         if self.rtp_port_low > self.rtp_port_high:
             raise ValueError("sip.rtp_port_low is larger than sip.rtp_port_high")
+        if self.alert_port and self.alert_port == self.sip_port:
+            raise ValueError("sip.alert_port must differ from sip.sip_port (or be 0: any free port)")
         return self
 
 

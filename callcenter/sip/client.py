@@ -43,8 +43,10 @@ class HardenedSIPClient(SIPClient):
     phone: HardenedPhone
     register_timeout: float  # type: ignore[assignment]  # pyVoIP declares whole seconds
 
-    def __init__(self, *args: Any, clock: Callable[[], datetime] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, clock: Callable[[], datetime] | None = None, registers: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.registers = registers  # False: the alert calls' socket, which dials and answers but never registers
         self.registration = RegistrationTracker()
         self.register_timeout = REGISTER_TIMEOUT
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -67,8 +69,9 @@ class HardenedSIPClient(SIPClient):
         self.s.bind((self.myIP, self.myPort))
         self.myPort = self.s.getsockname()[1]  # port 0 in settings: take what the OS gave
         self.out = self.s
-        self._spawn("sip-receive", self.recv_loop)
-        self._spawn("sip-register", self._registration_loop)
+        self._spawn("sip-receive" if self.registers else "sip-alert-receive", self.recv_loop)
+        if self.registers:
+            self._spawn("sip-register", self._registration_loop)
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -79,8 +82,9 @@ class HardenedSIPClient(SIPClient):
         if not self.NSD:
             return
         self._stopping.set()
-        with contextlib.suppress(OSError):
-            self._send(self.gen_first_response(deregister=True))
+        if self.registers:
+            with contextlib.suppress(OSError):
+                self._send(self.gen_first_response(deregister=True))
         self.NSD = False
         for thread in self._threads:
             thread.join(timeout=2)
@@ -161,7 +165,7 @@ class HardenedSIPClient(SIPClient):
         if method == "REGISTER":
             self._register_responses.put(message)
         elif method == "INVITE":
-            self._phone.on_invite_response(message)
+            self._phone.on_invite_response(message, self)
 
     def _ok(self, request: SIPMessage) -> None:
         self.reply(request, sipmsg.response(request, 200, "OK", extra="Accept: application/sdp\r\n"))

@@ -42,7 +42,7 @@ class HardenedCall(VoIPCall):
     sip: HardenedSIPClient
     RTPClients: list[HardenedRTPClient]  # type: ignore[assignment]
 
-    def __init__(self, *args: Any, number: str = "", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, number: str = "", sip: HardenedSIPClient | None = None, **kwargs: Any) -> None:
         self.digits: queue.Queue[str] = queue.Queue()
         self.changed = threading.Condition()
         self.ringing = False
@@ -53,6 +53,8 @@ class HardenedCall(VoIPCall):
         self._released = False
         self.acked = threading.Event()  # the caller's ACK for our 200 arrived
         super().__init__(*args, **kwargs)
+        if sip is not None:  # an alert call: its dialog lives on the phone's alert socket
+            self.sip = sip
 
     def __del__(self) -> None:
         """pyVoIP releases ports again here (and fails); ours are released once when the call ends."""
@@ -212,6 +214,7 @@ class HardenedPhone(VoIPPhone):
         callCallback: Callable[[HardenedCall], None] | None = None,  # noqa: N803
         sipPort: int = 0, rtpPortLow: int = 10000, rtpPortHigh: int = 20000,  # noqa: N803
         codec: PayloadType = PayloadType.PCMU, on_unanswerable: UnanswerableHook | None = None,
+        alert_port: int = 0,
     ) -> None:
         super().__init__(server, port, username, password, myIP, None, sipPort, rtpPortLow, rtpPortHigh)
         self.callCallback = callCallback  # type: ignore[assignment]
@@ -225,10 +228,17 @@ class HardenedPhone(VoIPPhone):
             server, port, username, password, phone=self, myIP=myIP, myPort=sipPort,
             callCallback=self.callback, fatalCallback=self.fatal,
         )
+        # Calls we place get a socket of their own: in a flood the responses to hundreds of alert calls
+        # would otherwise queue ahead of a household's INVITE on the one receive thread (docs/sip.md).
+        self.dialer = HardenedSIPClient(
+            server, port, username, password, phone=self, myIP=myIP, myPort=alert_port,
+            callCallback=self.callback, fatalCallback=self.fatal, registers=False,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         self._status = PhoneStatus.REGISTERING
+        self.dialer.start()
         self.sip.start()
         self.NSD = True
 
@@ -236,6 +246,7 @@ class HardenedPhone(VoIPPhone):
         self._status = PhoneStatus.DEREGISTERING
         for call in list(self.calls.values()):
             call.hangup()
+        self.dialer.stop()
         self.sip.stop()
         self.NSD = False
         self._status = PhoneStatus.INACTIVE
@@ -249,7 +260,13 @@ class HardenedPhone(VoIPPhone):
 
     @property
     def sip_port(self) -> int:
+        """The registered port: households' INVITEs and the registrar's traffic."""
         return int(self.sip.myPort)
+
+    @property
+    def alert_port(self) -> int:
+        """The port our alert calls go out from, and their responses and in-dialog requests come to."""
+        return int(self.dialer.myPort)
 
     # -- inbound -------------------------------------------------------------------------------
     def on_invite(self, request: SIPMessage) -> None:
@@ -328,16 +345,17 @@ class HardenedPhone(VoIPPhone):
         # Held while the INVITE goes out so its 180/200 (read on the receive thread) find the call.
         with self._calls_lock:
             try:
-                request, call_id, sess_id = self.sip.invite(number, medias, TransmitType.SENDRECV)
+                request, call_id, sess_id = self.dialer.invite(number, medias, TransmitType.SENDRECV)
             except BaseException:
                 self._give_back([port])  # no call holds it
                 raise
             call = HardenedCall(self, CallState.DIALING, request, sess_id, self.myIP, ms=medias,
-                                sendmode=self.sendmode, number=number)
+                                sendmode=self.sendmode, number=number, sip=self.dialer)
             self.calls[call_id] = call
         return call
 
-    def on_invite_response(self, response: SIPMessage) -> None:
+    def on_invite_response(self, response: SIPMessage, client: HardenedSIPClient) -> None:
+        """A response to one of our INVITEs, read by ``client`` (the socket the INVITE left from)."""
         code = int(response.status)
         with self._calls_lock:
             call = self.calls.get(response.headers["Call-ID"])
@@ -345,7 +363,7 @@ class HardenedPhone(VoIPPhone):
             if call is not None and code in (180, 183):
                 call.mark_ringing()
             return
-        self.sip._send(self.sip.gen_ack(response))  # defect e: every final response is ACKed
+        client._send(client.gen_ack(response))  # defect e: every final response is ACKed
         if call is None:
             return
         if code >= 300:
@@ -371,7 +389,7 @@ class HardenedPhone(VoIPPhone):
                 call._released = True
                 # pyVoIP records an inbound call's RTP port only on its RTP client, not in assignedPorts.
                 self._give_back(set(call.assignedPorts) | {client.inPort for client in call.RTPClients})
-        self.sip.forget(call.call_id)
+        call.sip.forget(call.call_id)
 
     def swap_port(self, busy: int) -> int:
         """A fresh RTP port in place of ``busy`` (bound by another socket), which then rests."""

@@ -39,7 +39,7 @@ class SipService:
             settings.registrar_host, settings.registrar_port, settings.extension,
             settings.password.get_secret_value(), settings.local_ip, self._on_call, settings.sip_port,
             settings.rtp_port_low, settings.rtp_port_high, codec=PayloadType[settings.codec],
-            on_unanswerable=self._on_unanswerable,
+            on_unanswerable=self._on_unanswerable, alert_port=settings.alert_port,
         )
         self.phone.sip.default_expires = settings.register_expires
         self.channel = SipAlertChannel(

@@ -4,6 +4,8 @@ outcomes, the channel limit's queue order, OPTIONS during registration, registra
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -12,8 +14,9 @@ from pathlib import Path
 
 import pytest
 from conftest import HOUSEHOLD, SERVICE, household, wait_until
+from hostile_support import exchange, status_code
 from pyVoIP.VoIP import CallState
-from sip.harness import Kamailio, Sipp, free_udp_range, register_contact
+from sip.harness import Kamailio, Sipp, free_udp_range, options_text, register_contact
 
 from callcenter.domain.messages import MessageFacts
 from callcenter.domain.types import Channel, LegPurpose, LegStatus, Recipient
@@ -141,6 +144,47 @@ def test_alert_leg_answered_and_1_pressed_is_acknowledged(running: object, kamai
     assert sink.statuses("inc-1/leg-1") == [
         LegStatus.DIALING, LegStatus.RINGING, LegStatus.ANSWERED, LegStatus.ACKNOWLEDGED,
     ]
+    assert responder.wait(timeout=15) == 0, responder.errors()
+
+
+def test_alert_calls_have_a_socket_of_their_own(running: object, kamailio: Kamailio, sipp_dir: Path) -> None:
+    """The INVITE names the alert port in its Via and Contact, so the responses and the neighbour's
+    in-dialog requests come there, never to the registered port a household's INVITE waits on."""
+    sip, _, sink = running  # type: ignore[misc]
+    assert sip.phone.alert_port not in (0, sip.phone.sip_port)
+    trace = sipp_dir / "responder-messages.log"
+    responder = Sipp("responder_press_1", sipp_dir, extra=["-trace_msg", "-message_file", str(trace)]).start()
+    register_contact(kamailio.port, "13900000012", responder.port)
+    registered_port_read = sip.phone.sip.datagrams
+    sip.channel.send(order("leg-1", "13900000012"))
+    assert sink.wait_final("inc-1/leg-1", 20) == LegStatus.ACKNOWLEDGED
+    assert responder.wait(timeout=15) == 0, responder.errors()
+    invite = trace.read_text().split("INVITE sip:", 1)[1].split("\n\n", 1)[0]
+    ours = [line for line in invite.splitlines() if line.startswith(("Via:", "Contact:")) and "127.0.0.1:" in line]
+    assert any(line.startswith("Via:") and f"127.0.0.1:{sip.phone.alert_port}" in line for line in ours), ours
+    assert any(line.startswith("Contact:") and f"127.0.0.1:{sip.phone.alert_port}" in line for line in ours), ours
+    assert f":{sip.phone.sip_port}" not in invite
+    assert sip.phone.dialer.datagrams >= 3  # 100 (Kamailio), 180 and 200 (the phone), and its BYE
+    # The registered port read nothing of this call (at most a registration refresh or a keepalive).
+    assert sip.phone.sip.datagrams - registered_port_read <= 2
+
+
+def test_the_alert_socket_takes_hostile_input_as_the_registered_one_does(
+        running: object, kamailio: Kamailio, sipp_dir: Path) -> None:
+    """Anyone can reach the alert port too: junk is refused, OPTIONS answered, alert calls go on."""
+    sip, _, sink = running  # type: ignore[misc]
+    target = ("127.0.0.1", sip.phone.alert_port)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        for junk in (os.urandom(300), b"\xff\xfe INVITE \x00", b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n", b"\r\n\r\n"):
+            sock.sendto(junk, target)
+        probe = options_text(sip.phone.alert_port).replace("{local}", str(sock.getsockname()[1]))
+        assert [status_code(r) for r in exchange(sock, probe.encode(), target, 5)] == [200]
+    assert wait_until(lambda: sip.phone.dialer.malformed >= 2, 5)
+    responder = Sipp("responder_press_1", sipp_dir).start()
+    register_contact(kamailio.port, "13900000013", responder.port)
+    sip.channel.send(order("leg-1", "13900000013"))
+    assert sink.wait_final("inc-1/leg-1", 20) == LegStatus.ACKNOWLEDGED
     assert responder.wait(timeout=15) == 0, responder.errors()
 
 

@@ -152,7 +152,7 @@ def test_a_call_whose_invite_cannot_leave_gives_its_rtp_port_back() -> None:
     def closed_socket(*args: object) -> None:
         raise OSError(9, "Bad file descriptor")
 
-    phone.sip.invite = closed_socket  # type: ignore[method-assign,assignment]
+    phone.dialer.invite = closed_socket  # type: ignore[method-assign,assignment]
     for _ in range(3):  # two ports: a leak would run out on the third call
         with pytest.raises(OSError):
             phone.call("+8613800000001")
