@@ -27,6 +27,7 @@ import uvicorn
 from callcenter.accounts.demo import ensure_demo_accounts
 from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
+from callcenter.heap import settle_after_start_up
 from callcenter.service.ports import LegOrder
 from callcenter.settings import load_settings
 from callcenter.sip.channel import LegQueue, _Queued
@@ -316,6 +317,7 @@ def start_service(data_dir: Path, registrar: int, max_channels: int, ring_timeou
     if not server.started:
         container.close()
         raise RuntimeError("uvicorn did not start")
+    settle_after_start_up()  # as `callcenter serve` does
     return Service(container, f"http://127.0.0.1:{http_port}", queue, server, thread, opened)
 
 

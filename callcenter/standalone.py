@@ -20,6 +20,7 @@ import threading
 from collections.abc import Sequence
 
 from callcenter.bootstrap import build
+from callcenter.heap import settle_after_start_up
 from callcenter.logs import configure_logging
 from callcenter.settings import load_settings
 
@@ -39,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             container.init_db()
         runtime = container.runtime
         runtime.start()
+        settle_after_start_up()
         print(f"instance {container.holder} running", flush=True)
         for number in args.press:
             incident = runtime.engine.key_press(number)

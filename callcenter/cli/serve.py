@@ -12,6 +12,7 @@ from callcenter.accounts.demo import DEMO_ACCOUNTS, demo_password, ensure_demo_a
 from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, Container
 from callcenter.cli.common import console, state
+from callcenter.heap import settle_after_start_up
 from callcenter.logs import configure_logging
 
 
@@ -42,6 +43,7 @@ def _start(container: ConsoleContainer | Container) -> None:
         assert isinstance(container, ConsoleContainer)
         _demo_accounts(container)
     container.runtime.start()  # escalation timers, redials, recovery of anything left from a crash
+    settle_after_start_up()
     console.print(f"instance {container.holder}: incident engine running")
 
 
