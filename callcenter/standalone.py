@@ -14,7 +14,6 @@ one ``incident <id> <caller>`` line per press, once the incident is stored.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from callcenter.bootstrap import build
 from callcenter.heap import settle_after_start_up
 from callcenter.logs import configure_logging
 from callcenter.settings import load_settings
+from callcenter.stop_signals import StopSignals
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=None, help="stop after this long (default: never)")
     parser.add_argument("--migrate", action="store_true", help="bring the database schema up to date first")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop)
+    stops = StopSignals(lambda _signum: KeyboardInterrupt()).install()  # SIGTERM stops as Ctrl-C does
     settings = load_settings()
     configure_logging(settings.log_level)
     container = build(settings)
@@ -41,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runtime = container.runtime
         runtime.start()
         settle_after_start_up()
+        stops.raise_if_received()
         print(f"instance {container.holder} running", flush=True)
         for number in args.press:
             incident = runtime.engine.key_press(number)
@@ -51,11 +52,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         container.close()
     return 0
-
-
-def _stop(_signum: int, _frame: object) -> None:
-    """SIGTERM stops as Ctrl-C does: the scheduler lease is released for the next instance."""
-    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from callcenter.bootstrap import ConsoleContainer, Container
 from callcenter.cli.common import console, state
 from callcenter.heap import settle_after_start_up
 from callcenter.logs import configure_logging
+from callcenter.stop_signals import StopSignals
 
 
 def serve(
@@ -25,8 +26,9 @@ def serve(
     container = state(ctx).container
     settings = container.settings
     configure_logging(settings.log_level)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    stops = StopSignals(_exit_status).install()
     _start(container)
+    stops.raise_if_received()  # a stop during start-up is never lost (callcenter/stop_signals.py)
     listen_host, listen_port = host or settings.http.host, port if port is not None else settings.http.port
     console.print(f"console at http://{listen_host}:{listen_port}/  (API docs at /docs)")
     # Consoles keep event streams open; a stop must not wait for them to end on their own.
@@ -47,13 +49,14 @@ def _start(container: ConsoleContainer | Container) -> None:
     console.print(f"instance {container.holder}: incident engine running")
 
 
-def _exit_on_sigterm(signum: int, _frame: object) -> None:
-    """SIGTERM ends the process as SystemExit(143), so the CLI closes the container on the way out.
+def _exit_status(signum: int) -> BaseException:
+    """SIGTERM ends the process as SystemExit(143), so the CLI closes the container on the way out;
+    SIGINT as Ctrl-C does.
 
-    While the HTTP server runs, uvicorn handles SIGTERM itself (``on_stop`` closes the container)
-    and then re-raises it, which lands here too: the usual exit status, nothing left half-stopped.
+    While the HTTP server runs, uvicorn handles both itself (``on_stop`` closes the container) and
+    then re-raises the signal, which lands here too: the usual exit status, nothing left half-stopped.
     """
-    raise SystemExit(128 + signum)
+    return KeyboardInterrupt() if signum == signal.SIGINT else SystemExit(128 + signum)
 
 
 def _demo_accounts(container: ConsoleContainer) -> None:
