@@ -101,10 +101,15 @@ async def _relay(request: Request, inbox: _Inbox, user: User, container: Console
                  ends: float) -> AsyncIterator[str]:
     grids: dict[str, int | None] = {}
     yield "retry: 2000\n: connected\n\n"
-    while not await request.is_disconnected() and time.monotonic() < ends:
+    while time.monotonic() < ends:
         try:
             items = await inbox.take(min(KEEPALIVE_SECONDS, max(ends - time.monotonic(), 0.01)))
         except TimeoutError:
+            # Asked only when idle: a gone browser otherwise ends the stream at the next write. Asked
+            # per batch, each answer left a cancelled scope and its traceback for the cyclic garbage
+            # collector, ~20 a second in a flood: most of that collector's work (docs/benchmarks.md).
+            if await request.is_disconnected():
+                return
             yield ": keep-alive\n\n"
             continue
         rows = await _new_incidents(container, items, grids)
