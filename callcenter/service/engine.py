@@ -100,6 +100,7 @@ class IncidentEngine:
         self.channels, self.timers, self.clock, self.events = channels, timers, clock, events
         self.holder, self.phone_policy = holder, phone_policy
         self.executor: Executor = executor or _Immediate()
+        self._dispatch_stopped = False
         self._new_id = new_id
         self.presses = presses or PressLedger()
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]  # incident commands, by incident id
@@ -390,10 +391,17 @@ class IncidentEngine:
 
     def stop_dispatching(self) -> None:
         """The service is stopping: legs still queued for the channels stay claimed and are replaced by
-        the next leader's recovery, rather than sent through channels that are shutting down."""
+        the next leader's recovery, rather than sent through channels that are shutting down. Sends
+        already waiting in a channel for a slot (Twilio's pacer) give up too, unsent and unreported:
+        sent after the lease is given back, they would be placed twice."""
+        self._dispatch_stopped = True
         shutdown = getattr(self.executor, "shutdown", None)
         if shutdown is not None:
             shutdown(wait=False, cancel_futures=True)
+        for channel in self.channels.values():
+            close = getattr(channel, "close_sends", None)
+            if close is not None:
+                close()
 
     @staticmethod
     def _due(incident: Incident, now: datetime) -> list[AlertLeg]:
@@ -404,6 +412,9 @@ class IncidentEngine:
         try:
             ref = self._channel(order.channel).send(order)
         except Exception as exc:  # every failure of a channel is an outcome, never a lost leg
+            if self._dispatch_stopped:  # the leg stays claimed: the next leader's recovery replaces it
+                log.info("leg %s not sent, the engine is stopping: %s", order.leg_id, exc)
+                return
             log.warning("leg %s failed to send: %s", order.leg_id, exc)
             self._handed_over(order.incident_id, _Handover(order.leg_id, LegStatus.FAILED,
                                                            f"{type(exc).__name__}: {exc}", ""))

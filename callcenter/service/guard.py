@@ -103,6 +103,11 @@ class GuardedChannel:
             raise DestinationRefused(_refuse(what, order.recipient.phone, reason))
         return self.inner.send(order)
 
+    def close_sends(self) -> None:
+        close = getattr(self.inner, "close_sends", None)
+        if close is not None:
+            close()
+
 
 class GuardedCallBack:
     """The console's call-back: rings only operator phones and bridges only known household lines."""

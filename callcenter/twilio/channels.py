@@ -154,6 +154,10 @@ class _TwilioChannel:
         """Legs still waiting for a send slot give up at once (their send raises ProviderDown)."""
         return self.pacer.release_waiting()
 
+    def close_sends(self) -> None:
+        """The service is stopping: no leg waiting for a slot, nor any later one, is sent."""
+        self.pacer.close()
+
 
 @dataclass
 class TwilioCallChannel(_TwilioChannel):

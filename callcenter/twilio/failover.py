@@ -167,6 +167,13 @@ class FailoverChannel:
             except Exception:  # the leg went out; a closed incident just takes no note
                 log.exception("timeline note for incident %s not written", order.incident_id)
 
+    def close_sends(self) -> None:
+        """The service is stopping: every path that paces its sends stops sending."""
+        for channel in self.paths.values():
+            close = getattr(channel, "close_sends", None)
+            if close is not None:
+                close()
+
     # -- monitor ---------------------------------------------------------------------------
 
     def start(self) -> None:

@@ -97,11 +97,14 @@ class SendPacer:
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._generation = 0  # bumped by release_waiting: tickets of older generations give up
+        self._closed = False
 
     def acquire(self, priority: tuple[int, datetime], not_before: float = 0.0) -> Slot:
         """Block until this send may go; the slot names the sender number to use."""
         ticket = _Ticket(priority, next(self._seq), not_before)
         with self._cond:
+            if self._closed:
+                raise PacerClosed("closed: the service is stopping")
             generation = self._generation
             self._waiting.append(ticket)
             try:
@@ -117,6 +120,13 @@ class SendPacer:
             self._cond.notify_all()
             return len(self._waiting)
 
+    def close(self) -> int:
+        """The service is stopping: waiting and later sends give up with PacerClosed, so nothing is
+        sent after the lease is given back (the next leader replaces those legs). Returns how many waited."""
+        with self._cond:
+            self._closed = True
+            return self.release_waiting()
+
     def waiting(self) -> int:
         with self._cond:
             return len(self._waiting)
@@ -124,7 +134,8 @@ class SendPacer:
     def _wait_for_turn(self, ticket: _Ticket, generation: int) -> Slot:
         while True:
             if generation != self._generation:
-                raise PacerClosed("released: the path is failing over")
+                raise PacerClosed("closed: the service is stopping" if self._closed
+                                  else "released: the path is failing over")
             now = self._clock()
             sender, ready_at = self._slot(ticket, now)
             if sender is not None and ready_at <= now:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from callcenter.domain.types import Actor, Channel, IncidentStatus, LegPurpose, 
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.engine import IncidentEngine
 from callcenter.service.outage import Report
+from callcenter.twilio.errors import ProviderDown
 from contacts.model import CallerLookup, HouseholdProfile, Place, Responder, Role, ScopeLevel
 from contacts.phones import PhonePolicy
 
@@ -278,6 +280,51 @@ def test_a_stopping_engine_sends_nothing_more_and_leaves_its_legs_claimed(rig: R
     assert rig.calls.orders == [] and rig.sms.orders == []
     assert len(legs) == 21 and {leg.status for leg in legs} == {"pending"}  # stored, claimed, never failed
     assert all(leg.claimed_by == "test#1" for leg in legs)
+
+
+class PacedTexts:
+    """An SMS path whose sends wait for a slot that never comes, as Twilio's pacer does in a flood."""
+
+    name = "paced-sms"
+    survives_restart = True
+
+    def __init__(self) -> None:
+        self.waiting = 0
+        self.sent: list[str] = []
+        self._closed = threading.Event()
+        self._changed = threading.Condition()
+
+    def send(self, order: Any) -> str:
+        with self._changed:
+            self.waiting += 1
+            self._changed.notify_all()
+        if self._closed.wait(10):
+            raise ProviderDown("paced-sms: closed: the service is stopping")
+        self.sent.append(order.leg_id)  # a slot after 10 s: what must not happen after the stop
+        return "SM1"
+
+    def close_sends(self) -> None:
+        self._closed.set()
+
+    def wait_waiting(self, count: int) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self.waiting >= count, 10)
+
+
+def test_sends_waiting_for_a_slot_when_the_engine_stops_give_up_unsent_and_unreported(rig: Rig) -> None:
+    """A send blocked in a channel's pacer is not a queued future: stopping must end it, or it goes
+    out after the lease is given back while the next leader replaces the same leg."""
+    texts = PacedTexts()
+    rig.engine.channels[Channel.SMS] = texts
+    rig.engine.executor = ThreadPoolExecutor(32)
+    incident = rig.engine.key_press("0717-6100000")
+    assert texts.wait_waiting(10)
+    rig.engine.stop_dispatching()
+    rig.engine.executor.shutdown(wait=True)
+    assert texts.sent == []
+    sms = [leg for leg in rig.store.legs(incident.id) if leg.channel == "sms"]
+    assert sms and {leg.status for leg in sms} == {"pending"}  # not failed: the next leader replaces them
+    assert all(leg.claimed_by == "test#1" for leg in sms)
 
 
 def test_legs_claimed_already_are_not_claimed_again_by_later_commands(rig: Rig) -> None:

@@ -12,7 +12,7 @@ from callcenter.domain.messages import MessageFacts
 from callcenter.domain.types import Channel, LegPurpose, Recipient
 from callcenter.service.ports import LegOrder
 from callcenter.twilio.channels import TwilioSmsChannel, WebhookUrls
-from callcenter.twilio.errors import LegStoodDown
+from callcenter.twilio.errors import LegStoodDown, ProviderDown
 from callcenter.twilio.pacing import PacerClosed, Rates, SendPacer, retry_delay
 
 PRESS = datetime(2026, 3, 14, 1, 30, tzinfo=UTC)
@@ -134,6 +134,42 @@ def test_release_makes_waiters_give_up() -> None:
     for thread in threads:
         thread.join(timeout=5)
     assert sorted(granted) == ["released:w0", "released:w1", "released:w2"]
+
+
+def test_close_makes_waiters_and_later_sends_give_up() -> None:
+    clock = HandClock()
+    pacer = SendPacer(["+1555"], Rates(1, 1), clock)
+    pacer.acquire((0, PRESS)).done()
+    granted: list[str] = []
+    thread = _start(pacer, (0, PRESS), granted, "w")
+    _wait_waiting(pacer, 1)
+    assert pacer.close() == 1
+    thread.join(timeout=5)
+    clock.now += 10  # a slot would be free now: still nothing is granted after the close
+    with pytest.raises(PacerClosed, match="stopping"):
+        pacer.acquire((0, PRESS))
+    assert granted == ["released:w"]
+
+
+def test_a_text_waiting_for_its_slot_when_the_service_stops_is_never_sent() -> None:
+    clock, texts = HandClock(), Texts()
+    channel = TwilioSmsChannel(texts, SendPacer(["+1555"], Rates(1, 1), clock), WebhookUrls("http://x"))
+    channel.send(_text_to("+8613900000001"))
+    failed: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            channel.send(_text_to("+8613900000002"))
+        except ProviderDown as exc:
+            failed.append(exc)
+
+    sender = threading.Thread(target=second, daemon=True)
+    sender.start()
+    _wait_waiting(channel.pacer, 1)
+    channel.close_sends()
+    sender.join(timeout=5)
+    clock.now += 10
+    assert texts.sent == ["+8613900000001"] and len(failed) == 1
 
 
 def test_rates_must_be_positive_and_senders_given() -> None:
