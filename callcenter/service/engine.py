@@ -42,6 +42,7 @@ from callcenter.service.ports import (
     Overdue,
     Timer,
     Timers,
+    close_sends,
 )
 from callcenter.service.press_ledger import PressLedger
 from callcenter.service.write_turns import WriteTurns
@@ -399,9 +400,7 @@ class IncidentEngine:
         if shutdown is not None:
             shutdown(wait=False, cancel_futures=True)
         for channel in self.channels.values():
-            close = getattr(channel, "close_sends", None)
-            if close is not None:
-                close()
+            close_sends(channel)
 
     @staticmethod
     def _due(incident: Incident, now: datetime) -> list[AlertLeg]:

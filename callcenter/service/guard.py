@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from callcenter.service.callback import CallBack, CallBackError
-from callcenter.service.ports import AlertChannel, Clock, LegOrder
+from callcenter.service.ports import AlertChannel, Clock, LegOrder, close_sends
 from contacts.phones import PhonePolicy, mask_phone, normalise_phone, try_normalise
 
 log = logging.getLogger(__name__)
@@ -104,9 +104,7 @@ class GuardedChannel:
         return self.inner.send(order)
 
     def close_sends(self) -> None:
-        close = getattr(self.inner, "close_sends", None)
-        if close is not None:
-            close()
+        close_sends(self.inner)
 
 
 class GuardedCallBack:

@@ -65,6 +65,14 @@ class AlertChannel(Protocol):
     def send(self, order: LegOrder) -> str: ...
 
 
+def close_sends(channel: object) -> None:
+    """The service is stopping: a channel whose sends wait for a slot (``close_sends``, Twilio's
+    pacer; wrappers pass it on) sends nothing more. Others have nothing waiting to stop."""
+    close = getattr(channel, "close_sends", None)
+    if close is not None:
+        close()
+
+
 @dataclass(frozen=True, slots=True)
 class Timer:
     """A wake-up for one incident. Carries enough to re-check stored state when it fires."""

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from callcenter.domain.types import SYSTEM, Actor, Channel
 from callcenter.service.engine import ChannelError
-from callcenter.service.ports import AlertChannel, LegOrder
+from callcenter.service.ports import AlertChannel, LegOrder, close_sends
 from callcenter.twilio.errors import LegStoodDown, PathDown
 from callcenter.twilio.routes import ChannelRoutes
 
@@ -76,6 +76,7 @@ class FailoverChannel:
         self._noted: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._closed = False  # close_sends ran: no failing over any more
         self._monitor: threading.Thread | None = None
         for path, channel in self.paths.items():
             if hasattr(channel, "on_released"):
@@ -107,6 +108,8 @@ class FailoverChannel:
             except LegStoodDown:
                 raise
             except Exception as exc:  # any path's failure: try the next before giving the leg up
+                if self._closed:
+                    raise ChannelError(f"{path}: {exc}; not moved, the service is stopping") from exc
                 errors.append(f"{path}: {exc}")
                 if is_path_down(exc):
                     self.path_failed(path, str(exc))
@@ -168,11 +171,11 @@ class FailoverChannel:
                 log.exception("timeline note for incident %s not written", order.incident_id)
 
     def close_sends(self) -> None:
-        """The service is stopping: every path that paces its sends stops sending."""
+        """The service is stopping: every path that paces its sends stops sending, and a send that
+        gives up for it is not moved to another path (nor noted as a switch): it stays unsent."""
+        self._closed = True
         for channel in self.paths.values():
-            close = getattr(channel, "close_sends", None)
-            if close is not None:
-                close()
+            close_sends(channel)
 
     # -- monitor ---------------------------------------------------------------------------
 

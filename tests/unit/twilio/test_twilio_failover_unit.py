@@ -149,3 +149,13 @@ def test_a_stood_down_leg_is_not_tried_on_another_path() -> None:
     with pytest.raises(LegStoodDown):
         channel.send(_order())
     assert twilio.sent == [] and channel.usable("sip") and notes.written == []
+
+
+def test_after_close_sends_a_failing_send_is_not_moved_to_another_path() -> None:
+    """Stopping: a send that gave up because its path closed stays unsent, on no other path, unnoted."""
+    sip, twilio = FakePath("sip", error=PathDown("sip: closed: the service is stopping")), FakePath("twilio")
+    channel, notes = _channel(sip, twilio)
+    channel.close_sends()
+    with pytest.raises(ChannelError, match="stopping"):
+        channel.send(_order())
+    assert twilio.sent == [] and notes.written == []
