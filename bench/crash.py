@@ -30,7 +30,8 @@ each INVITE dialog is paired with the call leg a process claimed for that number
 (``crash_trials.SipLedger``), so a leg dialled twice is an attempt placed twice, and so is a number
 whose phone got more INVITE dialogs than it has call legs. Resumed: to the first INVITE (or SMS) for
 an inherited incident. Legs the SIP channel failed without dialling them are counted apart; one
-that ends a recipient's chain of attempts is among the other problems.
+that ends a recipient's chain of attempts is among the other problems. Kamailio's log is checked
+for its shared memory running out (it then answers 500 instead of ringing the phone): must be 0.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class Result:
     killed_before_resuming: int
     never_resumed: int
     total_seconds: float
+    registrar_out_of_memory: int = 0  # SIP: Kamailio log lines saying its shared memory ran out
 
 
 def resume_figures(restarts: list[Any], survivor: Any) -> tuple[Latency | None, int, int, int]:
@@ -104,10 +106,11 @@ def run(kind: str, trials: int, seed: int, channel: str = "recording") -> Result
         restart.observe(placements)
         findings = trials_module.check_placements(site, store, trial_run.reported, placements, sip=channel == "sip")
         surplus = ledger.surplus_invites() if channel == "sip" else {}
+        out_of_memory = ledger.registrar.out_of_memory() if channel == "sip" else 0
         store.engine.dispose()
     resumed, inheriting, early, never = resume_figures(trial_run.restarts, restart)
     return Result(kind, channel, trials, findings, surplus, resumed, inheriting, early, never,
-                  time.monotonic() - began)
+                  time.monotonic() - began, out_of_memory)
 
 
 def report(results: list[Result]) -> str:
@@ -128,7 +131,9 @@ def report(results: list[Result]) -> str:
         if r.channel == "sip":
             f = r.findings
             lines.append(f"\n{r.database}: {len(f.failed_unplaced)} call legs failed by the SIP channel without "
-                         f"being dialled, {len(f.ended_unplaced)} of them ending a recipient's attempts")
+                         f"being dialled, {len(f.ended_unplaced)} of them ending a recipient's attempts; "
+                         f"Kamailio out of shared memory: {r.registrar_out_of_memory} log lines (must be 0, "
+                         "or Kamailio answered 500 instead of ringing the phone)")
     lines.append(f"\ngoals: 0 incidents lost, 0 attempts placed twice, {goal}")
     return "\n".join(lines)
 

@@ -120,6 +120,7 @@ def measure(args: argparse.Namespace, run_dir: Path, presses: list[Press], sip: 
     return report(args, presses, service, screen, sampler, sent) | {
         "sipp_exit_code": sipp_rc, "sipp_errors": households.errors()[-800:] if sipp_rc else "",
         "presses_wall_s": pressed_until - started, "drained": drained, "screen_errors": screen.errors[:5],
+        "registrar_out_of_memory": sip.registrar_out_of_memory(),
     }
 
 
@@ -218,7 +219,8 @@ def print_summary(result: dict[str, Any]) -> None:
     acc = result["accounting"]
     print(f"presses {result['presses']}  incidents {acc['incidents']}  exact {acc['exact']}  "
           f"missing {len(acc['missing'])}  extra {len(acc['extra'])}  merged {len(acc['merged'])}  "
-          f"unknown callers {acc['unknown_callers']}  (sipp exit {result['sipp_exit_code']})")
+          f"unknown callers {acc['unknown_callers']}  (sipp exit {result['sipp_exit_code']}, Kamailio out of "
+          f"shared memory {result['registrar_out_of_memory']} times)")
     for name in ("press_to_hook_ms", "press_to_stored_ms", "press_to_announced_ms", "press_to_listed_ms",
                  "press_to_first_ringing_ms"):
         q = result[name]

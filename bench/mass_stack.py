@@ -170,6 +170,11 @@ class DemoSip:
                 continue
         raise RuntimeError(f"Kamailio did not answer OPTIONS on {self.port}")
 
+    def registrar_out_of_memory(self) -> int:
+        """Kamailio log lines saying its shared memory ran out (it then answers INVITEs 500)."""
+        log = self.run_dir / "kamailio.log"
+        return log.read_text(errors="replace").count(harness.SHM_EXHAUSTED) if log.exists() else 0
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             if process.poll() is None:

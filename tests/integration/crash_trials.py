@@ -263,6 +263,7 @@ class SipLedger:
     log: PlacementLog
     trace: PhoneTrace
     store: SqlIncidentStore
+    registrar: Kamailio
 
     def read(self, restarts: Sequence[Restart]) -> list[dict[str, Any]]:
         return self.log.read() + self.calls(restarts)
@@ -333,7 +334,7 @@ def sip_site(root: Path, groups: int, database_url: str | None = None, per_group
         register_responders(store, kamailio.port, phone.port, expires=3600)  # outlasts a 100-trial benchmark
         # Channels enough that no leg waits in the channel's queue: each is dialled as it is claimed.
         site.overrides["node"] = sip_env(kamailio.port, free_udp_port(), SIP_RING_SECONDS, channels=SIP_CHANNELS)
-        yield site, SipLedger(site.log, PhoneTrace(root / "sipp" / RESPONDER_TRACE), store)
+        yield site, SipLedger(site.log, PhoneTrace(root / "sipp" / RESPONDER_TRACE), store, kamailio)
     finally:
         site.stop_all()
         if phone is not None:

@@ -42,6 +42,7 @@ class Outcome:
     surplus: dict[str, tuple[int, int]]  # number → (INVITE dialogs at its phone, call legs stored)
     placements: list[dict[str, Any]]
     survivor: Restart
+    registrar_out_of_memory: int  # Kamailio log lines: its shared memory ran out
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +57,13 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
         survivor.kill()
         placements = ledger.read([*run.restarts, restart])
         found = check_placements(site, store, run.reported, placements, sip=True)
-        yield Outcome(found, ledger.surplus_invites(), placements, restart)
+        yield Outcome(found, ledger.surplus_invites(), placements, restart, ledger.registrar.out_of_memory())
 
 
 def test_killed_engines_dial_every_call_leg_once_and_finish_every_escalation(outcome: Outcome) -> None:
     found, survivor = outcome.found, outcome.survivor
+    # The rig itself held: a Kamailio out of shared memory answers 500 instead of ringing the phone.
+    assert outcome.registrar_out_of_memory == 0, "Kamailio ran out of shared memory (see its log)"
     # No incident lost; no attempt placed twice (an INVITE dialog per call leg, an SMS leg id once in
     # the log); nothing dialled the database does not know; every leg handed over was dialled or
     # logged; every planned leg placed (or cancelled, or cut by a crash, or failed undialled); every

@@ -107,3 +107,4 @@ def test_every_press_is_one_incident_served_oldest_first_within_the_limit(
     assert {i.id for i in incidents} <= _listed_ids(service)
     assert set(opened) <= set(screen.announced)  # each incident reached the live stream
     assert screen.pushed == len(opened)  # each with the row the console shows without a refetch
+    assert sip.registrar_out_of_memory() == 0  # Kamailio rang every call it was given

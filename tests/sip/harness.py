@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 KAMAILIO_SH = ROOT / "scripts" / "kamailio.sh"
 HOST = "127.0.0.1"
+SHM_EXHAUSTED = "could not allocate shared memory"
 
 
 def free_udp_port() -> int:
@@ -123,6 +124,12 @@ class Kamailio:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, 9)
             self.process.wait(timeout=5)
+
+    def out_of_memory(self) -> int:
+        """Log lines where the shared-memory pool ran out: Kamailio then answers INVITEs 500 and
+        builds no CANCEL, so a rig that saw any measured Kamailio, not the service."""
+        path = self.run_dir / "kamailio.log"
+        return path.read_text(errors="replace").count(SHM_EXHAUSTED) if path.exists() else 0
 
     def log_tail(self, lines: int = 30) -> str:
         path = self.run_dir / "kamailio.log"
