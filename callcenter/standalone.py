@@ -42,16 +42,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         runtime.start()
         settle_after_start_up()
         stops.raise_if_received()
-        print(f"instance {container.holder} running", flush=True)
+        _say(f"instance {container.holder} running")
         for number in args.press:
             incident = runtime.engine.key_press(number)
-            print(f"incident {incident.id} {number}", flush=True)
+            _say(f"incident {incident.id} {number}")
         threading.Event().wait(args.seconds)
     except KeyboardInterrupt:
         pass
     finally:
         container.close()
     return 0
+
+
+def _say(line: str) -> None:
+    """One write per line: print() writes the text and its newline apart, and when output is
+    unbuffered (PYTHONUNBUFFERED) a log line from another thread could land between the two."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
