@@ -20,6 +20,8 @@ Reported per database:
   placement it logs for a leg of one of them (replacement of an interrupted leg, a due leg or
   redial, a new level's leg after an overdue escalation fired), p50/p99/max (goal <= 10 s);
   restarts killed before they resumed anything (the start-up kills) are counted apart;
+- every incident resumed: the survivor (the last process, never killed) inherits every unfinished
+  incident; from its spawn to its first placement for each of them, p50/p99/max;
 - trials, incidents, legs, interrupted legs, total wall time.
 
 ``--channel sip``: the same trials with the SIP call channel (SMS stay on the recording channel).
@@ -77,6 +79,8 @@ class Result:
     never_resumed: int
     total_seconds: float
     registrar_out_of_memory: int = 0  # SIP: Kamailio log lines saying its shared memory ran out
+    survivor_incidents: Latency | None = None  # survivor: to the first placement of each inherited incident
+    survivor_untouched: int = 0  # inherited incidents the survivor placed nothing for
 
 
 def resume_figures(restarts: list[Any], survivor: Any) -> tuple[Latency | None, int, int, int]:
@@ -87,6 +91,18 @@ def resume_figures(restarts: list[Any], survivor: Any) -> tuple[Latency | None, 
     never = len(inheriting) - len(timed) - early
     latency = Latency.of([int(s * 1e9) for s in timed], 0.0) if timed else None
     return latency, len(inheriting), early, never
+
+
+def each_incident(restart: Any, placements: list[dict[str, Any]]) -> tuple[Latency | None, int]:
+    """From spawning ``restart`` to its first placement for each incident it inherited; and how many
+    inherited incidents it placed nothing for (finished meanwhile, or a redial not yet due)."""
+    first: dict[str, float] = {}
+    for p in placements:
+        incident = trials_module.incident_of(p["leg"])
+        if p["pid"] == restart.pid and incident in restart.pending:
+            first[incident] = min(first.get(incident, p["at"]), p["at"])
+    waits = [int((at - restart.started_at) * 1e9) for at in first.values()]
+    return (Latency.of(waits, 0.0) if waits else None), len(restart.pending) - len(first)
 
 
 def run(kind: str, trials: int, seed: int, channel: str = "recording") -> Result:
@@ -104,13 +120,14 @@ def run(kind: str, trials: int, seed: int, channel: str = "recording") -> Result
         survivor.kill()
         placements = ledger.read([*trial_run.restarts, restart])
         restart.observe(placements)
+        survivor_incidents, untouched = each_incident(restart, placements)
         findings = trials_module.check_placements(site, store, trial_run.reported, placements, sip=channel == "sip")
         surplus = ledger.surplus_invites() if channel == "sip" else {}
         out_of_memory = ledger.registrar.out_of_memory() if channel == "sip" else 0
         store.engine.dispose()
     resumed, inheriting, early, never = resume_figures(trial_run.restarts, restart)
     return Result(kind, channel, trials, findings, surplus, resumed, inheriting, early, never,
-                  time.monotonic() - began, out_of_memory)
+                  time.monotonic() - began, out_of_memory, survivor_incidents, untouched)
 
 
 def report(results: list[Result]) -> str:
@@ -127,6 +144,12 @@ def report(results: list[Result]) -> str:
                      f"| {timed} | {lat.count if lat else 0} / {r.restarts_inheriting} | {r.killed_before_resuming} "
                      f"| {r.never_resumed} | {f.incidents} | {f.legs} | {f.interrupted} | {r.total_seconds:.0f} |")
     goal = f"escalation resumed <= {RESUME_GOAL_SECONDS:.0f} s"
+    for r in results:
+        each = r.survivor_incidents
+        timed = "-" if each is None else (f"p50 {each.p50_ms / 1000:.2f} s, p99 {each.p99_ms / 1000:.2f} s, "
+                                         f"max {each.max_ms / 1000:.2f} s over {each.count}")
+        lines.append(f"\n{r.database}: the survivor's first placement for each incident it inherited: {timed}; "
+                     f"{r.survivor_untouched} inherited incidents with nothing placed")
     for r in results:
         if r.channel == "sip":
             f = r.findings
