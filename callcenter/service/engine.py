@@ -45,7 +45,7 @@ from callcenter.service.ports import (
     close_sends,
 )
 from callcenter.service.press_ledger import PressLedger
-from callcenter.service.write_turns import WriteTurns
+from callcenter.service.write_turns import Turn, WriteTurns
 from contacts.model import CallerLookup
 from contacts.phones import PhonePolicy, display_phone, mask_phone, try_normalise
 
@@ -134,7 +134,7 @@ class IncidentEngine:
                 if self.outage is None or not self.outage.went_down(exc):
                     raise
                 return self._press_during_outage(number, found, key, now, counted)
-        self._after_commit(incident, now, press=True, claimed=claimed, taken=taken)
+        self._after_commit(incident, now, Turn.PRESS, claimed=claimed, taken=taken)
         log.info("incident %s: press from %s (press %d)", incident.id, mask_phone(number), incident.press_count)
         return incident
 
@@ -170,10 +170,10 @@ class IncidentEngine:
                 raise
             self.outage.take_reports(incident_id, reports, force=True)  # an acknowledgement is never lost
 
-    def escalation_timer(self, incident_id: str, level: int, token: int) -> None:
+    def escalation_timer(self, incident_id: str, level: int, token: int, turn: Turn = Turn.COMMAND) -> None:
         if self.outage is not None and self.outage.waiting(incident_id):
             return  # spooled reports come first; the sweep fires it after the replay
-        self._command(incident_id, lambda i, now: i.escalation_due(level, token, now, self.policy))
+        self._command(incident_id, lambda i, now: i.escalation_due(level, token, now, self.policy), turn)
 
     def leg_timer(self, incident_id: str) -> None:
         incident, taken = self._load_claimed(incident_id)
@@ -236,16 +236,17 @@ class IncidentEngine:
         def close(incident: Incident, now: datetime) -> None:
             for leg_id in leg_ids:
                 incident.leg_interrupted(leg_id, now, self.policy, reason)
-        self._command(incident_id, close)
+        self._command(incident_id, close, Turn.RECOVERY)
 
     def resume(self, incident_id: str) -> None:
+        """Re-arm an incident's timers and place what is due; its writes are recovery's turns."""
         incident, taken = self._load_claimed(incident_id)
         now = self.clock.now()
         if incident.next_escalation_at is not None and incident.next_escalation_at <= now:
-            self.escalation_timer(incident.id, incident.level + 1, incident.escalation_token)
+            self.escalation_timer(incident.id, incident.level + 1, incident.escalation_token, Turn.RECOVERY)
             return
         self._schedule(incident, now)
-        self._dispatch(incident, now, taken=taken)
+        self._dispatch(incident, now, Turn.RECOVERY, taken=taken)
 
     def dispatch_due(self) -> int:
         """Hand every due, unclaimed leg to its channel (legs whose timer was lost included)."""
@@ -284,7 +285,7 @@ class IncidentEngine:
         """Store the press; a new incident's due legs are stored already claimed by this instance
         (returned, then the legs claimed before), so the press is one write: a second one to claim
         them doubled its time in a flood."""
-        with self.write_turns.turn(press=True), self.store.unit_of_work() as uow:
+        with self.write_turns.turn(Turn.PRESS), self.store.unit_of_work() as uow:
             existing = uow.incidents.find_open(key)
             if existing is not None and _joins(existing, now, self.policy):
                 existing.press_again(now, self.policy, counted)
@@ -318,10 +319,14 @@ class IncidentEngine:
             log.exception("directory lookup failed for %s; treating as unknown caller", mask_phone(number))
             return None
 
-    def _command(self, incident_id: str, change: Callable[[Incident, datetime], object]) -> Incident:
-        with self._lock(incident_id):
+    def _command(self, incident_id: str, change: Callable[[Incident, datetime], object],
+                 turn: Turn = Turn.COMMAND) -> Incident:
+        # The write turn before the incident's lock: a writer waiting for its turn holds no lock, so
+        # a recovery write never waits behind an unrelated incident's report still queued for one
+        # (the locks are striped).
+        with self.write_turns.turn(turn), self._lock(incident_id):
             def run() -> tuple[Incident, frozenset[str]]:
-                with self.write_turns.turn(), self.store.unit_of_work() as uow:
+                with self.store.unit_of_work() as uow:
                     now = self.clock.now()
                     incident = uow.incidents.get(incident_id)
                     if incident is None:
@@ -332,7 +337,7 @@ class IncidentEngine:
                         uow.commit()
                     return incident, uow.incidents.claimed_legs(incident_id)
             incident, taken = self._retry(run)
-        self._after_commit(incident, self.clock.now(), taken=taken)
+        self._after_commit(incident, self.clock.now(), turn, taken=taken)
         return incident
 
     def _retry(self, run: Callable[[], _Result]) -> _Result:
@@ -343,7 +348,7 @@ class IncidentEngine:
                 continue
         return run()
 
-    def _after_commit(self, incident: Incident, now: datetime, press: bool = False,
+    def _after_commit(self, incident: Incident, now: datetime, turn: Turn = Turn.COMMAND,
                       claimed: frozenset[str] = frozenset(), taken: frozenset[str] = frozenset()) -> None:
         if incident.closed_at is not None and not incident.status.is_open:
             self.presses.closed(_open_key(incident), incident.id, incident.closed_at)
@@ -352,7 +357,7 @@ class IncidentEngine:
         if events:
             self.events.publish(incident.id, events)
         self._schedule(incident, now)
-        self._dispatch(incident, now, press, claimed, taken)
+        self._dispatch(incident, now, turn, claimed, taken)
 
     def _schedule(self, incident: Incident, now: datetime) -> None:
         escalate_id = f"escalate:{incident.id}"
@@ -365,7 +370,7 @@ class IncidentEngine:
             if leg.due_at > now:
                 self.timers.schedule(Timer(f"leg:{leg.id}", leg.due_at, "leg_due", incident.id, leg_id=leg.id))
 
-    def _dispatch(self, incident: Incident, now: datetime, press: bool = False,
+    def _dispatch(self, incident: Incident, now: datetime, turn: Turn = Turn.COMMAND,
                   claimed: frozenset[str] = frozenset(), taken: frozenset[str] = frozenset()) -> None:
         """Hand the due legs to their channels. ``claimed``: legs stored already claimed by this
         instance, to send; ``taken``: legs found claimed when the incident was read, to leave alone
@@ -377,7 +382,7 @@ class IncidentEngine:
         to_claim = {leg.id: self._channel(leg.channel).name for leg in due if leg.id not in claimed}
         won = set(claimed)
         if to_claim:
-            with self.write_turns.turn(press):
+            with self.write_turns.turn(turn):
                 won.update(self.store.claim(list(to_claim), self.holder, to_claim, now))
         facts = self._facts(incident)
         for leg in due:

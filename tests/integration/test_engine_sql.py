@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from callcenter.domain.types import Actor, Channel, IncidentStatus, LegPurpose, 
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.engine import IncidentEngine
 from callcenter.service.outage import Report
+from callcenter.service.write_turns import Turn, WriteTurns
 from callcenter.twilio.errors import ProviderDown
 from contacts.model import CallerLookup, HouseholdProfile, Place, Responder, Role, ScopeLevel
 from contacts.phones import PhonePolicy
@@ -222,6 +224,40 @@ def test_recovery_interrupts_legs_of_a_dead_instance(rig: Rig) -> None:
     assert len(retries) == 10 and all(r.claimed_by == "test#2" for r in retries)
 
 
+class RecordingTurns(WriteTurns):
+    """Write turns that note each one's tier and whether the recovery thread asked for it."""
+
+    def __init__(self) -> None:
+        super().__init__(8)
+        self.taken: list[tuple[str, Turn]] = []
+
+    @contextmanager
+    def turn(self, tier: Turn = Turn.COMMAND) -> Iterator[None]:
+        self.taken.append((threading.current_thread().name, tier))
+        with super().turn(tier):
+            yield
+
+
+def test_recovery_writes_go_before_waiting_commands(rig: Rig) -> None:
+    """After a takeover the calls recovery places report back at once; behind their writes the SIP
+    crash benchmark's survivor placed nothing for its last inherited incident until 77 s after start."""
+    incident = rig.engine.key_press(CALLER)
+    rig.engine.holder = "test#2"
+    rig.engine.write_turns = turns = RecordingTurns()
+    rig.engine.executor = ThreadPoolExecutor(4, thread_name_prefix="send")
+    recovery = threading.Thread(target=rig.engine.recover, args=(lambda holder: holder == "test#1",),
+                                name="recovery")
+    recovery.start()
+    recovery.join(10)
+    rig.engine.executor.shutdown(wait=True)
+    by_recovery = {tier for thread, tier in turns.taken if thread == "recovery"}
+    by_senders = {tier for thread, tier in turns.taken if thread.startswith("send")}
+    assert by_recovery == {Turn.RECOVERY}  # closing the dead instance's legs, claiming their replacements
+    assert by_senders == {Turn.COMMAND}  # the replacements' hand-over reports wait their turn
+    retries = [r for r in rig.store.legs(incident.id) if r.attempt == 2 and r.channel == "call"]
+    assert len(retries) == 10 and all(r.status != "pending" for r in retries)
+
+
 def test_legs_of_an_instance_that_dies_after_the_takeover_are_interrupted_later(rig: Rig) -> None:
     """Its heartbeat was still live at the takeover (it died while another led): the sweep's check catches it."""
     incident = rig.engine.key_press(CALLER)
@@ -352,14 +388,14 @@ def test_recovery_closes_the_legs_of_one_incident_in_one_command(rig: Rig) -> No
     interrupting: list[str] = []  # an incident per command that interrupted legs
     command = rig.engine._command
 
-    def watched(incident_id: str, change: Any) -> Any:
+    def watched(incident_id: str, change: Any, turn: Turn = Turn.COMMAND) -> Any:
         def run(found: Incident, now: Any) -> Any:
             before = sum(leg.interrupted for leg in found.legs.values())
             result = change(found, now)
             if sum(leg.interrupted for leg in found.legs.values()) > before:
                 interrupting.append(incident_id)
             return result
-        return command(incident_id, run)
+        return command(incident_id, run, turn)
     rig.engine._command = watched  # type: ignore[method-assign]
     assert rig.engine.interrupt_dead(lambda holder: holder == "test#1") == 10
     assert interrupting == [incident.id]

@@ -1,4 +1,4 @@
-"""Turns at writing: at most N units of work at once, and a waiting key press goes before waiting commands."""
+"""Turns at writing: at most N units of work at once; waiting presses first, then recovery, then commands."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import time
 
 import pytest
 
-from callcenter.service.write_turns import WriteTurns
+from callcenter.service.write_turns import Turn, WriteTurns
 
 WAIT = 5.0
 
 
-def _hold(turns: WriteTurns, press: bool, order: list[str], name: str, release: threading.Event,
+def _hold(turns: WriteTurns, tier: Turn, order: list[str], name: str, release: threading.Event,
           entered: threading.Event | None = None) -> threading.Thread:
     def run() -> None:
-        with turns.turn(press=press):
+        with turns.turn(tier):
             order.append(name)
             if entered is not None:
                 entered.set()
@@ -34,7 +34,7 @@ def _wait_until(check: object, timeout: float = WAIT) -> None:
 
 def test_no_more_than_the_slots_write_at_once() -> None:
     turns, order, release = WriteTurns(2), [], threading.Event()
-    threads = [_hold(turns, False, order, f"command{n}", release) for n in range(5)]
+    threads = [_hold(turns, Turn.COMMAND, order, f"command{n}", release) for n in range(5)]
     _wait_until(lambda: len(order) == 2)
     time.sleep(0.05)
     assert len(order) == 2 and turns.writing == 2
@@ -47,11 +47,11 @@ def test_no_more_than_the_slots_write_at_once() -> None:
 def test_a_waiting_press_goes_before_every_waiting_command() -> None:
     turns, order = WriteTurns(1), []
     first_done, rest_done, entered = threading.Event(), threading.Event(), threading.Event()
-    first = _hold(turns, False, order, "writing", first_done, entered)
+    first = _hold(turns, Turn.COMMAND, order, "writing", first_done, entered)
     assert entered.wait(WAIT)
-    commands = [_hold(turns, False, order, f"command{n}", rest_done) for n in range(3)]
+    commands = [_hold(turns, Turn.COMMAND, order, f"command{n}", rest_done) for n in range(3)]
     time.sleep(0.05)  # the commands are waiting
-    press = _hold(turns, True, order, "press", rest_done)
+    press = _hold(turns, Turn.PRESS, order, "press", rest_done)
     time.sleep(0.05)
     rest_done.set()
     first_done.set()
@@ -66,20 +66,21 @@ def test_slots_must_be_positive() -> None:
         WriteTurns(0)
 
 
-def test_waiters_get_their_turn_oldest_first_presses_before_commands() -> None:
+def test_waiters_get_their_turn_by_tier_then_oldest_first() -> None:
     turns, order = WriteTurns(1), []
     hold, go, entered = threading.Event(), threading.Event(), threading.Event()
-    first = _hold(turns, False, order, "writing", hold, entered)
+    first = _hold(turns, Turn.COMMAND, order, "writing", hold, entered)
     assert entered.wait(WAIT)
     waiting = []
-    for name, press in (("command0", False), ("press0", True), ("command1", False), ("press1", True)):
-        waiting.append(_hold(turns, press, order, name, go))
-        _wait_until(lambda n=len(waiting): len(turns._presses) + len(turns._commands) == n)
+    for name, tier in (("command0", Turn.COMMAND), ("recovery0", Turn.RECOVERY), ("press0", Turn.PRESS),
+                       ("command1", Turn.COMMAND), ("recovery1", Turn.RECOVERY), ("press1", Turn.PRESS)):
+        waiting.append(_hold(turns, tier, order, name, go))
+        _wait_until(lambda n=len(waiting): sum(turns.waiting(t) for t in Turn) == n)
     go.set()
     hold.set()
     for thread in (first, *waiting):
         thread.join(WAIT)
-    assert order == ["writing", "press0", "press1", "command0", "command1"]
+    assert order == ["writing", "press0", "press1", "recovery0", "recovery1", "command0", "command1"]
     assert turns.writing == 0
 
 
@@ -87,6 +88,6 @@ def test_a_failed_write_passes_its_turn_on() -> None:
     turns = WriteTurns(1)
     with pytest.raises(RuntimeError), turns.turn():
         raise RuntimeError("write failed")
-    with turns.turn(press=True):
+    with turns.turn(Turn.PRESS):
         assert turns.writing == 1
     assert turns.writing == 0
