@@ -98,10 +98,10 @@ def incident_of(leg_id: str) -> str:
 
 
 def start(site: Site, store: SqlIncidentStore, name: str, presses: list[str], forked: bool = True,
-          ) -> tuple[EngineProcess, Restart]:
+          seconds: float = 120) -> tuple[EngineProcess, Restart]:
     pending = frozenset(unfinished(store))
     started_at = time.time()
-    process = site.start(name, presses, forked=forked)
+    process = site.start(name, presses, forked=forked, seconds=seconds)
     return process, Restart(name, process.pid, started_at, pending)
 
 

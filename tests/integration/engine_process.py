@@ -105,10 +105,12 @@ class Site:
         env.update(self.overrides.get(instance, {}))
         return env
 
-    def start(self, name: str, presses: list[str], instance: str = "node", forked: bool = False) -> EngineProcess:
-        """An engine process pressing ``presses``: a fresh interpreter, or a child of the fork server."""
+    def start(self, name: str, presses: list[str], instance: str = "node", forked: bool = False,
+              seconds: float = 120) -> EngineProcess:
+        """An engine process pressing ``presses`` and running ``seconds``: a fresh interpreter, or a
+        child of the fork server."""
         out = self.root / f"{name}.out"
-        args = ["--seconds", "120"]
+        args = ["--seconds", f"{seconds:g}"]
         for number in presses:
             args += ["--press", number]
         if forked:
