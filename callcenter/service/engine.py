@@ -176,8 +176,11 @@ class IncidentEngine:
         self._command(incident_id, lambda i, now: i.escalation_due(level, token, now, self.policy), turn)
 
     def leg_timer(self, incident_id: str) -> None:
+        """The incident's earliest waiting leg fell due: place what is due, arm the timer for the rest."""
         incident, taken = self._load_claimed(incident_id)
-        self._dispatch(incident, self.clock.now(), taken=taken)
+        now = self.clock.now()
+        self._schedule(incident, now)
+        self._dispatch(incident, now, taken=taken)
 
     def cancel(self, incident_id: str, actor: Actor) -> Incident:
         return self._command(incident_id, lambda i, now: i.cancel(actor, now))
@@ -366,9 +369,11 @@ class IncidentEngine:
                                        incident.level + 1, incident.escalation_token))
         else:
             self.timers.cancel(escalate_id)
-        for leg in incident.pending_legs():
-            if leg.due_at > now:
-                self.timers.schedule(Timer(f"leg:{leg.id}", leg.due_at, "leg_due", incident.id, leg_id=leg.id))
+        # One leg timer per incident, at its earliest leg due later: a timer per leg fired twenty
+        # times for twenty redials due together, and each firing read the whole incident again.
+        later = [leg.due_at for leg in incident.pending_legs() if leg.due_at > now]
+        if later:
+            self.timers.schedule(Timer(f"leg:{incident.id}", min(later), "leg_due", incident.id))
 
     def _dispatch(self, incident: Incident, now: datetime, turn: Turn = Turn.COMMAND,
                   claimed: frozenset[str] = frozenset(), taken: frozenset[str] = frozenset()) -> None:

@@ -161,6 +161,33 @@ def test_busy_neighbour_is_redialled_after_30_seconds(rig: Rig) -> None:
     assert rig.calls.orders[-1].attempt == 2 and rig.calls.orders[-1].recipient.phone == "+8613900000001"
 
 
+def test_redials_due_together_share_one_timer_that_places_them_all(rig: Rig) -> None:
+    """Ten busy neighbours: one leg timer for the incident, not ten that each read it again."""
+    incident = rig.engine.key_press(CALLER)
+    loads = 0
+    load = rig.engine._load_claimed
+
+    def counted(incident_id: str) -> Any:
+        nonlocal loads
+        loads += 1
+        return load(incident_id)
+    rig.engine._load_claimed = counted  # type: ignore[method-assign]
+    calls = [leg.id for leg in rig.store.legs(incident.id) if leg.channel == "call"]
+    rig.engine.leg_outcomes(incident.id, [Report(leg_id, LegStatus.BUSY) for leg_id in calls[:9]])
+    rig.clock.advance(5)
+    rig.engine.leg_outcome(calls[9], LegStatus.BUSY)  # the tenth, 5 s later
+    leg_timers = {job_id: timer.at for job_id, timer in rig.timers.jobs.items() if job_id.startswith("leg:")}
+    redials = [r for r in rig.store.legs(incident.id) if r.attempt == 2]
+    assert leg_timers == {f"leg:{incident.id}": min(r.due_at for r in redials)}
+    sent_before = len(rig.calls.orders)
+    rig.clock.advance(25)
+    rig.fire_timers()
+    assert len(rig.calls.orders) == sent_before + 9 and loads == 1  # nine due, one read
+    rig.clock.advance(5)
+    rig.fire_timers()  # the tenth, re-armed by the first firing
+    assert len(rig.calls.orders) == sent_before + 10 and loads == 2
+
+
 def test_nobody_answers_climbs_to_police(rig: Rig) -> None:
     incident = rig.engine.key_press(CALLER)
     for _ in range(6):

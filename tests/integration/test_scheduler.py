@@ -212,8 +212,9 @@ def test_timers_are_rebuilt_from_the_database_when_an_instance_starts_to_lead(ri
         assert escalate.next_run_time == stored.next_escalation_at
         assert escalate.args[0] == Timer(f"escalate:{incident.id}", stored.next_escalation_at, "escalate",
                                          incident.id, level=1, token=stored.escalation_token)
-        redials = [job for job in scheduler.get_jobs() if job.id.startswith("leg:")]
-        assert [job.args[0].leg_id.rsplit("/", 1)[-1] for job in redials] == ["2"]
+        redial = next(r for r in rig.store.legs(incident.id) if r.attempt == 2)
+        leg_timers = [job for job in scheduler.get_jobs() if job.id.startswith("leg:")]
+        assert [(job.id, job.next_run_time) for job in leg_timers] == [(f"leg:{incident.id}", redial.due_at)]
         assert {job.id for job in scheduler.get_jobs()} >= {"lease", "sweep", "audit"}
     finally:
         runtime.stop()
