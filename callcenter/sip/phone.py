@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -18,7 +19,7 @@ from pyVoIP.VoIP import CallState, NoPortsAvailableError, PhoneStatus, VoIPCall,
 from callcenter.sip import message as sipmsg
 from callcenter.sip.client import HardenedSIPClient
 from callcenter.sip.registration import RegistrationStatus
-from callcenter.sip.rtp import HardenedRTPClient
+from callcenter.sip.rtp import HardenedRTPClient, open_rtp_socket
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,12 @@ class HardenedCall(VoIPCall):
     sip: HardenedSIPClient
     RTPClients: list[HardenedRTPClient]  # type: ignore[assignment]
 
-    def __init__(self, *args: Any, number: str = "", sip: HardenedSIPClient | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, number: str = "", sip: HardenedSIPClient | None = None,
+                 offer_socket: socket.socket | None = None, **kwargs: Any) -> None:
         self.digits: queue.Queue[str] = queue.Queue()
+        # Our INVITE's RTP port, bound before the INVITE left: media (a key pressed at once) may
+        # come as soon as the far end answers, before we have read its 200 (RFC 3264, section 5).
+        self.offer_socket = offer_socket
         self.changed = threading.Condition()
         self.ringing = False
         self.final_code: int | None = None  # the final response to our INVITE, when not 2xx
@@ -64,9 +69,10 @@ class HardenedCall(VoIPCall):
         self, codecs: dict[int, PayloadType], ip: str, port: int, request: SIPMessage, baseport: int
     ) -> None:
         for index in range(len(request.body["c"])):
+            bound = self.offer_socket if index == 0 and self.offer_socket is not None else None
             self.RTPClients.append(HardenedRTPClient(
                 codecs, ip, port, request.body["c"][index]["address"], baseport + index, self.sendmode,
-                dtmf=self.dtmf_callback,
+                dtmf=self.dtmf_callback, sock=bound,
             ))
 
     def gen_ms(self) -> dict[int, dict[int, PayloadType]]:
@@ -185,6 +191,8 @@ class HardenedCall(VoIPCall):
             if hasattr(client, "sin"):  # opened (even if already told to stop): close it, or the fd leaks
                 client.stop()
             client.NSD = False
+        if self.offer_socket is not None:  # never answered, or answered: closing twice is harmless
+            self.offer_socket.close()
 
     def _set(self, state: CallState) -> None:
         with self.changed:
@@ -248,6 +256,9 @@ class HardenedPhone(VoIPPhone):
             call.hangup()
         self.dialer.stop()
         self.sip.stop()
+        for call in list(self.calls.values()):  # still dialling: no 487 will come to end them now
+            if call.offer_socket is not None:
+                call.offer_socket.close()
         self.NSD = False
         self._status = PhoneStatus.INACTIVE
 
@@ -340,17 +351,18 @@ class HardenedPhone(VoIPPhone):
     # -- outbound ------------------------------------------------------------------------------
     def call(self, number: str) -> HardenedCall:
         """INVITE ``number`` at the registrar and return at once with the call DIALING."""
-        port = self.request_port()
+        port, sock = self._bound_port()
         medias: dict[int, dict[str, Any]] = {port: {str(int(self.codec)): self.codec, "101": PayloadType.EVENT}}
         # Held while the INVITE goes out so its 180/200 (read on the receive thread) find the call.
         with self._calls_lock:
             try:
                 request, call_id, sess_id = self.dialer.invite(number, medias, TransmitType.SENDRECV)
             except BaseException:
+                sock.close()
                 self._give_back([port])  # no call holds it
                 raise
             call = HardenedCall(self, CallState.DIALING, request, sess_id, self.myIP, ms=medias,
-                                sendmode=self.sendmode, number=number, sip=self.dialer)
+                                sendmode=self.sendmode, number=number, sip=self.dialer, offer_socket=sock)
             self.calls[call_id] = call
         return call
 
@@ -370,6 +382,22 @@ class HardenedPhone(VoIPPhone):
             call.finish(code, str(response.status.phrase))
         elif call.state == CallState.DIALING:
             self._connect(call, response)
+
+    def _bound_port(self, attempts: int = 5) -> tuple[int, socket.socket]:
+        """An RTP port from the range and a socket bound to it; a port another program holds is
+        swapped for a free one (it then rests)."""
+        port = self.request_port()
+        for _ in range(attempts - 1):
+            try:
+                return port, open_rtp_socket(self.myIP, port)
+            except OSError as exc:
+                log.info("RTP port %d busy (%s), taking another", port, exc)
+                port = self.swap_port(port)
+        try:
+            return port, open_rtp_socket(self.myIP, port)
+        except BaseException:
+            self._give_back([port])
+            raise
 
     def _connect(self, call: HardenedCall, response: SIPMessage) -> None:
         try:

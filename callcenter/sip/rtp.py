@@ -67,9 +67,10 @@ class HardenedRTPClient(RTPClient):
 
     def __init__(
         self, assoc: dict[int, PayloadType], inIP: str, inPort: int, outIP: str, outPort: int,  # noqa: N803
-        sendrecv: TransmitType, dtmf: Callable[[str], None] | None = None,
+        sendrecv: TransmitType, dtmf: Callable[[str], None] | None = None, sock: socket.socket | None = None,
     ) -> None:
         super().__init__(assoc, inIP, inPort, outIP, outPort, sendrecv, dtmf)
+        self._bound = sock  # already bound to inPort: an outbound call's socket, opened with its offer
         self.pmin = AudioFifo(MAX_RECEIVED_BYTES)
         self.pmout = AudioFifo(MAX_QUEUED_BYTES)
         self.dropped = 0
@@ -81,15 +82,9 @@ class HardenedRTPClient(RTPClient):
         self._stopped = False
 
     def start(self) -> None:
-        """Open the socket (closed again when the bind fails: pyVoIP leaves it open) and join the
-        process's one RTP receiver and one transmitter instead of starting two threads of its own."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            sock.bind((self.inIP, self.inPort))
-        except OSError:
-            sock.close()
-            raise
-        sock.setblocking(False)
+        """Open the socket (or take the one bound with the offer) and join the process's one RTP
+        receiver and one transmitter instead of starting two threads of its own."""
+        sock, self._bound = self._bound or open_rtp_socket(self.inIP, self.inPort), None
         self.sin = self.sout = sock
         RECEIVER.add(self)
         TRANSMITTER.add(self)
@@ -153,6 +148,19 @@ class HardenedRTPClient(RTPClient):
 
     def drop_queued_audio(self) -> None:
         self.pmout.clear()
+
+
+def open_rtp_socket(ip: str, port: int) -> socket.socket:
+    """A non-blocking UDP socket bound to ``ip:port`` (closed again when the bind fails: pyVoIP
+    leaves it open)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((ip, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
 
 
 class Transmitter:

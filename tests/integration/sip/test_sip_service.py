@@ -147,6 +147,21 @@ def test_alert_leg_answered_and_1_pressed_is_acknowledged(running: object, kamai
     assert responder.wait(timeout=15) == 0, responder.errors()
 
 
+def test_a_key_pressed_before_the_answer_reaches_us_still_counts(
+    running: object, kamailio: Kamailio, sipp_dir: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Our INVITE's RTP port is bound before the INVITE leaves: it was bound only once we had read the
+    200, so media the phone sent at once (here the key, 1 s before its 200) met a closed port. In a
+    flood, with the process slow to read a 200, neighbours' presses were lost that way."""
+    monkeypatch.setattr("callcenter.sip.handlers.KEY_WAIT_SECONDS", 3.0)
+    sip, _, sink = running  # type: ignore[misc]
+    responder = Sipp("responder_press_1_before_answer", sipp_dir).start()
+    register_contact(kamailio.port, "13900000012", responder.port)
+    sip.channel.send(order("leg-early", "13900000012"))
+    assert sink.wait_final("inc-1/leg-early", 20) == LegStatus.ACKNOWLEDGED
+    assert responder.wait(timeout=15) == 0, responder.errors()
+
+
 def test_alert_calls_have_a_socket_of_their_own(running: object, kamailio: Kamailio, sipp_dir: Path) -> None:
     """The INVITE names the alert port in its Via and Contact, so the responses and the neighbour's
     in-dialog requests come there, never to the registered port a household's INVITE waits on."""
