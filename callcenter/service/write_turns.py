@@ -11,8 +11,8 @@ wait: at most ``slots`` units of work at once (the composition root gives SQLite
 A waiting key press goes before everything else. Next comes recovery: after a takeover it closes
 the legs a dead instance left in flight and re-places them, one write per incident. Behind a queue
 of the calls' own reports, it placed nothing for the last of 123 inherited incidents until 77 s
-after start (the SIP crash benchmark). Everything else waits its turn. A write in progress is never interrupted, so
-a press waits at most for the writes already under way.
+after start (the SIP crash benchmark). Everything else waits its turn. A write in progress is never
+interrupted, so a press waits at most for the writes already under way.
 
 A finished write hands its slot straight to the next waiter (highest tier, then oldest first),
 waking that one thread: with hundreds of writers waiting in a flood, waking them all on every

@@ -80,15 +80,8 @@ class HardenedCall(VoIPCall):
         (the answer's SDP is built after this, so it names the port actually bound)."""
         media = {}
         for client in self.RTPClients:
-            for _ in range(RTP_BIND_ATTEMPTS - 1):
-                try:
-                    client.start()
-                    break
-                except OSError as exc:
-                    log.info("RTP port %d busy (%s), taking another", client.inPort, exc)
-                    client.inPort = self.phone.swap_port(client.inPort)
-            else:
-                client.start()
+            client.inPort, client.bound = self.phone.bind_rtp(client.inPort)
+            client.start()
             media[client.inPort] = client.assoc
         return media
 
@@ -351,7 +344,7 @@ class HardenedPhone(VoIPPhone):
     # -- outbound ------------------------------------------------------------------------------
     def call(self, number: str) -> HardenedCall:
         """INVITE ``number`` at the registrar and return at once with the call DIALING."""
-        port, sock = self._bound_port()
+        port, sock = self.bind_rtp(self.request_port())
         medias: dict[int, dict[str, Any]] = {port: {str(int(self.codec)): self.codec, "101": PayloadType.EVENT}}
         # Held while the INVITE goes out so its 180/200 (read on the receive thread) find the call.
         with self._calls_lock:
@@ -383,11 +376,11 @@ class HardenedPhone(VoIPPhone):
         elif call.state == CallState.DIALING:
             self._connect(call, response)
 
-    def _bound_port(self, attempts: int = 5) -> tuple[int, socket.socket]:
-        """An RTP port from the range and a socket bound to it; a port another program holds is
-        swapped for a free one (it then rests)."""
-        port = self.request_port()
-        for _ in range(attempts - 1):
+    def bind_rtp(self, port: int) -> tuple[int, socket.socket]:
+        """A socket bound to ``port``, taken from the range; a port another program holds is swapped
+        for a free one (it then rests). The port actually bound is returned with it; when none can
+        be bound, every port tried is given back."""
+        for _ in range(RTP_BIND_ATTEMPTS - 1):
             try:
                 return port, open_rtp_socket(self.myIP, port)
             except OSError as exc:

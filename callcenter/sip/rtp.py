@@ -70,7 +70,7 @@ class HardenedRTPClient(RTPClient):
         sendrecv: TransmitType, dtmf: Callable[[str], None] | None = None, sock: socket.socket | None = None,
     ) -> None:
         super().__init__(assoc, inIP, inPort, outIP, outPort, sendrecv, dtmf)
-        self._bound = sock  # already bound to inPort: an outbound call's socket, opened with its offer
+        self.bound = sock  # a socket already bound to inPort, for start() to take
         self.pmin = AudioFifo(MAX_RECEIVED_BYTES)
         self.pmout = AudioFifo(MAX_QUEUED_BYTES)
         self.dropped = 0
@@ -82,9 +82,9 @@ class HardenedRTPClient(RTPClient):
         self._stopped = False
 
     def start(self) -> None:
-        """Open the socket (or take the one bound with the offer) and join the process's one RTP
-        receiver and one transmitter instead of starting two threads of its own."""
-        sock, self._bound = self._bound or open_rtp_socket(self.inIP, self.inPort), None
+        """Open the socket (or take the one already bound) and join the process's one RTP receiver
+        and one transmitter instead of starting two threads of its own."""
+        sock, self.bound = self.bound or open_rtp_socket(self.inIP, self.inPort), None
         self.sin = self.sout = sock
         RECEIVER.add(self)
         TRANSMITTER.add(self)

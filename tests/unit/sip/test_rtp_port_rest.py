@@ -1,8 +1,13 @@
-"""RTP ports of ended calls rest before they are handed out again (their sockets close a little later)."""
+"""RTP ports: those of ended calls rest before they are handed out again (their sockets close a little
+later); one another program holds is swapped for a free one."""
 
 from __future__ import annotations
 
-from callcenter.sip.phone import PORT_REST_SECONDS, _rested
+import socket
+
+import pytest
+
+from callcenter.sip.phone import PORT_REST_SECONDS, HardenedPhone, _rested
 
 
 def test_a_port_just_released_is_not_chosen_while_a_rested_one_is_free() -> None:
@@ -20,3 +25,42 @@ def test_a_port_rests_for_the_whole_period_then_is_chosen_again() -> None:
 def test_when_every_free_port_was_just_released_they_are_still_used() -> None:
     released = {10000: 99.0, 10002: 99.5}
     assert _rested([10000, 10002], released, 100.0) == [10000, 10002]
+
+
+def _free_pair() -> tuple[int, int]:
+    """Two consecutive free UDP ports on loopback (the phone's whole RTP range)."""
+    for low in range(41000, 59000, 2):
+        probes = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+        try:
+            for offset, probe in enumerate(probes):
+                probe.bind(("127.0.0.1", low + offset))
+            return low, low + 1
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise RuntimeError("no two free ports")
+
+
+def test_a_port_another_program_holds_is_swapped_for_a_free_one() -> None:
+    low, high = _free_pair()
+    phone = HardenedPhone("127.0.0.1", 5060, "995", "", "127.0.0.1", None, 0, low, high)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+        other.bind(("127.0.0.1", low))
+        phone.assignedPorts.append(low)  # the range handed out the port the other program holds
+        port, sock = phone.bind_rtp(low)
+        with sock:
+            assert port == high and sock.getsockname() == ("127.0.0.1", high)
+    assert phone.assignedPorts == [high]  # the busy one was given back
+
+
+def test_when_no_port_can_be_bound_every_port_tried_is_given_back() -> None:
+    low, high = _free_pair()
+    phone = HardenedPhone("127.0.0.1", 5060, "995", "", "127.0.0.1", None, 0, low, high)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b:
+        a.bind(("127.0.0.1", low))
+        b.bind(("127.0.0.1", high))
+        with pytest.raises(OSError):
+            phone.bind_rtp(phone.request_port())
+    assert phone.assignedPorts == []
