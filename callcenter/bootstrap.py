@@ -56,6 +56,7 @@ from callcenter.service.spool import PressSpool
 from callcenter.service.write_turns import WriteTurns
 from callcenter.settings import Settings
 from callcenter.sip.callback import SipCallBack
+from callcenter.sip.orphans import OrphanCanceller
 from callcenter.sip.service import SipService
 from callcenter.twilio import wiring as twilio_wiring
 from callcenter.twilio.callback import CallBackWebhooks
@@ -105,6 +106,7 @@ class Container:
         scheduler = new_scheduler()
         timers = ApschedulerTimers(scheduler)
         channels = self._channels()
+        sip = self.settings.engine.call_channel == "sip"  # also when it is a path behind the failover channel
         incidents = IncidentEngine(
             store=self.incident_store, directory=self.resilient_directory, policy=self.policy, templates=self.templates,
             channels=self._guarded(channels), timers=timers, clock=SystemClock(), events=self.events,
@@ -113,6 +115,7 @@ class Container:
             executor=ThreadPoolExecutor(self.settings.engine.dispatch_workers, thread_name_prefix="dispatch"),
             outage=self.degraded_mode,
             write_turns=WriteTurns(1 if self.engine.dialect.name == "sqlite" else 8),
+            orphans=self._orphan_canceller(channels[Channel.CALL].name) if sip else None,
         )
         # Channels report later and go on; the reports are written in batches per incident
         # (callcenter/service/leg_reports.py).
@@ -124,14 +127,22 @@ class Container:
         lease = self.settings.engine.lease_seconds
         leadership = Leadership(self.incident_store, SystemClock(), self.holder, ttl=timedelta(seconds=lease))
         tick = lease / 3
-        if self.settings.engine.call_channel == "sip":  # also when it is a path behind the failover channel
+        if sip:
             self.sip_service.channel.sink = reports
+            self.sip_service.channel.holder = self.holder
+            leadership.contact = lambda: self.sip_service.phone.alert_contact
             self._wire_sip_flows(incidents)
             return self._with_snapshot(_RuntimeWithSip(incidents, scheduler, timers, leadership, lease_seconds=tick,
                                                        sweep_seconds=min(2.0, tick), sip=self.sip_service,
                                                        reports=reports))
         return self._with_snapshot(EngineRuntime(incidents, scheduler, timers, leadership, lease_seconds=tick,
                                                  sweep_seconds=min(2.0, tick), reports=reports))
+
+    def _orphan_canceller(self, provider: str) -> OrphanCanceller:
+        """CANCELs for the alert calls a dead instance left ringing (callcenter/sip/orphans.py)."""
+        sip = self.settings.sip
+        return OrphanCanceller(provider, sip.extension, sip.registrar_host, self.incident_store.contact_of,
+                               self.sip_service.phone.send_from_alert_socket)
 
     # -- database outage: directory snapshot and press spool (docs/architecture.md) ---------
 

@@ -27,7 +27,8 @@ _MAX_INSTANCES = 64
 
 
 class LeaseStore(Protocol):
-    def try_lease(self, name: str, holder: str, now: datetime, expires_at: datetime) -> bool: ...
+    def try_lease(self, name: str, holder: str, now: datetime, expires_at: datetime,
+                  contact: str | None = None) -> bool: ...
 
     def release_lease(self, name: str, holder: str) -> None: ...
 
@@ -119,13 +120,15 @@ class Leadership:
                  on_lead: Callable[[], None] | None = None, on_lose: Callable[[], None] | None = None) -> None:
         self.leases, self.clock, self.holder, self.ttl = leases, clock, holder, ttl
         self.on_lead, self.on_lose = on_lead, on_lose
+        # Published with the heartbeat: where a survivor reaches what this instance leaves behind.
+        self.contact: Callable[[], str | None] = lambda: None
         self.leading = False
         self._lock = threading.Lock()
 
     def tick(self) -> bool:
         with self._lock:
             now = self.clock.now()
-            self.leases.try_lease(f"instance:{self.holder}", self.holder, now, now + self.ttl)
+            self.leases.try_lease(f"instance:{self.holder}", self.holder, now, now + self.ttl, self.contact())
             won = self.leases.try_lease(SCHEDULER_LEASE, self.holder, now, now + self.ttl)
             changed, self.leading = won != self.leading, won
         if changed:

@@ -205,10 +205,12 @@ class SqlIncidentStore:
 
     def in_flight(self, holders: Sequence[str]) -> list[LegRef]:
         """Legs handed to a channel by one of ``holders`` that have no final outcome yet."""
-        query = select(_leg.c.incident_id, _leg.c.id, _leg.c.provider, _leg.c.claimed_by).where(and_(
+        query = select(_leg.c.incident_id, _leg.c.id, _leg.c.provider, _leg.c.claimed_by,
+                       _leg.c.recipient_phone).where(and_(
             _leg.c.status.in_(_IN_FLIGHT), _leg.c.claimed_by.in_(list(holders))))
         with self.engine.connect() as conn:
-            return [LegRef(r.incident_id, r.id, r.provider, r.claimed_by) for r in conn.execute(query)]
+            return [LegRef(r.incident_id, r.id, r.provider, r.claimed_by, r.recipient_phone)
+                    for r in conn.execute(query)]
 
     def open_incident_ids(self) -> list[str]:
         query = select(_inc.c.id).where(_inc.c.status.in_(["alerting", "acknowledged"])).order_by(_inc.c.opened_at)
@@ -267,19 +269,21 @@ class SqlIncidentStore:
 
     # -- leases ----------------------------------------------------------------------------
 
-    def try_lease(self, name: str, holder: str, now: datetime, expires_at: datetime) -> bool:
+    def try_lease(self, name: str, holder: str, now: datetime, expires_at: datetime,
+                  contact: str | None = None) -> bool:
         """Take or renew lease ``name`` for ``holder`` if free, expired or already ours."""
+        values = {"holder": holder, "expires_at": expires_at, "contact": contact}
         with self.engine.begin() as conn:
             done = conn.execute(update(_lease).where(and_(
                 _lease.c.name == name, (_lease.c.holder == holder) | (_lease.c.expires_at < now)))
-                .values(holder=holder, expires_at=expires_at))
+                .values(**values))
             if done.rowcount == 1:
                 return True
             if conn.execute(select(_lease.c.name).where(_lease.c.name == name)).first() is not None:
                 return False
             try:
                 with conn.begin_nested():
-                    conn.execute(insert(_lease).values(name=name, holder=holder, expires_at=expires_at))
+                    conn.execute(insert(_lease).values(name=name, **values))
             except IntegrityError:
                 return False
             return True
@@ -287,6 +291,12 @@ class SqlIncidentStore:
     def release_lease(self, name: str, holder: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(_lease).where(and_(_lease.c.name == name, _lease.c.holder == holder)))
+
+    def contact_of(self, holder: str) -> str | None:
+        """The contact ``holder`` published with its heartbeat (kept after it expired)."""
+        query = select(_lease.c.contact).where(_lease.c.name == f"instance:{holder}")
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
 
     def live_holders(self, prefix: str, now: datetime) -> set[str]:
         query = select(_lease.c.holder).where(and_(_lease.c.name.like(f"{prefix}%"), _lease.c.expires_at >= now))

@@ -88,3 +88,5 @@ class LeaseRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=80)
     holder: str = Field(max_length=80)
     expires_at: datetime = _ts()
+    # An instance heartbeat's alert-call socket (host:port): a survivor cancels the calls it left ringing.
+    contact: str | None = Field(default=None, max_length=120)

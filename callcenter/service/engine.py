@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +39,7 @@ from callcenter.service.ports import (
     IncidentStore,
     LegClaims,
     LegOrder,
+    LegRef,
     Overdue,
     Timer,
     Timers,
@@ -95,7 +96,7 @@ class IncidentEngine:
         events: EventPublisher, holder: str, phone_policy: PhonePolicy,
         executor: Executor | None = None, new_id: Callable[[datetime], str] = default_incident_id,
         presses: PressLedger | None = None, outage: DegradedMode | None = None,
-        write_turns: WriteTurns | None = None,
+        write_turns: WriteTurns | None = None, orphans: Callable[[Sequence[LegRef]], None] | None = None,
     ) -> None:
         self.store, self.directory, self.policy, self.templates = store, directory, policy, templates
         self.channels, self.timers, self.clock, self.events = channels, timers, clock, events
@@ -112,6 +113,9 @@ class IncidentEngine:
         self._handover_writers: set[str] = set()
         self._flagged: set[tuple[str, str]] = set()  # (incident, what) the auditor has flagged and still finds late
         self.outage = outage  # None: a press the store cannot take fails (tests of the engine alone)
+        # Told of the legs a dead instance left in flight, before their next attempts are placed: its
+        # calls may still ring (callcenter/sip/orphans.py).
+        self.orphans = orphans
         if outage is not None:
             outage.survives_restart = lambda provider: bool((c := self._channel_named(provider)) and c.survives_restart)
             outage.on_stored = self.stored_after_outage
@@ -222,14 +226,23 @@ class IncidentEngine:
         dead = sorted(holder for holder in self.store.in_flight_holders() if dead_holders(holder))
         if not dead:
             return 0
+        refs = [ref for ref in self.store.in_flight(dead)
+                if not ((channel := self._channel_named(ref.provider)) and channel.survives_restart)]
+        self._release_orphans(refs)
         lost: dict[str, list[str]] = {}
-        for ref in self.store.in_flight(dead):
-            channel = self._channel_named(ref.provider)
-            if not (channel and channel.survives_restart):
-                lost.setdefault(ref.incident_id, []).append(ref.leg_id)
+        for ref in refs:
+            lost.setdefault(ref.incident_id, []).append(ref.leg_id)
         for incident_id, leg_ids in lost.items():
             self._interrupt(incident_id, leg_ids)
         return sum(map(len, lost.values()))
+
+    def _release_orphans(self, refs: Sequence[LegRef]) -> None:
+        if self.orphans is None or not refs:
+            return
+        try:
+            self.orphans(refs)
+        except Exception:  # the next attempts matter more than the old calls' clean-up
+            log.exception("could not release %d legs left in flight", len(refs))
 
     def _interrupt(self, incident_id: str, leg_ids: list[str]) -> None:
         """One command per incident: a crash leaves ~20 legs of each in flight, and recovery must not

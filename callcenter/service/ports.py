@@ -106,6 +106,7 @@ class LegRef:
     leg_id: str
     provider: str = ""
     claimed_by: str | None = None
+    phone: str = ""  # the recipient's number (read with legs in flight: their calls may need a CANCEL)
 
 
 @dataclass(frozen=True, slots=True)

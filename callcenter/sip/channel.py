@@ -30,6 +30,7 @@ from callcenter.domain.types import LegStatus
 from callcenter.ivr.media import AnsweredLegHandler
 from callcenter.service.ports import LegOrder, OutcomeSink
 from callcenter.sip.media import SipCallMedia
+from callcenter.sip.orphans import DialogIds, dialog_ids
 from callcenter.sip.outcomes import final_response_outcome
 from callcenter.sip.phone import HardenedCall
 
@@ -42,7 +43,7 @@ Released = Callable[[LegOrder, str], None]  # (leg, why the path is down): send 
 
 
 class Dialer(Protocol):
-    def call(self, number: str) -> HardenedCall: ...
+    def call(self, number: str, dialog: DialogIds | None = None) -> HardenedCall: ...
 
 
 @dataclass(order=True)
@@ -95,6 +96,8 @@ class SipAlertChannel:
         self.registered = registered  # None: no registration to watch (a static trunk)
         self.trunk_recheck = trunk_recheck
         self.on_released: Released | None = None  # set by the failover channel
+        # This instance in leg claims: alert calls then carry identifiers a survivor can recompute.
+        self.holder: str | None = None
         self._clock = clock
         self._trunk_refused: tuple[float, str] | None = None  # (when, why) of the last 503
         self._active = 0
@@ -204,7 +207,8 @@ class SipAlertChannel:
             self._pump()
 
     def _place(self, order: LegOrder, ref: str) -> None:
-        call = self.phone.call(order.recipient.phone)
+        dialog = dialog_ids(self.holder, order.leg_id) if self.holder else None
+        call = self.phone.call(order.recipient.phone, dialog)
         self._report(order, LegStatus.DIALING, "", ref)
         if not self._wait_answer(order, call, ref):
             return

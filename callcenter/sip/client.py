@@ -24,6 +24,7 @@ from pyVoIP.VoIP.status import PhoneStatus
 
 from callcenter.sip import message as sipmsg
 from callcenter.sip import wire
+from callcenter.sip.orphans import INVITE_CSEQ, DialogIds
 from callcenter.sip.registration import RegistrationTracker, backoff_delay
 
 if TYPE_CHECKING:
@@ -259,11 +260,16 @@ class HardenedSIPClient(SIPClient):
         return f"{uuid.uuid4().hex}@{self.myIP}:{self.myPort}"
 
     # -- outbound INVITE, ACK, CANCEL, BYE -----------------------------------------------------
-    def invite(self, number: str, ms: dict[int, dict[str, Any]], sendtype: Any) -> tuple[SIPMessage, str, int]:
-        """Send the INVITE and return at once; pyVoIP blocks here reading the socket."""
-        call_id = self.gen_call_id()
+    def invite(self, number: str, ms: dict[int, dict[str, Any]], sendtype: Any,
+               ids: DialogIds | None = None) -> tuple[SIPMessage, str, int]:
+        """Send the INVITE and return at once; pyVoIP blocks here reading the socket. With ``ids`` its
+        Call-ID, branch, From tag and CSeq are those another instance can recompute to CANCEL it."""
+        call_id = ids.call_id if ids else self.gen_call_id()
         sess_id = self.sessID.next()
-        text = self.gen_invite(number, str(sess_id), ms, sendtype, sipmsg.new_branch(), call_id)
+        text = self.gen_invite(number, str(sess_id), ms, sendtype, ids.branch if ids else sipmsg.new_branch(), call_id)
+        if ids is not None:
+            text = _with_tag_and_cseq(text, self.tagLibrary[call_id], ids.tag)
+            self.tagLibrary[call_id] = ids.tag
         self.sent_invites[call_id] = text
         self._send(text)
         return sipmsg.SipMessage(text.encode("utf8")), call_id, sess_id
@@ -310,6 +316,14 @@ class HardenedSIPClient(SIPClient):
     def forget(self, call_id: str) -> None:
         self.sent_invites.pop(call_id, None)
         self.tagLibrary.pop(call_id, None)
+
+
+def _with_tag_and_cseq(invite: str, tag: str, wanted: str) -> str:
+    head, body = invite.split("\r\n\r\n", 1)
+    from_tag = rf"^(From: [^\r\n]*;tag=){re.escape(tag)}(?=\r|$)"
+    head = re.sub(from_tag, rf"\g<1>{wanted}", head, count=1, flags=re.MULTILINE)
+    head = re.sub(r"^CSeq: \d+ INVITE(?=\r|$)", f"CSeq: {INVITE_CSEQ} INVITE", head, count=1, flags=re.MULTILINE)
+    return f"{head}\r\n\r\n{body}"
 
 
 def _first_via(invite: str) -> str:

@@ -18,6 +18,7 @@ from pyVoIP.VoIP import CallState, NoPortsAvailableError, PhoneStatus, VoIPCall,
 
 from callcenter.sip import message as sipmsg
 from callcenter.sip.client import HardenedSIPClient
+from callcenter.sip.orphans import DialogIds
 from callcenter.sip.registration import RegistrationStatus
 from callcenter.sip.rtp import HardenedRTPClient, open_rtp_socket
 
@@ -272,6 +273,14 @@ class HardenedPhone(VoIPPhone):
         """The port our alert calls go out from, and their responses and in-dialog requests come to."""
         return int(self.dialer.myPort)
 
+    @property
+    def alert_contact(self) -> str:
+        """host:port in our alert calls' Via: what a survivor needs to CANCEL them."""
+        return f"{self.dialer.myIP}:{self.dialer.myPort}"
+
+    def send_from_alert_socket(self, text: str) -> None:
+        self.dialer._send(text)
+
     # -- inbound -------------------------------------------------------------------------------
     def on_invite(self, request: SIPMessage) -> None:
         existing = self.calls.get(request.headers["Call-ID"])
@@ -342,14 +351,15 @@ class HardenedPhone(VoIPPhone):
         call.bye()
 
     # -- outbound ------------------------------------------------------------------------------
-    def call(self, number: str) -> HardenedCall:
-        """INVITE ``number`` at the registrar and return at once with the call DIALING."""
+    def call(self, number: str, dialog: DialogIds | None = None) -> HardenedCall:
+        """INVITE ``number`` at the registrar and return at once with the call DIALING; ``dialog``: the
+        INVITE's identifiers, when another instance may have to CANCEL it (callcenter/sip/orphans.py)."""
         port, sock = self.bind_rtp(self.request_port())
         medias: dict[int, dict[str, Any]] = {port: {str(int(self.codec)): self.codec, "101": PayloadType.EVENT}}
         # Held while the INVITE goes out so its 180/200 (read on the receive thread) find the call.
         with self._calls_lock:
             try:
-                request, call_id, sess_id = self.dialer.invite(number, medias, TransmitType.SENDRECV)
+                request, call_id, sess_id = self.dialer.invite(number, medias, TransmitType.SENDRECV, dialog)
             except BaseException:
                 sock.close()
                 self._give_back([port])  # no call holds it

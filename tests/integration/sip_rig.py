@@ -22,6 +22,7 @@ from callcenter.db.incident_repo import SqlIncidentStore
 RESPONDER_TRACE = "responders-messages.log"
 _ENTRY = re.compile(r"^-{20,} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)$", re.MULTILINE)
 _REQUEST_USER = re.compile(r"^INVITE sip:([^@;>\s]+)@", re.MULTILINE)
+_CANCEL = re.compile(r"^CANCEL sip:", re.MULTILINE)
 # Both end on a complete token, so an entry caught half written is read again whole next time.
 _CALL_ID = re.compile(r"^Call-ID:\s*(\S+)\r?\n", re.MULTILINE | re.IGNORECASE)
 
@@ -76,14 +77,23 @@ class PhoneTrace:
     path: Path
     _offset: int = 0  # start of the last entry read: it may have been caught half written
     _seen: dict[str, Invite] = field(default_factory=dict)
+    _cancelled: dict[str, float] = field(default_factory=dict)
 
     def invites(self) -> list[Invite]:
         """Each INVITE dialog (Call-ID) received so far, at its first arrival, in order of arrival."""
+        self._read()
+        return sorted(self._seen.values(), key=lambda invite: invite.at)
+
+    def cancels(self) -> dict[str, float]:
+        """Call-ID → arrival (wall clock) of the first CANCEL received for it so far."""
+        self._read()
+        return dict(self._cancelled)
+
+    def _read(self) -> None:
         if self.path.exists():
             with self.path.open("rb") as trace:
                 trace.seek(self._offset)
                 self._parse(trace.read().decode(errors="replace"))
-        return sorted(self._seen.values(), key=lambda invite: invite.at)
 
     def _parse(self, body: str) -> None:
         starts = [match.start() for match in _ENTRY.finditer(body)]
@@ -91,10 +101,15 @@ class PhoneTrace:
             self._offset += len(body[:starts[-1]].encode(errors="replace"))
         entries = _ENTRY.split(body)[1:]  # [stamp, message, stamp, message, ...]
         for stamp, message in zip(entries[0::2], entries[1::2], strict=True):
-            request, call_id = _REQUEST_USER.search(message), _CALL_ID.search(message)
-            if "message received" in message and request and call_id and call_id.group(1) not in self._seen:
-                at = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()  # sipp writes local time
+            call_id = _CALL_ID.search(message)
+            if "message received" not in message or not call_id:
+                continue
+            at = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()  # sipp writes local time
+            request = _REQUEST_USER.search(message)
+            if request and call_id.group(1) not in self._seen:
                 self._seen[call_id.group(1)] = Invite(request.group(1), call_id.group(1), at)
+            elif _CANCEL.search(message):
+                self._cancelled.setdefault(call_id.group(1), at)
 
 
 def received_invites(work: Path) -> list[Invite]:

@@ -311,6 +311,32 @@ def test_the_sweep_reads_legs_in_flight_only_of_dead_instances(rig: Rig) -> None
     assert read == [["test#1"]]
 
 
+def test_legs_a_dead_instance_left_in_flight_are_released_before_their_next_attempts(rig: Rig) -> None:
+    """Its calls may still ring: ``orphans`` (the SIP channel's CANCELs) hears of them first."""
+    incident = rig.engine.key_press(CALLER)
+    released: list[tuple[set[tuple[str, str | None, str, str]], int]] = []
+    rig.engine.orphans = lambda refs: released.append(
+        ({(r.leg_id, r.claimed_by, r.phone, r.provider) for r in refs}, len(rig.calls.orders)))
+    rig.engine.holder = "test#2"
+    assert rig.engine.interrupt_dead(lambda holder: holder == "test#1") == 10
+    calls = {(r.id, "test#1", r.recipient_phone, "fake-call") for r in rig.store.legs(incident.id)
+             if r.channel == "call" and r.attempt == 1}
+    assert released == [(calls, 10)]  # all ten, before any of their replacements was placed
+    assert len(rig.calls.orders) == 20
+
+
+def test_a_failing_release_of_old_calls_does_not_hold_back_their_next_attempts(rig: Rig) -> None:
+    incident = rig.engine.key_press(CALLER)
+
+    def broken(refs: object) -> None:
+        raise OSError("alert socket closed")
+    rig.engine.orphans = broken
+    rig.engine.holder = "test#2"
+    assert rig.engine.interrupt_dead(lambda holder: holder == "test#1") == 10
+    retries = [r for r in rig.store.legs(incident.id) if r.attempt == 2 and r.channel == "call"]
+    assert len(retries) == 10 and all(r.claimed_by == "test#2" for r in retries)
+
+
 def test_a_voice_message_is_stored_on_the_timeline(rig: Rig) -> None:
     incident = rig.engine.key_press(CALLER)
     rig.engine.attach_voice_message(incident.id, "var/recordings/x.wav", 7.25, Actor("household", "张桂兰"))

@@ -232,3 +232,21 @@ def test_a_stopped_scheduler_takes_no_more_timers() -> None:
         timers.schedule(Timer(f"escalate:S{n}", datetime.now(UTC) + timedelta(minutes=1), "escalate", f"S{n}",
                               level=1, token=1))
     assert scheduler.get_jobs() == []
+
+
+def test_an_instance_publishes_its_contact_with_its_heartbeat_and_a_survivor_still_reads_it(rig: Rig) -> None:
+    """The alert socket's address is what a survivor needs to cancel the calls a dead instance left ringing."""
+    dead = Leadership(rig.store, rig.clock, "a#1")
+    dead.contact = lambda: "127.0.0.1:5071"
+    dead.tick()
+    assert rig.store.contact_of("a#1") == "127.0.0.1:5071"
+    dead.contact = lambda: "127.0.0.1:5072"  # each heartbeat writes it again
+    dead.tick()
+    assert rig.store.contact_of("a#1") == "127.0.0.1:5072"
+
+    rig.clock.advance(60)  # a's heartbeat has expired: it died
+    survivor = Leadership(rig.store, rig.clock, "b#1")
+    assert survivor.tick() and survivor.is_dead("a#1")
+    assert rig.store.contact_of("a#1") == "127.0.0.1:5072"
+    assert rig.store.contact_of("b#1") is None  # publishes nothing: no SIP
+    assert rig.store.contact_of("nobody#1") is None

@@ -45,9 +45,18 @@ from sip.harness import (
     options_text,
     sip_request,
 )
-from sip_rig import invites_by_recipient, register_responders, responders_phone, sip_env, stored_form
+from sip_rig import (
+    RESPONDER_TRACE,
+    PhoneTrace,
+    invites_by_recipient,
+    register_responders,
+    responders_phone,
+    sip_env,
+    stored_form,
+)
 
 from callcenter.db.incident_repo import SqlIncidentStore
+from callcenter.sip.orphans import dialog_ids
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(240)]
 TAKEOVER_SECONDS = 10
@@ -197,7 +206,7 @@ def test_the_survivor_takes_calls_lease_and_pending_legs(rig: Rig) -> None:
     levels_before = {i: store.incident_row(i).level for i in led_by_a}
 
     a.kill()
-    killed_at = time.monotonic()
+    killed_at, killed_wall = time.monotonic(), time.time()
     # Two presses at once, before the probes can have noticed: round-robin sends one of them to the
     # dead instance, and Kamailio fails it over to the survivor after DS_INVITE_TIMEOUT_MS.
     rig.press(third)
@@ -207,6 +216,15 @@ def test_the_survivor_takes_calls_lease_and_pending_legs(rig: Rig) -> None:
     # b re-placed a's legs that were in flight: a's attempts closed as interrupted, the next ones b's.
     assert eventually(lambda: _replaced_by(store, "a#", "b#"), TAKEOVER_SECONDS - (time.monotonic() - killed_at)), \
         f"a's ringing legs not re-placed by b\n{b.output()}"
+
+    # a's calls still ringing at the kill are cancelled by b, not left ringing until Kamailio's
+    # fr_inv_timer (120 s here): a neighbour's phone would ring on for a call nobody hears.
+    trace = PhoneTrace(rig.work / RESPONDER_TRACE)
+    orphans = _ringing_at(trace, store, "a#", killed_wall)
+    assert orphans, "none of a's calls was ringing at the kill"
+    assert eventually(lambda: orphans <= set(trace.cancels()), TAKEOVER_SECONDS), \
+        f"not cancelled: {orphans - set(trace.cancels())}\n{b.output()}"
+    assert max(trace.cancels()[call_id] - killed_wall for call_id in orphans) <= TAKEOVER_SECONDS
 
     for caller in (third, fourth):
         assert eventually(lambda c=caller: _placed_by(rig, c, "b#"), 15), rig.kamailio.log_tail()
@@ -242,6 +260,16 @@ def _placed_by(rig: Rig, caller: str, prefix: str) -> bool:
     return incident_id is not None and any(
         leg.incident_id == incident_id and (leg.claimed_by or "").startswith(prefix)
         for leg in leg_rows(rig.store).values())
+
+
+def _ringing_at(trace: PhoneTrace, store: SqlIncidentStore, prefix: str, moment: float) -> set[str]:
+    """Call-IDs of the calls of instance ``prefix`` that had reached the phone and were not yet
+    cancelled at ``moment`` (wall clock)."""
+    ours = {dialog_ids(leg.claimed_by or "", leg_id).call_id for leg_id, leg in leg_rows(store).items()
+            if (leg.claimed_by or "").startswith(prefix) and leg.channel == "call"}
+    arrived = {invite.call_id for invite in trace.invites() if invite.at <= moment}
+    cancelled = trace.cancels()
+    return {call_id for call_id in ours & arrived if cancelled.get(call_id, moment + 1) > moment}
 
 
 def _ringing_of(store: SqlIncidentStore, prefix: str) -> set[str]:

@@ -11,13 +11,14 @@ import pytest
 
 from callcenter.domain.types import Channel, LegStatus
 from callcenter.sip.channel import SipAlertChannel
+from callcenter.sip.orphans import DialogIds
 from callcenter.sip.phone import HardenedCall, HardenedPhone
 from callcenter.twilio.failover import FailoverChannel
 from tests.unit.twilio.test_twilio_failover_unit import MOBILE, ROUTES, Clock, FakePath, Notes, _order
 
 
 class NeverDials:
-    def call(self, number: str) -> HardenedCall:
+    def call(self, number: str, dialog: DialogIds | None = None) -> HardenedCall:
         raise AssertionError(f"no leg may be dialled in this test ({number})")
 
 
@@ -127,7 +128,7 @@ def test_a_leg_whose_call_the_stopping_phone_ends_is_left_claimed_without_an_err
     stopping = threading.Event()
 
     class StoppingPhone:
-        def call(self, number: str) -> HardenedCall:
+        def call(self, number: str, dialog: DialogIds | None = None) -> HardenedCall:
             channel.close()
             stopping.set()
             raise OSError(9, "Bad file descriptor")
