@@ -49,7 +49,7 @@ from bench.mass_stack import (
     press_times,
     start_service,
 )
-from bench.mass_watch import Sampler, ScreenProcess
+from bench.mass_watch import PauseWatch, Sampler, ScreenProcess
 
 TEMPLATE = RESULTS / "mass-event-district" / "callcenter.db"
 
@@ -109,15 +109,22 @@ def measure(args: argparse.Namespace, run_dir: Path, presses: list[Press], sip: 
             service: Service) -> dict[str, Any]:
     screen = ScreenProcess(service.base_url).start()
     sampler = Sampler(service).start()
+    pauses = PauseWatch().start()
     started = time.time()
     households = households_press(run_dir / "households", sip.port, presses, args.seconds)
     sipp_rc = households.wait(args.seconds + 180)
     pressed_until = time.time()
     drained = wait_drained(service, sampler, quiet_s=args.quiet, cap_s=args.drain_cap)
     sampler.stop()
+    pauses.stop()
     screen.stop()
     sent = press_times(run_dir / "households" / "households-messages.log")
+    first_press = min(sent.values(), default=started)
     return report(args, presses, service, screen, sampler, sent) | {
+        "pauses": pauses.report(first_press),
+        "write_turns": write_turns_report(service, first_press),
+        "synthesizer": synthesizer_report(service, first_press),
+        "announcements_rendered_ahead": service.container.announcement_warmer.rendered,
         "sipp_exit_code": sipp_rc, "sipp_errors": households.errors()[-800:] if sipp_rc else "",
         "presses_wall_s": pressed_until - started, "drained": drained, "screen_errors": screen.errors[:5],
         "registrar_out_of_memory": sip.registrar_out_of_memory(),
@@ -149,6 +156,7 @@ def report(args: argparse.Namespace, presses: list[Press], service: Service, scr
         "press_to_announced_ms": analysis.quantiles(analysis.delays_ms(pressed, screen.announced).values()),
         "press_to_listed_ms": analysis.quantiles(analysis.delays_ms(pressed, screen.listed).values()),
         "listed_over_1s": sum(1 for v in analysis.delays_ms(pressed, screen.listed).values() if v > 1000),
+        "listed_over_1s_at": slow_presses(pressed, hooked, stored, screen.listed),
         "press_to_first_ringing_ms": analysis.quantiles(analysis.delays_ms(pressed, ringing).values()),
         "last_incident_press_to_first_ringing_ms": (1000 * (ringing[last] - pressed[last])
                                                     if last in ringing else None),
@@ -162,6 +170,35 @@ def report(args: argparse.Namespace, presses: list[Press], service: Service, scr
         "screen_refetches": screen.refetches,
         "screen_pushed_rows": screen.pushed,
     }
+
+
+def slow_presses(pressed: dict[str, float], hooked: dict[str, float], stored: dict[str, float],
+                 listed: dict[str, float]) -> list[list[float]]:
+    """[second of the run the key was pressed in, press → hook, → stored, → listed ms] of each press
+    listed later than 1 s: a tail that falls in one second points at one pause of the process."""
+    first = min(pressed.values(), default=0.0)
+    slow = [i for i, ms in analysis.delays_ms(pressed, listed).items() if ms > 1000]
+    return sorted([round(pressed[i] - first, 2), *(round(1000 * (t[i] - pressed[i])) if i in t else -1
+                                                   for t in (hooked, stored, listed))] for i in slow)
+
+
+def write_turns_report(service: Service, since: float) -> dict[str, Any]:
+    """The engine's writes: how long each held its turn, by what; the longest, and the first 5 s."""
+    turns = service.container.runtime.engine.write_turns
+    held = getattr(turns, "held", [])
+    rows = [[round(at - since, 3), round(1000 * waited), round(1000 * took), tier, by]
+            for at, waited, took, tier, by in held]
+    return {"count": len(rows), "held_ms": analysis.quantiles([r[2] for r in rows]),
+            "longest": sorted(rows, key=lambda r: -r[2])[:15],
+            "first_5s": [r for r in rows if r[0] <= 5.0]}
+
+
+def synthesizer_report(service: Service, since: float) -> dict[str, int]:
+    """Speech synthesizer runs (a process each) and the distinct texts they spoke; also in the first 5 s."""
+    runs = getattr(service.container.prompt_library.synthesizer, "runs", [])
+    early = [text for at, text in runs if at - since <= 5.0]
+    return {"runs": len(runs), "texts": len({text for _, text in runs}),
+            "runs_first_5s": len(early), "texts_first_5s": len(set(early))}
 
 
 def _count(values: Any) -> dict[str, int]:
@@ -228,6 +265,17 @@ def print_summary(result: dict[str, Any]) -> None:
     print(f"  listed later than 1 s: {result['listed_over_1s']}   rows pushed live: {result['screen_pushed_rows']}   "
           f"last incident press → first ringing: "
           f"{result['last_incident_press_to_first_ringing_ms']}")
+    slow = result["listed_over_1s_at"]
+    if slow:
+        print(f"  listed later than 1 s, pressed at {slow[0][0]:.1f}–{slow[-1][0]:.1f} s of the run")
+    pauses = result.get("pauses", {})
+    print(f"  process pauses over {pauses.get('pauses_over_ms')} ms (s, ms): {pauses.get('pauses')}")
+    print(f"  collections over {pauses.get('collections_over_ms')} ms (s, generation, ms): {pauses.get('collections')}")
+    print(f"  speech synthesizer: {json.dumps(result.get('synthesizer'))}; announcements rendered ahead: "
+          f"{result.get('announcements_rendered_ahead')}")
+    turns = result.get("write_turns", {})
+    print(f"  write turns: {turns.get('count')} held (ms) {json.dumps(turns.get('held_ms'))}; longest (s, waited ms, "
+          f"held ms, tier, by): {json.dumps(turns.get('longest', [])[:5], ensure_ascii=False)}")
     print(f"  queue: {json.dumps(result['queue'])}")
     drain = result["drain"]
     print(f"  drain: max queued {drain['max_queued']}, emptied {drain['emptied_after_last_press_s']} s after "

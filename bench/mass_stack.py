@@ -17,7 +17,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
 from callcenter.heap import settle_after_start_up
 from callcenter.service.ports import LegOrder
+from callcenter.service.write_turns import Turn, WriteTurns
 from callcenter.settings import load_settings
 from callcenter.sip.channel import LegQueue, _Queued
 
@@ -268,6 +270,39 @@ def free_tcp_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class CountedSynthesizer:
+    """The prompt library's synthesizer, each run noted: (wall clock at its start, text)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.voice = inner, inner.voice
+        self.runs: list[tuple[float, str]] = []
+
+    def synthesize(self, text: str) -> bytes:
+        self.runs.append((time.time(), text))
+        return bytes(self.inner.synthesize(text))
+
+
+class TimedTurns(WriteTurns):
+    """The engine's write turns, each timed: when it was granted, how long it was held, by what."""
+
+    def __init__(self, slots: int) -> None:
+        super().__init__(slots)
+        self.held: list[tuple[float, float, float, int, str]] = []  # (granted, waited s, held s, tier, by)
+
+    @contextmanager
+    def turn(self, tier: Turn = Turn.COMMAND) -> Iterator[None]:
+        caller = sys._getframe(2)  # turn() → contextmanager's __enter__ → the engine's method
+        by = f"{caller.f_code.co_name} < {caller.f_back.f_code.co_name if caller.f_back else '?'}"
+        asked = time.perf_counter()
+        with super().turn(tier):
+            granted = time.perf_counter()
+            try:
+                yield
+            finally:
+                done = time.perf_counter()
+                self.held.append((time.time() - (done - granted), granted - asked, done - granted, int(tier), by))
+
+
 @dataclass
 class Service:
     container: ConsoleContainer
@@ -307,6 +342,9 @@ def start_service(data_dir: Path, registrar: int, max_channels: int, ring_timeou
     channel = container.sip_service.channel
     queue = RecordingQueue(lambda: channel.active_calls)
     channel.queue = queue
+    turns = TimedTurns(container.runtime.engine.write_turns.slots)
+    container.runtime.engine.write_turns = turns
+    container.prompt_library.synthesizer = CountedSynthesizer(container.prompt_library.synthesizer)
     opened = time_key_presses(container)
     container.runtime.start()
     if not container.sip_service.phone.wait_registered(15):

@@ -4,6 +4,7 @@ channel's queue, CPU time and RSS."""
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -211,3 +212,57 @@ def rss_mib() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+@dataclass
+class PauseWatch:
+    """When the whole process stood still: a thread that sleeps 5 ms and notes how late it woke
+    (the interpreter lock held elsewhere, or the machine busy), and every cyclic collection, timed.
+    A flood run whose tail of slow presses falls in one second points at one such pause."""
+
+    late_ms: float = 200.0  # wake-ups later than this are noted
+    collection_ms: float = 50.0  # collections longer than this are noted
+    pauses: list[tuple[float, float]] = field(default_factory=list)  # (wall clock at wake-up, ms late)
+    collections: list[tuple[float, int, float]] = field(default_factory=list)  # (wall clock at end, generation, ms)
+    _collection_began: float = 0.0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> PauseWatch:
+        gc.callbacks.append(self._on_collection)
+        self._thread = threading.Thread(target=self._run, daemon=True, name="pause-watch")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._on_collection in gc.callbacks:
+            gc.callbacks.remove(self._on_collection)
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def report(self, since: float) -> dict[str, object]:
+        """Offsets in seconds from ``since`` (the first press)."""
+        return {
+            "pauses_over_ms": self.late_ms,
+            "pauses": [[round(at - since, 2), round(ms)] for at, ms in self.pauses],
+            "collections_over_ms": self.collection_ms,
+            "collections": [[round(at - since, 2), generation, round(ms)] for at, generation, ms in self.collections],
+        }
+
+    def _on_collection(self, phase: str, info: dict[str, int]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._collection_began = now
+            return
+        ms = 1000 * (now - self._collection_began)
+        if ms > self.collection_ms:
+            self.collections.append((time.time(), info["generation"], ms))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            before = time.perf_counter()
+            time.sleep(0.005)
+            late = 1000 * (time.perf_counter() - before - 0.005)
+            if late > self.late_ms:
+                self.pauses.append((time.time(), late))

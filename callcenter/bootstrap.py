@@ -39,10 +39,11 @@ from callcenter.domain.types import Channel
 from callcenter.ivr.caller_incidents import CallerIncidents
 from callcenter.ivr.engine_actions import EngineIncidentActions
 from callcenter.ivr.flowfile import FlowSet, load_flows
-from callcenter.ivr.handlers import alert_handler, inbound_handler
+from callcenter.ivr.handlers import alert_handler, inbound_handler, warm_alert_audio
 from callcenter.ivr.media import AnsweredLegHandler
 from callcenter.ivr.prompts import PromptLibrary
 from callcenter.ivr.speech import EspeakSynthesizer
+from callcenter.ivr.warmer import AnnouncementWarmer
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.callback import CallBack, CallBackTimeline, SimulatedCallBack
 from callcenter.service.engine import IncidentEngine
@@ -194,6 +195,7 @@ class Container:
         sip.inbound_handler = inbound_handler(actions, self.caller_incidents, self.prompt_library, self.ivr_flows,
                                               ivr.record_max_seconds)
         sip.channel.handler = self.alert_leg_handler
+        sip.channel.prepare = self.announcement_warmer
 
     @cached_property
     def known_numbers(self) -> KnownNumbers:
@@ -281,6 +283,11 @@ class Container:
         return alert_handler(self.prompt_library, self.ivr_flows)
 
     @cached_property
+    def announcement_warmer(self) -> AnnouncementWarmer:
+        """Renders each incident's alert announcement while its first calls ring (callcenter/ivr/warmer.py)."""
+        return AnnouncementWarmer(lambda order: warm_alert_audio(self.prompt_library, self.ivr_flows, order))
+
+    @cached_property
     def caller_incidents(self) -> CallerIncidents:
         """The call channel remembers each inbound call's incident here; the inbound handler looks it up."""
         return CallerIncidents()
@@ -295,6 +302,8 @@ class Container:
         self._closed = True
         if "runtime" in self.__dict__:
             self.runtime.stop()
+        if "announcement_warmer" in self.__dict__:
+            self.announcement_warmer.close()
         if "directory" in self.__dict__:
             self.directory.close()
         if "directory_snapshot" in self.__dict__:

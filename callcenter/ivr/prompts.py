@@ -26,6 +26,7 @@ from callcenter.ivr.speech import convert_to_call_audio
 log = logging.getLogger(__name__)
 
 MEMORY_ENTRIES = 256  # a few dozen fixed prompts plus the announcements of the incidents in progress
+RENDER_STRIPES = 64
 
 
 class PromptSource(StrEnum):
@@ -51,6 +52,8 @@ class PromptLibrary:
         self._memory: OrderedDict[Path, bytes] = OrderedDict()
         self._lock = threading.Lock()
         self._recorded: dict[tuple[Path, int, int], Path] = {}  # recording (path, mtime, size) → converted file
+        self._rendering = [threading.Lock() for _ in range(RENDER_STRIPES)]  # by text: one synthesis at a time
+        self.synthesized = 0  # texts synthesised by this process
 
     def audio(self, say: Say) -> bytes:
         """The audio for a flow's Say command. Raises SpeechError when nothing can be produced."""
@@ -110,7 +113,13 @@ class PromptLibrary:
         target = self.cache_dir / f"speech-{digest}.wav"
         if target.is_file():
             return target, PromptSource.CACHED
-        write_wav_atomically(target, self.synthesizer.synthesize(text))
+        # One synthesis per text at a time: an incident's neighbours answer together, and each used to
+        # run the synthesizer for the same announcement (49 runs for 11 texts in a flood's first 5 s).
+        with self._rendering[int(digest[:8], 16) % len(self._rendering)]:
+            if target.is_file():
+                return target, PromptSource.CACHED
+            write_wav_atomically(target, self.synthesizer.synthesize(text))
+        self.synthesized += 1
         return target, PromptSource.SYNTHESIZED
 
     def _load(self, file: Path) -> bytes:

@@ -92,6 +92,8 @@ class SipAlertChannel:
         self.max_channels = max_channels
         self.sink = sink
         self.on_dial = on_dial  # told as each queued leg is actually dialled (tests, metrics)
+        # Told as each leg is dialled, to get what it will say ready while it rings; never blocks.
+        self.prepare: Callable[[LegOrder], None] | None = None
         self.queue = LegQueue()
         self.registered = registered  # None: no registration to watch (a static trunk)
         self.trunk_recheck = trunk_recheck
@@ -194,6 +196,7 @@ class SipAlertChannel:
                 return
             if self.on_dial is not None:
                 self.on_dial(order)
+            self._prepare(order)
             self._place(order, ref)
         except Exception as exc:  # a leg always ends with an outcome
             if self._closed:  # the phone stopped under it: it stays claimed, as queued legs do
@@ -205,6 +208,13 @@ class SipAlertChannel:
             with self._lock:
                 self._active -= 1
             self._pump()
+
+    def _prepare(self, order: LegOrder) -> None:
+        if self.prepare is not None:
+            try:
+                self.prepare(order)
+            except Exception:  # the call renders what it says on answer instead
+                log.exception("could not prepare alert leg %s", order.leg_id)
 
     def _place(self, order: LegOrder, ref: str) -> None:
         dialog = dialog_ids(self.holder, order.leg_id) if self.holder else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import wave
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -117,3 +119,29 @@ def test_calls_in_parallel_share_one_rendering(tmp_path: Path) -> None:
     assert set(results) == {tone(text)}
     assert len(list((tmp_path / "cache").glob("speech-*.wav"))) == 1
     assert not list((tmp_path / "cache").glob(".*.part"))
+
+
+class SlowSynthesizer(FakeSynthesizer):
+    """Takes long enough that calls answered together all ask while it speaks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = threading.Event()
+
+    def synthesize(self, text: str) -> bytes:
+        self.started.set()
+        time.sleep(0.2)
+        return super().synthesize(text)
+
+
+def test_neighbours_answering_together_wait_for_one_synthesis_of_the_announcement(tmp_path: Path) -> None:
+    synthesizer = SlowSynthesizer()
+    prompts = library(tmp_path, synthesizer)
+    text = "这里是995紧急求助。张建国家，地址：张家口村3组12号"
+    with ThreadPoolExecutor(8) as pool:
+        first = pool.submit(prompts.audio, Say(text))
+        assert synthesizer.started.wait(5)
+        others = [pool.submit(prompts.audio, Say(text)) for _ in range(7)]
+        results = {first.result(), *(future.result() for future in others)}
+    assert results == {tone(text)}
+    assert synthesizer.spoken == [text] and prompts.synthesized == 1

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from callcenter.domain.types import Channel, LegStatus
+from callcenter.service.ports import LegOrder
 from callcenter.sip.channel import SipAlertChannel
 from callcenter.sip.orphans import DialogIds
 from callcenter.sip.phone import HardenedCall, HardenedPhone
@@ -158,3 +159,34 @@ def test_a_call_whose_invite_cannot_leave_gives_its_rtp_port_back() -> None:
         with pytest.raises(OSError):
             phone.call("+8613800000001")
     assert phone.assignedPorts == []
+
+
+def test_each_leg_is_prepared_as_it_is_dialled_and_a_failing_preparation_loses_no_call() -> None:
+    """What the call will say is made ready while it rings (the announcement warmer); legs waiting for
+    a trunk channel cost nothing yet."""
+    sink = Sink()
+    dialled: list[str] = []
+    done = threading.Semaphore(0)
+
+    class Unreachable:
+        def call(self, number: str, dialog: DialogIds | None = None) -> HardenedCall:
+            dialled.append(number)
+            done.release()
+            raise OSError(101, "Network is unreachable")
+
+    channel = SipAlertChannel(Unreachable(), lambda order, media: LegStatus.ACKNOWLEDGED, max_channels=0, sink=sink)
+    prepared: list[str] = []
+
+    def prepare(order: LegOrder) -> None:
+        prepared.append(order.leg_id)
+        if order.attempt == 1:
+            raise OSError("espeak-ng: not found")
+    channel.prepare = prepare
+    channel.send(_order(n=1))  # no free trunk channel: nothing is dialled, nothing prepared
+    channel.send(_order(n=2))
+    assert prepared == []
+    channel.max_channels = 1
+    channel.release_slots(0)  # what a finished call does: pump the queue
+    assert done.acquire(timeout=5) and done.acquire(timeout=5)
+    assert prepared == [_order(n=1).leg_id, _order(n=2).leg_id]
+    assert len(dialled) == 2
