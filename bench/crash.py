@@ -84,6 +84,8 @@ class Result:
     registrar_out_of_memory: int = 0  # SIP: Kamailio log lines saying its shared memory ran out
     survivor_incidents: Latency | None = None  # survivor: to the first placement of each inherited incident
     survivor_untouched: int = 0  # inherited incidents the survivor placed nothing for
+    # SIP: calls ringing when their process was killed: seconds from the next start to their CANCEL
+    left_ringing: tuple[float | None, ...] = ()
 
 
 def resume_figures(restarts: list[Any], survivor: Any) -> tuple[Latency | None, int, int, int]:
@@ -129,10 +131,22 @@ def run(kind: str, trials: int, seed: int, channel: str = "recording") -> Result
         findings = trials_module.check_placements(site, store, trial_run.reported, placements, sip=channel == "sip")
         surplus = ledger.surplus_invites() if channel == "sip" else {}
         out_of_memory = ledger.registrar.out_of_memory() if channel == "sip" else 0
+        ringing = tuple(ledger.left_ringing([*trial_run.restarts, restart])) if channel == "sip" else ()
         store.engine.dispose()
     resumed, inheriting, early, never = resume_figures(trial_run.restarts, restart)
     return Result(kind, channel, trials, findings, surplus, resumed, inheriting, early, never,
-                  time.monotonic() - began, out_of_memory, survivor_incidents, untouched)
+                  time.monotonic() - began, out_of_memory, survivor_incidents, untouched, ringing)
+
+
+def left_ringing_line(delays: Sequence[float | None]) -> str:
+    """Calls a killed process left ringing, and how soon after the next start their CANCEL came."""
+    came = sorted(d for d in delays if d is not None)
+    if not came:
+        return f"calls left ringing at the kills: {len(delays)}, none cancelled"
+    timed = Latency.of([int(d * 1e9) for d in came], 0.0)
+    return (f"calls left ringing at the kills: {len(delays)}; cancelled p50 {timed.p50_ms / 1000:.2f} s, "
+            f"max {timed.max_ms / 1000:.2f} s after the next process started; never cancelled: "
+            f"{len(delays) - len(came)} (Kamailio's fr_inv_timer would end them after 120 s)")
 
 
 def report(results: list[Result]) -> str:
@@ -162,6 +176,7 @@ def report(results: list[Result]) -> str:
                          f"being dialled, {len(f.ended_unplaced)} of them ending a recipient's attempts; "
                          f"Kamailio out of shared memory: {r.registrar_out_of_memory} log lines (must be 0, "
                          "or Kamailio answered 500 instead of ringing the phone)")
+            lines.append(f"{r.database}: {left_ringing_line(r.left_ringing)}")
     lines.append(f"\ngoals: 0 incidents lost, 0 attempts placed twice, {goal}")
     return "\n".join(lines)
 

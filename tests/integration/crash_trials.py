@@ -284,6 +284,22 @@ class SipLedger:
                            "attempt": leg.attempt if leg else 0, "channel": "call", "pid": pid, "at": invite.at})
         return placed
 
+    def left_ringing(self, restarts: Sequence[Restart]) -> list[float | None]:
+        """Per call still ringing when its process was killed (not cancelled before the next process
+        started): seconds from that start to its CANCEL at the phone (None: none came)."""
+        spans = sorted((r.started_at, r.pid) for r in restarts)
+        cancels = self.trace.cancels()
+        delays: list[float | None] = []
+        for invite in self.trace.invites():
+            index = bisect.bisect_right(spans, (invite.at, float("inf")))
+            if index == 0 or index == len(spans):  # before any process, or the last one's (not killed)
+                continue
+            next_start = spans[index][0]
+            cancelled = cancels.get(invite.call_id)
+            if cancelled is None or cancelled >= next_start:
+                delays.append(None if cancelled is None else cancelled - next_start)
+        return delays
+
     def surplus_invites(self) -> dict[str, tuple[int, int]]:
         """Numbers whose phone received more INVITE dialogs than the call legs stored for them."""
         legs = Counter(leg.phone for leg in self._claimed_call_legs())

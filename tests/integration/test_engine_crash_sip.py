@@ -34,6 +34,7 @@ TRIALS = 10
 # Liveness, not speed: the survivor takes the lease of the killed process (1.5 s here) and dials
 # a call (or sends an SMS) of an inherited incident within the issue's bound.
 RESUME_WITHIN_SECONDS = 10.0
+CANCELLED_WITHIN_SECONDS = 30.0  # after the next process started; far below Kamailio's own 120 s
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Outcome:
     placements: list[dict[str, Any]]
     survivor: Restart
     registrar_out_of_memory: int  # Kamailio log lines: its shared memory ran out
+    left_ringing: list[float | None]  # per call ringing at a kill: next start → its CANCEL, s (None: never)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +59,8 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
         survivor.kill()
         placements = ledger.read([*run.restarts, restart])
         found = check_placements(site, store, run.reported, placements, sip=True)
-        yield Outcome(found, ledger.surplus_invites(), placements, restart, ledger.registrar.out_of_memory())
+        yield Outcome(found, ledger.surplus_invites(), placements, restart, ledger.registrar.out_of_memory(),
+                      ledger.left_ringing([*run.restarts, restart]))
 
 
 def test_killed_engines_dial_every_call_leg_once_and_finish_every_escalation(outcome: Outcome) -> None:
@@ -85,3 +88,11 @@ def test_killed_engines_dial_every_call_leg_once_and_finish_every_escalation(out
 def test_every_recipient_is_dialled_after_a_crash(outcome: Outcome) -> None:
     # No recipient's chain of attempts ends on a leg the SIP channel failed without dialling it.
     assert outcome.found.ended_unplaced == [], f"{len(outcome.found.ended_unplaced)} recipients never dialled again"
+
+
+def test_calls_a_killed_engine_left_ringing_are_cancelled_by_the_next_one(outcome: Outcome) -> None:
+    """Not left to Kamailio's fr_inv_timer (120 s here): the next boot CANCELs them as it recovers,
+    before it rings the same phones again."""
+    assert outcome.left_ringing, "no call was ringing at a kill"
+    assert [d for d in outcome.left_ringing if d is None or d > CANCELLED_WITHIN_SECONDS] == []
+
