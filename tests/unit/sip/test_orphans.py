@@ -6,7 +6,7 @@ from pyVoIP.RTP import PayloadType, TransmitType
 
 from callcenter.service.ports import LegRef
 from callcenter.sip.client import HardenedSIPClient
-from callcenter.sip.orphans import OrphanCanceller, cancel_text, dialog_ids
+from callcenter.sip.orphans import BURST, OrphanCanceller, cancel_text, dialog_ids
 
 LEG = "20261204-080000-abc123/+8613900000001/call/alert/1"
 NUMBER = "+8613900000001"
@@ -84,3 +84,14 @@ def test_the_canceller_sends_one_cancel_per_call_of_each_dead_instance_whose_con
         dialog_ids("a#1", LEG).call_id, dialog_ids("a#1", other_leg).call_id]
     assert all(_headers(text)["Via"].startswith("SIP/2.0/UDP 127.0.0.1:5071;") for text in sent)
     assert canceller.sent == 2
+
+
+def test_thousands_of_cancels_go_out_in_bursts_with_a_pause_between() -> None:
+    """A takeover after a flood cancels thousands of calls: never more than a burst back to back."""
+    log: list[str] = []
+    canceller = OrphanCanceller("sip", "995", "127.0.0.1", lambda holder: "127.0.0.1:5071",
+                                lambda text: log.append("send"), pause=lambda: log.append("pause"))
+    canceller([LegRef("i", f"{LEG[:-1]}{n}", "sip", "a#1", NUMBER) for n in range(1, 2 * BURST + 2)])
+    assert log.count("send") == 2 * BURST + 1 and canceller.sent == 2 * BURST + 1
+    assert log.index("pause") == BURST and log.count("pause") == 2
+    assert "".join(entry[0] for entry in log).split("p") == ["s" * BURST, "s" * BURST, "s"]
