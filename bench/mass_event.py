@@ -17,7 +17,9 @@ an operator's browser is: the console's live event stream, whose "opened" event 
 page shows at once; its incident list refetched 100 ms after a burst of events, as the page does)
 and → first responder ringing (the 180's leg status as stored); the SIP channel's queue (every push and
 pop recorded under its lock) replayed against the incidents' stored press times; the queue and
-calls up every second; CPU and RSS of this process (the service and the sampler).
+calls up every second; CPU and RSS of this process (the service and the sampler). To tell where a
+slow press waited: each press listed later than 1 s with the second of the run it came in, pauses of
+the whole process, cyclic collections, every write turn of the engine, and the speech synthesizer's runs.
 
 ``--twilio`` sends alert calls and SMS through Twilio paths to the local emulator at Twilio's
 default rates (1/s per number and per account) instead of SIP; households still press over SIP.

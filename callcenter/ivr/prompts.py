@@ -53,7 +53,6 @@ class PromptLibrary:
         self._lock = threading.Lock()
         self._recorded: dict[tuple[Path, int, int], Path] = {}  # recording (path, mtime, size) → converted file
         self._rendering = [threading.Lock() for _ in range(RENDER_STRIPES)]  # by text: one synthesis at a time
-        self.synthesized = 0  # texts synthesised by this process
 
     def audio(self, say: Say) -> bytes:
         """The audio for a flow's Say command. Raises SpeechError when nothing can be produced."""
@@ -119,7 +118,6 @@ class PromptLibrary:
             if target.is_file():
                 return target, PromptSource.CACHED
             write_wav_atomically(target, self.synthesizer.synthesize(text))
-        self.synthesized += 1
         return target, PromptSource.SYNTHESIZED
 
     def _load(self, file: Path) -> bytes:
