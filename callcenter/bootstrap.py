@@ -183,8 +183,9 @@ class Container:
 
     @cached_property
     def sip_service(self) -> SipService:
-        """The SIP phone (extension 995) and its alert channel; calls wait for the engine to exist."""
-        return SipService(self.settings.sip, on_emergency=_engine_not_ready)
+        """The SIP phone (extension 995) and its alert channel; calls wait for the engine to exist.
+        Answered alert legs run the alert flow, which stores a neighbour's key as it is pressed."""
+        return SipService(self.settings.sip, on_emergency=_engine_not_ready, alert_handler=self.alert_leg_handler)
 
     def _wire_sip_flows(self, incidents: IncidentEngine) -> None:
         """995 calls open the incident on the INVITE, then run the IVR flows (docs/ivr.md, docs/sip.md)."""
@@ -194,7 +195,6 @@ class Container:
         actions = EngineIncidentActions(incidents, ivr.recordings_path(self.settings.data_dir))
         sip.inbound_handler = inbound_handler(actions, self.caller_incidents, self.prompt_library, self.ivr_flows,
                                               ivr.record_max_seconds)
-        sip.channel.handler = self.alert_leg_handler
         sip.channel.prepare = self.announcement_warmer
 
     @cached_property
@@ -279,7 +279,7 @@ class Container:
 
     @cached_property
     def alert_leg_handler(self) -> AnsweredLegHandler:
-        """What the call channel runs on an answered alert leg."""
+        """What the call channel runs on an answered alert leg: 1 or 2 is reported at the key press."""
         return alert_handler(self.prompt_library, self.ivr_flows)
 
     @cached_property

@@ -182,14 +182,18 @@ class Incident:
 
     def record_outcome(self, leg_ref: str, outcome: LegStatus, now: datetime, policy: EscalationPolicy,
                        detail: str = "", provider_ref: str = "") -> bool:
-        """A channel reported on a leg. Returns False when the report is stale or a duplicate."""
+        """A channel reported on a leg. Returns False when the report is stale or a duplicate.
+
+        A stale report changes nothing and adds nothing to the timeline: channels repeat themselves
+        (Twilio's "completed" after a key, a second "dialing"), and the operators have nothing to do
+        about it. The caller logs it.
+        """
         leg = self.legs.get(leg_ref)
         if leg is None:
             raise IncidentError(f"incident {self.id} has no leg {leg_ref}")
         if outcome not in CHANNEL_OUTCOMES[leg.channel]:
             raise IncidentError(f"{leg.channel} leg cannot report {outcome}")
         if not _moves_forward(leg, outcome):
-            self._event(now, "outcome_ignored", SYSTEM, leg=leg.id, status=leg.status, reported=outcome)
             return False
         self._set_leg(leg, outcome, now, detail, provider_ref)
         if outcome is LegStatus.ACKNOWLEDGED and leg.purpose is LegPurpose.ALERT:

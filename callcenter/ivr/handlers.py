@@ -14,7 +14,7 @@ from callcenter.domain.types import EMERGENCY_TYPE_LABELS, EmergencyType, LegSta
 from callcenter.ivr.engine import SPOKEN_TYPES, FlowEngine, FlowState, Say
 from callcenter.ivr.flow import Action
 from callcenter.ivr.flowfile import ALERT_FLOW, INBOUND_FLOW, FlowSet
-from callcenter.ivr.media import AnsweredLegHandler, CallMedia, InboundCallHandler
+from callcenter.ivr.media import AnsweredLegHandler, CallMedia, InboundCallHandler, LegDecided
 from callcenter.ivr.ports import CallerIncident, IncidentActions, IncidentLookup, PromptAudio
 from callcenter.ivr.runner import FlowRunner
 from callcenter.service.ports import LegOrder
@@ -23,10 +23,6 @@ log = logging.getLogger(__name__)
 
 _TYPE_BY_LABEL = {label: kind for kind, label in EMERGENCY_TYPE_LABELS.items()}
 _OUTCOMES = {Action.ACKNOWLEDGE.value: LegStatus.ACKNOWLEDGED, Action.DECLINE.value: LegStatus.DECLINED}
-
-# Told as soon as a responder presses 1 or 2, before the spoken confirmation ends (optional).
-EarlyOutcome = Callable[[LegOrder, LegStatus], None]
-
 
 @dataclass(frozen=True, slots=True)
 class LegOutcome:
@@ -68,12 +64,13 @@ def inbound_handler(engine_actions: IncidentActions, incident_lookup: IncidentLo
     return handle
 
 
-def alert_handler(prompts: PromptAudio, flows: FlowSet, early_outcome: EarlyOutcome | None = None,
-                  ) -> AnsweredLegHandler:
+def alert_handler(prompts: PromptAudio, flows: FlowSet) -> AnsweredLegHandler:
+    """The alert flow on an answered leg: 1 or 2 is told to ``decided`` at the key press, before the
+    confirmation is spoken; the call's end only decides a leg no key decided."""
     flow = flows[ALERT_FLOW]
 
-    def handle(order: LegOrder, media: CallMedia) -> LegStatus:
-        effects = _LegEffects(order, early_outcome)
+    def handle(order: LegOrder, media: CallMedia, decided: LegDecided) -> LegStatus:
+        effects = _LegEffects(order, decided)
         result = FlowRunner(flow, media, prompts, effects).run(leg_facts(order))
         outcome = leg_outcome(result.state, result.far_end_hung_up)
         log.info("leg %s: %s (%s)", order.leg_id, outcome.status, outcome.detail)
@@ -139,18 +136,18 @@ class _IncidentEffects:
 
 
 class _LegEffects:
-    """An alert leg's outcome is returned when the call ends; ``early`` hears it at the key press."""
+    """The flow's acknowledge/decline actions, told to the channel the moment the flow takes them."""
 
-    def __init__(self, order: LegOrder, early: EarlyOutcome | None) -> None:
-        self.order, self.early = order, early
+    def __init__(self, order: LegOrder, decided: LegDecided) -> None:
+        self.order, self.decided = order, decided
 
     def set_field(self, name: str, value: str) -> None:
         log.warning("leg %s: an alert flow cannot set incident fields", self.order.leg_id)
 
     def action(self, action: Action) -> None:
         status = _OUTCOMES.get(action.value)
-        if status is not None and self.early is not None:
-            self.early(self.order, status)
+        if status is not None:
+            self.decided(status, f"pressed {'1' if status is LegStatus.ACKNOWLEDGED else '2'}")
 
     def recording(self, audio: bytes, seconds: float) -> None:
         log.info("leg %s: a recording on an alert call is not kept", self.order.leg_id)

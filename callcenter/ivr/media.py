@@ -52,6 +52,13 @@ class CallMedia(Protocol):
 # Runs one inbound 995 call (already answered, incident already opened) until it ends.
 InboundCallHandler = Callable[[CallMedia], None]
 
-# Runs the alert flow on an answered alert leg and returns its outcome:
-# ACKNOWLEDGED, DECLINED or ANSWERED_WITHOUT_KEY.
-AnsweredLegHandler = Callable[[LegOrder, CallMedia], LegStatus]
+# Told an answered alert leg's outcome the moment a key decides it (ACKNOWLEDGED or DECLINED, with a
+# detail such as "pressed 1"), while the call goes on with its confirmation. The channel stores it at
+# once: the quorum, the console and the escalation timer see the key, not the end of the call.
+LegDecided = Callable[[LegStatus, str], None]
+
+# Runs the alert flow on an answered alert leg. A key that decides the leg is told to ``LegDecided`` as
+# it is recognised; the return value is the outcome when no key decided it (ANSWERED_WITHOUT_KEY), or
+# repeats the decided one. The channel passes its own ``LegDecided`` with every call, so no handler
+# can run without somewhere to report to.
+AnsweredLegHandler = Callable[[LegOrder, CallMedia, LegDecided], LegStatus]

@@ -161,7 +161,11 @@ class IncidentEngine:
         self._store_reports(incident_id, reports, record_all)
 
     def _record(self, incident: Incident, report: Report, now: datetime) -> None:
-        incident.record_outcome(report.leg_id, report.status, now, self.policy, report.detail, report.ref)
+        if not incident.record_outcome(report.leg_id, report.status, now, self.policy, report.detail, report.ref):
+            # A channel repeating itself (Twilio's "completed" after a key, a second "dialing"): the log
+            # keeps it; the operators' timeline does not.
+            leg = incident.legs[report.leg_id]
+            log.info("leg %s: report %s ignored, the leg is %s", report.leg_id, report.status, leg.status)
 
     def _store_reports(self, incident_id: str, reports: list[Report],
                        change: Callable[[Incident, datetime], object]) -> None:
@@ -490,7 +494,7 @@ class IncidentEngine:
         def apply(incident: Incident, now: datetime) -> None:
             for item in batch:
                 try:
-                    incident.record_outcome(item.leg_id, item.status, now, self.policy, item.detail, item.ref)
+                    self._record(incident, Report(item.leg_id, item.status, item.detail, item.ref), now)
                 except IncidentError:
                     log.exception("outcome %s for leg %s not recorded", item.status, item.leg_id)
         try:

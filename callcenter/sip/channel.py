@@ -27,7 +27,7 @@ from typing import Protocol
 from pyVoIP.VoIP import CallState
 
 from callcenter.domain.types import LegStatus
-from callcenter.ivr.media import AnsweredLegHandler
+from callcenter.ivr.media import AnsweredLegHandler, LegDecided
 from callcenter.service.ports import LegOrder, OutcomeSink
 from callcenter.sip.media import SipCallMedia
 from callcenter.sip.orphans import DialogIds, dialog_ids
@@ -223,11 +223,16 @@ class SipAlertChannel:
         if not self._wait_answer(order, call, ref):
             return
         self._report(order, LegStatus.ANSWERED, "", ref)
+        decided = _Decision(lambda status, detail: self._report(order, status, detail, ref))
         try:
-            outcome = self.handler(order, SipCallMedia(call))
+            decided(self.handler(order, SipCallMedia(call), decided), "")
+        except Exception:
+            if decided.status is None:
+                raise
+            # The neighbour's key is stored; a failure in the confirmation after it changes nothing.
+            log.exception("alert leg %s failed after its key was stored as %s", order.leg_id, decided.status)
         finally:
             call.hangup()
-        self._report(order, outcome, "", ref)
 
     def _wait_answer(self, order: LegOrder, call: HardenedCall, ref: str) -> bool:
         """True once answered; otherwise reports the final outcome (busy, no answer, failed) and returns False."""
@@ -269,6 +274,24 @@ class SipAlertChannel:
             self.sink.leg_outcome(order.leg_id, status, detail, ref)
         except Exception:
             log.exception("outcome %s of leg %s not recorded", status, order.leg_id)
+
+
+class _Decision:
+    """An answered leg's outcome, reported once: the first key decides it the moment it is pressed
+    (``LegDecided``); the rest of the call (its confirmation, a hang-up, a late error) cannot change
+    or delay it. Runs on the leg's own thread, as the flow does."""
+
+    def __init__(self, report: LegDecided) -> None:
+        self._report = report
+        self.status: LegStatus | None = None
+
+    def __call__(self, status: LegStatus, detail: str) -> None:
+        if self.status is not None:
+            if status is not self.status:
+                log.info("alert leg already decided as %s: %s later in the call changes nothing", self.status, status)
+            return
+        self.status = status
+        self._report(status, detail)
 
 
 def _progressed(reported_ringing: bool) -> Callable[[HardenedCall], bool]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from callcenter.domain.types import LegStatus
-from callcenter.ivr.media import CallEnded, CallMedia
+from callcenter.ivr.media import CallEnded, CallMedia, LegDecided
 from callcenter.service.ports import LegOrder
 
 HOLD_SECONDS = 600.0
@@ -20,11 +20,12 @@ def hold_line(media: CallMedia) -> None:
         return
 
 
-def press_one_to_acknowledge(order: LegOrder, media: CallMedia) -> LegStatus:
+def press_one_to_acknowledge(order: LegOrder, media: CallMedia, decided: LegDecided) -> LegStatus:
     """Alert: wait for a key; 1 = coming, 2 = cannot come, nothing = answered without a key."""
     try:
         while (digit := media.next_digit(KEY_WAIT_SECONDS)) is not None:
             if digit in KEY_OUTCOMES:
+                decided(KEY_OUTCOMES[digit], f"pressed {digit}")
                 return KEY_OUTCOMES[digit]
     except CallEnded:
         pass

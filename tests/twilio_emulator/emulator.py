@@ -18,6 +18,9 @@ in it (click-to-call back) is recorded in ``Resource.dials`` and the dialled num
 scripted call outcome: "answer…" answers (its ``<Number statusCallback>`` hears in-progress, then
 completed), busy / no-answer / failed do not; the ``<Dial action>`` then gets ``DialCallStatus``.
 
+``hang_up_gate`` (an Event): answered calls stay in progress after their ``<Gather>`` result until it is
+set, as a neighbour listening to the thanks does.
+
 Recordings: ``add_recording(wav)`` stores a WAV served at Twilio's recording URL (``….wav``, same
 basic auth as the API); ``inbound_call`` answers a ``<Record>`` with it when given one.
 """
@@ -71,6 +74,7 @@ class Resource:
     outcome: str = ""
     twiml: list[str] = field(default_factory=list)  # every TwiML document our app returned
     callbacks: list[dict[str, str]] = field(default_factory=list)
+    answered_callbacks: int = 0  # status callbacks our app has answered (callbacks are appended before)
     dials: list[DialRecord] = field(default_factory=list)  # <Dial>s this call ran
 
 
@@ -94,6 +98,9 @@ class Emulator:
         self.recordings: dict[str, bytes] = {}  # RE… → WAV bytes served at the recording URL
         self.recording_fetches: list[tuple[str, int]] = []  # (sid, HTTP status) of every download
         self.recording_failures = 0  # the next N recording downloads answer 500
+        # When set, an answered call stays up after its key until this is set (a neighbour listening
+        # to the thanks): the test looks at what the key did while the call is still in progress.
+        self.hang_up_gate: threading.Event | None = None
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._signer = RequestValidator(auth_token)
@@ -319,6 +326,8 @@ class Emulator:
         answered = {**base, "CallStatus": "in-progress", **detected}
         self._status(r, url, answered)
         self._converse(r, params, answered)
+        if self.hang_up_gate is not None:
+            self.hang_up_gate.wait(60)
         self._status(r, url, {**base, "CallStatus": "completed", "CallDuration": "12", **detected})
 
     def _converse(self, r: Resource, created: dict[str, str], params: dict[str, str]) -> None:
@@ -358,6 +367,7 @@ class Emulator:
         r.callbacks.append(params)
         if url:
             self.post_webhook(url, params)
+        r.answered_callbacks += 1
 
 
 def _error(status: int, code: int, message: str) -> JSONResponse:

@@ -63,6 +63,11 @@ class GroupDirectory:
         upper = (Responder(50, "网格员王芳", GRID_WORKER, Role.GRID_WORKER, ScopeLevel.GROUP, 1, None),)
         return CallerLookup(household, place, (), people, upper)
 
+    def household_by_id(self, household_id: int) -> CallerLookup | None:
+        """The household of an incident, as the operators' incident page asks for it."""
+        callers = {1: CALLER, 2: SECOND_CALLER}
+        return self.household_by_caller(callers[household_id]) if household_id in callers else None
+
     def is_known_number(self, number: str) -> bool:
         """The toll-fraud guard's question: the two households' lines, the neighbours, the grid worker."""
         return number in (CALLER, SECOND_CALLER, GRID_WORKER) or number in map(neighbour, range(1, self.neighbours + 1))

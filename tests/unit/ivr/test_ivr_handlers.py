@@ -43,6 +43,19 @@ def order(kind: str = "火灾") -> LegOrder:
     return LegOrder(f"{INCIDENT}/1", INCIDENT, Channel.CALL, LegPurpose.ALERT, 1, recipient, "短信", facts)
 
 
+class Decisions:
+    """The channel's side of an alert call: what the flow told it, and what had been said by then."""
+
+    def __init__(self, prompts: FakePromptAudio | None = None) -> None:
+        self.prompts = prompts
+        self.told: list[tuple[LegStatus, str]] = []
+        self.said_before: list[list[str]] = []
+
+    def __call__(self, status: LegStatus, detail: str) -> None:
+        self.told.append((status, detail))
+        self.said_before.append(list(self.prompts.said) if self.prompts else [])
+
+
 def test_press_and_stay_silent_notes_records_and_keeps_the_line() -> None:
     media = FakeCallMedia(HOUSEHOLD, hang_up_at=200.0)
     actions, prompts = run_inbound(media)
@@ -116,28 +129,43 @@ def test_an_unspeakable_text_becomes_a_tone_and_the_flow_goes_on(tmp_path: Path)
 ])
 def test_alert_leg_outcome(digits: list[tuple[float, str]], status: LegStatus) -> None:
     media = FakeCallMedia("+8613907170002", digits=digits)
-    assert alert_handler(FakePromptAudio(), FLOWS)(order(), media) is status
+    decided = Decisions()
+    assert alert_handler(FakePromptAudio(), FLOWS)(order(), media, decided) is status
     assert media.hung_up_by_us
+    keyed = status in (LegStatus.ACKNOWLEDGED, LegStatus.DECLINED)
+    assert [status for status, _ in decided.told] == ([status] if keyed else [])
 
 
 def test_alert_hang_up_before_a_key_is_answered_without_key() -> None:
     media = FakeCallMedia("+8613907170002", hang_up_at=3.0)
-    assert alert_handler(FakePromptAudio(), FLOWS)(order(), media) is LegStatus.ANSWERED_WITHOUT_KEY
+    assert alert_handler(FakePromptAudio(), FLOWS)(order(), media, Decisions()) is LegStatus.ANSWERED_WITHOUT_KEY
 
 
 def test_alert_without_a_key_announces_three_times() -> None:
     prompts = FakePromptAudio()
-    alert_handler(prompts, FLOWS)(order(), FakeCallMedia("+8613907170002"))
+    alert_handler(prompts, FLOWS)(order(), FakeCallMedia("+8613907170002"), Decisions())
     announcements = [s for s in prompts.said if "张家口村3组12号" in s]
     assert len(announcements) == 3 and prompts.said[-1] == "no_key"
 
 
-def test_alert_acknowledgement_is_reported_at_the_key_press() -> None:
-    early: list[LegStatus] = []
+@pytest.mark.parametrize(("key", "status", "reply"), [
+    ("1", LegStatus.ACKNOWLEDGED, "coming"), ("2", LegStatus.DECLINED, "not_coming")])
+def test_the_key_is_told_as_it_is_pressed_before_the_reply_is_spoken(key: str, status: LegStatus,
+                                                                      reply: str) -> None:
     prompts = FakePromptAudio()
-    handler = alert_handler(prompts, FLOWS, early_outcome=lambda _order, status: early.append(status))
-    assert handler(order(), FakeCallMedia("+8613907170002", digits=[(9.0, "1")])) is LegStatus.ACKNOWLEDGED
-    assert early == [LegStatus.ACKNOWLEDGED] and prompts.said[-1] == "coming"
+    decided = Decisions(prompts)
+    handler = alert_handler(prompts, FLOWS)
+    assert handler(order(), FakeCallMedia("+8613907170002", digits=[(9.0, key)]), decided) is status
+    assert decided.told == [(status, f"pressed {key}")]
+    assert reply not in decided.said_before[0] and prompts.said[-1] == reply
+
+
+def test_a_second_key_during_the_reply_is_not_told() -> None:
+    """After 1 the flow speaks its thanks and hangs up: a 2 pressed meanwhile decides nothing."""
+    decided = Decisions()
+    media = FakeCallMedia("+8613907170002", digits=[(9.0, "1"), (9.5, "2")])
+    assert alert_handler(FakePromptAudio(), FLOWS)(order(), media, decided) is LegStatus.ACKNOWLEDGED
+    assert decided.told == [(LegStatus.ACKNOWLEDGED, "pressed 1")]
 
 
 def test_leg_facts_give_the_type_code_for_the_flow_branch() -> None:
@@ -167,7 +195,8 @@ def test_warming_renders_the_announcement_before_the_call(tmp_path: Path) -> Non
     library = PromptLibrary(synthesizer, tmp_path / "cache", tmp_path / "prompts", FLOWS.prompts())
     assert warm_alert_audio(library, FLOWS, order()) == 2
     spoken = len(synthesizer.spoken)
-    assert alert_handler(library, FLOWS)(order(), FakeCallMedia(digits=[(9.0, "1")])) is LegStatus.ACKNOWLEDGED
+    assert alert_handler(library, FLOWS)(order(), FakeCallMedia(digits=[(9.0, "1")]), Decisions()) \
+        is LegStatus.ACKNOWLEDGED
     assert synthesizer.spoken[spoken:] == [FLOWS.prompts()["coming"]]  # only the confirmation was new
 
 
@@ -203,3 +232,24 @@ def test_a_flow_that_breaks_at_run_time_ends_the_call_cleanly() -> None:
     media = FakeCallMedia(HOUSEHOLD)
     inbound_handler(FakeIncidentActions(), lookup, FakePromptAudio(), flows)(media)
     assert media.hung_up_by_us
+
+
+@pytest.mark.parametrize(("digits", "command", "reply"), [
+    ([(8.0, "3")], ("set_type", INCIDENT, "medical"), "typed"),
+    ([(8.0, "9"), (10.0, "9")], ("cancel", INCIDENT), "cancelled"),
+])
+def test_the_households_menu_keys_act_before_the_reply_is_spoken(
+        digits: list[tuple[float, str]], command: tuple[str, ...], reply: str) -> None:
+    """The type and a cancellation reach the incident at the key; the caller hears the reply after."""
+    prompts = FakePromptAudio()
+    said_at_command: list[list[str]] = []
+
+    class Actions(FakeIncidentActions):
+        def _record(self, *call: str) -> None:
+            super()._record(*call)
+            said_at_command.append(list(prompts.said))
+
+    actions = Actions()
+    run_inbound(FakeCallMedia(HOUSEHOLD, digits=digits, hang_up_at=60.0), actions, prompts)
+    index = actions.calls.index(command)
+    assert reply not in said_at_command[index] and reply in prompts.said

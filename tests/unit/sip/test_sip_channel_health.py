@@ -8,8 +8,10 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
+from pyVoIP.VoIP import CallState
 
 from callcenter.domain.types import Channel, LegStatus
+from callcenter.ivr.media import AnsweredLegHandler, LegDecided
 from callcenter.service.ports import LegOrder
 from callcenter.sip.channel import SipAlertChannel
 from callcenter.sip.orphans import DialogIds
@@ -31,10 +33,14 @@ class Sink:
         self.outcomes.append((leg_id, status, detail))
 
 
+def acknowledges(order: LegOrder, media: object, decided: LegDecided) -> LegStatus:
+    return LegStatus.ACKNOWLEDGED
+
+
 def _queued_channel(registered: list[bool], clock: Clock) -> tuple[SipAlertChannel, Sink]:
     """No free trunk channel: every sent leg waits in the queue."""
     sink = Sink()
-    channel = SipAlertChannel(NeverDials(), lambda order, media: LegStatus.ACKNOWLEDGED, max_channels=0,
+    channel = SipAlertChannel(NeverDials(), acknowledges, max_channels=0,
                               sink=sink, registered=lambda: registered[0], trunk_recheck=30, clock=clock)
     return channel, sink
 
@@ -113,7 +119,7 @@ def test_a_released_leg_no_path_takes_is_failed_not_lost() -> None:
 def test_a_closed_channel_dials_no_queued_leg_and_reports_nothing_for_them() -> None:
     """The phone is stopping: queued legs stay claimed for the next leader (no burst of failures)."""
     sink = Sink()
-    channel = SipAlertChannel(NeverDials(), lambda order, media: LegStatus.ACKNOWLEDGED, max_channels=1, sink=sink)
+    channel = SipAlertChannel(NeverDials(), acknowledges, max_channels=1, sink=sink)
     channel.close()
     channel.send(_order(n=1))
     channel.send(_order(n=2))
@@ -134,7 +140,7 @@ def test_a_leg_whose_call_the_stopping_phone_ends_is_left_claimed_without_an_err
             stopping.set()
             raise OSError(9, "Bad file descriptor")
 
-    channel = SipAlertChannel(StoppingPhone(), lambda order, media: LegStatus.ACKNOWLEDGED, max_channels=1,
+    channel = SipAlertChannel(StoppingPhone(), acknowledges, max_channels=1,
                               sink=sink)
     with caplog.at_level(logging.INFO, logger="callcenter.sip.channel"):
         channel.send(_order())
@@ -174,7 +180,7 @@ def test_each_leg_is_prepared_as_it_is_dialled_and_a_failing_preparation_loses_n
             done.release()
             raise OSError(101, "Network is unreachable")
 
-    channel = SipAlertChannel(Unreachable(), lambda order, media: LegStatus.ACKNOWLEDGED, max_channels=0, sink=sink)
+    channel = SipAlertChannel(Unreachable(), acknowledges, max_channels=0, sink=sink)
     prepared: list[str] = []
 
     def prepare(order: LegOrder) -> None:
@@ -190,3 +196,71 @@ def test_each_leg_is_prepared_as_it_is_dialled_and_a_failing_preparation_loses_n
     assert done.acquire(timeout=5) and done.acquire(timeout=5)
     assert prepared == [_order(n=1).leg_id, _order(n=2).leg_id]
     assert len(dialled) == 2
+
+
+class AnsweredAtOnce:
+    """A phone whose every call is answered at once (no wire): what the channel does after the answer."""
+
+    def __init__(self) -> None:
+        self.hung_up = threading.Event()
+
+    def call(self, number: str, dialog: DialogIds | None = None) -> HardenedCall:
+        phone = self
+
+        class Answered:
+            state, ringing, final_code, final_reason, number = CallState.ANSWERED, False, 200, "OK", "+8613907170002"
+
+            def hangup(self) -> None:
+                phone.hung_up.set()
+
+        return Answered()  # type: ignore[return-value]
+
+
+def _answered_leg(handler: AnsweredLegHandler) -> tuple[AnsweredAtOnce, Sink, SipAlertChannel]:
+    phone, sink = AnsweredAtOnce(), Sink()
+    channel = SipAlertChannel(phone, handler, max_channels=1, sink=sink)
+    channel.send(_order())
+    return phone, sink, channel
+
+
+def _leg_ended(channel: SipAlertChannel) -> bool:
+    """The leg's thread has given its trunk channel back: everything it reports is reported."""
+    deadline = time.monotonic() + 5
+    while channel.active_calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return channel.active_calls == 0
+
+
+def test_the_key_is_reported_while_the_call_goes_on_and_the_rest_of_the_call_cannot_change_it() -> None:
+    confirmation_playing, call_may_end = threading.Event(), threading.Event()
+
+    def handler(order: LegOrder, media: object, decided: LegDecided) -> LegStatus:
+        decided(LegStatus.ACKNOWLEDGED, "pressed 1")
+        confirmation_playing.set()
+        assert call_may_end.wait(5)
+        decided(LegStatus.DECLINED, "pressed 2")  # a second key during the thanks
+        return LegStatus.ANSWERED_WITHOUT_KEY  # and a flow that ends as if nothing was pressed
+
+    phone, sink, channel = _answered_leg(handler)
+    assert confirmation_playing.wait(5)
+    assert [s for _, s, _ in sink.outcomes] == [LegStatus.DIALING, LegStatus.ANSWERED, LegStatus.ACKNOWLEDGED]
+    assert not phone.hung_up.is_set()  # the neighbour is still on the line, the key already counted
+    call_may_end.set()
+    assert _leg_ended(channel) and phone.hung_up.is_set()
+    assert sink.outcomes[2:] == [(_order().leg_id, LegStatus.ACKNOWLEDGED, "pressed 1")]
+
+
+def test_a_failure_after_the_key_leaves_the_key_standing() -> None:
+    def handler(order: LegOrder, media: object, decided: LegDecided) -> LegStatus:
+        decided(LegStatus.ACKNOWLEDGED, "pressed 1")
+        raise OSError("the confirmation could not be synthesised")
+
+    phone, sink, channel = _answered_leg(handler)
+    assert _leg_ended(channel) and phone.hung_up.is_set()
+    assert [s for _, s, _ in sink.outcomes] == [LegStatus.DIALING, LegStatus.ANSWERED, LegStatus.ACKNOWLEDGED]
+
+
+def test_a_call_no_key_decided_ends_with_what_the_flow_returns() -> None:
+    phone, sink, channel = _answered_leg(lambda order, media, decided: LegStatus.ANSWERED_WITHOUT_KEY)
+    assert _leg_ended(channel) and phone.hung_up.is_set()
+    assert [s for _, s, _ in sink.outcomes] == [LegStatus.DIALING, LegStatus.ANSWERED, LegStatus.ANSWERED_WITHOUT_KEY]
