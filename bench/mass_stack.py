@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 harness: Any = importlib.import_module("sip.harness")  # the tests' Kamailio and sipp helpers
 DEMO_CFG = ROOT / "config" / "kamailio" / "demo.cfg"
 # The simulated phone behind Kamailio's port + 1..4, by a number's last digit (config/kamailio/demo.cfg).
-DEMO_PHONES = ("demo_ack", "demo_decline", "demo_busy", "demo_no_answer")
+DEMO_PHONES: tuple[str, str, str, str] = ("demo_ack", "demo_decline", "demo_busy", "demo_no_answer")
 OUTCOME_BY_LAST_DIGIT = {**dict.fromkeys("012345", "acknowledge"), "6": "decline", "7": "decline",
                          "8": "busy", "9": "never answer"}
 
@@ -133,9 +133,11 @@ def press_times(message_log: Path) -> dict[str, float]:
 
 @dataclass
 class DemoSip:
-    """Kamailio (demo.cfg) on a free port P, the four simulated phones on P+1..P+4."""
+    """Kamailio (demo.cfg) on a free port P, the four simulated phones on P+1..P+4 (by a number's last
+    digit; ``phones`` names their sipp scenarios). Each phone's log lines go to ``<scenario>-<port>-logs.log``."""
 
     run_dir: Path
+    phones: tuple[str, str, str, str] = DEMO_PHONES
     port: int = 0
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -146,7 +148,7 @@ class DemoSip:
             self.processes.append(subprocess.Popen(
                 [str(ROOT / "scripts" / "kamailio.sh"), str(self.port), str(self.run_dir), str(DEMO_CFG)],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-        for index, scenario in enumerate(DEMO_PHONES, start=1):
+        for index, scenario in enumerate(self.phones, start=1):
             self.processes.append(self._phone(scenario, self.port + index))
         self._wait_ready(timeout)
         return self
@@ -155,9 +157,10 @@ class DemoSip:
         media = harness.free_udp_range(4)[0]
         command = ["sipp", "-sf", str(harness.SCENARIOS / f"{scenario}.xml"), "-i", harness.HOST, "-p", str(port),
                    "-mi", harness.HOST, "-mp", str(media), "-cp", str(harness.free_udp_port()), "-nostdin",
-                   "-trace_err", "-error_file", str(self.run_dir / f"{scenario}-errors.log"),
-                   "-trace_msg", "-message_file", str(self.run_dir / f"{scenario}-messages.log")]
-        with (self.run_dir / f"{scenario}.out").open("ab") as out:
+                   "-trace_err", "-error_file", str(self.run_dir / f"{scenario}-{port}-errors.log"),
+                   "-trace_msg", "-message_file", str(self.run_dir / f"{scenario}-{port}-messages.log"),
+                   "-trace_logs", "-log_file", str(self.run_dir / f"{scenario}-{port}-logs.log")]
+        with (self.run_dir / f"{scenario}-{port}.out").open("ab") as out:
             return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=self.run_dir)
 
     def _wait_ready(self, timeout: float) -> None:

@@ -41,11 +41,13 @@ class OperatorScreen:
     """An operator's console: the live event stream, and the incident list refetched after each burst
     of events (100 ms after its first event, at most once a second), as the console page does.
     ``listed`` is when an incident was first on screen: its row pushed with its "opened" event, or
-    else in a fetched list; ``announced`` when its first live event arrived (epoch s)."""
+    else in a fetched list; ``announced`` when its first live event arrived; ``acknowledged`` when
+    each leg's "acknowledged" arrived on the stream (epoch s)."""
 
     base_url: str
     announced: dict[str, float] = field(default_factory=dict)
     listed: dict[str, float] = field(default_factory=dict)
+    acknowledged: dict[str, float] = field(default_factory=dict)
     refetches: int = 0
     pushed: int = 0  # incidents listed from their live event's row
     errors: list[str] = field(default_factory=list)
@@ -80,6 +82,8 @@ class OperatorScreen:
                     if line.startswith("data: "):
                         event, now = json.loads(line[6:]), time.time()
                         self.announced.setdefault(event["incident_id"], now)
+                        if event.get("status") == "acknowledged":
+                            self.acknowledged.setdefault(event["leg"], now)
                         if "summary" in event:  # the page puts the pushed row on screen at once
                             self.listed.setdefault(event["incident_id"], now)
                             self.pushed += 1
@@ -123,6 +127,7 @@ class ScreenProcess:
         self.base_url = base_url
         self.announced: dict[str, float] = {}
         self.listed: dict[str, float] = {}
+        self.acknowledged: dict[str, float] = {}
         self.refetches = self.pushed = 0
         self.errors: list[str] = []
         self._conn: Connection | None = None
@@ -147,6 +152,7 @@ class ScreenProcess:
         if self._conn.poll(timeout):
             figures = self._conn.recv()
             self.announced, self.listed = figures["announced"], figures["listed"]
+            self.acknowledged = figures["acknowledged"]
             self.refetches, self.pushed, self.errors = figures["refetches"], figures["pushed"], figures["errors"]
         else:
             self.errors.append("the operator screen process gave no figures")
@@ -164,7 +170,8 @@ def _watch_screen(base_url: str, conn: Connection) -> None:
     conn.send("connected")
     conn.recv()  # "stop"
     screen.stop()
-    conn.send({"announced": screen.announced, "listed": screen.listed, "refetches": screen.refetches,
+    conn.send({"announced": screen.announced, "listed": screen.listed, "acknowledged": screen.acknowledged,
+               "refetches": screen.refetches,
                "pushed": screen.pushed, "errors": screen.errors})
 
 

@@ -127,3 +127,5 @@ class LiveEvent(BaseModel):
     incident_id: str
     kind: str
     at: datetime
+    leg: str | None = Field(None, description="leg_status events: the leg that moved")
+    status: str | None = Field(None, description="leg_status events: its new status")

@@ -141,6 +141,8 @@ def _message(item: Published, row: dict[str, Any] | None = None) -> str:
     data: dict[str, Any] = {"incident_id": item.incident_id, "kind": item.event.kind, "at": item.event.at.isoformat()}
     if row is not None:
         data["summary"] = row
+    if item.event.kind == "leg_status":  # which leg moved, and to what: a neighbour's "1" is visible as such
+        data["leg"], data["status"] = str(item.event.data.get("leg", "")), str(item.event.data.get("status", ""))
     return f"event: incident\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 

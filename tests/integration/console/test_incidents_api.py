@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from callcenter.bootstrap import ConsoleContainer
 from callcenter.domain.incident import IncidentEvent
-from callcenter.domain.types import Actor, EmergencyType
+from callcenter.domain.types import Actor, EmergencyType, LegStatus
 from tests.integration.console.conftest import GRID_A, GRID_B, HOUSEHOLD_A, LINE_A, LINE_B, NEIGHBOUR_KEY
 
 Clients = Callable[[str | None], TestClient]
@@ -184,6 +184,29 @@ def test_an_opened_event_carries_the_queue_row_the_list_would_show(console: Cons
     assert opened[0]["summary"] == next(i for i in listed if i["id"] == pressed[0])
     assert opened[0]["summary"]["label"] == "张大山家"
     assert all("summary" not in e for e in events if e["kind"] != "opened")
+
+
+def test_a_leg_status_event_names_the_leg_and_its_new_status(console: ConsoleContainer,
+                                                            client_for: Clients) -> None:
+    """A neighbour's "1" is on the operators' stream as such: which leg, acknowledged."""
+    client = client_for("operator")
+    acknowledged: list[str] = []
+
+    def press_and_acknowledge() -> None:
+        incident = console.runtime.engine.key_press(LINE_A)
+        leg = next(leg for leg in incident.legs.values() if leg.recipient.phone == NEIGHBOUR_KEY
+                   and leg.channel.value == "call")
+        console.runtime.engine.leg_outcome(leg.id, LegStatus.ACKNOWLEDGED, "pressed 1")
+        acknowledged.append(leg.id)
+
+    timer = threading.Timer(0.5, press_and_acknowledge)
+    timer.start()
+    events = sse_events(client.get("/api/events?lifetime=2").text)
+    timer.join(5)
+    assert acknowledged, "the press did not happen"
+    moved = [(e["leg"], e["status"]) for e in events if e["kind"] == "leg_status"]
+    assert (acknowledged[0], "acknowledged") in moved
+    assert all("leg" not in e for e in events if e["kind"] != "leg_status")
 
 
 def test_the_stream_goes_on_without_rows_when_the_database_cannot_be_read(
