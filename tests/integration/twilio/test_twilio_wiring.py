@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 import pytest
 
 from callcenter.api.app import create_app
