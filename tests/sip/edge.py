@@ -55,13 +55,27 @@ class EdgeDatabase:
         assert done.returncode == 0, done.stderr
 
 
-def edge_kamailio(run_dir: Path, database: EdgeDatabase, trunk_port: int, config: str = "production.cfg",
-                  extra: list[str] | None = None) -> Kamailio:
-    """Kamailio with a shipped edge configuration, our addresses and database as -A defines."""
+def edge_defines(database: EdgeDatabase, trunk_port: int) -> list[str]:
+    """Our addresses and database as kamailio -A defines for the shipped edge configurations."""
     defines = {"DBURL": database.url(), "REALM": REALM, "SERVICE_NET": SERVICE_NET,
                "TRUNK_NET": f"{TRUNK_HOST}/32", "TRUNK_ADDR": f"sip:{TRUNK_HOST}:{trunk_port}"}
-    args = [part for name, value in defines.items() for part in ("-A", f'{name}="{value}"')]
-    return Kamailio(run_dir, config=CONFIGS / config, args=args + (extra or []))
+    return [part for name, value in defines.items() for part in ("-A", f'{name}="{value}"')]
+
+
+def edge_kamailio(run_dir: Path, database: EdgeDatabase, trunk_port: int) -> Kamailio:
+    """Kamailio running config/kamailio/production.cfg with our addresses and database."""
+    return Kamailio(run_dir, config=CONFIGS / "production.cfg", args=edge_defines(database, trunk_port))
+
+
+def register_with_digest(registrar_port: int, user: str, password: str, contact_port: int, expires: int = 600) -> None:
+    """Bind ``user`` to a phone on ``contact_port`` (127.0.0.1), answering the digest challenge."""
+    peer = SipPeer(PROXY, registrar_port)
+    try:
+        answer = peer.register(user, password, contact_port=contact_port, expires=expires)
+    finally:
+        peer.close()
+    if answer is None or answer.code != 200:
+        raise RuntimeError(f"REGISTER {user}: {answer.code if answer else 'no answer'}")
 
 
 @dataclass
