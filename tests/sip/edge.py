@@ -30,7 +30,7 @@ _TRACE_ENTRY = re.compile(r"^-{20,} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+$", re.MU
 
 
 def md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - SIP digest (RFC 2617) is MD5
+    return hashlib.md5(text.encode()).hexdigest()  # SIP digest (RFC 2617) is MD5
 
 
 @dataclass(frozen=True)

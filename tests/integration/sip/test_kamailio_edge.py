@@ -14,22 +14,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 from sip.edge import (
     PROXY,
     REALM,
     SDP,
     TRUNK_HOST,
     EdgeDatabase,
-    digest,
     Response,
     SipPeer,
+    digest,
     edge_kamailio,
     header_values,
     received_requests,
 )
-from sip.harness import Kamailio, Sipp, options_text
-
-from conftest import wait_until
+from sip.harness import Kamailio, Sipp, options_text, sip_request
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -299,7 +298,6 @@ def test_password_guessing_bans_the_source_and_the_ban_survives_a_restart(edge: 
     assert answer is not None and answer.code == 200
 
 
-def test_kamailio_start_probe_is_answered_from_the_service_address(edge: Edge) -> None:
+def test_the_services_keepalive_probe_is_answered(edge: Edge) -> None:
     # The service's OPTIONS keepalive (sip.md, "Lost registrar") is answered by the edge.
-    from sip.harness import sip_request
     assert sip_request(edge.kamailio.port, options_text(edge.kamailio.port)).startswith("SIP/2.0 200")
