@@ -12,7 +12,7 @@ UV_VERSION=0.13.9
 DEBIAN_PACKAGES=(
     python3 python3-venv python3-dev gcc
     postgresql
-    kamailio kamailio-extra-modules kamailio-mysql-modules sip-tester
+    kamailio kamailio-extra-modules kamailio-mysql-modules kamailio-sqlite-modules kamailio-tls-modules sqlite3 sip-tester
     chromium fonts-wqy-microhei
     espeak-ng sox libsox-fmt-all
 )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from sip.edge import register_with_digest
 from sip.harness import Sipp, free_udp_range, register_contact
 from sqlalchemy import text
 
@@ -60,13 +61,21 @@ def responders_phone(work: Path) -> Sipp:
                        "-recv_timeout", "100000", "-l", "1000"]).start()
 
 
-def register_responders(store: SqlIncidentStore, registrar_port: int, phone_port: int,
-                        expires: int = 600) -> list[str]:
-    """Bind every responder's number at Kamailio to the one sipp phone for ``expires`` seconds."""
+def responder_numbers(store: SqlIncidentStore) -> list[str]:
     with store.engine.connect() as conn:
-        phones = [str(p) for p in conn.execute(text("SELECT DISTINCT phone FROM responder")).scalars()]
+        return [str(p) for p in conn.execute(text("SELECT DISTINCT phone FROM responder")).scalars()]
+
+
+def register_responders(store: SqlIncidentStore, registrar_port: int, phone_port: int,
+                        expires: int = 600, password: str = "") -> list[str]:
+    """Bind every responder's number at Kamailio to the one sipp phone for ``expires`` seconds;
+    with ``password``, answering the registrar's digest challenge (the production edge's)."""
+    phones = responder_numbers(store)
     for phone in phones:
-        register_contact(registrar_port, phone, phone_port, expires)
+        if password:
+            register_with_digest(registrar_port, phone, password, phone_port, expires)
+        else:
+            register_contact(registrar_port, phone, phone_port, expires)
     return phones
 
 

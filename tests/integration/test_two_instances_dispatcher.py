@@ -36,6 +36,7 @@ from engine_process import (
     make_site,
     scheduler_holder,
 )
+from sip.edge import EdgeDatabase, edge_defines
 from sip.harness import (
     KAMAILIO_SH,
     ROOT,
@@ -50,6 +51,7 @@ from sip_rig import (
     PhoneTrace,
     invites_by_recipient,
     register_responders,
+    responder_numbers,
     responders_phone,
     sip_env,
     stored_form,
@@ -61,6 +63,10 @@ from callcenter.sip.orphans import dialog_ids
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(240)]
 TAKEOVER_SECONDS = 10
 INSTANCES = ("a", "b")
+# Kamailio's dispatcher.cfg challenges every REGISTER: the instances (995) and the responders'
+# phones are subscribers in its database, as an operator adds them (scripts/kamailio-db.sh).
+SERVICE_PASSWORD = "service-secret-995"
+RESPONDER_PASSWORD = "responder-secret"
 
 # Slow enough that legs still ring when the leader dies, fast enough that the chain climbs.
 POLICY = """
@@ -97,15 +103,18 @@ class DispatcherKamailio(Kamailio):
     """Kamailio with config/kamailio/dispatcher.cfg and a list file naming the instances' ports."""
 
     instance_ports: tuple[int, ...] = ()
+    database: EdgeDatabase | None = None
 
     def start(self, timeout: float = 15.0) -> Kamailio:
+        assert self.database is not None, "dispatcher.cfg needs its database"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         listing = self.run_dir / "dispatcher.list"
         listing.write_text("".join(f"1 sip:127.0.0.1:{port} 0 0\n" for port in self.instance_ports))
         cfg = ROOT / "config" / "kamailio" / "dispatcher.cfg"
         log = (self.run_dir / "kamailio.log").open("ab")
         self.process = subprocess.Popen(
-            [str(KAMAILIO_SH), str(self.port), str(self.run_dir), str(cfg), "-A", f'DISPATCHER_LIST="{listing}"'],
+            [str(KAMAILIO_SH), str(self.port), str(self.run_dir), str(cfg), "-A", f'DISPATCHER_LIST="{listing}"',
+             *edge_defines(self.database, trunk_port=free_udp_port())],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -154,6 +163,7 @@ class Rig:
 
 def _instance_env(kamailio_port: int, sip_port: int) -> dict[str, str]:
     return sip_env(kamailio_port, sip_port, ring_timeout=6) | {
+        "CALLCENTER_SIP__PASSWORD": SERVICE_PASSWORD,
         "CALLCENTER_ENGINE__LEASE_SECONDS": "6",
         "CALLCENTER_ENGINE__SIMULATED_TIME_SCALE": "1",
     }
@@ -164,12 +174,16 @@ def rig(tmp_path: Path, postgres_url: str) -> Iterator[Rig]:
     site = make_site(tmp_path, groups=5, database_url=postgres_url)
     (site.root / "escalation.yaml").write_text(POLICY, encoding="utf-8")
     ports = {name: free_udp_port() for name in INSTANCES}
-    kamailio = DispatcherKamailio(tmp_path / "kamailio", instance_ports=tuple(ports.values()))
+    store = site.store
+    database = EdgeDatabase(tmp_path / "edge.sqlite").create()
+    database.add_subscriber("995", SERVICE_PASSWORD)
+    for number in responder_numbers(store):
+        database.add_subscriber(number, RESPONDER_PASSWORD)
+    kamailio = DispatcherKamailio(tmp_path / "kamailio", instance_ports=tuple(ports.values()), database=database)
     kamailio.start()
     work = tmp_path / "sipp"
     responders = responders_phone(work)
-    store = site.store
-    register_responders(store, kamailio.port, responders.port)
+    register_responders(store, kamailio.port, responders.port, password=RESPONDER_PASSWORD)
     site.overrides = {name: _instance_env(kamailio.port, port) for name, port in ports.items()}
     made = Rig(site, store, kamailio, responders, ports, work)
     try:

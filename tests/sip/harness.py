@@ -96,14 +96,16 @@ class Kamailio:
     run_dir: Path
     port: int = field(default_factory=free_udp_port)
     process: subprocess.Popen[bytes] | None = None
+    config: Path | None = None  # None: scripts/kamailio.sh's default, config/kamailio/loopback.cfg
+    args: list[str] = field(default_factory=list)  # more kamailio arguments, e.g. -A defines
 
     def start(self, timeout: float = 15.0) -> Kamailio:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log = (self.run_dir / "kamailio.log").open("ab")
-        self.process = subprocess.Popen(
-            [str(KAMAILIO_SH), str(self.port), str(self.run_dir)], stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        command = [str(KAMAILIO_SH), str(self.port), str(self.run_dir)]
+        if self.config is not None:
+            command += [str(self.config), *self.args]
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -149,12 +151,13 @@ class Sipp:
     extra: list[str] = field(default_factory=list)
     port: int = field(default_factory=free_udp_port)
     process: subprocess.Popen[bytes] | None = None
+    host: str = HOST  # another loopback address (127.0.0.3 ...) stands for another machine
 
     def command(self) -> list[str]:
         sipp = shutil.which("sipp") or "/usr/bin/sipp"
         cmd = [
-            sipp, "-sf", str(SCENARIOS / f"{self.scenario}.xml"), "-i", HOST, "-p", str(self.port),
-            "-mi", HOST, "-mp", str(free_udp_range(4)[0]), "-cp", str(free_udp_port()),
+            sipp, "-sf", str(SCENARIOS / f"{self.scenario}.xml"), "-i", self.host, "-p", str(self.port),
+            "-mi", self.host, "-mp", str(free_udp_range(4)[0]), "-cp", str(free_udp_port()),
             "-m", str(self.calls), "-r", str(self.rate), "-nostdin", "-trace_err",
             "-error_file", str(self.work_dir / f"{self.scenario}-{self.port}-errors.log"),
             "-s", self.keys.get("service", "995"),

@@ -1,5 +1,5 @@
-"""Every Kamailio configuration we ship parses: loopback, demo and dispatcher also run in other tests;
-production.cfg is only ever checked here (it needs a MySQL server and real addresses to run)."""
+"""Every Kamailio configuration we ship parses. All of them also run in other tests: production.cfg
+in test_kamailio_edge.py, dispatcher.cfg in test_two_instances_dispatcher.py."""
 
 from __future__ import annotations
 
