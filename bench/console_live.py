@@ -24,6 +24,7 @@ from bench.web import CHROMIUM, CHROMIUM_ARGS, served
 from callcenter.accounts.demo import demo_password, ensure_demo_accounts
 from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
+from callcenter.domain.types import CallerTrust
 from callcenter.settings import load_settings
 
 TARGET_MS = 1000.0
@@ -55,7 +56,7 @@ def _measure(page: Page, container: ConsoleContainer, lines: list[str]) -> tuple
     shown: list[int] = []
     for line in lines:
         start = time.perf_counter_ns()
-        incident = container.runtime.engine.key_press(line)
+        incident = container.runtime.engine.key_press(line, CallerTrust.LOCAL)
         pressed.append(time.perf_counter_ns() - start)
         page.wait_for_selector(f'tr[data-id="{incident.id}"]', timeout=10_000)
         shown.append(time.perf_counter_ns() - start)
@@ -65,7 +66,7 @@ def _measure(page: Page, container: ConsoleContainer, lines: list[str]) -> tuple
 
 def _screenshots(page: Page, url: str, container: ConsoleContainer, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    container.runtime.engine.key_press("13912345678")  # an unknown caller: highlighted
+    container.runtime.engine.key_press("13912345678", CallerTrust.LOCAL)  # an unknown caller: highlighted
     time.sleep(6)  # let simulated neighbours ring, answer and press 1
     page.goto(f"{url}/")
     page.wait_for_selector("#queue-body tr", timeout=10_000)

@@ -39,9 +39,9 @@ from callcenter.db import incident_codec as codec
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.db.incident_tables import AlertLegRow, IncidentEventRow, IncidentRow
-from callcenter.domain.types import Channel
+from callcenter.domain.types import CallerTrust, Channel
 from callcenter.policies import load_policy, load_templates
-from callcenter.service.engine import IncidentEngine
+from callcenter.service.engine import IncidentEngine, KeyPress
 from callcenter.service.ports import LegOrder
 from contacts.model import CallerLookup, HouseholdProfile, Place, Responder, Role, ScopeLevel
 from contacts.phones import PhonePolicy
@@ -137,7 +137,7 @@ def latency(db: Engine, presses: int, first: int) -> Latency:
     started = time.perf_counter()
     for i in range(presses):
         before = time.perf_counter()
-        incident = rig.engine.key_press(caller(first + i))
+        incident = rig.engine.key_press(caller(first + i), CallerTrust.LOCAL)
         rig.wait_handed([incident.id])
         samples.append(int((max(rig.handed[incident.id]) - before) * 1e9))
     wall = time.perf_counter() - started
@@ -151,7 +151,9 @@ def insert_floor(db: Engine, incidents: int, first: int) -> float:
     rows = []
     for i in range(incidents):
         number = caller(first + i)
-        incident = rig.engine._open(number, rig.engine.directory.household_by_caller(number), datetime.now(UTC))
+        press = KeyPress(number, rig.engine.directory.household_by_caller(number), f"c:{number}", datetime.now(UTC),
+                         CallerTrust.LOCAL)
+        incident = rig.engine._open(press, hold=False)
         rows.append(_rows(incident))
     rig.executor.shutdown()
     started = time.perf_counter()

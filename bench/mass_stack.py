@@ -28,6 +28,7 @@ import uvicorn
 from callcenter.accounts.demo import ensure_demo_accounts
 from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
+from callcenter.domain.types import CallerTrust
 from callcenter.heap import settle_after_start_up
 from callcenter.service.ports import LegOrder
 from callcenter.service.write_turns import Turn, WriteTurns
@@ -374,10 +375,10 @@ def time_key_presses(container: ConsoleContainer) -> dict[str, tuple[float, floa
     _ = container.runtime  # wires the hook to the engine first
     hook = sip.on_emergency
 
-    def timed(number: str) -> object:
+    def timed(number: str, trust: CallerTrust) -> object:
         began = time.time()
         try:
-            return hook(number)
+            return hook(number, trust)
         finally:
             opened.setdefault(number, (began, time.time()))
 

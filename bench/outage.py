@@ -40,7 +40,7 @@ from callcenter.db.directory_repo import SqlDirectory
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.db.snapshot import DirectorySnapshot, database_unavailable
-from callcenter.domain.types import Channel
+from callcenter.domain.types import CallerTrust, Channel
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.engine import IncidentEngine
 from callcenter.service.outage import DegradedMode
@@ -127,7 +127,7 @@ def timed_presses(engine: IncidentEngine, channels: dict[Channel, AcceptingChann
     started = time.perf_counter()
     for number in numbers:
         t0 = time.perf_counter_ns()
-        incident = engine.key_press(number)
+        incident = engine.key_press(number, CallerTrust.LOCAL)
         expected = sum(1 for leg in incident.legs.values() if leg.level == 0)
         deadline = time.monotonic() + 10
         while sum(len(c.handed.get(incident.id, ())) for c in channels.values()) < expected:

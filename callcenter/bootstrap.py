@@ -35,7 +35,7 @@ from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.db.snapshot import DirectorySnapshot, database_unavailable
 from callcenter.domain.messages import MessageTemplates
 from callcenter.domain.policy import EscalationPolicy
-from callcenter.domain.types import Channel
+from callcenter.domain.types import CallerTrust, Channel
 from callcenter.ivr.caller_incidents import CallerIncidents
 from callcenter.ivr.engine_actions import EngineIncidentActions
 from callcenter.ivr.flowfile import FlowSet, load_flows
@@ -378,7 +378,7 @@ class _RuntimeWithSip(EngineRuntime):
         super().stop()
 
 
-def _engine_not_ready(number: str) -> None:
+def _engine_not_ready(number: str, trust: CallerTrust) -> None:
     raise RuntimeError(f"call from {number} before the incident engine was built")
 
 

@@ -125,6 +125,9 @@ class SipSettings(_Section):
     # the longest bridged conversation.
     call_back_ring_timeout: float = Field(30.0, gt=0, le=300)
     call_back_max_seconds: float = Field(3600.0, gt=0, le=4 * 3600)
+    # Besides the registrar: the addresses of proxies whose X-995-Caller-Trust header is believed (a
+    # second Kamailio of a dispatcher pair). A 995 INVITE from anywhere else is unverified (docs/sip.md).
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _rtp_range(self) -> SipSettings:

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Sequence
 
 from callcenter.bootstrap import build
+from callcenter.domain.types import CallerTrust
 from callcenter.heap import settle_after_start_up
 from callcenter.logs import configure_logging
 from callcenter.settings import load_settings
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stops.raise_if_received()
         _say(f"instance {container.holder} running")
         for number in args.press:
-            incident = runtime.engine.key_press(number)
+            incident = runtime.engine.key_press(number, CallerTrust.LOCAL)
             _say(f"incident {incident.id} {number}")
         threading.Event().wait(args.seconds)
     except KeyboardInterrupt:

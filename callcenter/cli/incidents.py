@@ -11,6 +11,7 @@ import typer
 from callcenter.adapters.events import Published
 from callcenter.cli.common import console, fail, state
 from callcenter.db.incident_codec import jsonable_dict
+from callcenter.domain.types import CallerTrust
 
 app = typer.Typer(help="Incidents and their timelines.", no_args_is_help=True)
 _SETTLED = {"quorum_met", "cancelled", "resolved", "false_alarm"}
@@ -27,7 +28,7 @@ def simulate_press(
     runtime = container.runtime
     runtime.start()
     container.events.subscribe(_print_event)
-    incident = runtime.engine.key_press(number)
+    incident = runtime.engine.key_press(number, CallerTrust.LOCAL)
     console.print(f"incident [bold]{incident.id}[/bold]: {incident.label} (press {incident.press_count})")
     try:
         container.events.wait_for(

@@ -8,7 +8,15 @@ from typing import Any
 
 from callcenter.domain.incident import Acknowledgement, AlertLeg, Incident, IncidentEvent
 from callcenter.domain.plan import FanOutPlan, PlannedLevel, PlannedRecipient
-from callcenter.domain.types import Channel, EmergencyType, IncidentStatus, LegPurpose, LegStatus, Recipient
+from callcenter.domain.types import (
+    CallerTrust,
+    Channel,
+    EmergencyType,
+    IncidentStatus,
+    LegPurpose,
+    LegStatus,
+    Recipient,
+)
 
 
 def jsonable_dict(value: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +74,7 @@ def incident_values(i: Incident, now: datetime) -> dict[str, Any]:
     return {
         "id": i.id, "caller": i.caller, "household_id": i.household_id, "label": i.label,
         "address": i.address, "status": str(i.status), "emergency_type": str(i.emergency_type),
-        "press_count": i.press_count, "level": i.level, "urgent": i.urgent,
+        "press_count": i.press_count, "level": i.level, "urgent": i.urgent, "caller_trust": str(i.caller_trust),
         "escalation_token": i.escalation_token, "opened_at": i.opened_at,
         "last_press_at": i.last_press_at or i.opened_at, "next_escalation_at": i.next_escalation_at,
         "closed_at": i.closed_at, "updated_at": now, "acks": acks_to_json(i.acks),
@@ -76,7 +84,8 @@ def incident_values(i: Incident, now: datetime) -> dict[str, Any]:
 def incident_from_row(row: Any, legs: list[AlertLeg], plan: FanOutPlan) -> Incident:
     return Incident(
         id=row.id, caller=row.caller, household_id=row.household_id, label=row.label, address=row.address,
-        opened_at=row.opened_at, plan=plan, status=IncidentStatus(row.status),
+        opened_at=row.opened_at, plan=plan, caller_trust=CallerTrust(row.caller_trust),
+        status=IncidentStatus(row.status),
         emergency_type=EmergencyType(row.emergency_type), press_count=row.press_count,
         last_press_at=row.last_press_at, level=row.level, urgent=row.urgent,
         escalation_token=row.escalation_token, next_escalation_at=row.next_escalation_at,

@@ -30,8 +30,9 @@ class IncidentRow(SQLModel, table=True):
     status: str = Field(max_length=16)
     emergency_type: str = Field(max_length=16)
     press_count: int
-    level: int
+    level: int  # -1: held, its caller unverified and nobody alerted yet (callcenter.domain.incident.HELD_LEVEL)
     urgent: bool
+    caller_trust: str = Field(default="local", max_length=16)  # callcenter.domain.types.CallerTrust
     escalation_token: int
     opened_at: datetime = _ts(index=True)
     last_press_at: datetime = _ts()

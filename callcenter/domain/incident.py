@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from callcenter.domain.plan import FanOutPlan, PlannedLevel
@@ -18,6 +18,7 @@ from callcenter.domain.types import (
     LEG_PROGRESS,
     SYSTEM,
     Actor,
+    CallerTrust,
     Channel,
     EmergencyType,
     IncidentStatus,
@@ -30,6 +31,11 @@ from contacts.model import Role
 
 class IncidentError(Exception):
     """A command that does not apply to this incident (closed, unknown leg, bad outcome)."""
+
+
+# The level of an incident held for the operators: its caller is unverified and nobody has been
+# alerted yet. Level 0 is entered when an operator releases it or the hold ends.
+HELD_LEVEL = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +88,7 @@ class Incident:
     address: str
     opened_at: datetime
     plan: FanOutPlan
+    caller_trust: CallerTrust
     status: IncidentStatus = IncidentStatus.ALERTING
     emergency_type: EmergencyType = EmergencyType.UNKNOWN
     press_count: int = 1
@@ -101,43 +108,85 @@ class Incident:
 
     @classmethod
     def open(cls, incident_id: str, caller: str, household_id: int | None, label: str, address: str,
-             plan: FanOutPlan, policy: EscalationPolicy, now: datetime) -> Incident:
-        incident = cls(incident_id, caller, household_id, label, address, now, plan, last_press_at=now)
+             plan: FanOutPlan, policy: EscalationPolicy, now: datetime, *, trust: CallerTrust,
+             hold: bool = True) -> Incident:
+        """A key press opens the incident. An unverified caller's is held for the operators (``hold``
+        False: alerted at once all the same, e.g. while the database, and so the console, is down)."""
+        incident = cls(incident_id, caller, household_id, label, address, now, plan, trust, last_press_at=now)
         actor = Actor("household", label) if household_id is not None else Actor("caller", caller)
-        incident._event(now, "opened", actor, caller=caller, household_id=household_id)
+        incident._event(now, "opened", actor, caller=caller, household_id=household_id, trust=trust)
         if household_id is None:
             incident._mark_urgent(now, "unknown caller: no household has this line")
-        incident._enter_level(0, now, policy)
+        if trust.is_verified:
+            incident._enter_level(0, now, policy)
+        elif hold and policy.unverified_hold > timedelta(0):
+            incident._hold(now, policy)
+        else:
+            incident._mark_urgent(now, "unverified caller: alerted without an operator's check")
+            incident._enter_level(0, now, policy)
         return incident
 
     @property
     def is_unknown_caller(self) -> bool:
         return self.household_id is None
 
+    @property
+    def is_held(self) -> bool:
+        """Nobody alerted yet: the caller is unverified and no operator has released the incident."""
+        return self.level == HELD_LEVEL and self.status is IncidentStatus.ALERTING
+
     def escalation_due(self, level: int, token: int, now: datetime, policy: EscalationPolicy) -> bool:
-        """A timer fired. Acts only if it is still the timer this state expects."""
+        """A timer fired. Acts only if it is still the timer this state expects. For a held incident
+        this is the end of its hold: level 0 is alerted although no operator released it."""
         due = self.next_escalation_at
         if (self.status is not IncidentStatus.ALERTING or token != self.escalation_token
                 or level != self.level + 1 or due is None or now < due):
             return False
+        if self.level == HELD_LEVEL:
+            self._event(now, "released", SYSTEM, reason="hold ended, no operator released it")
         self._enter_level(level, now, policy)
         return True
 
-    def press_again(self, now: datetime, policy: EscalationPolicy, counted: bool = True) -> None:
+    def release(self, actor: Actor, now: datetime, policy: EscalationPolicy) -> None:
+        """An operator checked a held incident (called the household back, say) and alerts its neighbours."""
+        if not self.is_held:
+            raise IncidentError(f"incident {self.id} is not held: its neighbours are alerted already")
+        self._event(now, "released", actor, reason="released by an operator")
+        self._enter_level(0, now, policy)
+
+    def _hold(self, now: datetime, policy: EscalationPolicy) -> None:
+        self.level = HELD_LEVEL
+        self.escalation_token += 1
+        self.next_escalation_at = now + policy.unverified_hold
+        self._event(now, "held_unverified", SYSTEM, release_at=self.next_escalation_at)
+        self._mark_urgent(now, "unverified caller: the neighbours wait for an operator's release")
+
+    def press_again(self, now: datetime, policy: EscalationPolicy, counted: bool = True, *,
+                    trust: CallerTrust) -> None:
         """The same household pressed again while this incident is open.
 
         Each counted press climbs ``repeat_press_jump`` levels; every level passed on the way is
-        alerted too. A press over the line's rate limit (``counted`` False) is only written on the
-        timeline: never lost, but it climbs nothing.
+        alerted too. A press over the line's rate limit (``counted`` False) or from an unverified
+        caller is only written on the timeline: never lost, but it climbs nothing, so a forged
+        number can neither start nor escalate anyone's alert. A verified press releases a held
+        incident (the household itself is calling).
         """
         self._require_open()
         self.press_count += 1
         self.last_press_at = now
-        if not counted:
-            self._event(now, "pressed_again", Actor("household", self.label), press_count=self.press_count,
-                        counted=False, reason=f"over {policy.press_limit.counted_per_minute} presses a minute")
+        actor = Actor("household", self.label)
+        if not counted or not trust.is_verified:
+            reason = f"over {policy.press_limit.counted_per_minute} presses a minute" if trust.is_verified \
+                else "unverified caller"
+            unverified = {} if trust.is_verified else {"trust": trust}
+            self._event(now, "pressed_again", actor, press_count=self.press_count, counted=False, reason=reason,
+                        **unverified)
             return
-        self._event(now, "pressed_again", Actor("household", self.label), press_count=self.press_count)
+        self._event(now, "pressed_again", actor, press_count=self.press_count)
+        if self.is_held:
+            self._event(now, "released", actor, reason=f"a press the edge verified ({trust})")
+            self._enter_level(0, now, policy)
+            return
         if self.status is IncidentStatus.ACKNOWLEDGED:
             self._mark_urgent(now, "pressed again after help was confirmed")
             return

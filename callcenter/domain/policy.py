@@ -90,6 +90,10 @@ class EscalationPolicy:
     repeat_press_jump: int = 1
     ring_timeout: timedelta = timedelta(seconds=30)
     press_limit: PressLimit = PressLimit()
+    # A press whose caller the edge could not verify (a forged number rings nobody): the operators see
+    # it at once, the neighbours are alerted when one of them releases it, or after this hold if none
+    # does (an unattended night is no dropped emergency). Zero: alerted at once, only flagged.
+    unverified_hold: timedelta = timedelta(seconds=90)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def level(self, index: int) -> Level | None:
@@ -98,7 +102,7 @@ class EscalationPolicy:
 
 def policy_from_mapping(data: Mapping[str, Any]) -> EscalationPolicy:
     data = _mapping(data, ())
-    _only_keys(data, (), {"levels", "quorum", "redial", "repeat_press", "ring_timeout_seconds"})
+    _only_keys(data, (), {"levels", "quorum", "redial", "repeat_press", "ring_timeout_seconds", "unverified_caller"})
     levels = _levels(_required(data, (), "levels"))
     repeat = _mapping(data.get("repeat_press", {}), ("repeat_press",))
     _only_keys(repeat, ("repeat_press",), {"window_seconds", "jump_levels", "counted_per_minute",
@@ -111,7 +115,13 @@ def policy_from_mapping(data: Mapping[str, Any]) -> EscalationPolicy:
         repeat_press_jump=_int(repeat.get("jump_levels", 1), ("repeat_press", "jump_levels"), 0),
         ring_timeout=_seconds(data.get("ring_timeout_seconds", 30), ("ring_timeout_seconds",), minimum=1),
         press_limit=_press_limit(repeat),
+        unverified_hold=_unverified_hold(_mapping(data.get("unverified_caller", {}), ("unverified_caller",))),
     )
+
+
+def _unverified_hold(data: Mapping[str, Any]) -> timedelta:
+    _only_keys(data, ("unverified_caller",), {"release_after_seconds"})
+    return _seconds(data.get("release_after_seconds", 90), ("unverified_caller", "release_after_seconds"))
 
 
 def _press_limit(repeat: Mapping[str, Any]) -> PressLimit:

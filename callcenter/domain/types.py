@@ -35,6 +35,20 @@ EMERGENCY_TYPE_LABELS: dict[EmergencyType, str] = {
 }
 
 
+class CallerTrust(StrEnum):
+    """How far the caller's number of a key press can be believed (docs/security.md)."""
+
+    TRUNK = "trunk"  # the carrier or village PBX, by address: its asserted identity
+    REGISTERED = "registered"  # a digest-authenticated household phone, or its registered contact
+    ATTESTED = "attested"  # STIR/SHAKEN full attestation (Twilio: StirVerstat TN-Validation-Passed-A)
+    LOCAL = "local"  # pressed on this service's own side: the CLI, a drill, the simulated phones
+    UNVERIFIED = "unverified"  # anything else: the number may be forged
+
+    @property
+    def is_verified(self) -> bool:
+        return self is not CallerTrust.UNVERIFIED
+
+
 class Channel(StrEnum):
     CALL = "call"
     SMS = "sms"

@@ -1,6 +1,6 @@
 """Which incident a live inbound call belongs to: remembered when the INVITE opens it.
 
-The SIP channel calls ``on_emergency(number)`` on the INVITE, before answering (the alert never waits
+The SIP channel calls ``on_emergency(number, trust)`` on the INVITE, before answering (the alert never waits
 for a menu). ``CallerIncidents.emergency_opener(engine.key_press)`` is that callable: it opens (or
 joins) the incident and remembers it. The inbound handler's ``incident_lookup`` is the
 ``CallerIncidents`` object itself, called with ``CallMedia.remote_number``. Numbers are matched on
@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from callcenter.domain.incident import Incident
+from callcenter.domain.types import CallerTrust
 from callcenter.ivr.engine import SPOKEN_TYPES
 from callcenter.ivr.ports import CallerIncident
 from contacts.phones import display_phone
@@ -43,10 +44,11 @@ class CallerIncidents:
         self._limit = limit
         self._lock = threading.Lock()
 
-    def emergency_opener(self, key_press: Callable[[str], Incident]) -> Callable[[str], None]:
+    def emergency_opener(self, key_press: Callable[[str, CallerTrust], Incident]
+                         ) -> Callable[[str, CallerTrust], None]:
         """The channel's ``on_emergency``: open or join the caller's incident, remember it for the flow."""
-        def on_emergency(number: str) -> None:
-            self.remember(number, key_press(number))
+        def on_emergency(number: str, trust: CallerTrust) -> None:
+            self.remember(number, key_press(number, trust))
 
         return on_emergency
 

@@ -23,6 +23,7 @@ from callcenter.domain.policy import EscalationPolicy
 from callcenter.domain.types import (
     EMERGENCY_TYPE_LABELS,
     Actor,
+    CallerTrust,
     Channel,
     EmergencyType,
     IncidentStatus,
@@ -122,25 +123,33 @@ class IncidentEngine:
 
     # -- entry points ----------------------------------------------------------------------
 
-    def key_press(self, caller: str) -> Incident:
-        """A household's key dialled in. The incident and its first legs are stored before anything rings."""
+    def key_press(self, caller: str, trust: CallerTrust) -> Incident:
+        """A household's key dialled in. The incident and its first legs are stored before anything rings.
+        ``trust``: what the edge could verify of ``caller`` (an unverified press rings nobody until an
+        operator releases it or its hold ends; docs/security.md)."""
         now = self.clock.now()
         number = try_normalise(caller, self.phone_policy) or (caller.strip() or "anonymous")
         found = self._lookup(number)
         key = _open_key_of(found.household.id if found else None, number)
+        press = KeyPress(number, found, key, now, trust)
         with self._press_locks[hash(key) % _PRESS_STRIPES]:
             counted = self.presses.count(number, now, self.policy.press_limit)
             if self.outage is not None and self.outage.holds(key):
-                return self._press_during_outage(number, found, key, now, counted)
+                return self._press_during_outage(press, counted)
             try:
-                incident, claimed, taken = self._retry(lambda: self._press(number, found, key, now, counted))
+                incident, claimed, taken = self._retry(lambda: self._press(press, counted))
             except Exception as exc:
                 if self.outage is None or not self.outage.went_down(exc):
                     raise
-                return self._press_during_outage(number, found, key, now, counted)
+                return self._press_during_outage(press, counted)
         self._after_commit(incident, now, Turn.PRESS, claimed=claimed, taken=taken)
-        log.info("incident %s: press from %s (press %d)", incident.id, mask_phone(number), incident.press_count)
+        log.info("incident %s: press from %s (press %d, %s)", incident.id, mask_phone(number), incident.press_count,
+                 trust)
         return incident
+
+    def release(self, incident_id: str, actor: Actor) -> Incident:
+        """An operator releases a held incident (unverified caller): its neighbours are alerted now."""
+        return self._command(incident_id, lambda i, now: i.release(actor, now, self.policy))
 
     def leg_outcome(self, leg_id: str, status: LegStatus, detail: str = "", provider_ref: str = "") -> None:
         report = Report(leg_id, status, detail, provider_ref)
@@ -300,21 +309,21 @@ class IncidentEngine:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _press(self, number: str, found: CallerLookup | None, key: str, now: datetime,
-               counted: bool) -> tuple[Incident, frozenset[str], frozenset[str]]:
+    def _press(self, press: KeyPress, counted: bool) -> tuple[Incident, frozenset[str], frozenset[str]]:
         """Store the press; a new incident's due legs are stored already claimed by this instance
         (returned, then the legs claimed before), so the press is one write: a second one to claim
         them doubled its time in a flood."""
+        now, key = press.at, press.open_key
         with self.write_turns.turn(Turn.PRESS), self.store.unit_of_work() as uow:
             existing = uow.incidents.find_open(key)
             if existing is not None and _joins(existing, now, self.policy):
-                existing.press_again(now, self.policy, counted)
+                existing.press_again(now, self.policy, counted, trust=press.trust)
                 uow.incidents.save(existing, now)
                 uow.commit()
                 return existing, frozenset(), uow.incidents.claimed_legs(existing.id)
             if existing is not None:
                 uow.incidents.release_open_key(existing.id)
-            incident = self._open(number, found, now)
+            incident = self._open(press, hold=True)
             previous = self.presses.recent_close(key, now, self.policy.press_limit)
             if previous is not None:
                 incident.flag_press_after_close(*previous, now)
@@ -323,13 +332,15 @@ class IncidentEngine:
             uow.commit()
             return incident, frozenset(providers), frozenset()
 
-    def _open(self, number: str, found: CallerLookup | None, now: datetime) -> Incident:
+    def _open(self, press: KeyPress, hold: bool) -> Incident:
+        found, number = press.found, press.number
         plan = plan_fan_out(found, self.policy, number)
         if found is None:
             label, address, hid = f"{self.templates.unknown_caller_label} {display_phone(number)}", "", None
         else:
             label, address, hid = found.household.label, found.household.address, found.household.id
-        return Incident.open(self._new_id(now), number, hid, label, address, plan, self.policy, now)
+        return Incident.open(self._new_id(press.at), number, hid, label, address, plan, self.policy, press.at,
+                             trust=press.trust, hold=hold)
 
     def _lookup(self, number: str) -> CallerLookup | None:
         try:
@@ -551,14 +562,16 @@ class IncidentEngine:
 
     # -- database outage (callcenter/service/outage.py) -------------------------------------
 
-    def _press_during_outage(self, number: str, found: CallerLookup | None, key: str, now: datetime,
-                             counted: bool) -> Incident:
-        """The store cannot take the press: spool it (fsynced), then hand its legs to the channels."""
+    def _press_during_outage(self, press: KeyPress, counted: bool) -> Incident:
+        """The store cannot take the press: spool it (fsynced), then hand its legs to the channels.
+        An unverified caller's press is alerted at once too: with the database down, the console
+        that could release it is down with it."""
         assert self.outage is not None
-        incident, legs = self.outage.press(key, now, counted, lambda: self._open(number, found, now),
+        incident, legs = self.outage.press(press.open_key, press.at, counted, press.trust,
+                                           lambda: self._open(press, hold=False),
                                            lambda leg: self._channel(leg.channel).name)
         log.error("incident %s: press from %s spooled while the database is unreachable; %d legs placed",
-                  incident.id, mask_phone(number), len(legs))
+                  incident.id, mask_phone(press.number), len(legs))
         facts = self._facts(incident)
         for leg in legs:
             self._submit(self._order(incident, leg, facts))
@@ -590,6 +603,17 @@ def _open_key_of(household_id: int | None, caller: str) -> str:
 
 def _open_key(incident: Incident) -> str:
     return _open_key_of(incident.household_id, incident.caller)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPress:
+    """One key press as it came in: the caller's number, what the directory says of it, when, how trusted."""
+
+    number: str
+    found: CallerLookup | None
+    open_key: str
+    at: datetime
+    trust: CallerTrust
 
 
 def _joins(existing: Incident, now: datetime, policy: EscalationPolicy) -> bool:

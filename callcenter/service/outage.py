@@ -18,7 +18,7 @@ from datetime import datetime
 
 from callcenter.domain.incident import AlertLeg, Incident
 from callcenter.domain.policy import EscalationPolicy
-from callcenter.domain.types import LegStatus
+from callcenter.domain.types import CallerTrust, LegStatus
 from callcenter.service.ports import Clock, ConcurrentUpdateError, IncidentStore
 from callcenter.service.replay import (
     Replayed,
@@ -81,14 +81,16 @@ class DegradedMode:
         with self._lock:
             return open_key in self._open
 
-    def press(self, open_key: str, now: datetime, counted: bool, open_incident: Callable[[], Incident],
+    def press(self, open_key: str, now: datetime, counted: bool, trust: CallerTrust,
+              open_incident: Callable[[], Incident],
               provider: Callable[[AlertLeg], str]) -> tuple[Incident, list[AlertLeg]]:
-        """Spool a press; returns its incident and the legs to hand to the channels now."""
+        """Spool a press; returns its incident and the legs to hand to the channels now.
+        ``open_incident`` opens it unheld: with the database down nobody could release it."""
         with self._lock:
             existing = self._open.get(open_key)
             if existing is not None and self._joins(existing, now):
-                existing.press_again(now, self.policy, counted)
-                incident, records = existing, [pressed_again_record(existing.id, now, counted)]
+                existing.press_again(now, self.policy, counted, trust=trust)
+                incident, records = existing, [pressed_again_record(existing.id, now, counted, trust)]
             else:
                 incident = open_incident()
                 records = [opened_record(incident, open_key, self.holder)]

@@ -17,7 +17,7 @@ from typing import Any
 from callcenter.db.incident_codec import plan_from_json, plan_to_json
 from callcenter.domain.incident import Incident, IncidentError, IncidentEvent
 from callcenter.domain.policy import EscalationPolicy
-from callcenter.domain.types import SYSTEM, LegStatus
+from callcenter.domain.types import SYSTEM, CallerTrust, LegStatus
 from callcenter.service.spool import SpoolRecord
 
 STORED_AFTER_OUTAGE = "stored_after_outage"  # timeline kind: "stored after database outage"
@@ -29,11 +29,17 @@ _IN_FLIGHT = frozenset({LegStatus.PENDING, LegStatus.DIALING, LegStatus.RINGING,
 def opened_record(incident: Incident, open_key: str, holder: str) -> SpoolRecord:
     return SpoolRecord("opened", incident.id, incident.opened_at, {
         "caller": incident.caller, "household_id": incident.household_id, "label": incident.label,
-        "address": incident.address, "plan": plan_to_json(incident.plan), "open_key": open_key, "holder": holder})
+        "address": incident.address, "plan": plan_to_json(incident.plan), "open_key": open_key, "holder": holder,
+        "trust": str(incident.caller_trust)})
 
 
-def pressed_again_record(incident_id: str, at: datetime, counted: bool) -> SpoolRecord:
-    return SpoolRecord("pressed_again", incident_id, at, {"counted": counted})
+def pressed_again_record(incident_id: str, at: datetime, counted: bool, trust: CallerTrust) -> SpoolRecord:
+    return SpoolRecord("pressed_again", incident_id, at, {"counted": counted, "trust": str(trust)})
+
+
+def _trust(record: SpoolRecord) -> CallerTrust:
+    """Spools written before presses carried their trust held only presses that were alerted at once."""
+    return CallerTrust(record.data.get("trust", CallerTrust.LOCAL))
 
 
 def claimed_record(incident_id: str, at: datetime, providers: dict[str, str], holder: str) -> SpoolRecord:
@@ -95,7 +101,8 @@ def _reopen(record: SpoolRecord, policy: EscalationPolicy) -> Incident:
     d: dict[str, Any] = record.data
     household = d["household_id"]
     return Incident.open(record.incident_id, str(d["caller"]), None if household is None else int(household),
-                         str(d["label"]), str(d["address"]), plan_from_json(d["plan"]), policy, record.at)
+                         str(d["label"]), str(d["address"]), plan_from_json(d["plan"]), policy, record.at,
+                         trust=_trust(record), hold=False)  # as the degraded press opened it: alerted at once
 
 
 def _opened(incident: Incident, record: SpoolRecord, policy: EscalationPolicy, claims: dict[str, Claim]) -> int:
@@ -107,7 +114,7 @@ def _pressed_again(incident: Incident, record: SpoolRecord, policy: EscalationPo
     last = incident.last_press_at or incident.opened_at
     if not incident.status.is_open or record.at <= last:
         return 0
-    incident.press_again(record.at, policy, bool(record.data["counted"]))
+    incident.press_again(record.at, policy, bool(record.data["counted"]), trust=_trust(record))
     return 1
 
 

@@ -16,17 +16,20 @@ from pyVoIP.RTP import PayloadType, TransmitType
 from pyVoIP.SIP import SIPMessage
 from pyVoIP.VoIP import CallState, NoPortsAvailableError, PhoneStatus, VoIPCall, VoIPPhone
 
+from callcenter.domain.types import CallerTrust
 from callcenter.sip import message as sipmsg
 from callcenter.sip.client import HardenedSIPClient
 from callcenter.sip.orphans import DialogIds
 from callcenter.sip.registration import RegistrationStatus
 from callcenter.sip.rtp import HardenedRTPClient, open_rtp_socket
+from callcenter.sip.trust import Caller, caller_of
+from contacts.phones import mask_phone
 
 log = logging.getLogger(__name__)
 
 # Told when an INVITE arrives that we cannot answer (no usable SDP, no free RTP port): the
 # household still pressed its key, so the service opens the incident anyway.
-UnanswerableHook = Callable[[str, str], None]
+UnanswerableHook = Callable[[str, CallerTrust, str], None]  # (number, trust, why it was not answered)
 
 
 # Our 200 to an INVITE is re-sent at T1, 2·T1, … up to T2 until the ACK comes; 64·T1 without one ends
@@ -45,7 +48,8 @@ class HardenedCall(VoIPCall):
     RTPClients: list[HardenedRTPClient]  # type: ignore[assignment]
 
     def __init__(self, *args: Any, number: str = "", sip: HardenedSIPClient | None = None,
-                 offer_socket: socket.socket | None = None, **kwargs: Any) -> None:
+                 offer_socket: socket.socket | None = None, trust: CallerTrust = CallerTrust.UNVERIFIED,
+                 **kwargs: Any) -> None:
         self.digits: queue.Queue[str] = queue.Queue()
         # Our INVITE's RTP port, bound before the INVITE left: media (a key pressed at once) may
         # come as soon as the far end answers, before we have read its 200 (RFC 3264, section 5).
@@ -55,6 +59,7 @@ class HardenedCall(VoIPCall):
         self.final_code: int | None = None  # the final response to our INVITE, when not 2xx
         self.final_reason = ""
         self.number = number
+        self.trust = trust  # an inbound call: how far the edge verified ``number`` (callcenter/sip/trust.py)
         self._answer_text = ""
         self._released = False
         self.acked = threading.Event()  # the caller's ACK for our 200 arrived
@@ -216,12 +221,13 @@ class HardenedPhone(VoIPPhone):
         callCallback: Callable[[HardenedCall], None] | None = None,  # noqa: N803
         sipPort: int = 0, rtpPortLow: int = 10000, rtpPortHigh: int = 20000,  # noqa: N803
         codec: PayloadType = PayloadType.PCMU, on_unanswerable: UnanswerableHook | None = None,
-        alert_port: int = 0,
+        alert_port: int = 0, proxies: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(server, port, username, password, myIP, None, sipPort, rtpPortLow, rtpPortHigh)
         self.callCallback = callCallback  # type: ignore[assignment]
         self.codec = codec
         self.on_unanswerable = on_unanswerable
+        self.proxies = proxies  # whose X-995-Caller-Trust header counts
         self._calls_lock = threading.RLock()
         self._port_lock = threading.Lock()
         self._released_at: dict[int, float] = {}  # port -> monotonic time its call ended
@@ -287,31 +293,32 @@ class HardenedPhone(VoIPPhone):
         if existing is not None:
             self._repeated_invite(existing, request)
             return
-        number = request.headers["From"]["number"] or ""
+        caller = caller_of(request.headers, getattr(request, "source", None), self.proxies)
+        number = caller.number
         if not sipmsg.has_usable_sdp(request):
             self.sip.reply(request, sipmsg.response(request, 488, "Not Acceptable Here",
                                            extra='Warning: 399 callcenter "no usable SDP offer"\r\n'))
-            self._unanswerable(number, "INVITE without usable SDP")
+            self._unanswerable(caller, "INVITE without usable SDP")
             return
         if self.callCallback is None:
             self.sip.reply(request, sipmsg.response(request, 486, "Busy Here"))
             return
         self.sip.reply(request, self.sip.gen_ringing(request))
         try:
-            call = self._inbound_call(request, number)
+            call = self._inbound_call(request, caller)
         except Exception as exc:
             self.sip.reply(request, sipmsg.response(request, 503, "Service Unavailable",
                                            self.sip.tagLibrary.get(request.headers["Call-ID"], "")))
-            self._unanswerable(number, f"cannot set up the call: {exc}")
+            self._unanswerable(caller, f"cannot set up the call: {exc}")
             return
         # Defect a: pyVoIP waits in a 1 s Timer before the callback; ours runs at once.
         threading.Thread(target=self.callCallback, args=(call,), name=f"call-{number}", daemon=True).start()
 
-    def _inbound_call(self, request: SIPMessage, number: str) -> HardenedCall:
+    def _inbound_call(self, request: SIPMessage, caller: Caller) -> HardenedCall:
         self._claims.ports = []
         try:
             call = HardenedCall(self, CallState.RINGING, request, random.randint(1, 10**9), self.myIP,
-                                sendmode=self.recvmode, number=number)
+                                sendmode=self.recvmode, number=caller.number, trust=caller.trust)
         except Exception:  # pyVoIP may fail after taking an RTP port: give it back, or the range leaks away
             self._give_back(self._claims.ports)
             raise
@@ -327,10 +334,10 @@ class HardenedPhone(VoIPPhone):
         elif call.state == CallState.ANSWERED:
             call.renegotiate(request)
 
-    def _unanswerable(self, number: str, reason: str) -> None:
-        log.warning("INVITE from %s not answered: %s", number, reason)
+    def _unanswerable(self, caller: Caller, reason: str) -> None:
+        log.warning("INVITE from %s (%s) not answered: %s", mask_phone(caller.number), caller.trust, reason)
         if self.on_unanswerable is not None:
-            self.on_unanswerable(number, reason)
+            self.on_unanswerable(caller.number, caller.trust, reason)
 
     def on_ack(self, request: SIPMessage) -> None:
         call = self.calls.get(request.headers["Call-ID"])

@@ -5,6 +5,7 @@ placing alert calls through :class:`SipAlertChannel`.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -12,19 +13,22 @@ from typing import TYPE_CHECKING
 
 from pyVoIP.RTP import PayloadType
 
+from callcenter.domain.types import CallerTrust
 from callcenter.ivr.media import AnsweredLegHandler, InboundCallHandler
 from callcenter.sip.channel import SipAlertChannel
 from callcenter.sip.handlers import hold_line, press_one_to_acknowledge
 from callcenter.sip.media import SipCallMedia
 from callcenter.sip.phone import HardenedCall, HardenedPhone
 from callcenter.sip.registration import RegistrarKeepalive, RegistrationStatus
+from contacts.phones import mask_phone
 
 if TYPE_CHECKING:
     from callcenter.settings import SipSettings
 
 log = logging.getLogger(__name__)
 
-EmergencyHook = Callable[[str], object]  # opens (or joins) the incident for a caller number
+# Opens (or joins) the incident for a caller number, as far as the edge could verify it.
+EmergencyHook = Callable[[str, CallerTrust], object]
 
 
 class SipService:
@@ -40,6 +44,7 @@ class SipService:
             settings.password.get_secret_value(), settings.local_ip, self._on_call, settings.sip_port,
             settings.rtp_port_low, settings.rtp_port_high, codec=PayloadType[settings.codec],
             on_unanswerable=self._on_unanswerable, alert_port=settings.alert_port,
+            proxies=trusted_proxies(settings.registrar_host, settings.trusted_proxies),
         )
         self.phone.sip.default_expires = settings.register_expires
         self.channel = SipAlertChannel(
@@ -85,7 +90,7 @@ class SipService:
     def _on_call(self, call: HardenedCall) -> None:
         """A household's key: open the incident first (before any answer or prompt), then answer."""
         self.inbound_calls += 1
-        self._emergency(call.number)
+        self._emergency(call.number, call.trust)
         call.answer()
         media = SipCallMedia(call)
         try:
@@ -95,15 +100,29 @@ class SipService:
         finally:
             media.hang_up()
 
-    def _on_unanswerable(self, number: str, reason: str) -> None:
-        # The key was pressed even if the phone's INVITE was unusable: alert the neighbours anyway.
-        threading.Thread(target=self._emergency, args=(number,), name="emergency", daemon=True).start()
+    def _on_unanswerable(self, number: str, trust: CallerTrust, reason: str) -> None:
+        # The key was pressed even if the phone's INVITE was unusable: the incident opens anyway (an
+        # unverified one waits for the operators, as any unverified press does).
+        threading.Thread(target=self._emergency, args=(number, trust), name="emergency", daemon=True).start()
 
-    def _emergency(self, number: str) -> None:
+    def _emergency(self, number: str, trust: CallerTrust) -> None:
         try:
-            self.on_emergency(number)
+            self.on_emergency(number, trust)
         except Exception:
-            log.exception("could not open the incident for %s", number)
+            log.exception("could not open the incident for %s", mask_phone(number))
+
+
+def trusted_proxies(registrar: str, others: list[str]) -> frozenset[str]:
+    """The addresses whose caller-trust header is believed: the registrar's and the configured ones, as
+    IP addresses (a datagram's source is an address, not a name). A name that does not resolve now is
+    left out, loudly: its presses are unverified rather than trusted on a guess."""
+    found: set[str] = set()
+    for host in (registrar, *others):
+        try:
+            found.update(str(info[4][0]) for info in socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM))
+        except OSError as exc:
+            log.error("trusted proxy %s does not resolve (%s): its presses count as unverified", host, exc)
+    return frozenset(found)
 
 
 def _utc_now() -> datetime:

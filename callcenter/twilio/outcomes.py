@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from callcenter.domain.types import LegStatus
+from callcenter.domain.types import CallerTrust, LegStatus
 
 CALL_STATUSES: dict[str, LegStatus] = {
     "ringing": LegStatus.RINGING,
@@ -24,6 +24,16 @@ SMS_STATUSES: dict[str, LegStatus] = {
     "failed": LegStatus.FAILED,
 }
 MACHINE_ANSWERS = frozenset({"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"})
+
+
+# STIR/SHAKEN as Twilio passes it on an inbound call (StirVerstat): only full attestation of a
+# validated signature says the carrier knows the caller owns the number.
+FULL_ATTESTATION = "TN-Validation-Passed-A"
+
+
+def caller_trust(params: Mapping[str, str]) -> CallerTrust:
+    """A household calling our Twilio number: attested, or unverified (any other verdict, or none)."""
+    return CallerTrust.ATTESTED if params.get("StirVerstat", "") == FULL_ATTESTATION else CallerTrust.UNVERIFIED
 
 
 def is_machine(answered_by: str) -> bool:

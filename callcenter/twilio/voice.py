@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from callcenter.domain.incident import Incident, IncidentError
-from callcenter.domain.types import Actor, EmergencyType, LegStatus
+from callcenter.domain.types import Actor, CallerTrust, EmergencyType, LegStatus
 from callcenter.ivr.caller_incidents import caller_incident
 from callcenter.ivr.engine import DoAction, FlowEngine, FlowState, SetIncidentField, Turn, decode_state
 from callcenter.ivr.engine_actions import HOUSEHOLD, IVR, SILENT_CALL_NOTE
@@ -35,7 +35,7 @@ class VoiceCommands(Protocol):
 
     def leg_outcome(self, leg_id: str, status: LegStatus, detail: str = "", provider_ref: str = "") -> None: ...
 
-    def key_press(self, caller: str) -> Incident: ...
+    def key_press(self, caller: str, trust: CallerTrust) -> Incident: ...
 
     def add_note(self, incident_id: str, text: str, actor: Actor) -> Incident: ...
 
@@ -69,9 +69,12 @@ class TwilioVoice:
     # -- a household calling our number ----------------------------------------------------
 
     def inbound_call(self, params: Mapping[str, str]) -> str:
-        """The press itself: the incident is stored and alerts go out before any prompt."""
-        incident = self.incidents.key_press(params.get("From", ""))
-        log.info("incident %s opened by a Twilio call from %s", incident.id, mask_phone(params.get("From", "")))
+        """The press itself: the incident is stored and alerts go out before any prompt (an unverified
+        caller's wait for the operators: only a full STIR/SHAKEN attestation verifies the number)."""
+        trust = outcomes.caller_trust(params)
+        incident = self.incidents.key_press(params.get("From", ""), trust)
+        log.info("incident %s opened by a Twilio call from %s (%s)", incident.id, mask_phone(params.get("From", "")),
+                 trust)
         facts = {**base_facts(params.get("From", "")), **caller_incident(incident).facts}
         return self._turn("inbound", incident.id, FlowEngine(self.flows[INBOUND_FLOW]).start(facts), facts)
 

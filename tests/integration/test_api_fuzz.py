@@ -29,6 +29,7 @@ from twilio.request_validator import RequestValidator
 from callcenter.api.app import create_app
 from callcenter.api.deps import SESSION_COOKIE
 from callcenter.bootstrap import ConsoleContainer, build
+from callcenter.domain.types import CallerTrust
 from callcenter.settings import load_settings
 from tests.integration.console.conftest import LINE_A, NEIGHBOUR_KEY, PASSWORD, add_accounts, insert_directory
 
@@ -57,7 +58,7 @@ class Console:
         add_accounts(self.container)
         self.admin_id = self.container.accounts.add_user(FUZZ_ADMIN, "admin", PASSWORD, None, phone="").id
         self.container.runtime.start()
-        self.incident_id = self.container.runtime.engine.key_press(LINE_A).id
+        self.incident_id = self.container.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL).id
         self.app: FastAPI = create_app(self.container)
         self.client = TestClient(self.app, raise_server_exceptions=False)
         self.client.__enter__()

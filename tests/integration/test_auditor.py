@@ -10,7 +10,7 @@ import pytest
 from test_engine_sql import CALLER, Rig, make_rig
 
 from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, new_scheduler
-from callcenter.domain.types import Actor
+from callcenter.domain.types import Actor, CallerTrust
 from callcenter.service.runtime import EngineRuntime
 
 pytestmark = pytest.mark.timeout(60)
@@ -27,7 +27,7 @@ def audit_events(rig: Rig, incident_id: str) -> list[dict[str, object]]:
 
 
 def test_nothing_is_flagged_while_timers_keep_up(rig: Rig) -> None:
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     rig.clock.advance(59)
     assert rig.engine.audit() == []
     rig.clock.advance(2)
@@ -38,7 +38,7 @@ def test_nothing_is_flagged_while_timers_keep_up(rig: Rig) -> None:
 
 
 def test_an_escalation_late_by_more_than_10_s_is_flagged(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     rig.clock.advance(60 + 10)
     assert rig.engine.audit() == []  # exactly 10 s late: within the grace
     rig.clock.advance(1)  # the timer was lost: nobody fired it
@@ -54,7 +54,7 @@ def test_an_escalation_late_by_more_than_10_s_is_flagged(rig: Rig, caplog: pytes
 
 def test_a_pending_leg_older_than_10_s_is_flagged(rig: Rig) -> None:
     rig.calls.refuse.add(BUSY)  # fails at once; its redial is due 30 s later
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     redial = next(r for r in rig.store.legs(incident.id) if r.recipient_phone == BUSY and r.attempt == 2)
     rig.clock.advance(30 + 11)  # the redial's timer never fired; the escalation is not late yet
     overdue = rig.engine.audit()
@@ -65,7 +65,7 @@ def test_a_pending_leg_older_than_10_s_is_flagged(rig: Rig) -> None:
 def test_the_leading_runtime_audits_on_its_own(rig: Rig) -> None:
     """The auditor is a periodic job of the runtime, run by the leader; here the engine's timers are
     the fakes nobody fires and the sweep is off, so the escalation is lost and only the audit sees it."""
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     scheduler = new_scheduler()
     runtime = EngineRuntime(rig.engine, scheduler, ApschedulerTimers(scheduler),
                             Leadership(rig.store, rig.clock, "test#1"), audit_seconds=0.2, sweep_seconds=3600)
@@ -86,7 +86,7 @@ def test_the_leading_runtime_audits_on_its_own(rig: Rig) -> None:
 def test_a_late_leg_is_flagged_once_and_counted_while_it_stays_late(rig: Rig) -> None:
     """The timeline gets one event per late item; every audit still returns it for the metric."""
     rig.calls.refuse.add(BUSY)
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     redial = next(r for r in rig.store.legs(incident.id) if r.recipient_phone == BUSY and r.attempt == 2)
     rig.clock.advance(30 + 11)
     assert [o.what for o in rig.engine.audit()] == [f"leg {redial.id}"]
@@ -100,7 +100,7 @@ def test_a_late_leg_is_flagged_once_and_counted_while_it_stays_late(rig: Rig) ->
 
 def test_closed_incidents_are_not_audited(rig: Rig) -> None:
     rig.calls.refuse.add(BUSY)
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     rig.engine.cancel(incident.id, Actor("household", "张桂兰"))
     rig.clock.advance(120)
     assert rig.engine.audit() == []

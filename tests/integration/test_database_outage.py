@@ -37,7 +37,7 @@ from callcenter.db.incident_repo import SqlIncidentStore, SqlUnitOfWork
 from callcenter.db.snapshot import database_unavailable
 from callcenter.domain.incident import Incident
 from callcenter.domain.plan import plan_fan_out
-from callcenter.domain.types import Channel, LegStatus
+from callcenter.domain.types import CallerTrust, Channel, LegStatus
 from callcenter.policies import load_policy
 from callcenter.service.outage import DegradedMode, Report
 from callcenter.service.replay import STORED_AFTER_OUTAGE
@@ -198,11 +198,11 @@ def test_a_press_during_the_outage_is_alerted_spooled_and_stored_when_the_databa
     runtime.start()
     api = TestClient(create_app(container))
     container.directory_snapshot.refresh()  # what the runtime's job does 10 s after start
-    first = runtime.engine.key_press(site.callers[0])
+    first = runtime.engine.key_press(site.callers[0], CallerTrust.LOCAL)
     wait_for(lambda: len(placed(site, first.id)) >= 3, 30, "the first incident alerting")
 
     outage.begin()
-    second = runtime.engine.key_press(site.callers[1])
+    second = runtime.engine.key_press(site.callers[1], CallerTrust.LOCAL)
     # Alerted at once from the snapshot: the household was found, its neighbours are rung.
     assert second.household_id is not None
     level0 = {leg.id for leg in second.legs.values() if leg.level == 0}
@@ -314,9 +314,10 @@ def spool_presses(site: Site, spool_dir: Path) -> dict[str, set[str]]:
         assert found is not None
         now = datetime.now(UTC)
         opened = Incident.open(f"outage-{n}", caller, found.household.id, found.household.label,
-                               found.household.address, plan_fan_out(found, policy, caller), policy, now)
-        incident, legs = mode.press(f"h:{found.household.id}", now, True, lambda opened=opened: opened,
-                                    lambda leg: f"recording-{leg.channel}")
+                               found.household.address, plan_fan_out(found, policy, caller), policy, now,
+                               trust=CallerTrust.TRUNK, hold=False)
+        incident, legs = mode.press(f"h:{found.household.id}", now, True, CallerTrust.TRUNK,
+                                    lambda opened=opened: opened, lambda leg: f"recording-{leg.channel}")
         mode.take_reports(incident.id, [Report(leg.id, LegStatus.DIALING if leg.channel is Channel.CALL
                                                else LegStatus.SUBMITTED) for leg in legs])
         placed_legs[incident.id] = {leg.id for leg in legs}
@@ -420,7 +421,7 @@ def test_a_locked_sqlite_file_spools_the_press_and_stores_it_once_released(tmp_p
         container.runtime.start()
         container.directory_snapshot.refresh()
         locker.execute("BEGIN EXCLUSIVE")
-        incident = container.runtime.engine.key_press(site.callers[0])
+        incident = container.runtime.engine.key_press(site.callers[0], CallerTrust.LOCAL)
         level0 = {leg.id for leg in incident.legs.values() if leg.level == 0}
         wait_for(lambda: set(placed(site, incident.id)) == level0, 60, "level-0 legs placed while locked")
         assert [r.kind for r in container.degraded_mode.spool.waiting()][:2] == ["opened", "claimed"]

@@ -17,7 +17,7 @@ from callcenter.adapters.fakes import FakeChannel, FakeTimers, SteppingClock
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore, SqlUnitOfWork
 from callcenter.domain.incident import IncidentEvent
-from callcenter.domain.types import Actor, Channel
+from callcenter.domain.types import Actor, CallerTrust, Channel
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.engine import IncidentEngine
 from contacts.model import CallerLookup, HouseholdProfile, Place, Responder, Role, ScopeLevel
@@ -102,13 +102,13 @@ def _in_thread(target: object, *args: object) -> tuple[threading.Thread, list[ob
 
 def test_a_key_press_never_waits_for_a_command_of_another_incident(rig: Rig) -> None:
     # The stranger's incident gets the id "h:1", the very key a press of household 1 locks on.
-    busy = rig.engine.key_press(STRANGER)
+    busy = rig.engine.key_press(STRANGER, CallerTrust.LOCAL)
     assert busy.id == "h:1"
     rig.store.release.clear()
     note, _ = _in_thread(lambda: (setattr(rig.store, "gated", threading.get_ident()),
                                   rig.engine.add_note(busy.id, "slow write", Actor("operator", "a"))))
     assert rig.store.entered.wait(WAIT)  # the note holds incident "h:1"'s lock, its write not yet done
-    press, opened = _in_thread(rig.engine.key_press, CALLER)
+    press, opened = _in_thread(rig.engine.key_press, CALLER, CallerTrust.LOCAL)
     press.join(WAIT)
     assert not press.is_alive(), "the key press waited behind another incident's command"
     assert opened and opened[0].household_id == 1  # type: ignore[attr-defined]
@@ -118,7 +118,7 @@ def test_a_key_press_never_waits_for_a_command_of_another_incident(rig: Rig) -> 
 
 def test_the_auditor_writes_one_batch_of_overdue_legs_per_incident(rig: Rig) -> None:
     rig.calls.refuse.update(f"+8613900000{i:03d}" for i in range(1, 6))  # every alert call fails: redials planned
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     rig.clock.advance(45)  # the redials (due after 30 s) are 15 s late; no timer fired them
     overdue = rig.engine.audit()
     assert len(overdue) == 5 and {o.incident_id for o in overdue} == {incident.id}

@@ -17,7 +17,7 @@ from callcenter.adapters.fakes import FakeChannel, FakeTimers, SteppingClock
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.domain.incident import Incident
-from callcenter.domain.types import Actor, Channel, IncidentStatus, LegPurpose, LegStatus
+from callcenter.domain.types import Actor, CallerTrust, Channel, IncidentStatus, LegPurpose, LegStatus
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.engine import IncidentEngine
 from callcenter.service.outage import Report
@@ -91,7 +91,7 @@ def _leg_ids(rig: Rig, incident_id: str, phone: str, channel: str = "call") -> l
 
 
 def test_press_stores_incident_and_level0_legs_then_dials(rig: Rig) -> None:
-    incident = rig.engine.key_press("0717-6100000")
+    incident = rig.engine.key_press("0717-6100000", CallerTrust.LOCAL)
     legs = rig.store.legs(incident.id)
     calls = [leg for leg in legs if leg.channel == "call"]
     texts = [leg for leg in legs if leg.channel == "sms"]
@@ -105,7 +105,7 @@ def test_press_stores_incident_and_level0_legs_then_dials(rig: Rig) -> None:
 
 def test_a_new_incident_is_stored_with_its_due_legs_already_claimed(rig: Rig) -> None:
     """One write per press: the legs it places are claimed in the incident's own transaction."""
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     legs = rig.store.legs(incident.id)
     due = [leg for leg in legs if leg.due_at <= incident.opened_at]
     assert len(due) == 21
@@ -116,7 +116,7 @@ def test_a_new_incident_is_stored_with_its_due_legs_already_claimed(rig: Rig) ->
 
 
 def test_two_acknowledgements_meet_quorum_and_tell_the_others(rig: Rig) -> None:
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     for i in (1, 2):
         (leg_id,) = _leg_ids(rig, incident.id, f"+8613900000{i:03d}")
         rig.engine.leg_outcome(leg_id, LegStatus.ACKNOWLEDGED)
@@ -130,7 +130,7 @@ def test_two_acknowledgements_meet_quorum_and_tell_the_others(rig: Rig) -> None:
 
 def test_a_batch_of_reports_is_one_write_and_a_refused_report_does_not_spoil_it(
         rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     first, second = (_leg_ids(rig, incident.id, f"+8613900000{i:03d}")[0] for i in (1, 2))
     commands: list[str] = []
     command = rig.engine._command
@@ -148,7 +148,7 @@ def test_a_batch_of_reports_is_one_write_and_a_refused_report_does_not_spoil_it(
 
 
 def test_busy_neighbour_is_redialled_after_30_seconds(rig: Rig) -> None:
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     (first,) = _leg_ids(rig, incident.id, "+8613900000001")
     rig.engine.leg_outcome(first, LegStatus.BUSY)
     assert len(_leg_ids(rig, incident.id, "+8613900000001")) == 2
@@ -163,7 +163,7 @@ def test_busy_neighbour_is_redialled_after_30_seconds(rig: Rig) -> None:
 
 def test_redials_due_together_share_one_timer_that_places_them_all(rig: Rig) -> None:
     """Ten busy neighbours: one leg timer for the incident, not ten that each read it again."""
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     loads = 0
     load = rig.engine._load_claimed
 
@@ -189,7 +189,7 @@ def test_redials_due_together_share_one_timer_that_places_them_all(rig: Rig) -> 
 
 
 def test_nobody_answers_climbs_to_police(rig: Rig) -> None:
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     for _ in range(6):
         rig.clock.advance(60)
         rig.fire_timers()
@@ -201,9 +201,9 @@ def test_nobody_answers_climbs_to_police(rig: Rig) -> None:
 
 
 def test_repeated_press_joins_and_jumps_a_level(rig: Rig) -> None:
-    first = rig.engine.key_press(CALLER)
+    first = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     rig.clock.advance(20)
-    second = rig.engine.key_press(CALLER)
+    second = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     assert second.id == first.id
     row = rig.store.incidents()[0]
     assert (row.press_count, row.level) == (2, 1)
@@ -211,14 +211,14 @@ def test_repeated_press_joins_and_jumps_a_level(rig: Rig) -> None:
 
 
 def test_press_after_window_opens_a_new_incident(rig: Rig) -> None:
-    first = rig.engine.key_press(CALLER)
+    first = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     rig.clock.advance(601)
-    second = rig.engine.key_press(CALLER)
+    second = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     assert second.id != first.id
 
 
 def test_unknown_caller_goes_to_operators_as_urgent(rig: Rig) -> None:
-    incident = rig.engine.key_press("13512345678")
+    incident = rig.engine.key_press("13512345678", CallerTrust.LOCAL)
     row = rig.store.incidents()[0]
     assert row.household_id is None and row.urgent and row.status == "alerting"
     assert rig.store.legs(incident.id) == []
@@ -226,7 +226,7 @@ def test_unknown_caller_goes_to_operators_as_urgent(rig: Rig) -> None:
 
 
 def test_cancel_sends_cancellation_to_everyone_alerted(rig: Rig) -> None:
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     rig.engine.cancel(incident.id, Actor("household", "张桂兰"))
     cancellations = [r for r in rig.store.legs(incident.id) if r.purpose == LegPurpose.CANCELLATION]
     assert len(cancellations) == 11
@@ -235,7 +235,7 @@ def test_cancel_sends_cancellation_to_everyone_alerted(rig: Rig) -> None:
 
 def test_channel_failure_is_a_failed_leg_that_is_redialled(rig: Rig) -> None:
     rig.calls.refuse.add("+8613900000003")
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     rows = {r.attempt: r for r in rig.store.legs(incident.id)
             if r.recipient_phone == "+8613900000003" and r.channel == "call"}
     assert rows[1].status == "failed" and "refused" in rows[1].detail
@@ -243,7 +243,7 @@ def test_channel_failure_is_a_failed_leg_that_is_redialled(rig: Rig) -> None:
 
 
 def test_recovery_interrupts_legs_of_a_dead_instance(rig: Rig) -> None:
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     rig.engine.holder = "test#2"
     interrupted = rig.engine.recover(dead_holders=lambda holder: holder == "test#1")
     assert interrupted == 21 - 11  # the calls; SMS already submitted are final at the provider
@@ -268,7 +268,7 @@ class RecordingTurns(WriteTurns):
 def test_recovery_writes_go_before_waiting_commands(rig: Rig) -> None:
     """After a takeover the calls recovery places report back at once; behind their writes the SIP
     crash benchmark's survivor placed nothing for its last inherited incident until 77 s after start."""
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     rig.engine.holder = "test#2"
     rig.engine.write_turns = turns = RecordingTurns()
     rig.engine.executor = ThreadPoolExecutor(4, thread_name_prefix="send")
@@ -287,7 +287,7 @@ def test_recovery_writes_go_before_waiting_commands(rig: Rig) -> None:
 
 def test_legs_of_an_instance_that_dies_after_the_takeover_are_interrupted_later(rig: Rig) -> None:
     """Its heartbeat was still live at the takeover (it died while another led): the sweep's check catches it."""
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     rig.engine.holder = "test#2"
     assert rig.engine.recover(dead_holders=lambda holder: False) == 0
     assert rig.engine.interrupt_dead(lambda holder: holder == "test#1") == 21 - 11
@@ -299,7 +299,7 @@ def test_legs_of_an_instance_that_dies_after_the_takeover_are_interrupted_later(
 def test_the_sweep_reads_legs_in_flight_only_of_dead_instances(rig: Rig) -> None:
     """Every 2 s the leader asks which instances hold legs in flight; the legs (thousands in a flood)
     are read only for one that died."""
-    rig.engine.key_press(CALLER)
+    rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     asked: list[str] = []
     read: list[list[str]] = []
     in_flight = rig.store.in_flight
@@ -313,7 +313,7 @@ def test_the_sweep_reads_legs_in_flight_only_of_dead_instances(rig: Rig) -> None
 
 def test_legs_a_dead_instance_left_in_flight_are_released_before_their_next_attempts(rig: Rig) -> None:
     """Its calls may still ring: ``orphans`` (the SIP channel's CANCELs) hears of them first."""
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     released: list[tuple[set[tuple[str, str | None, str, str]], int]] = []
     rig.engine.orphans = lambda refs: released.append(
         ({(r.leg_id, r.claimed_by, r.phone, r.provider) for r in refs}, len(rig.calls.orders)))
@@ -326,7 +326,7 @@ def test_legs_a_dead_instance_left_in_flight_are_released_before_their_next_atte
 
 
 def test_a_failing_release_of_old_calls_does_not_hold_back_their_next_attempts(rig: Rig) -> None:
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
 
     def broken(refs: object) -> None:
         raise OSError("alert socket closed")
@@ -338,7 +338,7 @@ def test_a_failing_release_of_old_calls_does_not_hold_back_their_next_attempts(r
 
 
 def test_a_voice_message_is_stored_on_the_timeline(rig: Rig) -> None:
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     rig.engine.attach_voice_message(incident.id, "var/recordings/x.wav", 7.25, Actor("household", "张桂兰"))
     stored = [e for e in rig.store.timeline(incident.id) if e.kind == "voice_message"]
     assert [(e.actor, e.data) for e in stored] == [
@@ -350,7 +350,7 @@ def test_hand_overs_from_many_dispatch_threads_are_all_stored(rig: Rig) -> None:
     """Twenty-one legs handed over at once from 16 threads: every answer lands, none is lost to a batch."""
     rig.engine.executor = ThreadPoolExecutor(16)
     rig.calls.refuse.add("+8613900000005")
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     rig.engine.executor.shutdown(wait=True)
     first = {r.recipient_phone + r.channel: r.status for r in rig.store.legs(incident.id) if r.attempt == 1}
     assert len(first) == 21
@@ -364,7 +364,7 @@ def test_a_stopping_engine_sends_nothing_more_and_leaves_its_legs_claimed(rig: R
     failed: the legs stay claimed by this instance, for the next leader's recovery to replace."""
     rig.engine.executor = ThreadPoolExecutor(2)
     rig.engine.stop_dispatching()
-    incident = rig.engine.key_press("0717-6100000")
+    incident = rig.engine.key_press("0717-6100000", CallerTrust.LOCAL)
     legs = rig.store.legs(incident.id)
     assert rig.calls.orders == [] and rig.sms.orders == []
     assert len(legs) == 21 and {leg.status for leg in legs} == {"pending"}  # stored, claimed, never failed
@@ -406,7 +406,7 @@ def test_sends_waiting_for_a_slot_when_the_engine_stops_give_up_unsent_and_unrep
     texts = PacedTexts()
     rig.engine.channels[Channel.SMS] = texts
     rig.engine.executor = ThreadPoolExecutor(32)
-    incident = rig.engine.key_press("0717-6100000")
+    incident = rig.engine.key_press("0717-6100000", CallerTrust.LOCAL)
     assert texts.wait_waiting(10)
     rig.engine.stop_dispatching()
     rig.engine.executor.shutdown(wait=True)
@@ -422,7 +422,7 @@ def test_legs_claimed_already_are_not_claimed_again_by_later_commands(rig: Rig) 
     was a third of the engine's work."""
     rig.engine.executor = ThreadPoolExecutor(2)
     rig.engine.stop_dispatching()  # the legs stay queued: claimed, pending
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     claims: list[list[str]] = []
     claim = rig.store.claim
     rig.store.claim = lambda ids, *rest: claims.append(list(ids)) or claim(ids, *rest)  # type: ignore[method-assign]
@@ -436,7 +436,7 @@ def test_legs_claimed_already_are_not_claimed_again_by_later_commands(rig: Rig) 
 def test_recovery_closes_the_legs_of_one_incident_in_one_command(rig: Rig) -> None:
     """A crash leaves ~20 legs of each incident in flight; a command each queued recovery behind the
     reports of the very calls it was placing again."""
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     rig.engine.holder = "test#2"
     interrupting: list[str] = []  # an incident per command that interrupted legs
     command = rig.engine._command

@@ -20,7 +20,7 @@ from callcenter.db.directory_repo import SqlDirectory
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.db.tables import scope_key
-from callcenter.domain.types import Channel
+from callcenter.domain.types import CallerTrust, Channel
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.callback import CallBackError
 from callcenter.service.engine import IncidentEngine
@@ -106,7 +106,7 @@ def test_forged_recipient_is_refused_recorded_and_escalation_goes_on(database_ur
         timers=timers, clock=clock, events=EventBus(), holder="test#1", phone_policy=PhonePolicy(),
     )
     try:
-        incident = engine.key_press(LINE)
+        incident = engine.key_press(LINE, CallerTrust.LOCAL)
         legs = {(leg.recipient_phone, leg.channel): leg for leg in store.legs(incident.id) if leg.attempt == 1}
         assert FORGED not in calls.sent_to() + sms.sent_to()
         assert calls.sent_to() == [NEIGHBOUR] and set(sms.sent_to()) == {GRID_WORKER, NEIGHBOUR}

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from callcenter.domain.types import Actor, IncidentStatus
+from callcenter.domain.types import Actor, CallerTrust, IncidentStatus
 from tests.integration.test_engine_sql import CALLER, Rig, make_rig
 
 
@@ -26,10 +26,10 @@ def _events(rig: Rig, incident_id: str, kind: str) -> list[Any]:
 
 
 def test_stuck_key_climbs_at_most_the_limit_and_loses_no_press(rig: Rig) -> None:
-    first = rig.engine.key_press(CALLER)
+    first = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     for _ in range(11):  # a minute of a press every 5 s after the first
         rig.clock.advance(5)
-        assert rig.engine.key_press(CALLER).id == first.id  # never a new incident
+        assert rig.engine.key_press(CALLER, CallerTrust.LOCAL).id == first.id  # never a new incident
     stored = rig.engine._load(first.id)
     assert stored.press_count == 12
     assert stored.level == 2  # the opening press and two more counted: two jumps, not eleven
@@ -40,21 +40,21 @@ def test_stuck_key_climbs_at_most_the_limit_and_loses_no_press(rig: Rig) -> None
 
 
 def test_counting_resumes_after_the_minute(rig: Rig) -> None:
-    first = rig.engine.key_press(CALLER)
+    first = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     for _ in range(3):
         rig.clock.advance(1)
-        rig.engine.key_press(CALLER)
+        rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     assert rig.engine._load(first.id).level == 2
     rig.clock.advance(58)  # 61 s after the opening press: the window holds only presses 2 and 3
-    assert rig.engine.key_press(CALLER).level == 3
+    assert rig.engine.key_press(CALLER, CallerTrust.LOCAL).level == 3
 
 
 def test_press_soon_after_cancel_opens_a_new_flagged_incident(rig: Rig) -> None:
-    first = rig.engine.key_press(CALLER)
+    first = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     rig.clock.advance(20)
     rig.engine.cancel(first.id, Actor("household", "三组 张桂兰家"))
     rig.clock.advance(30)
-    second = rig.engine.key_press(CALLER)
+    second = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     assert second.id != first.id and second.status is IncidentStatus.ALERTING
     assert second.urgent
     [flag] = _events(rig, second.id, "press_after_close")
@@ -63,9 +63,9 @@ def test_press_soon_after_cancel_opens_a_new_flagged_incident(rig: Rig) -> None:
 
 
 def test_press_long_after_resolve_is_not_flagged(rig: Rig) -> None:
-    first = rig.engine.key_press(CALLER)
+    first = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     rig.engine.resolve(first.id, Actor("operator", "小王"))
     rig.clock.advance(121)
-    second = rig.engine.key_press(CALLER)
+    second = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     assert second.id != first.id
     assert _events(rig, second.id, "press_after_close") == []

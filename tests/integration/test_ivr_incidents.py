@@ -11,7 +11,7 @@ from callcenter.adapters.events import EventBus
 from callcenter.adapters.fakes import FakeChannel, FakeTimers, SteppingClock
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
-from callcenter.domain.types import Channel
+from callcenter.domain.types import CallerTrust, Channel
 from callcenter.ivr.caller_incidents import CallerIncidents
 from callcenter.ivr.engine_actions import EngineIncidentActions
 from callcenter.ivr.fakes import FakeCallMedia, FakePromptAudio
@@ -48,7 +48,8 @@ def engine(database_url: str) -> Iterator[tuple[IncidentEngine, SqlIncidentStore
 def call(engine: IncidentEngine, tmp_path: Path, media: FakeCallMedia) -> str:
     """What the channel does: open the incident on the INVITE, remember it, run the inbound handler."""
     calls = CallerIncidents()
-    calls.emergency_opener(engine.key_press)("+86" + media.remote_number)  # on the INVITE, before answering
+    # on the INVITE, before answering
+    calls.emergency_opener(engine.key_press)("+86" + media.remote_number, CallerTrust.LOCAL)
     found = calls(media.remote_number)
     assert found is not None
     actions = EngineIncidentActions(engine, tmp_path / "recordings")
@@ -78,7 +79,7 @@ def test_press_9_and_confirm_cancels_the_incident(engine: tuple[IncidentEngine, 
 def test_a_silent_call_is_noted_for_the_operators(engine: tuple[IncidentEngine, SqlIncidentStore],
                                                   tmp_path: Path) -> None:
     incidents, store = engine
-    incident_id = incidents.key_press(CALLER).id
+    incident_id = incidents.key_press(CALLER, CallerTrust.LOCAL).id
     EngineIncidentActions(incidents, tmp_path).note_silent_call(incident_id)
     notes = [e for e in store.timeline(incident_id) if e.kind == "note"]
     assert "无声来电" in notes[0].data["text"] and store.incident_row(incident_id).emergency_type == "unknown"

@@ -13,6 +13,7 @@ from test_engine_sql import CALLER, Rig, make_rig
 
 from callcenter.adapters.fakes import SteppingClock
 from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, add_periodic, new_scheduler
+from callcenter.domain.types import CallerTrust
 from callcenter.service.ports import Timer
 from callcenter.service.runtime import EngineRuntime
 
@@ -196,7 +197,7 @@ def test_timers_are_rebuilt_from_the_database_when_an_instance_starts_to_lead(ri
     rig.calls.refuse.add("+8613900000003")  # fails at once: a redial is planned for 30 s later
     rig.clock = SteppingClock(datetime.now(UTC))
     rig.engine.clock = rig.clock
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     stored = rig.store.incident_row(incident.id)
 
     scheduler = new_scheduler()

@@ -9,7 +9,7 @@ import pytest
 from test_engine_sql import Rig, make_rig
 
 from callcenter.adapters.fakes import FakeChannel
-from callcenter.domain.types import Actor, Channel, LegStatus
+from callcenter.domain.types import Actor, CallerTrust, Channel, LegStatus
 from callcenter.service.ports import LegOrder
 from callcenter.twilio.responders import StoredLegs
 
@@ -26,7 +26,7 @@ def _calls(rig: Rig, incident_id: str) -> list[str]:
 
 
 def test_a_leg_handed_to_a_path_that_gave_it_back_unplaced_still_goes(rig: Rig) -> None:
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     gate = StoredLegs(rig.store).still_pending
     first, second, *_ = _calls(rig, incident.id)
     assert {r.status for r in rig.store.legs(incident.id) if r.id == first} == {"dialing"}
@@ -37,7 +37,7 @@ def test_a_leg_handed_to_a_path_that_gave_it_back_unplaced_still_goes(rig: Rig) 
 
 
 def test_legs_stood_down_by_quorum_or_with_an_outcome_do_not_go(rig: Rig) -> None:
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     gate = StoredLegs(rig.store).still_pending
     busy, ack1, ack2, *_ = _calls(rig, incident.id)
     rig.engine.leg_outcome(busy, LegStatus.BUSY, "486")
@@ -64,7 +64,7 @@ class AskingChannel(FakeChannel):
 def test_a_closed_incident_sends_its_notices_but_no_alert(rig: Rig) -> None:
     sms = AskingChannel("asking-sms", StoredLegs(rig.store).still_pending)
     rig.engine.channels[Channel.SMS] = sms
-    incident = rig.engine.key_press(CALLER)
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     dialing = _calls(rig, incident.id)[0]
     rig.engine.cancel(incident.id, Actor("household", CALLER))
     notices = {r.id for r in rig.store.legs(incident.id) if r.purpose == "cancellation"}

@@ -18,7 +18,7 @@ from callcenter.domain.incident import AlertLeg, Incident, IncidentEvent
 from callcenter.domain.messages import MessageTemplates
 from callcenter.domain.plan import plan_fan_out
 from callcenter.domain.policy import EscalationPolicy
-from callcenter.domain.types import Channel, LegPurpose, LegStatus
+from callcenter.domain.types import CallerTrust, Channel, LegPurpose, LegStatus
 from callcenter.policies import load_policy, load_templates
 from contacts.model import CallerLookup, HouseholdProfile, Place, Responder, Role, ScopeLevel
 
@@ -228,7 +228,8 @@ class Scene:
 
 def open_scene(group: JointDefenseGroup | None = None, policy: EscalationPolicy | None = None,
                caller_index: int = 0, incident_id: str = "inc-0001",
-               clock: SteppingClock | None = None) -> Scene:
+               clock: SteppingClock | None = None, trust: CallerTrust = CallerTrust.REGISTERED,
+               hold: bool = True) -> Scene:
     """A press from household ``caller_index``: the incident as the engine opens it."""
     group = group or build_group()
     policy = policy or shipped_policy()
@@ -237,7 +238,7 @@ def open_scene(group: JointDefenseGroup | None = None, policy: EscalationPolicy 
     caller = group.line(caller_index)
     plan = plan_fan_out(group.lookup(caller_index), policy, caller)
     incident = Incident.open(incident_id, caller, household.id, household.label, household.address, plan,
-                             policy, clock.now())
+                             policy, clock.now(), trust=trust, hold=hold)
     return Scene(group, policy, clock, incident, caller_index)
 
 
@@ -246,5 +247,6 @@ def open_unknown_caller(number: str = "+8615900000000", policy: EscalationPolicy
     policy = policy or shipped_policy()
     clock = clock or SteppingClock()
     plan = plan_fan_out(None, policy, number)
-    incident = Incident.open("inc-unknown", number, None, "未登记号码", "", plan, policy, clock.now())
+    incident = Incident.open("inc-unknown", number, None, "未登记号码", "", plan, policy, clock.now(),
+                             trust=CallerTrust.REGISTERED)
     return Scene(build_group(), policy, clock, incident)

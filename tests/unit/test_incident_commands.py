@@ -9,7 +9,7 @@ import pytest
 from factories import Scene, open_scene
 
 from callcenter.domain.incident import IncidentError
-from callcenter.domain.types import Actor, Channel, EmergencyType, IncidentStatus, LegPurpose, LegStatus
+from callcenter.domain.types import Actor, CallerTrust, Channel, EmergencyType, IncidentStatus, LegPurpose, LegStatus
 
 CALL, SMS = Channel.CALL, Channel.SMS
 S = LegStatus
@@ -102,7 +102,7 @@ COMMANDS: dict[str, Callable[[Scene], object]] = {
     "set type": lambda s: s.incident.set_type(EmergencyType.FIRE, OPERATOR, s.now),
     "acknowledge on behalf": lambda s: s.incident.acknowledge_on_behalf(
         s.group.contact(1).phone, OPERATOR, s.now, s.policy),
-    "press again": lambda s: s.incident.press_again(s.now, s.policy),
+    "press again": lambda s: s.incident.press_again(s.now, s.policy, trust=CallerTrust.REGISTERED),
 }
 
 

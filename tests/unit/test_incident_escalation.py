@@ -9,7 +9,7 @@ import pytest
 from factories import PRESS_AT, Scene, open_scene, open_unknown_caller
 
 from callcenter.domain.incident import IncidentError
-from callcenter.domain.types import Actor, Channel, IncidentStatus, LegPurpose, LegStatus
+from callcenter.domain.types import Actor, CallerTrust, Channel, IncidentStatus, LegPurpose, LegStatus
 from contacts.model import Role
 
 CALL, SMS = Channel.CALL, Channel.SMS
@@ -45,7 +45,7 @@ def test_opening_records_who_pressed_and_the_first_level() -> None:
     scene = open_scene()
     opened, entered = scene.events("opened")[0], scene.events("level_entered")[0]
     assert opened.actor == "household:三组 张建国家"
-    assert opened.data == {"caller": scene.group.line(0), "household_id": 101}
+    assert opened.data == {"caller": scene.group.line(0), "household_id": 101, "trust": CallerTrust.REGISTERED}
     assert entered.data == {"level": 0, "name": "联防组", "next_escalation_at": _seconds(60)}
     planned = scene.events("leg_planned")
     assert len(planned) == 25
@@ -144,7 +144,7 @@ def test_a_timer_after_the_incident_closed_is_a_no_op() -> None:
 def test_a_repeated_press_jumps_one_level_and_restarts_the_wait() -> None:
     scene = open_scene()
     scene.mark()
-    scene.incident.press_again(scene.at(20), scene.policy)
+    scene.incident.press_again(scene.at(20), scene.policy, trust=CallerTrust.REGISTERED)
 
     incident = scene.incident
     assert (incident.press_count, incident.last_press_at) == (2, _seconds(20))
@@ -165,7 +165,7 @@ def test_a_repeated_press_jumps_one_level_and_restarts_the_wait() -> None:
 def test_repeated_presses_stop_at_the_last_level_but_are_counted() -> None:
     scene = open_scene()
     for second in (10, 20, 30, 40, 50):
-        scene.incident.press_again(scene.at(second), scene.policy)
+        scene.incident.press_again(scene.at(second), scene.policy, trust=CallerTrust.REGISTERED)
     assert scene.incident.press_count == 6
     assert scene.incident.level == 3
     assert scene.incident.urgent
@@ -176,7 +176,7 @@ def test_repeated_presses_stop_at_the_last_level_but_are_counted() -> None:
 def test_a_jump_of_two_levels_alerts_the_level_passed_on_the_way() -> None:
     policy = replace(open_scene().policy, repeat_press_jump=2)
     scene = open_scene(policy=policy)
-    scene.incident.press_again(scene.at(5), policy)
+    scene.incident.press_again(scene.at(5), policy, trust=CallerTrust.REGISTERED)
     assert scene.incident.level == 2
     assert len(scene.legs(level=1)) == 4
     assert len(scene.legs(level=2)) == 2
@@ -187,7 +187,7 @@ def test_a_jump_of_two_levels_alerts_the_level_passed_on_the_way() -> None:
 def test_a_jump_of_zero_levels_only_counts_the_press() -> None:
     policy = replace(open_scene().policy, repeat_press_jump=0)
     scene = open_scene(policy=policy)
-    scene.incident.press_again(scene.at(5), policy)
+    scene.incident.press_again(scene.at(5), policy, trust=CallerTrust.REGISTERED)
     assert (scene.incident.press_count, scene.incident.level, scene.incident.escalation_token) == (2, 0, 1)
 
 
@@ -195,7 +195,7 @@ def test_a_press_on_a_closed_incident_is_refused() -> None:
     scene = open_scene()
     scene.incident.cancel(Actor("household", "三组 张建国家"), scene.at(10))
     with pytest.raises(IncidentError, match="is cancelled"):
-        scene.incident.press_again(scene.at(20), scene.policy)
+        scene.incident.press_again(scene.at(20), scene.policy, trust=CallerTrust.REGISTERED)
     assert scene.incident.press_count == 1
 
 
@@ -210,7 +210,8 @@ def test_an_unknown_caller_is_urgent_at_once_with_nobody_to_alert() -> None:
     assert [(e.kind, e.actor) for e in incident.new_events] == [
         ("opened", "caller:+8615900000000"), ("urgent", "system"), ("level_entered", "system")]
     assert scene.events("urgent")[0].data == {"reason": "unknown caller: no household has this line"}
-    assert scene.events("opened")[0].data == {"caller": "+8615900000000", "household_id": None}
+    assert scene.events("opened")[0].data == {"caller": "+8615900000000", "household_id": None,
+                                              "trust": CallerTrust.REGISTERED}
 
 
 def test_an_unknown_caller_still_climbs_so_the_console_shows_each_step() -> None:

@@ -17,7 +17,7 @@ from factories import Scene, build_group, open_scene
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from callcenter.domain.types import CHANNEL_OUTCOMES, Actor, IncidentStatus, LegPurpose, LegStatus
+from callcenter.domain.types import CHANNEL_OUTCOMES, Actor, CallerTrust, IncidentStatus, LegPurpose, LegStatus
 from contacts.model import Role
 
 OPERATOR = Actor("operator", "李调度")
@@ -61,7 +61,7 @@ def _apply(scene: Scene, step: tuple[Any, ...]) -> None:
 def _command(scene: Scene, step: tuple[Any, ...]) -> None:
     incident, policy = scene.incident, scene.policy
     if step[0] == "press":
-        incident.press_again(scene.now, policy)
+        incident.press_again(scene.now, policy, trust=CallerTrust.REGISTERED)
     elif step[0] == "ack_on_behalf":
         everyone = [p.recipient for level in incident.plan.levels for p in level.recipients]
         incident.acknowledge_on_behalf(everyone[step[1] % len(everyone)].key, OPERATOR, scene.now, policy)

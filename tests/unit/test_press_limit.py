@@ -9,6 +9,7 @@ import pytest
 
 from callcenter.domain.policy import PolicyError, PressLimit, policy_from_mapping
 from callcenter.domain.presses import count_press, within_cooldown
+from callcenter.domain.types import CallerTrust
 from callcenter.policies import load_policy
 from callcenter.service.press_ledger import PressLedger
 from tests.unit.factories import SteppingClock, open_scene
@@ -82,7 +83,7 @@ def test_ledger_is_bounded_under_a_flood_of_made_up_lines() -> None:
 def test_press_over_the_limit_is_on_the_timeline_but_climbs_nothing() -> None:
     scene = open_scene()
     scene.mark()
-    scene.incident.press_again(scene.at(5), scene.policy, counted=False)
+    scene.incident.press_again(scene.at(5), scene.policy, counted=False, trust=CallerTrust.REGISTERED)
     incident = scene.incident
     assert (incident.press_count, incident.last_press_at, incident.level) == (2, scene.at(5), 0)
     assert incident.escalation_token == 1
@@ -93,7 +94,7 @@ def test_press_over_the_limit_is_on_the_timeline_but_climbs_nothing() -> None:
 
 def test_counted_press_still_jumps() -> None:
     scene = open_scene()
-    scene.incident.press_again(scene.at(5), scene.policy, counted=True)
+    scene.incident.press_again(scene.at(5), scene.policy, counted=True, trust=CallerTrust.REGISTERED)
     assert scene.incident.level == 1
 
 

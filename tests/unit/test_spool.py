@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from factories import PRESS_AT, open_scene
 
-from callcenter.domain.types import LegStatus
+from callcenter.domain.types import CallerTrust, LegStatus
 from callcenter.service.replay import claimed_record, opened_record, outcome_record, pressed_again_record
 from callcenter.service.spool import PressSpool, SpoolFormatError, SpoolRecord, decode, encode
 
@@ -20,7 +20,7 @@ def test_every_record_kind_survives_encoding() -> None:
     leg = next(iter(incident.legs))
     records = [
         opened_record(incident, "h:1", "node#ab12cd"),
-        pressed_again_record(incident.id, PRESS_AT + timedelta(seconds=9), counted=False),
+        pressed_again_record(incident.id, PRESS_AT + timedelta(seconds=9), False, CallerTrust.REGISTERED),
         claimed_record(incident.id, PRESS_AT, {leg: "recording-call"}, "node#ab12cd"),
         outcome_record(incident.id, PRESS_AT, leg, LegStatus.ACKNOWLEDGED, "按了1", "sim-1"),
     ]
@@ -33,7 +33,7 @@ def test_every_record_kind_survives_encoding() -> None:
 
 def test_a_time_in_another_zone_is_kept_as_the_same_instant() -> None:
     beijing = PRESS_AT.astimezone(timezone(timedelta(hours=8)))
-    record = pressed_again_record("inc-1", beijing, counted=True)
+    record = pressed_again_record("inc-1", beijing, True, CallerTrust.REGISTERED)
     assert decode(encode(record)).at == PRESS_AT
 
 
@@ -61,7 +61,8 @@ def test_a_record_without_its_time_zone_is_not_written() -> None:
 
 
 def records(n: int) -> list[SpoolRecord]:
-    return [pressed_again_record(f"inc-{i}", PRESS_AT + timedelta(seconds=i), True) for i in range(n)]
+    return [pressed_again_record(f"inc-{i}", PRESS_AT + timedelta(seconds=i), True, CallerTrust.REGISTERED)
+            for i in range(n)]
 
 
 def test_appended_records_wait_until_their_segment_is_retired(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from factories import PRESS_AT, SteppingClock, build_group, shipped_policy
 
 from callcenter.domain.incident import Incident
 from callcenter.domain.plan import plan_fan_out
-from callcenter.domain.types import LegStatus
+from callcenter.domain.types import CallerTrust, LegStatus
 from callcenter.service.outage import DegradedMode, Report
 from callcenter.service.ports import IncidentStore
 from callcenter.service.spool import PressSpool
@@ -36,11 +36,12 @@ def opener(clock: SteppingClock, incident_id: str = "inc-1") -> Incident:
     policy = shipped_policy()
     household = group.household(0)
     return Incident.open(incident_id, group.line(0), household.id, household.label, household.address,
-                         plan_fan_out(group.lookup(0), policy, group.line(0)), policy, clock.now())
+                         plan_fan_out(group.lookup(0), policy, group.line(0)), policy, clock.now(),
+                         trust=CallerTrust.REGISTERED, hold=False)
 
 
 def press(mode: DegradedMode, clock: SteppingClock, incident_id: str = "inc-1") -> tuple[Incident, list[str]]:
-    incident, legs = mode.press(KEY, clock.now(), True, lambda: opener(clock, incident_id),
+    incident, legs = mode.press(KEY, clock.now(), True, CallerTrust.REGISTERED, lambda: opener(clock, incident_id),
                                 lambda leg: f"sim-{leg.channel}")
     return incident, [leg.id for leg in legs]
 

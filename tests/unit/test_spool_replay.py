@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from factories import PRESS_AT, Scene, open_scene
 
 from callcenter.domain.incident import Incident
-from callcenter.domain.types import Actor, Channel, IncidentStatus, LegStatus
+from callcenter.domain.types import Actor, CallerTrust, Channel, IncidentStatus, LegStatus
 from callcenter.service.replay import (
     STORED_AFTER_OUTAGE,
     Replayed,
@@ -79,7 +79,7 @@ def test_records_applied_twice_change_nothing_the_second_time() -> None:
     records, legs = spooled_press(scene)
     call = next(leg for leg in legs if "/call/" in leg)
     records += [outcome_record(scene.incident.id, at(1), call, LegStatus.DIALING),
-                pressed_again_record(scene.incident.id, at(20), counted=True),
+                pressed_again_record(scene.incident.id, at(20), True, CallerTrust.REGISTERED),
                 outcome_record(scene.incident.id, at(30), call, LegStatus.BUSY)]
     first = replay(records, None, scene)
     assert first is not None
@@ -97,7 +97,7 @@ def test_records_applied_twice_change_nothing_the_second_time() -> None:
 def test_a_repeated_press_climbs_as_it_did_during_the_outage() -> None:
     scene = open_scene()
     records, _ = spooled_press(scene)
-    records.append(pressed_again_record(scene.incident.id, at(40), counted=True))
+    records.append(pressed_again_record(scene.incident.id, at(40), True, CallerTrust.REGISTERED))
     result = replay(records, None, scene)
     assert result is not None
     assert (result.incident.press_count, result.incident.last_press_at) == (2, at(40))
@@ -154,6 +154,7 @@ def test_a_press_after_the_incident_closed_is_not_applied() -> None:
     scene = open_scene()
     scene.incident.resolve(OPERATOR, at(3))
     assert scene.incident.status is IncidentStatus.RESOLVED
-    result = replay([pressed_again_record(scene.incident.id, at(10), counted=True)], scene.incident, scene)
+    late = pressed_again_record(scene.incident.id, at(10), True, CallerTrust.REGISTERED)
+    result = replay([late], scene.incident, scene)
     assert result is not None and result.applied == 0
 

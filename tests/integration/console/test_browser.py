@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 from bench.web import CHROMIUM, CHROMIUM_ARGS, served
 from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
-from callcenter.domain.types import Actor, LegStatus
+from callcenter.domain.types import Actor, CallerTrust, LegStatus
 from callcenter.settings import load_settings
 from tests.integration.console.conftest import LINE_A, LINE_B, NEIGHBOUR_KEY, PASSWORD, add_accounts, insert_directory
 
@@ -81,13 +81,13 @@ def test_wrong_password_stays_on_the_login_page(page: Page, server: LiveServer) 
 
 def test_a_key_press_appears_live_and_unknown_callers_are_highlighted(page: Page, server: LiveServer) -> None:
     sign_in(page, server, "operator")
-    incident = server.container.runtime.engine.key_press(LINE_A)
+    incident = server.container.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL)
     row = page.locator(f'tr[data-id="{incident.id}"]')
     expect(row).to_be_visible()
     expect(row).to_contain_text("张大山家")
     expect(row).not_to_have_class("attention")
 
-    unknown = server.container.runtime.engine.key_press("13912345678")
+    unknown = server.container.runtime.engine.key_press("13912345678", CallerTrust.LOCAL)
     urgent = page.locator(f'tr[data-id="{unknown.id}"]')
     expect(urgent).to_have_class("incident-row attention fresh")
     expect(urgent).to_contain_text("未知来电")
@@ -100,7 +100,7 @@ def test_a_new_incident_is_shown_from_its_live_event_while_the_list_is_slow(page
     sign_in(page, server, "operator")
     held: list[Route] = []
     page.route("**/api/incidents?*", lambda route: held.append(route))  # every refetch from now on hangs
-    incident = server.container.runtime.engine.key_press(LINE_A)
+    incident = server.container.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL)
     row = page.locator(f'tr[data-id="{incident.id}"]')
     expect(row).to_be_visible()
     expect(row).to_contain_text("张大山家")
@@ -120,7 +120,7 @@ def test_a_stream_of_events_refetches_the_queue_at_most_once_a_second(page: Page
     """In a flood every operator's screen would otherwise read the whole queue ten times a second."""
     sign_in(page, server, "operator")
     engine = server.container.runtime.engine
-    incident = engine.key_press(LINE_A)
+    incident = engine.key_press(LINE_A, CallerTrust.LOCAL)
     expect(page.locator(f'tr[data-id="{incident.id}"]')).to_be_visible()
     page.wait_for_timeout(1200)  # the refetch that followed the press is over
     fetched: list[str] = []
@@ -136,7 +136,7 @@ def test_a_stream_of_events_refetches_the_queue_at_most_once_a_second(page: Page
 
 def test_incident_page_actions_and_a_live_acknowledgement(page: Page, server: LiveServer) -> None:
     engine = server.container.runtime.engine
-    incident = engine.key_press(LINE_A)
+    incident = engine.key_press(LINE_A, CallerTrust.LOCAL)
     sign_in(page, server, "operator")
     page.click(f'tr[data-id="{incident.id}"] a.open-incident')
     page.wait_for_url(f"**/incidents/{incident.id}")
@@ -178,7 +178,7 @@ def test_language_switch(page: Page, server: LiveServer) -> None:
 
 
 def test_a_request_without_the_csrf_token_is_rejected(page: Page, server: LiveServer) -> None:
-    incident = server.container.runtime.engine.key_press(LINE_A)
+    incident = server.container.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL)
     sign_in(page, server, "operator")
     script = """async ([id, token]) => {
         const send = (headers) => fetch(`/api/incidents/${id}/notes`, {method: "POST",
@@ -193,8 +193,8 @@ def test_a_request_without_the_csrf_token_is_rejected(page: Page, server: LiveSe
 def test_grid_worker_does_not_see_another_grid(page: Page, server: LiveServer) -> None:
     engine = server.container.runtime.engine
     sign_in(page, server, "grid_worker")
-    other = engine.key_press(LINE_B)
-    own = engine.key_press(LINE_A)
+    other = engine.key_press(LINE_B, CallerTrust.LOCAL)
+    own = engine.key_press(LINE_A, CallerTrust.LOCAL)
     expect(page.locator(f'tr[data-id="{own.id}"]')).to_be_visible()
     expect(page.locator(f'tr[data-id="{other.id}"]')).to_have_count(0)
     response = page.goto(f"{server.url}/incidents/{other.id}")
@@ -222,7 +222,7 @@ def test_directory_search_edit_and_coverage(page: Page, server: LiveServer) -> N
 
 
 def test_statistics_page_draws_its_charts(page: Page, server: LiveServer) -> None:
-    server.container.runtime.engine.key_press(LINE_A)
+    server.container.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL)
     page.goto(f"{server.url}/login")
     page.fill('input[name="name"]', "supervisor")
     page.fill('input[name="password"]', PASSWORD)

@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from callcenter.bootstrap import ConsoleContainer
 from callcenter.domain.incident import IncidentEvent
-from callcenter.domain.types import Actor, EmergencyType, LegStatus
+from callcenter.domain.types import Actor, CallerTrust, EmergencyType, LegStatus
 from tests.integration.console.conftest import GRID_A, GRID_B, HOUSEHOLD_A, LINE_A, LINE_B, NEIGHBOUR_KEY
 
 Clients = Callable[[str | None], TestClient]
@@ -24,9 +24,9 @@ Clients = Callable[[str | None], TestClient]
 
 def test_list_filters_and_pages(console: ConsoleContainer, client_for: Clients) -> None:
     engine = console.runtime.engine
-    a = engine.key_press(LINE_A)
-    b = engine.key_press(LINE_B)
-    unknown = engine.key_press("13912345678")
+    a = engine.key_press(LINE_A, CallerTrust.LOCAL)
+    b = engine.key_press(LINE_B, CallerTrust.LOCAL)
+    unknown = engine.key_press("13912345678", CallerTrust.LOCAL)
     engine.set_type(b.id, EmergencyType.FIRE, Actor("operator", "test"))
     client = client_for("operator")
 
@@ -46,8 +46,8 @@ def test_list_filters_and_pages(console: ConsoleContainer, client_for: Clients) 
 
 def test_queue_puts_unknown_callers_first(console: ConsoleContainer, client_for: Clients) -> None:
     engine = console.runtime.engine
-    engine.key_press(LINE_A)
-    unknown = engine.key_press("13912345678")
+    engine.key_press(LINE_A, CallerTrust.LOCAL)
+    unknown = engine.key_press("13912345678", CallerTrust.LOCAL)
     items = client_for("operator").get("/api/incidents?open=true&order=queue").json()["items"]
     assert items[0]["id"] == unknown.id
     assert items[0]["attention"] and items[0]["unknown_caller"]
@@ -56,7 +56,7 @@ def test_queue_puts_unknown_callers_first(console: ConsoleContainer, client_for:
 
 def test_detail_shows_household_first_responders_and_timeline(console: ConsoleContainer,
                                                                client_for: Clients) -> None:
-    incident = console.runtime.engine.key_press(LINE_A)
+    incident = console.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL)
     body = client_for("operator").get(f"/api/incidents/{incident.id}").json()
     assert body["household"]["household"]["id"] == HOUSEHOLD_A
     assert body["household"]["household"]["care_labels"] == ["独居老人"]
@@ -69,7 +69,7 @@ def test_detail_shows_household_first_responders_and_timeline(console: ConsoleCo
 
 
 def test_operator_actions_land_in_timeline_and_audit(console: ConsoleContainer, client_for: Clients) -> None:
-    incident = console.runtime.engine.key_press(LINE_A)
+    incident = console.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL)
     client = client_for("operator")
     url = f"/api/incidents/{incident.id}"
 
@@ -101,7 +101,7 @@ def test_operator_actions_land_in_timeline_and_audit(console: ConsoleContainer, 
 
 
 def test_closed_incident_refuses_actions_with_409(console: ConsoleContainer, client_for: Clients) -> None:
-    incident = console.runtime.engine.key_press(LINE_A)
+    incident = console.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL)
     client = client_for("operator")
     assert client.post(f"/api/incidents/{incident.id}/false-alarm").json()["incident"]["status"] == "false_alarm"
     response = client.post(f"/api/incidents/{incident.id}/resolve", json={})
@@ -112,7 +112,7 @@ def test_closed_incident_refuses_actions_with_409(console: ConsoleContainer, cli
 
 
 def test_bad_input_is_a_clear_error(console: ConsoleContainer, client_for: Clients) -> None:
-    incident = console.runtime.engine.key_press(LINE_A)
+    incident = console.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL)
     client = client_for("operator")
     url = f"/api/incidents/{incident.id}"
     assert client.post(f"{url}/dispatch", json={"agency": "911"}).status_code == 422
@@ -126,9 +126,9 @@ def test_bad_input_is_a_clear_error(console: ConsoleContainer, client_for: Clien
 
 def test_grid_worker_sees_only_own_grid(console: ConsoleContainer, client_for: Clients) -> None:
     engine = console.runtime.engine
-    own = engine.key_press(LINE_A)
-    other = engine.key_press(LINE_B)
-    unknown = engine.key_press("13912345678")
+    own = engine.key_press(LINE_A, CallerTrust.LOCAL)
+    other = engine.key_press(LINE_B, CallerTrust.LOCAL)
+    unknown = engine.key_press("13912345678", CallerTrust.LOCAL)
     worker = client_for("grid_worker")
     assert [i["id"] for i in worker.get("/api/incidents").json()["items"]] == [own.id]
     assert worker.get(f"/api/incidents/{other.id}").status_code == 404
@@ -142,7 +142,7 @@ def test_voice_message_is_served_when_the_ivr_recorded_one(console: ConsoleConta
                                                            tmp_path: Path) -> None:
     recording = tmp_path / "message.wav"
     recording.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
-    incident = console.runtime.engine.key_press(LINE_A)
+    incident = console.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL)
     console.incident_store.append_events(incident.id, [
         IncidentEvent(datetime.now(UTC), "voice_message", "ivr", {"path": str(recording)})])
     client = client_for("operator")
@@ -156,7 +156,7 @@ def test_voice_message_is_served_when_the_ivr_recorded_one(console: ConsoleConta
 def test_event_stream_carries_a_new_incident(console: ConsoleContainer, client_for: Clients) -> None:
     client = client_for("operator")
     pressed: list[str] = []
-    timer = threading.Timer(0.5, lambda: pressed.append(console.runtime.engine.key_press(LINE_A).id))
+    timer = threading.Timer(0.5, lambda: pressed.append(console.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL).id))
     timer.start()
     body = client.get("/api/events?lifetime=2").text
     timer.join(5)
@@ -173,7 +173,7 @@ def test_an_opened_event_carries_the_queue_row_the_list_would_show(console: Cons
                                                                     client_for: Clients) -> None:
     client = client_for("operator")
     pressed: list[str] = []
-    timer = threading.Timer(0.5, lambda: pressed.append(console.runtime.engine.key_press(LINE_A).id))
+    timer = threading.Timer(0.5, lambda: pressed.append(console.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL).id))
     timer.start()
     events = sse_events(client.get("/api/events?lifetime=2").text)
     timer.join(5)
@@ -193,7 +193,7 @@ def test_a_leg_status_event_names_the_leg_and_its_new_status(console: ConsoleCon
     acknowledged: list[str] = []
 
     def press_and_acknowledge() -> None:
-        incident = console.runtime.engine.key_press(LINE_A)
+        incident = console.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL)
         leg = next(leg for leg in incident.legs.values() if leg.recipient.phone == NEIGHBOUR_KEY
                    and leg.channel.value == "call")
         console.runtime.engine.leg_outcome(leg.id, LegStatus.ACKNOWLEDGED, "pressed 1")
@@ -217,7 +217,7 @@ def test_the_stream_goes_on_without_rows_when_the_database_cannot_be_read(
     monkeypatch.setattr(console.console_queries, "summaries", unreadable)
     client = client_for("operator")
     pressed: list[str] = []
-    timer = threading.Timer(0.5, lambda: pressed.append(console.runtime.engine.key_press(LINE_A).id))
+    timer = threading.Timer(0.5, lambda: pressed.append(console.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL).id))
     timer.start()
     events = sse_events(client.get("/api/events?lifetime=2").text)
     timer.join(5)
@@ -230,8 +230,8 @@ def test_grid_workers_stream_leaves_out_other_grids(console: ConsoleContainer, c
     pressed: list[str] = []
 
     def press() -> None:
-        pressed.append(console.runtime.engine.key_press(LINE_B).id)
-        pressed.append(console.runtime.engine.key_press(LINE_A).id)
+        pressed.append(console.runtime.engine.key_press(LINE_B, CallerTrust.LOCAL).id)
+        pressed.append(console.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL).id)
 
     timer = threading.Timer(0.5, press)
     timer.start()

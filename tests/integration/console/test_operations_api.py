@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from callcenter.adapters.health import ProbeResult
 from callcenter.bootstrap import ConsoleContainer
-from callcenter.domain.types import Actor, EmergencyType, LegStatus
+from callcenter.domain.types import Actor, CallerTrust, EmergencyType, LegStatus
 from callcenter.web.statistics import CST
 from tests.integration.console.conftest import LINE_A, LINE_B, NEIGHBOUR_KEY
 
@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def _scene(console: ConsoleContainer) -> tuple[str, str]:
     engine = console.runtime.engine
-    a = engine.key_press(LINE_A)
-    b = engine.key_press(LINE_B)
+    a = engine.key_press(LINE_A, CallerTrust.LOCAL)
+    b = engine.key_press(LINE_B, CallerTrust.LOCAL)
     # Before the acknowledgement: one that lands first closes the leg still being handed over.
     call_leg = _dialing_call_leg(console, a.id)
     engine.set_type(a.id, EmergencyType.MEDICAL, Actor("operator", "t"))

@@ -19,6 +19,7 @@ from callcenter.accounts.roles import ROLE_PERMISSIONS, AccountRole, Permission
 from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
 from callcenter.domain.incident import IncidentEvent
+from callcenter.domain.types import CallerTrust
 from callcenter.settings import load_settings
 from tests.integration.console.conftest import (
     GUARD,
@@ -48,7 +49,7 @@ class Ctx:
                                  if self.container.settings.is_sqlite else
                                  "INSERT INTO emergency_line (number, household_id) VALUES (%s, %s)",
                                  (number, HOUSEHOLD_A))
-        incident_id = self.container.runtime.engine.key_press(LINE_A).id
+        incident_id = self.container.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL).id
         return incident_id
 
     def user_id(self, name: str) -> int:

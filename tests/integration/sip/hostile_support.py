@@ -19,6 +19,7 @@ from conftest import HOUSEHOLD, SERVICE, wait_until
 from pyVoIP.VoIP import CallState
 from sip.harness import Kamailio, Sipp, free_udp_range
 
+from callcenter.domain.types import CallerTrust
 from callcenter.ivr.media import CallEnded, CallMedia
 from callcenter.settings import SipSettings
 from callcenter.sip.phone import HardenedCall
@@ -54,7 +55,7 @@ class Hostile:
     def port(self) -> int:
         return self.service.phone.sip_port
 
-    def on_emergency(self, number: str) -> None:
+    def on_emergency(self, number: str, trust: CallerTrust) -> None:
         self.emergencies.append(number)
 
     def inbound(self, media: CallMedia) -> None:

@@ -11,7 +11,7 @@ from callcenter.settings import SipSettings
 from callcenter.sip.service import SipService
 
 
-def _never_called(number: str) -> None:
+def _never_called(number: str, trust: object) -> None:
     raise AssertionError(f"no call expected, got one from {number}")
 
 

@@ -17,7 +17,7 @@ from callcenter.adapters.scheduler import ApschedulerTimers, new_scheduler
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.domain.incident import Incident
-from callcenter.domain.types import Channel
+from callcenter.domain.types import CallerTrust, Channel
 from callcenter.ivr.flowfile import load_flows
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.engine import IncidentEngine
@@ -107,7 +107,7 @@ class TwilioRig:
         return f"{self.server.base_url}/twilio{path}"
 
     def press(self, caller: str = CALLER) -> Incident:
-        return self.engine.key_press(caller)
+        return self.engine.key_press(caller, CallerTrust.LOCAL)
 
     def legs(self, incident_id: str, phone: str, channel: str, purpose: str = "alert") -> list[Any]:
         rows = [r for r in self.store.legs(incident_id)

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from callcenter.adapters.fakes import SystemClock
 from callcenter.api.app import create_app
 from callcenter.bootstrap import build
+from callcenter.domain.types import CallerTrust
 from callcenter.service.callback import CALL_BACK_LABELS, CallBackError, CallBackOutcome, CallBackTimeline
 from callcenter.service.guard import GuardedCallBack, KnownNumbers, operator_phone_set
 from callcenter.settings import load_settings
@@ -155,7 +156,7 @@ def test_console_call_back_action_rings_the_operator_then_the_household(database
     try:
         with TestClient(late.app) as client:
             sign_in(client, "operator")
-            incident = container.runtime.engine.key_press(LINE_A)
+            incident = container.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL)
             response = client.post(f"/api/incidents/{incident.id}/call-back")
             assert response.status_code == 200, response.text
             reference = response.json()["reference"]

@@ -12,7 +12,7 @@ import pytest
 
 from callcenter.api.app import create_app
 from callcenter.bootstrap import Container, build
-from callcenter.domain.types import LegStatus
+from callcenter.domain.types import CallerTrust, LegStatus
 from callcenter.settings import load_settings
 from tests.integration.twilio.rig import CALL_FROM, CALLER, SMS_FROM, GroupDirectory, LateApp, neighbour
 from tests.twilio_emulator import Emulator, ServerThread
@@ -45,7 +45,7 @@ def served(database_url: str, tmp_path: Path, emulator: Emulator) -> Iterator[tu
 def test_press_goes_out_through_twilio_and_callbacks_come_back(served: tuple[Container, ServerThread],
                                                               emulator: Emulator) -> None:
     container, _ = served
-    incident = container.runtime.engine.key_press(CALLER)
+    incident = container.runtime.engine.key_press(CALLER, CallerTrust.LOCAL)
     store = container.incident_store
 
     def first_call_status() -> str:
@@ -76,7 +76,7 @@ def test_a_key_pressed_on_a_twilio_call_counts_while_the_call_is_still_up(
         emulator.script(neighbour(i), "answer+1")
     with httpx.Client(base_url=server.base_url, timeout=5) as operator:
         assert operator.post("/api/session", json={"name": "duty", "password": "duty-operator-995"}).is_success
-        incident = container.runtime.engine.key_press(CALLER)
+        incident = container.runtime.engine.key_press(CALLER, CallerTrust.LOCAL)
         calls = [wait_for(lambda i=i: emulator.created("call", neighbour(i)), what=f"call {i}")[0] for i in (1, 2)]
         wait_for(lambda: all(len(call.twiml) == 2 for call in calls), what="both keys pressed")
 

@@ -9,7 +9,7 @@ import pytest
 
 from callcenter.domain.incident import Incident
 from callcenter.domain.plan import plan_fan_out
-from callcenter.domain.types import Actor, EmergencyType
+from callcenter.domain.types import Actor, CallerTrust, EmergencyType
 from callcenter.ivr.caller_incidents import CallerIncidents, number_key
 from callcenter.ivr.fakes import FakeCallMedia, FakeIncidentActions, FakePromptAudio
 from callcenter.ivr.flowfile import load_flows
@@ -24,7 +24,7 @@ NUMBER = "+8613907170001"
 
 def incident(emergency_type: EmergencyType = EmergencyType.UNKNOWN) -> Incident:
     opened = Incident.open("20260314-0001", NUMBER, 7, "张建国家", "张家口村3组12号",
-                           plan_fan_out(None, POLICY, NUMBER), POLICY, AT)
+                           plan_fan_out(None, POLICY, NUMBER), POLICY, AT, trust=CallerTrust.TRUNK)
     if emergency_type is not EmergencyType.UNKNOWN:
         opened.set_type(emergency_type, Actor("operator"), AT)
     return opened
@@ -73,10 +73,10 @@ def test_the_emergency_opener_presses_and_remembers() -> None:
     calls = CallerIncidents()
     pressed: list[str] = []
 
-    def key_press(number: str) -> Incident:
+    def key_press(number: str, trust: CallerTrust) -> Incident:
         pressed.append(number)
         return incident(EmergencyType.MEDICAL)
 
-    calls.emergency_opener(key_press)("+8613907170001")
+    calls.emergency_opener(key_press)("+8613907170001", CallerTrust.TRUNK)
     found = calls("13907170001")
     assert pressed == ["+8613907170001"] and found is not None and found.facts["type"] == "急病或受伤"
