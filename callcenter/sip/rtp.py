@@ -11,6 +11,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pyVoIP.VoIP  # noqa: F401  (pyVoIP must be imported through pyVoIP.VoIP first)
 from pyVoIP.RTP import PayloadType, RTPClient, RTPPacketManager, TransmitType
@@ -31,6 +32,13 @@ BURST_PACKETS = 32  # read from one socket per turn of the receiver
 EARLY_DISCARD_LIMIT = 4096
 UNSPECIFIED = "0.0.0.0"  # an SDP address naming nobody: no source is trusted, nothing is sent
 FOREIGN_LOG_SECONDS = 10.0  # one warning per call this often while a stranger keeps sending
+
+
+@dataclass(frozen=True)
+class MediaDropCounts:
+    foreign: int
+    early: int
+    calls_with_foreign: int
 
 
 class MediaDrops:
@@ -54,6 +62,10 @@ class MediaDrops:
     def count_early(self, packets: int) -> None:
         with self._lock:
             self.early += packets
+
+    def snapshot(self) -> MediaDropCounts:
+        with self._lock:
+            return MediaDropCounts(self.foreign, self.early, self.calls_with_foreign)
 
 
 MEDIA_DROPS = MediaDrops()

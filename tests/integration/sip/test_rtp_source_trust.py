@@ -16,10 +16,13 @@ from pathlib import Path
 
 import pytest
 from conftest import wait_until
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from sip.harness import Kamailio, Sipp, free_udp_range, register_contact
 from sqlalchemy import text
 from test_sip_service import RecordingSink, order
 
+from callcenter.api.app import create_app
 from callcenter.bootstrap import Container, build
 from callcenter.db.roster_store import RosterStore
 from callcenter.domain.types import IncidentStatus, LegStatus
@@ -189,6 +192,13 @@ def test_a_9_injected_into_a_household_s_call_cancels_nothing(service: Container
     client = rtp_client(call)
     assert client.foreign > 0, household.errors()
     household.stop()
+    # What operators see: the process's /metrics counts the dropped packets.
+    scraped = TestClient(create_app(service)).get("/metrics").text
+    families = {f.name: f for f in text_string_to_metric_families(scraped)}
+    dropped = {s.labels["reason"]: s.value for s in families["callcenter_rtp_untrusted_packets"].samples
+               if s.name.endswith("_total")}
+    assert dropped["foreign_source"] >= client.foreign
+    assert families["callcenter_rtp_calls_with_foreign_packets"].samples[0].value >= 1
 
 
 def incident_status(container: Container) -> IncidentStatus | None:
