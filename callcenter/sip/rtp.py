@@ -183,7 +183,7 @@ class HardenedRTPClient(RTPClient):
         if early:
             self.early += early
             MEDIA_DROPS.count_early(early)
-            log.warning("RTP port %d: %d packets that came before the answer discarded", self.inPort, early)
+            log.warning("RTP port %d: %d packets that came before the call was answered discarded", self.inPort, early)
 
     def _accept(self, packet: bytes, source: tuple[str, int]) -> None:
         if len(packet) <= RTP_HEADER_BYTES:
