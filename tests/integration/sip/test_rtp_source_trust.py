@@ -152,6 +152,20 @@ def test_the_genuine_phone_s_1_after_the_answer_acknowledges_while_strangers_pre
     assert responder.wait(timeout=15) == 0, responder.errors()
 
 
+def test_an_answer_naming_0_0_0_0_trusts_nobody(alerting: tuple[SipService, RecordingSink], kamailio: Kamailio,
+                                                sipp_dir: Path) -> None:
+    """The 200's SDP says c=0.0.0.0 ("send me nothing"): no source is named, so no key counts, not
+    even one from the answering phone's own media port. Before: its first packet made it the peer."""
+    sip, sink = alerting
+    responder = Sipp("responder_answers_0000_then_press_1", sipp_dir).start()
+    register_contact(kamailio.port, "13900000023", responder.port)
+    sip.channel.send(order("leg-0000", "13900000023"))
+    call = the_call(sip, 10)
+    assert sink.wait_final("inc-1/leg-0000", 30) == LegStatus.ANSWERED_WITHOUT_KEY, sink.statuses("inc-1/leg-0000")
+    assert rtp_client(call).foreign > 0  # the key came, and was not heard
+    assert responder.wait(timeout=15) == 0, responder.errors()
+
+
 # -- inbound: a household's 995 call, the real emergency_inbound flow ---------------------------------
 
 HOUSEHOLD_LINE = "2001"  # the first demo household
