@@ -3,7 +3,7 @@
 An attacker who can reach the service's RTP range sprays RFC 2833 key packets at every port of it,
 from other addresses, while a neighbour's phone rings and after it answers, and into a household's
 995 call. Only the address and port the far end's SDP named count; a key pressed before the answer
-never does. The rules one packet at a time: tests/unit/sip/test_rtp_source_trust.py.
+never does. The rules one packet at a time: tests/unit/sip/test_rtp_source_rules.py.
 """
 
 from __future__ import annotations
