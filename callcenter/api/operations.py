@@ -9,6 +9,8 @@ from pydantic import BaseModel
 
 from callcenter.adapters.health import DatabaseProbe
 from callcenter.api.deps import ContainerDep
+from callcenter.sip.rtp import MEDIA_DROPS
+from callcenter.web.media_metrics import MediaTrustCollector
 from callcenter.web.metrics import IncidentCollector, OutageCollector, WithoutDatabase
 from callcenter.web.probe_metrics import ProbeCollector
 
@@ -45,4 +47,5 @@ def metrics(container: ContainerDep) -> Response:
     database_up = DatabaseProbe(lambda: container.engine).check().ok
     registry.register(OutageCollector(lambda: container.outage_view(database_up)))
     registry.register(ProbeCollector(container.health_probes))
+    registry.register(MediaTrustCollector(MEDIA_DROPS.snapshot))  # this process's RTP: forged keys dropped
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -51,8 +51,10 @@ class HardenedCall(VoIPCall):
                  offer_socket: socket.socket | None = None, trust: CallerTrust = CallerTrust.UNVERIFIED,
                  **kwargs: Any) -> None:
         self.digits: queue.Queue[str] = queue.Queue()
-        # Our INVITE's RTP port, bound before the INVITE left: media (a key pressed at once) may
-        # come as soon as the far end answers, before we have read its 200 (RFC 3264, section 5).
+        # Our INVITE's RTP port, bound before the INVITE left (RFC 3264, section 5: ready to receive
+        # what we offer; no other program can take the port the offer names). What reaches it before
+        # we have read the answer is discarded when the call starts (HardenedRTPClient.start): until
+        # the answer's SDP names the far end, no source can be trusted, so no early key counts.
         self.offer_socket = offer_socket
         self.changed = threading.Condition()
         self.ringing = False

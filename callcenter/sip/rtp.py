@@ -1,4 +1,5 @@
-"""RTP: pyVoIP's client with bounded buffers, malformed packets dropped, and PCMA encoded as A-law."""
+"""RTP: pyVoIP's client with bounded buffers, malformed packets dropped, PCMA encoded as A-law, and
+media (so key presses) taken only from the address and port the far end's SDP named."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pyVoIP.VoIP  # noqa: F401  (pyVoIP must be imported through pyVoIP.VoIP first)
 from pyVoIP.RTP import PayloadType, RTPClient, RTPPacketManager, TransmitType
@@ -25,6 +27,48 @@ MAX_QUEUED_BYTES = 8000 * 600
 FRAME_SECONDS = 0.02  # 160 samples at 8 kHz, the one rate of every codec pyVoIP sends
 MAX_LAG_SECONDS = 0.2  # a transmitter this far behind its clock starts it again rather than burst
 BURST_PACKETS = 32  # read from one socket per turn of the receiver
+# Packets a socket can hold before the answer is known: its receive buffer (~200 kB) of the smallest
+# datagrams. Bounded so an attacker spraying the port cannot keep the discarding loop going for ever.
+EARLY_DISCARD_LIMIT = 4096
+UNSPECIFIED = "0.0.0.0"  # an SDP address naming nobody: no source is trusted, nothing is sent
+FOREIGN_LOG_SECONDS = 10.0  # one warning per call this often while a stranger keeps sending
+
+
+@dataclass(frozen=True)
+class MediaDropCounts:
+    foreign: int
+    early: int
+    calls_with_foreign: int
+
+
+class MediaDrops:
+    """RTP dropped for lack of trust, counted for the whole process: /metrics shows an injection attempt.
+
+    ``foreign``: from another source than the address and port the call's SDP named. ``early``: at an
+    alert call's port before its answer was known (a key pressed then never counts).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.foreign = 0
+        self.early = 0
+        self.calls_with_foreign = 0
+
+    def count_foreign(self, first_on_call: bool) -> None:
+        with self._lock:
+            self.foreign += 1
+            self.calls_with_foreign += int(first_on_call)
+
+    def count_early(self, packets: int) -> None:
+        with self._lock:
+            self.early += packets
+
+    def snapshot(self) -> MediaDropCounts:
+        with self._lock:
+            return MediaDropCounts(self.foreign, self.early, self.calls_with_foreign)
+
+
+MEDIA_DROPS = MediaDrops()
 
 
 class AudioFifo(RTPPacketManager):
@@ -75,16 +119,26 @@ class HardenedRTPClient(RTPClient):
         self.pmout = AudioFifo(MAX_QUEUED_BYTES)
         self.dropped = 0
         self.received = 0  # packets parsed (audio or DTMF): shows a call is still heard
-        self.foreign = 0  # packets from another source than the peer's, dropped
-        self.peer: tuple[str, int] | None = None  # latched on the first good packet
+        self.foreign = 0  # packets from another source than the SDP's, dropped
+        self.early = 0  # packets waiting at a pre-bound port when the call started, discarded
+        self._next_foreign_log = 0.0
         self.send_failures = 0
         self._stopping = threading.Lock()
         self._stopped = False
 
+    @property
+    def trusted_source(self) -> tuple[str, int] | None:
+        """The far end's media address and port from its SDP (re-INVITEs update them): the only source
+        whose audio and key presses count; none when the SDP names 0.0.0.0. Never latched on a first
+        packet, which anyone could send."""
+        return None if self.outIP == UNSPECIFIED else (self.outIP, self.outPort)
+
     def start(self) -> None:
-        """Open the socket (or take the one already bound) and join the process's one RTP receiver
-        and one transmitter instead of starting two threads of its own."""
+        """Open the socket (or take the one already bound), discard what reached it before the call
+        was set up, and join the process's one RTP receiver and one transmitter instead of starting
+        two threads of its own."""
         sock, self.bound = self.bound or open_rtp_socket(self.inIP, self.inPort), None
+        self._discard_early(sock)
         self.sin = self.sout = sock
         RECEIVER.add(self)
         TRANSMITTER.add(self)
@@ -114,19 +168,29 @@ class HardenedRTPClient(RTPClient):
         payload = self.encode_packet(self.pmout.read())
         header = struct.pack("!BBHII", 0x80, int(self.preference), self.outSequence, self.outTimestamp, self.outSSRC)
         try:
-            self.sout.sendto(header + payload, (self.outIP, self.outPort))
+            if self.outIP != UNSPECIFIED:  # c=0.0.0.0: the far end wants no media (held); Linux would loop it back
+                self.sout.sendto(header + payload, (self.outIP, self.outPort))
         except OSError:
             self.send_failures += 1
         self.outSequence = (self.outSequence + 1) & 0xFFFF
         self.outTimestamp = (self.outTimestamp + len(payload)) & 0xFFFFFFFF
 
-    def _accept(self, packet: bytes, source: tuple[str, int] | None = None) -> None:
+    def _discard_early(self, sock: socket.socket) -> None:
+        """An alert call's port is bound before its INVITE leaves; whatever waits there came before
+        we knew the answer's SDP, so from nobody we can trust: a key pressed before the call was
+        answered (or sprayed at the RTP range while the phone rang) must never acknowledge."""
+        early = discard_waiting(sock, EARLY_DISCARD_LIMIT)
+        if early:
+            self.early += early
+            MEDIA_DROPS.count_early(early)
+            log.warning("RTP port %d: %d packets that came before the call was answered discarded", self.inPort, early)
+
+    def _accept(self, packet: bytes, source: tuple[str, int]) -> None:
         if len(packet) <= RTP_HEADER_BYTES:
             self.dropped += 1
             return
-        if self.peer is not None and source is not None and source != self.peer:
-            # Symmetric RTP: once the peer is known, nobody else speaks (or presses keys) on this call.
-            self.foreign += 1
+        if source != self.trusted_source:
+            self._drop_foreign(source)
             return
         try:
             self.parse_packet(packet)
@@ -135,8 +199,17 @@ class HardenedRTPClient(RTPClient):
             log.debug("RTP packet dropped: %s", exc)
             return
         self.received += 1
-        if self.peer is None:
-            self.peer = source
+
+    def _drop_foreign(self, source: tuple[str, int]) -> None:
+        """Nobody but the SDP's source speaks or presses keys on this call; an attempt is counted and
+        logged, once per FOREIGN_LOG_SECONDS per call so a flood cannot flood the log too."""
+        self.foreign += 1
+        MEDIA_DROPS.count_foreign(first_on_call=self.foreign == 1)
+        now = time.monotonic()
+        if now >= self._next_foreign_log:
+            self._next_foreign_log = now + FOREIGN_LOG_SECONDS
+            log.warning("RTP port %d: packet from %s:%s dropped, the SDP names %s:%s (%d from strangers on this "
+                        "call)", self.inPort, source[0], source[1], self.outIP, self.outPort, self.foreign)
 
     def encode_packet(self, payload: bytes) -> bytes:
         if self.preference == PayloadType.PCMA:
@@ -161,6 +234,16 @@ def open_rtp_socket(ip: str, port: int) -> socket.socket:
         raise
     sock.setblocking(False)
     return sock
+
+
+def discard_waiting(sock: socket.socket, limit: int) -> int:
+    """Read and drop what a non-blocking socket holds now (at most ``limit`` datagrams); how many."""
+    for discarded in range(limit):
+        try:
+            sock.recv(1)  # the rest of the datagram is dropped by the kernel
+        except OSError:  # empty (BlockingIOError)
+            return discarded
+    return limit
 
 
 class Transmitter:

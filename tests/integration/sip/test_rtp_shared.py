@@ -64,12 +64,12 @@ def test_many_calls_share_one_receiver_and_one_transmitter_and_end_with_the_last
             assert sequences == [(sequences[0] + n) & 0xFFFF for n in range(len(sequences))]
             assert {len(p) for _, p in frames} == {160}
         assert any(p != b"\xff" * 160 for _, p in by_call[clients[0].inPort])  # the queued frame, encoded
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as phone:  # key "7" pressed on call 3 only
-            for n in range(3):  # the first packet of the event carries the marker bit
-                marker = 0x80 if n == 0 else 0
-                phone.sendto(bytes([0x80, marker | 101]) + n.to_bytes(2, "big") + bytes(8) + bytes([7, 0x80, 0, 160]),
-                             (HOST, clients[2].inPort))
-            wait_for(lambda: digits[2], 5, "the key on call 3")
+        phone = far_end  # key "7" pressed on call 3 only, from the address and port its SDP named
+        for n in range(3):  # the first packet of the event carries the marker bit
+            marker = 0x80 if n == 0 else 0
+            phone.sendto(bytes([0x80, marker | 101]) + n.to_bytes(2, "big") + bytes(8) + bytes([7, 0x80, 0, 160]),
+                         (HOST, clients[2].inPort))
+        wait_for(lambda: digits[2], 5, "the key on call 3")
         assert digits[2] == ["7"] and not any(digits[:2] + digits[3:])
     finally:
         for client in clients:
@@ -133,14 +133,14 @@ def test_a_call_whose_packets_break_the_reader_does_not_deafen_the_others(far_en
 
     broken._accept = explode  # type: ignore[method-assign]
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as phone:
-            phone.sendto(b"\x80\x00" + bytes(170), (HOST, broken.inPort))
-            assert exploded.wait(5), "the broken call's packet was never read"
-            for n in range(3):
-                marker = 0x80 if n == 0 else 0
-                phone.sendto(bytes([0x80, marker | 101]) + n.to_bytes(2, "big") + bytes(8) + bytes([5, 0x80, 0, 160]),
-                             (HOST, healthy.inPort))
-            wait_for(lambda: healthy_digits, 5, "the key on the healthy call")
+        phone = far_end  # both calls' SDP named it
+        phone.sendto(b"\x80\x00" + bytes(170), (HOST, broken.inPort))
+        assert exploded.wait(5), "the broken call's packet was never read"
+        for n in range(3):
+            marker = 0x80 if n == 0 else 0
+            phone.sendto(bytes([0x80, marker | 101]) + n.to_bytes(2, "big") + bytes(8) + bytes([5, 0x80, 0, 160]),
+                         (HOST, healthy.inPort))
+        wait_for(lambda: healthy_digits, 5, "the key on the healthy call")
         assert healthy_digits == ["5"]
     finally:
         broken.stop()

