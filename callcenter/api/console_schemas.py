@@ -30,7 +30,9 @@ class IncidentSummary(BaseModel):
     urgent: bool
     unknown_caller: bool
     silent: bool
-    attention: bool = Field(description="urgent, unknown caller or silent: highlighted with a sound")
+    caller_trust: str = Field(description="trunk, registered, attested, local or unverified (docs/security.md)")
+    held: bool = Field(description="unverified caller, nobody alerted yet: an operator may release it (level -1)")
+    attention: bool = Field(description="urgent, unknown caller, silent or held: highlighted with a sound")
     press_count: int
     acks: int
     opened_at: datetime

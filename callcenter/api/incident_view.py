@@ -12,6 +12,7 @@ from callcenter.api.console_schemas import (
     VoiceMessage,
 )
 from callcenter.db.incident_codec import jsonable_dict
+from callcenter.domain.incident import HELD_LEVEL
 from callcenter.domain.types import EMERGENCY_TYPE_LABELS, EmergencyType
 from contacts.model import ROLE_LABELS
 from contacts.phones import display_phone
@@ -25,8 +26,13 @@ def level_names(row: Any) -> tuple[str, ...]:
     return tuple(level["name"] for level in row.plan.get("levels", []))
 
 
+HELD_LEVEL_NAME = "待核实：主叫号码未验证"  # level -1 (callcenter.domain.incident.HELD_LEVEL)
+
+
 def summary(row: Any, levels: tuple[str, ...]) -> IncidentSummary:
-    level_name = levels[row.level] if row.level < len(levels) else str(row.level)
+    held = row.level == HELD_LEVEL and row.status == "alerting"
+    level_name = HELD_LEVEL_NAME if row.level == HELD_LEVEL else \
+        levels[row.level] if 0 <= row.level < len(levels) else str(row.level)
     unknown = row.household_id is None
     silent = bool(getattr(row, "silent", False))
     return IncidentSummary(
@@ -35,7 +41,8 @@ def summary(row: Any, levels: tuple[str, ...]) -> IncidentSummary:
         label=row.label, address=row.address, caller=row.caller, caller_display=display_phone(row.caller),
         household_id=row.household_id, grid_id=row.grid_id, grid_name=row.grid_name, village_name=row.village_name,
         level=row.level, level_name=level_name, levels_total=len(levels), urgent=row.urgent, unknown_caller=unknown,
-        silent=silent, attention=row.urgent or unknown or silent, press_count=row.press_count, acks=row.ack_count,
+        silent=silent, caller_trust=row.caller_trust, held=held, attention=row.urgent or unknown or silent or held,
+        press_count=row.press_count, acks=row.ack_count,
         opened_at=row.opened_at, next_escalation_at=row.next_escalation_at, closed_at=row.closed_at,
     )
 

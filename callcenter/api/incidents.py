@@ -50,7 +50,7 @@ def list_incidents(
     user: Viewer, container: ContainerDep,
     status: Annotated[list[IncidentStatus] | None, Query(description="repeat for several")] = None,
     open_only: Annotated[bool, Query(alias="open", description="alerting or acknowledged only")] = False,
-    level: Annotated[int | None, Query(ge=0)] = None,
+    level: Annotated[int | None, Query(ge=-1, description="-1: held, caller unverified")] = None,
     emergency_type: Annotated[EmergencyType | None, Query(alias="type")] = None,
     grid: Annotated[int | None, Query(description="grid id")] = None,
     since: datetime | None = None, until: datetime | None = None,
@@ -125,6 +125,11 @@ async def resolve(incident_id: str, body: ResolveRequest, user: Actor_, containe
                   request: Request) -> IncidentDetail:
     return await _run(container, request, user, incident_id, "resolve",
                       lambda e, a: e.resolve(incident_id, a, body.note))
+
+
+@_action("/{incident_id}/release", "Alert the neighbours of a held incident (its caller could not be verified)")
+async def release(incident_id: str, user: Actor_, container: ContainerDep, request: Request) -> IncidentDetail:
+    return await _run(container, request, user, incident_id, "release", lambda e, a: e.release(incident_id, a))
 
 
 @_action("/{incident_id}/false-alarm", "Close as a false alarm (everyone alerted is told)")

@@ -39,6 +39,8 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "flag.urgent": ("紧急", "urgent"),
     "flag.unknown": ("未知来电", "unknown caller"),
     "flag.silent": ("无声来电", "silent call"),
+    "flag.unverified": ("号码未验证", "caller unverified"),
+    "flag.held": ("待核实：邻居尚未通知", "held: neighbours not alerted yet"),
     "status.alerting": ("呼叫中", "alerting"),
     "status.acknowledged": ("已有人响应", "help confirmed"),
     "status.resolved": ("已处置", "resolved"),
@@ -81,6 +83,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "action.dispatch_at": ("转警时间（空：现在）", "Handed over at (empty: now)"),
     "action.resolve": ("已处置，结束", "Resolve"),
     "action.false_alarm": ("标记误报", "False alarm"),
+    "action.release": ("核实无误，通知邻居", "Verified: alert the neighbours"),
     "action.confirm": ("确定？", "Are you sure?"),
     "action.done": ("已完成", "Done"),
     "directory.search": ("搜索住户（姓名、电话、地址、编号）", "Search households (name, number, address, code)"),
@@ -130,6 +133,8 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "event.voice_message": ("来电留言", "voice message"),
     "event.audit_overdue": ("超时告警", "overdue"),
     "event.outcome_ignored": ("过期状态已忽略", "stale outcome ignored"),
+    "event.held_unverified": ("主叫号码未验证，暂缓通知邻居", "caller unverified: neighbours held"),
+    "event.released": ("已放行，开始通知邻居", "released: neighbours alerted"),
     "event.stored_after_outage": ("数据库中断期间按键，恢复后补存", "stored after database outage"),
 }
 

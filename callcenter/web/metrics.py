@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select
 from callcenter.adapters.health import OutageView
 from callcenter.db.incident_tables import AlertLegRow, IncidentEventRow, IncidentRow
 from callcenter.db.snapshot import database_unavailable
+from callcenter.domain.incident import HELD_LEVEL
 from callcenter.web.statistics import first_ack_seconds
 
 _inc = IncidentRow.__table__  # type: ignore[attr-defined]
@@ -41,6 +42,9 @@ class IncidentCollector(Collector):
                                           _inc.c.status.in_(("alerting", "acknowledged")))).scalar_one()
             recent = conn.execute(select(_inc.c.opened_at, _inc.c.acks).where(
                 _inc.c.opened_at >= datetime.now(UTC) - ACK_WINDOW)).all()
+            trusts = conn.execute(select(_inc.c.caller_trust, func.count()).group_by(_inc.c.caller_trust)).all()
+            held = conn.execute(select(func.count()).where(_inc.c.status == "alerting",
+                                                           _inc.c.level == HELD_LEVEL)).scalar_one()
         yield _open_incidents(by_status)
         yield _labelled("callcenter_alert_legs", "Alert legs by channel and outcome", ["channel", "status"],
                         [tuple(r) for r in legs])
@@ -50,6 +54,12 @@ class IncidentCollector(Collector):
         yield GaugeMetricFamily("callcenter_incidents_overdue",
                                 "Open incidents the auditor found with an escalation or leg overdue", value=overdue)
         yield _first_ack_histogram([first_ack_seconds(r.opened_at, r.acks) for r in recent])
+        yield _labelled("callcenter_incidents_by_caller_trust",
+                        "Incidents stored, by how far the edge verified the caller", ["trust"],
+                        [tuple(r) for r in trusts])
+        yield GaugeMetricFamily("callcenter_incidents_held",
+                                "Open incidents of unverified callers whose neighbours wait for an operator",
+                                value=held)
 
 
 def _open_incidents(by_status: dict[str, int]) -> Metric:

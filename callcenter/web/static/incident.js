@@ -20,6 +20,8 @@
     if (inc.urgent) badges.push(el("span", { class: "badge urgent" }, t("flag.urgent")));
     if (inc.unknown_caller) badges.push(el("span", { class: "badge unknown" }, t("flag.unknown")));
     if (inc.silent) badges.push(el("span", { class: "badge silent" }, t("flag.silent")));
+    if (inc.caller_trust === "unverified") badges.push(el("span", { class: "badge unverified" }, t("flag.unverified")));
+    if (inc.held) badges.push(el("span", { class: "badge held", id: "held-badge" }, t("flag.held")));
     badges.push(" L" + inc.level + " " + inc.level_name + " · " + inc.emergency_type_label + " · ",
       el("span", { "data-since": inc.opened_at }, since(inc.opened_at)));
     if (inc.status === "alerting" && inc.next_escalation_at) {
@@ -64,7 +66,7 @@
   function eventText(e) {
     const d = e.data;
     const parts = [I18N["event." + e.kind] || e.kind];
-    for (const key of ["recipient", "status", "channel", "name", "text", "type", "agency", "reference", "reason", "via"]) {
+    for (const key of ["recipient", "status", "channel", "name", "text", "type", "agency", "reference", "reason", "via", "trust"]) {
       if (d[key] !== undefined && d[key] !== null && d[key] !== "") parts.push(key === "status" ? t("leg." + d[key]) : d[key]);
     }
     return parts.join(" · ");
@@ -82,6 +84,7 @@
         "dispatch-at"].includes(b.id);
       b.disabled = !open && !always;
     }
+    document.getElementById("act-release").hidden = !d.incident.held;
     const select = document.getElementById("type-select");
     if (!select.options.length) {
       select.append(...Object.entries(types).map(([value, label]) => el("option", { value }, label)));
@@ -123,6 +126,7 @@
   });
   on("act-resolve", () => act("resolve", { note: "" }, true));
   on("act-false-alarm", () => act("false-alarm", undefined, true));
+  on("act-release", () => act("release", undefined, true));
 
   refresh();
   const refreshSoon = debounced(() => refresh().catch(console.error), 100);

@@ -16,6 +16,7 @@
     const out = [];
     if (item.urgent) out.push(el("span", { class: "badge urgent" }, t("flag.urgent")));
     if (item.unknown_caller) out.push(el("span", { class: "badge unknown" }, t("flag.unknown")));
+    if (item.held) out.push(el("span", { class: "badge held" }, t("flag.held")));
     if (item.silent) out.push(el("span", { class: "badge silent" }, t("flag.silent")));
     return out;
   }
