@@ -32,7 +32,8 @@ class IncidentRow(SQLModel, table=True):
     press_count: int
     level: int  # -1: held, its caller unverified and nobody alerted yet (callcenter.domain.incident.HELD_LEVEL)
     urgent: bool
-    caller_trust: str = Field(default="local", max_length=16)  # callcenter.domain.types.CallerTrust
+    # callcenter.domain.types.CallerTrust; rows stored before it was kept were alerted at once: "local"
+    caller_trust: str = Field(default="local", max_length=16, sa_column_kwargs={"server_default": "local"})
     escalation_token: int
     opened_at: datetime = _ts(index=True)
     last_press_at: datetime = _ts()

@@ -3,7 +3,8 @@
 The edge decides (config/kamailio/production.cfg, docs/sip.md "Caller trust at the edge"): it removes
 any ``X-995-Caller-Trust`` the sender wrote and sets its own, ``trunk`` (the carrier or village PBX by
 address: its P-Asserted-Identity names the caller), ``registered`` (a digest-authenticated household
-phone, or one calling from the contact it registered) or ``unverified``. The header means something
+phone, or one calling from the contact it registered: P-Asserted-Identity names the user it proved)
+or ``unverified``. The header means something
 only on an INVITE the proxy itself relayed: one that reached our port from any other address, or
 arrived without the header, is unverified, whatever it says. Pure: no I/O.
 """
@@ -36,10 +37,12 @@ def caller_of(headers: Mapping[str, Any], source: tuple[str, int] | None, proxie
         return Caller(from_number, CallerTrust.UNVERIFIED, f"not relayed by the proxy (from {_host(source)})")
     said = _header(headers, TRUST_HEADER).strip().lower()
     trust = _BY_HEADER.get(said, CallerTrust.UNVERIFIED)
-    if trust is CallerTrust.TRUNK:
-        asserted = asserted_number(_header(headers, _ASSERTED))
-        return Caller(asserted or from_number, trust, "trunk" + ("" if asserted else ", no asserted identity"))
-    return Caller(from_number, trust, f"proxy says {said or 'nothing'}")
+    if trust is CallerTrust.UNVERIFIED:
+        return Caller(from_number, trust, f"proxy says {said or 'nothing'}")
+    # The identity the proxy vouches for: the trunk's asserted one, or the user the household phone
+    # authenticated as (which its From may not name).
+    asserted = asserted_number(_header(headers, _ASSERTED))
+    return Caller(asserted or from_number, trust, said + ("" if asserted else ", no asserted identity"))
 
 
 def asserted_number(value: str) -> str:

@@ -180,12 +180,15 @@ class Emulator:
         return text
 
     def inbound_call(self, url: str, sender: str, to: str, keys: Sequence[str] = (),
-                     recording: bytes | None = None) -> list[str]:
+                     recording: bytes | None = None, stir_verstat: str = "TN-Validation-Passed-A") -> list[str]:
         """A household calls our number, then answers each ``<Gather>`` in turn: a key, or "" to let it
         time out (Twilio then follows the ``<Redirect>``); "rec" finishes a ``<Record>`` with
-        ``recording`` (a WAV served at its RecordingUrl). Returns every TwiML document we answered."""
+        ``recording`` (a WAV served at its RecordingUrl). ``stir_verstat``: the STIR/SHAKEN verdict
+        Twilio passes ("" for none, as on a call without a signed identity). Returns every TwiML
+        document we answered."""
         params = {"CallSid": self._sid("CA"), "AccountSid": self.account_sid, "From": sender, "To": to,
-                  "CallStatus": "ringing", "Direction": "inbound"}
+                  "CallStatus": "ringing", "Direction": "inbound",
+                  **({"StirVerstat": stir_verstat} if stir_verstat else {})}
         documents = [self.post_webhook(url, params).text]
         params["CallStatus"] = "in-progress"
         for key in keys:

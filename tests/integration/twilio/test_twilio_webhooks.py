@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.domain.types import IncidentStatus, LegStatus
+from callcenter.domain.types import Actor, IncidentStatus, LegStatus
 from tests.integration.twilio.rig import CALLER, GRID_WORKER, SECOND_CALLER, SMS_FROM, TwilioRig, neighbour
 from tests.twilio_emulator import Emulator
 from tests.waiting import wait_for
@@ -74,6 +74,29 @@ def test_inbound_call_opens_the_incident_on_the_first_webhook(rig: TwilioRig, em
     incident_id = rig.store.open_incident_ids()[0]
     assert rig.store.incident_row(incident_id).caller == CALLER
     assert '<Say language="zh-CN">' in first and "已收到您的紧急求助" in first
+    wait_for(lambda: emulator.created("call"), what="neighbours being called")
+
+
+@pytest.mark.parametrize("verstat", ["", "TN-Validation-Passed-B", "TN-Validation-Passed-C",
+                                     "TN-Validation-Failed-A", "No-TN-Validation"])
+def test_a_caller_twilio_could_not_fully_attest_rings_nobody_until_released(rig: TwilioRig, emulator: Emulator,
+                                                                          verstat: str) -> None:
+    """Only STIR/SHAKEN full attestation verifies a number: anything else opens a held incident, the
+    caller still hears the flow, and no neighbour is called or texted until an operator releases it."""
+    first = emulator.inbound_call(rig.url("/voice/inbound"), CALLER, "+14155550300", stir_verstat=verstat)[0]
+    assert "已收到您的紧急求助" in first
+    incident_id = rig.store.open_incident_ids()[0]
+    row = rig.store.incident_row(incident_id)
+    assert (row.caller_trust, row.level, row.urgent) == ("unverified", -1, True)
+    assert rig.store.legs(incident_id) == []
+    rig.engine.release(incident_id, Actor("operator", "值班员"))
+    wait_for(lambda: emulator.created("call"), what="neighbours called after the release")
+
+
+def test_a_fully_attested_caller_is_alerted_at_once(rig: TwilioRig, emulator: Emulator) -> None:
+    emulator.inbound_call(rig.url("/voice/inbound"), CALLER, "+14155550300")  # TN-Validation-Passed-A
+    incident_id = rig.store.open_incident_ids()[0]
+    assert rig.store.incident_row(incident_id).caller_trust == "attested"
     wait_for(lambda: emulator.created("call"), what="neighbours being called")
 
 

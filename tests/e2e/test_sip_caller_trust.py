@@ -1,0 +1,148 @@
+"""A forged press rings no neighbour; a genuine one in the same minute fans out: the service as
+`callcenter serve` builds it, registered with digest at Kamailio running the shipped production.cfg
+(its SQLite subscriber database made by scripts/kamailio-db.sh), households and an attacker as sipp
+phones on other loopback addresses (each address stands for a machine).
+
+- The attacker (127.0.0.2) presses 995 with household 2001's number in From and a forged trust
+  header: the edge marks it unverified, the service opens the incident held (level -1, urgent) and
+  no neighbour of 2001 is INVITEd. The operators' API shows it held; one release, and they are.
+- Household 2002 presses from the address and port it registered: registered, alerted at once.
+Neighbours: every contact of the demo group registered (digest) to one sipp phone that answers busy;
+the INVITEs it receives are the neighbours rung. 3009 and 3010 are 2002's own contacts, so only
+2001's incident ever calls them.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sip.edge import PROXY, EdgeDatabase, SipPeer, edge_kamailio, received_requests
+from sip.harness import Kamailio, Sipp, free_udp_range
+
+from callcenter.api.app import create_app
+from callcenter.bootstrap import ConsoleContainer, build
+from callcenter.db.roster_store import RosterStore
+from callcenter.settings import load_settings
+from contacts.demo import generate_roster, scale_for_households
+
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
+SERVICE_PASSWORD = "service-secret-995"
+FORGED, GENUINE = "2001", "2002"
+ONLY_FORGEDS_NEIGHBOURS = ("3009", "3010")  # 2002's own contacts: never called for 2002's press
+NEIGHBOURS = tuple(str(n) for n in range(3008, 3026))
+PASSWORD = "duty-operator-995"
+
+
+@dataclass
+class Site:
+    service: ConsoleContainer
+    kamailio: Kamailio
+    database: EdgeDatabase
+    neighbours: Sipp
+    work: Path
+
+    def rung(self) -> set[str]:
+        """Numbers whose INVITE reached the neighbours' phone."""
+        invites = [m for m in received_requests(self.work / "neighbours.log") if m.startswith("INVITE")]
+        return {found.group(1) for m in invites if (found := re.match(r"INVITE sip:([^@;]+)", m))}
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    database = EdgeDatabase(tmp_path / "edge.sqlite").create()
+    for user in ("995", *NEIGHBOURS, FORGED, GENUINE):
+        database.add_subscriber(user, SERVICE_PASSWORD if user == "995" else f"secret-{user}")
+    neighbours = Sipp("responder_486", tmp_path, calls=10_000, host="127.0.0.9",
+                      extra=["-trace_msg", "-message_file", str(tmp_path / "neighbours.log")]).start()
+    kamailio = edge_kamailio(tmp_path / "kamailio", database, trunk_port=neighbours.port).start()
+    phone = SipPeer("127.0.0.9", kamailio.port)
+    for user in NEIGHBOURS:
+        answer = phone.register(user, f"secret-{user}", contact_port=neighbours.port)
+        assert answer is not None and answer.code == 200, kamailio.log_tail()
+    phone.close()
+    low, high = free_udp_range(64)
+    settings = load_settings(
+        data_dir=tmp_path / "data", engine={"call_channel": "sip"},
+        sip={"registrar_host": PROXY, "registrar_port": kamailio.port, "password": SERVICE_PASSWORD,
+             "sip_port": 0, "rtp_port_low": low, "rtp_port_high": high, "ring_timeout": 10.0})
+    service = build(settings)
+    service.init_db()
+    roster = generate_roster(scale_for_households(10, 1.0), 7, settings.directory.max_group_responders)
+    RosterStore(service.engine, settings.directory.phone_policy(), settings.directory.max_group_responders).apply(
+        roster)
+    service.accounts.add_user("duty", "operator", PASSWORD, None)
+    service.runtime.start()
+    try:
+        assert service.sip_service.phone.wait_registered(10), kamailio.log_tail()
+        yield Site(service, kamailio, database, neighbours, tmp_path)
+    finally:
+        service.close()
+        neighbours.stop()
+        kamailio.stop()
+
+
+def _press(site: Site, host: str, line: str, extra_headers: list[str] | None = None) -> Sipp:
+    """A household's phone on ``host`` presses its key (INVITE 995 through the edge)."""
+    return Sipp("household_call", site.work, host=host, remote_port=site.kamailio.port,
+                keys={"household": line}, extra=["-recv_timeout", "3000", *(extra_headers or [])])
+
+
+def _incidents(operator: TestClient) -> dict[str, dict[str, Any]]:
+    """Open incidents by the caller's number, each in full, read through the operators' API."""
+    found: dict[str, dict[str, Any]] = {}
+    for item in operator.get("/api/incidents", params={"open": "true"}).json()["items"]:
+        found[item["caller"]] = operator.get(f"/api/incidents/{item['id']}").json()
+    return found
+
+
+def _wait(check: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.2)
+    return check()
+
+
+def test_a_forged_press_rings_no_neighbour_while_a_genuine_one_fans_out(site: Site) -> None:
+    with TestClient(create_app(site.service)) as operator:
+        response = operator.post("/api/session", json={"name": "duty", "password": PASSWORD})
+        assert response.status_code == 200
+        operator.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+
+        genuine_phone = _press(site, "127.0.0.6", GENUINE)
+        household = SipPeer("127.0.0.6", site.kamailio.port)  # registers the sipp phone's own port
+        answer = household.register(GENUINE, f"secret-{GENUINE}", contact_port=genuine_phone.port)
+        household.close()
+        assert answer is not None and answer.code == 200
+        attacker = _press(site, "127.0.0.2", FORGED)
+        assert attacker.run(timeout=30) == 0, attacker.errors()
+        assert genuine_phone.run(timeout=30) == 0, genuine_phone.errors()
+
+        both = _wait(lambda: (found := _incidents(operator)) and len(found) == 2 and found, 20)
+        assert both and len(both) == 2, both
+        forged = next(d for caller, d in both.items() if caller.endswith(FORGED))
+        genuine = next(d for caller, d in both.items() if caller.endswith(GENUINE))
+        assert forged["incident"]["caller_trust"] == "unverified" and forged["incident"]["held"]
+        assert forged["incident"]["level"] == -1 and forged["incident"]["urgent"]
+        assert forged["legs"] == []
+        assert "held_unverified" in [e["kind"] for e in forged["timeline"]]
+        assert genuine["incident"]["caller_trust"] == "registered" and not genuine["incident"]["held"]
+
+        # The genuine press rings its neighbours; the forged one none of 2001's.
+        assert _wait(lambda: len(site.rung()) >= 10, 30), site.rung()
+        assert not site.rung() & set(ONLY_FORGEDS_NEIGHBOURS)
+
+        released = operator.post(f"/api/incidents/{forged['incident']['id']}/release")
+        assert released.status_code == 200, released.text
+        assert not released.json()["incident"]["held"] and released.json()["incident"]["level"] == 0
+        assert _wait(lambda: set(ONLY_FORGEDS_NEIGHBOURS) <= site.rung(), 30), site.rung()
+        again = operator.post(f"/api/incidents/{forged['incident']['id']}/release")
+        assert again.status_code == 409  # released once: nothing more to release
