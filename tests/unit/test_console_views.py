@@ -19,7 +19,7 @@ def row(ident: str, *, minutes: int = 0, level: int = 0, urgent: bool = False, h
     return SimpleNamespace(
         id=ident, status="alerting", emergency_type=kind, label=ident, address="", caller="+867176100100",
         household_id=household, grid_id=3, grid_name="第一网格", village_name="石门村", level=level, plan=PLAN,
-        urgent=urgent, silent=silent, press_count=1, acks=acks or [], ack_count=len(acks or []),
+        urgent=urgent, silent=silent, caller_trust="local", press_count=1, acks=acks or [], ack_count=len(acks or []),
         opened_at=T0 + timedelta(minutes=minutes), next_escalation_at=None, closed_at=None)
 
 

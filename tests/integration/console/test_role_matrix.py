@@ -52,6 +52,10 @@ class Ctx:
         incident_id = self.container.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL).id
         return incident_id
 
+    def held_incident(self) -> str:
+        """An open incident of grid A held for the operators: its caller could not be verified."""
+        return self.container.runtime.engine.key_press("8008", CallerTrust.UNVERIFIED).id
+
     def user_id(self, name: str) -> int:
         stored = self.container.accounts.store.by_name(name)
         assert stored is not None
@@ -137,6 +141,9 @@ ROUTES: dict[tuple[str, str], Route] = {
         grid_scoped=True),
     ("POST", "/api/incidents/{incident_id}/resolve"): Route(
         Permission.ACT_ON_INCIDENTS, _open_incident_call("POST", "/resolve", {"note": "ok"}), grid_scoped=True),
+    ("POST", "/api/incidents/{incident_id}/release"): Route(
+        Permission.ACT_ON_INCIDENTS, lambda c: c.client.post(f"/api/incidents/{c.held_incident()}/release"),
+        grid_scoped=True),
     ("POST", "/api/incidents/{incident_id}/false-alarm"): Route(
         Permission.ACT_ON_INCIDENTS, _open_incident_call("POST", "/false-alarm"), grid_scoped=True),
     ("POST", "/api/incidents/{incident_id}/call-back"): Route(
