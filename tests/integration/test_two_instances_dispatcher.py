@@ -36,7 +36,7 @@ from engine_process import (
     make_site,
     scheduler_holder,
 )
-from sip.edge import EdgeDatabase, edge_defines
+from sip.edge import TRUNK_HOST, EdgeDatabase, edge_defines
 from sip.harness import (
     KAMAILIO_SH,
     ROOT,
@@ -151,7 +151,8 @@ class Rig:
         return process
 
     def press(self, caller: str) -> Sipp:
-        household = Sipp("household_call", self.work / "households", remote_port=self.kamailio.port,
+        """A household's press relayed by the village PBX (the trunk): trusted, so it fans out at once."""
+        household = Sipp("household_call", self.work / "households", host=TRUNK_HOST, remote_port=self.kamailio.port,
                          keys={"household": caller, "service": "995"}).start()
         self.households.append(household)
         return household
