@@ -28,7 +28,7 @@ import uvicorn
 from callcenter.accounts.demo import ensure_demo_accounts
 from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
-from callcenter.domain.types import CallerTrust
+from callcenter.domain.types import CallerId
 from callcenter.heap import settle_after_start_up
 from callcenter.service.ports import LegOrder
 from callcenter.service.write_turns import Turn, WriteTurns
@@ -375,12 +375,12 @@ def time_key_presses(container: ConsoleContainer) -> dict[str, tuple[float, floa
     _ = container.runtime  # wires the hook to the engine first
     hook = sip.on_emergency
 
-    def timed(number: str, trust: CallerTrust) -> object:
+    def timed(caller: CallerId) -> object:
         began = time.time()
         try:
-            return hook(number, trust)
+            return hook(caller)
         finally:
-            opened.setdefault(number, (began, time.time()))
+            opened.setdefault(caller.number, (began, time.time()))
 
     sip.on_emergency = timed
     return opened

@@ -37,7 +37,7 @@ def _service(port: int, extension: str, keepalive: float, misses: int) -> SipSer
     settings = SipSettings.model_validate({
         "registrar_port": port, "sip_port": 0, "rtp_port_low": low, "rtp_port_high": high, "extension": extension,
         "register_expires": 60, "keepalive_seconds": keepalive, "keepalive_misses": misses})
-    service = SipService(settings, on_emergency=lambda number, trust: None)
+    service = SipService(settings, on_emergency=lambda caller: None)
     service.start()
     if not service.phone.wait_registered(10):
         raise RuntimeError(f"{extension} did not register: {service.registration}")

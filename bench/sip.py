@@ -114,7 +114,7 @@ def service_settings(registrar: int) -> SipSettings:
 
 
 def inbound(base: Path, registrar: Any, calls: int, concurrency: int) -> tuple[InboundTimes, InboundTimes]:
-    service = SipService(service_settings(registrar.port), on_emergency=lambda number, trust: None)
+    service = SipService(service_settings(registrar.port), on_emergency=lambda caller: None)
     service.start()
     service.phone.wait_registered(10)
     try:
@@ -146,7 +146,7 @@ def fanout(base: Path, registrar: Any, legs: int) -> dict[str, float]:
     numbers = [f"1390000{n:04d}" for n in range(legs)]
     for number in numbers:
         harness.register_contact(registrar.port, number, uas.port)
-    service = SipService(service_settings(registrar.port), on_emergency=lambda number, trust: None)
+    service = SipService(service_settings(registrar.port), on_emergency=lambda caller: None)
     sink = FanoutSink(legs=legs)
     service.channel.sink = sink
     service.start()
@@ -214,7 +214,7 @@ def rtp_rate(base: Path, registrar: Any, calls: int) -> float:
 
 def rtp_and_memory(base: Path, registrar: Any, calls: int) -> tuple[float, float, float]:
     """RTP packets/s per call at ``calls`` concurrent; RSS (MiB) after 10 and after 1,000 inbound calls."""
-    service = SipService(service_settings(registrar.port), on_emergency=lambda number, trust: None)
+    service = SipService(service_settings(registrar.port), on_emergency=lambda caller: None)
     service.start()
     service.phone.wait_registered(10)
     try:

@@ -132,7 +132,7 @@ def _drain(sock: socket.socket) -> None:
 def ours(registrar: Any, count: int, seed: int) -> Run:
     low, high = harness.free_udp_range(64)
     service = SipService(SipSettings(registrar_port=registrar.port, sip_port=0, rtp_port_low=low, rtp_port_high=high),
-                         on_emergency=lambda number, trust: None)
+                         on_emergency=lambda caller: None)
     errors, died = Errors(), []
     logging.getLogger("callcenter.sip").addHandler(errors)
     threading.excepthook = lambda args: died.append(repr(args.exc_value))

@@ -32,10 +32,11 @@ from callcenter.db.directory_edits import DirectoryEdits
 from callcenter.db.directory_repo import SqlDirectory
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
+from callcenter.db.press_ledger_repo import SqlPressRecords
 from callcenter.db.snapshot import DirectorySnapshot, database_unavailable
 from callcenter.domain.messages import MessageTemplates
 from callcenter.domain.policy import EscalationPolicy
-from callcenter.domain.types import CallerTrust, Channel
+from callcenter.domain.types import CallerId, Channel
 from callcenter.ivr.caller_incidents import CallerIncidents
 from callcenter.ivr.engine_actions import EngineIncidentActions
 from callcenter.ivr.flowfile import FlowSet, load_flows
@@ -51,6 +52,7 @@ from callcenter.service.guard import GuardedCallBack, GuardedChannel, KnownNumbe
 from callcenter.service.leg_reports import LegReports
 from callcenter.service.outage import DegradedMode
 from callcenter.service.ports import AlertChannel
+from callcenter.service.press_ledger import PressLedger
 from callcenter.service.runtime import EngineRuntime
 from callcenter.service.snapshot import FallbackDirectory
 from callcenter.service.spool import PressSpool
@@ -66,6 +68,7 @@ from callcenter.twilio.client import TwilioApi
 from callcenter.twilio.failover import FailoverPath
 from callcenter.twilio.recordings import RecordingKeeper
 from callcenter.twilio.webhooks import TwilioWebhooks
+from contacts.phones import mask_phone
 
 
 @dataclass
@@ -98,6 +101,11 @@ class Container:
         return EventBus()
 
     @cached_property
+    def press_ledger(self) -> PressLedger:
+        """Press limits and source bans, as the database kept them through the last restart."""
+        return PressLedger.restored(SqlPressRecords(self.engine), SystemClock().now())
+
+    @cached_property
     def holder(self) -> str:
         """This process in leg claims and leases: instance name plus a boot id."""
         return f"{self.settings.engine.instance_name}#{secrets.token_hex(3)}"
@@ -117,6 +125,7 @@ class Container:
             outage=self.degraded_mode,
             write_turns=WriteTurns(1 if self.engine.dialect.name == "sqlite" else 8),
             orphans=self._orphan_canceller(channels[Channel.CALL].name) if sip else None,
+            presses=self.press_ledger,
         )
         # Channels report later and go on; the reports are written in batches per incident
         # (callcenter/service/leg_reports.py).
@@ -378,8 +387,8 @@ class _RuntimeWithSip(EngineRuntime):
         super().stop()
 
 
-def _engine_not_ready(number: str, trust: CallerTrust) -> None:
-    raise RuntimeError(f"call from {number} before the incident engine was built")
+def _engine_not_ready(caller: CallerId) -> None:
+    raise RuntimeError(f"call from {mask_phone(caller.number)} before the incident engine was built")
 
 
 def build(settings: Settings) -> ConsoleContainer:

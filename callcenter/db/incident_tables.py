@@ -92,3 +92,15 @@ class LeaseRow(SQLModel, table=True):
     expires_at: datetime = _ts()
     # An instance heartbeat's alert-call socket (host:port): a survivor cancels the calls it left ringing.
     contact: str | None = Field(default=None, max_length=120)
+
+
+class PressLedgerRow(SQLModel, table=True):
+    """What the press limits remember across a restart (callcenter/service/press_ledger.py): a line's
+    counted presses ("line"), a household's last closed incident ("close"), an unverified source's
+    presses and ban ("source"). ``data`` is the entry as the ledger's codec writes it."""
+
+    __tablename__ = "press_ledger"
+    kind: str = Field(primary_key=True, max_length=8)
+    key: str = Field(primary_key=True, max_length=80)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = _ts(index=True)

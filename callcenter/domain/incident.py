@@ -154,6 +154,16 @@ class Incident:
         self._event(now, "released", actor, reason="released by an operator")
         self._enter_level(0, now, policy)
 
+    def keep_held(self, reason: str, now: datetime) -> bool:
+        """Its hold no longer ends by itself (it came from a source banned for forging presses): only an
+        operator releases it. False if it is not held, or already kept."""
+        if not self.is_held or self.next_escalation_at is None:
+            return False
+        self.escalation_token += 1
+        self.next_escalation_at = None
+        self._event(now, "hold_kept", SYSTEM, reason=reason)
+        return True
+
     def _hold(self, now: datetime, policy: EscalationPolicy) -> None:
         self.level = HELD_LEVEL
         self.escalation_token += 1

@@ -82,6 +82,21 @@ class PressLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceLimit:
+    """How many unverified presses one network source may make before it is banned.
+
+    A source (the address a 995 call came from, as the edge saw it) that makes more than ``presses``
+    unverified presses within ``window`` is banned for ``ban``: its presses still open (or join) an
+    incident the operators see, but that incident stays held until an operator releases it, and so do
+    the ones it opened before the ban. Verified presses are never limited here.
+    """
+
+    presses: int = 5
+    window: timedelta = timedelta(minutes=10)
+    ban: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
 class EscalationPolicy:
     levels: tuple[Level, ...]
     quorum: Quorum = Quorum()
@@ -94,6 +109,7 @@ class EscalationPolicy:
     # it at once, the neighbours are alerted when one of them releases it, or after this hold if none
     # does (an unattended night is no dropped emergency). Zero: alerted at once, only flagged.
     unverified_hold: timedelta = timedelta(seconds=90)
+    source_limit: SourceLimit = SourceLimit()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def level(self, index: int) -> Level | None:
@@ -107,6 +123,7 @@ def policy_from_mapping(data: Mapping[str, Any]) -> EscalationPolicy:
     repeat = _mapping(data.get("repeat_press", {}), ("repeat_press",))
     _only_keys(repeat, ("repeat_press",), {"window_seconds", "jump_levels", "counted_per_minute",
                                            "cooldown_after_close_seconds"})
+    unverified = _mapping(data.get("unverified_caller", {}), ("unverified_caller",))
     return EscalationPolicy(
         levels=levels,
         quorum=_quorum(_mapping(data.get("quorum", {}), ("quorum",))),
@@ -115,13 +132,24 @@ def policy_from_mapping(data: Mapping[str, Any]) -> EscalationPolicy:
         repeat_press_jump=_int(repeat.get("jump_levels", 1), ("repeat_press", "jump_levels"), 0),
         ring_timeout=_seconds(data.get("ring_timeout_seconds", 30), ("ring_timeout_seconds",), minimum=1),
         press_limit=_press_limit(repeat),
-        unverified_hold=_unverified_hold(_mapping(data.get("unverified_caller", {}), ("unverified_caller",))),
+        unverified_hold=_unverified_hold(unverified),
+        source_limit=_source_limit(_mapping(unverified.get("per_source", {}), ("unverified_caller", "per_source"))),
     )
 
 
 def _unverified_hold(data: Mapping[str, Any]) -> timedelta:
-    _only_keys(data, ("unverified_caller",), {"release_after_seconds"})
+    _only_keys(data, ("unverified_caller",), {"release_after_seconds", "per_source"})
     return _seconds(data.get("release_after_seconds", 90), ("unverified_caller", "release_after_seconds"))
+
+
+def _source_limit(data: Mapping[str, Any]) -> SourceLimit:
+    path: Path = ("unverified_caller", "per_source")
+    _only_keys(data, path, {"presses", "window_seconds", "ban_seconds"})
+    return SourceLimit(
+        presses=_int(data.get("presses", 5), (*path, "presses"), 1),
+        window=_seconds(data.get("window_seconds", 600), (*path, "window_seconds"), minimum=1),
+        ban=_seconds(data.get("ban_seconds", 3600), (*path, "ban_seconds"), minimum=1),
+    )
 
 
 def _press_limit(repeat: Mapping[str, Any]) -> PressLimit:

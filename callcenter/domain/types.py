@@ -49,6 +49,16 @@ class CallerTrust(StrEnum):
         return self is not CallerTrust.UNVERIFIED
 
 
+@dataclass(frozen=True, slots=True)
+class CallerId:
+    """Who pressed, as the channel could establish it: the number, how far it can be believed, and the
+    network source it came from ("" when the channel has none to give, e.g. a carrier's webhook)."""
+
+    number: str
+    trust: CallerTrust
+    source: str = ""
+
+
 class Channel(StrEnum):
     CALL = "call"
     SMS = "sms"

@@ -12,9 +12,10 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol
 
 from callcenter.domain.incident import Incident
-from callcenter.domain.types import CallerTrust
+from callcenter.domain.types import CallerId, CallerTrust
 from callcenter.ivr.engine import SPOKEN_TYPES
 from callcenter.ivr.ports import CallerIncident
 from contacts.phones import display_phone
@@ -38,17 +39,22 @@ def number_key(number: str) -> str:
     return digits or number.strip()
 
 
+class PressesKey(Protocol):
+    """The engine's ``key_press``: open or join the caller's incident."""
+
+    def __call__(self, caller: str, trust: CallerTrust, *, source: str = "") -> Incident: ...
+
+
 class CallerIncidents:
     def __init__(self, limit: int = MAX_REMEMBERED) -> None:
         self._by_number: OrderedDict[str, CallerIncident] = OrderedDict()
         self._limit = limit
         self._lock = threading.Lock()
 
-    def emergency_opener(self, key_press: Callable[[str, CallerTrust], Incident]
-                         ) -> Callable[[str, CallerTrust], None]:
+    def emergency_opener(self, key_press: PressesKey) -> Callable[[CallerId], None]:
         """The channel's ``on_emergency``: open or join the caller's incident, remember it for the flow."""
-        def on_emergency(number: str, trust: CallerTrust) -> None:
-            self.remember(number, key_press(number, trust))
+        def on_emergency(caller: CallerId) -> None:
+            self.remember(caller.number, key_press(caller.number, caller.trust, source=caller.source))
 
         return on_emergency
 

@@ -20,6 +20,7 @@ from callcenter.domain.incident import AlertLeg, Incident, IncidentError, Incide
 from callcenter.domain.messages import MessageFacts, MessageTemplates, render
 from callcenter.domain.plan import plan_fan_out
 from callcenter.domain.policy import EscalationPolicy
+from callcenter.domain.sources import SourceVerdict
 from callcenter.domain.types import (
     EMERGENCY_TYPE_LABELS,
     Actor,
@@ -123,29 +124,53 @@ class IncidentEngine:
 
     # -- entry points ----------------------------------------------------------------------
 
-    def key_press(self, caller: str, trust: CallerTrust) -> Incident:
+    def key_press(self, caller: str, trust: CallerTrust, *, source: str = "") -> Incident:
         """A household's key dialled in. The incident and its first legs are stored before anything rings.
         ``trust``: what the edge could verify of ``caller`` (an unverified press rings nobody until an
-        operator releases it or its hold ends; docs/security.md)."""
+        operator releases it or its hold ends; docs/security.md). ``source``: the network address the
+        call came from, as the edge saw it ("" if the channel has none): a source making too many
+        unverified presses is banned, and its incidents stay held until an operator releases them."""
         now = self.clock.now()
         number = try_normalise(caller, self.phone_policy) or (caller.strip() or "anonymous")
         found = self._lookup(number)
         key = _open_key_of(found.household.id if found else None, number)
         press = KeyPress(number, found, key, now, trust)
+        verdict = None
+        if not trust.is_verified and source:
+            verdict = self.presses.judge_source(source, number, now, self.policy.source_limit)
+        banned = f"source {source} banned for forged presses" if verdict is not None and verdict.banned else ""
         with self._press_locks[hash(key) % _PRESS_STRIPES]:
             counted = self.presses.count(number, now, self.policy.press_limit)
             if self.outage is not None and self.outage.holds(key):
                 return self._press_during_outage(press, counted)
             try:
-                incident, claimed, taken = self._retry(lambda: self._press(press, counted))
+                incident, claimed, taken = self._retry(lambda: self._press(press, counted, banned))
             except Exception as exc:
                 if self.outage is None or not self.outage.went_down(exc):
                     raise
                 return self._press_during_outage(press, counted)
         self._after_commit(incident, now, Turn.PRESS, claimed=claimed, taken=taken)
-        log.info("incident %s: press from %s (press %d, %s)", incident.id, mask_phone(number), incident.press_count,
-                 trust)
+        log.info("incident %s: press from %s (press %d, %s%s)", incident.id, mask_phone(number), incident.press_count,
+                 trust, f", source {source}" if source else "")
+        if verdict is not None:
+            self._after_unverified_press(source, incident, verdict)
         return incident
+
+    def _after_unverified_press(self, source: str, incident: Incident, verdict: SourceVerdict) -> None:
+        """Remember the held incident the source opened; if this press got it banned, keep the held
+        incidents it opened before held too (none of them is released by its timer any more)."""
+        if incident.is_held:
+            self.presses.opened_held(source, incident.id, incident.last_press_at or incident.opened_at)
+        if not verdict.banned_now:
+            return
+        reason = f"source {source} banned for forged presses"
+        for incident_id in verdict.record.incidents:
+            if incident_id == incident.id:
+                continue
+            try:
+                self._command(incident_id, lambda i, now: i.keep_held(reason, now))
+            except UnknownIncidentError:
+                continue
 
     def release(self, incident_id: str, actor: Actor) -> Incident:
         """An operator releases a held incident (unverified caller): its neighbours are alerted now."""
@@ -309,21 +334,26 @@ class IncidentEngine:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _press(self, press: KeyPress, counted: bool) -> tuple[Incident, frozenset[str], frozenset[str]]:
+    def _press(self, press: KeyPress, counted: bool, banned: str = ""
+               ) -> tuple[Incident, frozenset[str], frozenset[str]]:
         """Store the press; a new incident's due legs are stored already claimed by this instance
         (returned, then the legs claimed before), so the press is one write: a second one to claim
-        them doubled its time in a flood."""
+        them doubled its time in a flood. ``banned``: why its incident stays held ("" if it need not)."""
         now, key = press.at, press.open_key
         with self.write_turns.turn(Turn.PRESS), self.store.unit_of_work() as uow:
             existing = uow.incidents.find_open(key)
             if existing is not None and _joins(existing, now, self.policy):
                 existing.press_again(now, self.policy, counted, trust=press.trust)
+                if banned:
+                    existing.keep_held(banned, now)
                 uow.incidents.save(existing, now)
                 uow.commit()
                 return existing, frozenset(), uow.incidents.claimed_legs(existing.id)
             if existing is not None:
                 uow.incidents.release_open_key(existing.id)
             incident = self._open(press, hold=True)
+            if banned:
+                incident.keep_held(banned, now)
             previous = self.presses.recent_close(key, now, self.policy.press_limit)
             if previous is not None:
                 incident.flag_press_after_close(*previous, now)

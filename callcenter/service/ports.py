@@ -13,6 +13,7 @@ from typing import Protocol
 
 from callcenter.domain.incident import Incident, IncidentEvent
 from callcenter.domain.messages import MessageFacts
+from callcenter.domain.sources import SourceRecord
 from callcenter.domain.types import Channel, LegPurpose, LegStatus, Recipient
 from contacts.model import CallerLookup
 
@@ -177,3 +178,28 @@ class IncidentStore(Protocol):
     def overdue(self, now: datetime, grace: timedelta) -> list[Overdue]: ...
 
     def append_events(self, incident_id: str, events: list[IncidentEvent]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerSnapshot:
+    """What the press ledger had written, as read back at start."""
+
+    lines: dict[str, tuple[datetime, ...]]  # a line's counted presses
+    closes: dict[str, tuple[str, datetime]]  # a household's last closed incident: (id, closed at)
+    sources: dict[str, SourceRecord]
+
+
+class PressRecords(Protocol):
+    """Where the press ledger keeps what must outlive the process (callcenter/service/press_ledger.py)."""
+
+    def load(self, since: datetime) -> LedgerSnapshot:
+        """Entries written since ``since``; older ones are forgotten (and may be deleted)."""
+
+    def save_line(self, line: str, presses: tuple[datetime, ...], now: datetime) -> None: ...
+
+    def save_close(self, open_key: str, incident_id: str, closed_at: datetime) -> None: ...
+
+    def save_source(self, record: SourceRecord, now: datetime) -> None: ...
+
+    def sources(self) -> list[SourceRecord]:
+        """Every source remembered, as written (the operators' list of bans reads this)."""

@@ -16,7 +16,7 @@ from pyVoIP.RTP import PayloadType, TransmitType
 from pyVoIP.SIP import SIPMessage
 from pyVoIP.VoIP import CallState, NoPortsAvailableError, PhoneStatus, VoIPCall, VoIPPhone
 
-from callcenter.domain.types import CallerTrust
+from callcenter.domain.types import CallerId, CallerTrust
 from callcenter.sip import message as sipmsg
 from callcenter.sip.client import HardenedSIPClient
 from callcenter.sip.orphans import DialogIds
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # Told when an INVITE arrives that we cannot answer (no usable SDP, no free RTP port): the
 # household still pressed its key, so the service opens the incident anyway.
-UnanswerableHook = Callable[[str, CallerTrust, str], None]  # (number, trust, why it was not answered)
+UnanswerableHook = Callable[[CallerId, str], None]  # (who called, why it was not answered)
 
 
 # Our 200 to an INVITE is re-sent at T1, 2·T1, … up to T2 until the ACK comes; 64·T1 without one ends
@@ -49,7 +49,7 @@ class HardenedCall(VoIPCall):
 
     def __init__(self, *args: Any, number: str = "", sip: HardenedSIPClient | None = None,
                  offer_socket: socket.socket | None = None, trust: CallerTrust = CallerTrust.UNVERIFIED,
-                 **kwargs: Any) -> None:
+                 source: str = "", **kwargs: Any) -> None:
         self.digits: queue.Queue[str] = queue.Queue()
         # Our INVITE's RTP port, bound before the INVITE left (RFC 3264, section 5: ready to receive
         # what we offer; no other program can take the port the offer names). What reaches it before
@@ -62,6 +62,7 @@ class HardenedCall(VoIPCall):
         self.final_reason = ""
         self.number = number
         self.trust = trust  # an inbound call: how far the edge verified ``number`` (callcenter/sip/trust.py)
+        self.source = source  # an inbound call: the address it came from, as the edge saw it
         self._answer_text = ""
         self._released = False
         self.acked = threading.Event()  # the caller's ACK for our 200 arrived
@@ -320,7 +321,8 @@ class HardenedPhone(VoIPPhone):
         self._claims.ports = []
         try:
             call = HardenedCall(self, CallState.RINGING, request, random.randint(1, 10**9), self.myIP,
-                                sendmode=self.recvmode, number=caller.number, trust=caller.trust)
+                                sendmode=self.recvmode, number=caller.number, trust=caller.trust,
+                                source=caller.source)
         except Exception:  # pyVoIP may fail after taking an RTP port: give it back, or the range leaks away
             self._give_back(self._claims.ports)
             raise
@@ -339,7 +341,7 @@ class HardenedPhone(VoIPPhone):
     def _unanswerable(self, caller: Caller, reason: str) -> None:
         log.warning("INVITE from %s (%s) not answered: %s", mask_phone(caller.number), caller.trust, reason)
         if self.on_unanswerable is not None:
-            self.on_unanswerable(caller.number, caller.trust, reason)
+            self.on_unanswerable(caller.id, reason)
 
     def on_ack(self, request: SIPMessage) -> None:
         call = self.calls.get(request.headers["Call-ID"])

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from pyVoIP.RTP import PayloadType
 
-from callcenter.domain.types import CallerTrust
+from callcenter.domain.types import CallerId
 from callcenter.ivr.media import AnsweredLegHandler, InboundCallHandler
 from callcenter.sip.channel import SipAlertChannel
 from callcenter.sip.handlers import hold_line, press_one_to_acknowledge
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Opens (or joins) the incident for a caller number, as far as the edge could verify it.
-EmergencyHook = Callable[[str, CallerTrust], object]
+EmergencyHook = Callable[[CallerId], object]
 
 
 class SipService:
@@ -90,7 +90,7 @@ class SipService:
     def _on_call(self, call: HardenedCall) -> None:
         """A household's key: open the incident first (before any answer or prompt), then answer."""
         self.inbound_calls += 1
-        self._emergency(call.number, call.trust)
+        self._emergency(CallerId(call.number, call.trust, call.source))
         call.answer()
         media = SipCallMedia(call)
         try:
@@ -100,16 +100,16 @@ class SipService:
         finally:
             media.hang_up()
 
-    def _on_unanswerable(self, number: str, trust: CallerTrust, reason: str) -> None:
+    def _on_unanswerable(self, caller: CallerId, reason: str) -> None:
         # The key was pressed even if the phone's INVITE was unusable: the incident opens anyway (an
         # unverified one waits for the operators, as any unverified press does).
-        threading.Thread(target=self._emergency, args=(number, trust), name="emergency", daemon=True).start()
+        threading.Thread(target=self._emergency, args=(caller,), name="emergency", daemon=True).start()
 
-    def _emergency(self, number: str, trust: CallerTrust) -> None:
+    def _emergency(self, caller: CallerId) -> None:
         try:
-            self.on_emergency(number, trust)
+            self.on_emergency(caller)
         except Exception:
-            log.exception("could not open the incident for %s", mask_phone(number))
+            log.exception("could not open the incident for %s", mask_phone(caller.number))
 
 
 def trusted_proxies(registrar: str, others: list[str]) -> frozenset[str]:

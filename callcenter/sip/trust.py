@@ -15,9 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from callcenter.domain.types import CallerTrust
+from callcenter.domain.types import CallerId, CallerTrust
 
 TRUST_HEADER = "x-995-caller-trust"
+SOURCE_HEADER = "x-995-source"  # the address the proxy received the INVITE from
 _ASSERTED = "p-asserted-identity"
 _BY_HEADER = {"trunk": CallerTrust.TRUNK, "registered": CallerTrust.REGISTERED}
 
@@ -27,6 +28,11 @@ class Caller:
     number: str  # as signalled: the From user, or the trunk's asserted identity
     trust: CallerTrust
     why: str  # for the log and the operators: what decided the trust
+    source: str = ""  # the network address the call came from: the proxy's X-995-Source, or the sender
+
+    @property
+    def id(self) -> CallerId:
+        return CallerId(self.number, self.trust, self.source)
 
 
 def caller_of(headers: Mapping[str, Any], source: tuple[str, int] | None, proxies: Iterable[str]) -> Caller:
@@ -34,15 +40,17 @@ def caller_of(headers: Mapping[str, Any], source: tuple[str, int] | None, proxie
     the datagram's sender, ``proxies`` the addresses of the proxy that marks trust."""
     from_number = str((headers.get("From") or {}).get("number") or "")
     if source is None or source[0] not in set(proxies):
-        return Caller(from_number, CallerTrust.UNVERIFIED, f"not relayed by the proxy (from {_host(source)})")
+        return Caller(from_number, CallerTrust.UNVERIFIED, f"not relayed by the proxy (from {_host(source)})",
+                      source[0] if source else "")
+    origin = _header(headers, SOURCE_HEADER).strip()[:64]
     said = _header(headers, TRUST_HEADER).strip().lower()
     trust = _BY_HEADER.get(said, CallerTrust.UNVERIFIED)
     if trust is CallerTrust.UNVERIFIED:
-        return Caller(from_number, trust, f"proxy says {said or 'nothing'}")
+        return Caller(from_number, trust, f"proxy says {said or 'nothing'}", origin)
     # The identity the proxy vouches for: the trunk's asserted one, or the user the household phone
     # authenticated as (which its From may not name).
     asserted = asserted_number(_header(headers, _ASSERTED))
-    return Caller(asserted or from_number, trust, said + ("" if asserted else ", no asserted identity"))
+    return Caller(asserted or from_number, trust, said + ("" if asserted else ", no asserted identity"), origin)
 
 
 def asserted_number(value: str) -> str:

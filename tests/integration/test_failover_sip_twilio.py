@@ -96,7 +96,7 @@ def sip(kamailio: Kamailio) -> Iterator[SipService]:
     settings = SipSettings(registrar_host="127.0.0.1", registrar_port=kamailio.port, extension="995",
                            local_ip="127.0.0.1", sip_port=0, rtp_port_low=low, rtp_port_high=high,
                            ring_timeout=90.0, max_channels=1)
-    service = SipService(settings, on_emergency=lambda number, trust: None)
+    service = SipService(settings, on_emergency=lambda caller: None)
     service.phone.sip.default_expires = REGISTER_EXPIRES
     service.start()
     assert service.phone.wait_registered(5), service.registration

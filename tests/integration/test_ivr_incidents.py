@@ -11,7 +11,7 @@ from callcenter.adapters.events import EventBus
 from callcenter.adapters.fakes import FakeChannel, FakeTimers, SteppingClock
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
-from callcenter.domain.types import CallerTrust, Channel
+from callcenter.domain.types import CallerId, CallerTrust, Channel
 from callcenter.ivr.caller_incidents import CallerIncidents
 from callcenter.ivr.engine_actions import EngineIncidentActions
 from callcenter.ivr.fakes import FakeCallMedia, FakePromptAudio
@@ -49,7 +49,7 @@ def call(engine: IncidentEngine, tmp_path: Path, media: FakeCallMedia) -> str:
     """What the channel does: open the incident on the INVITE, remember it, run the inbound handler."""
     calls = CallerIncidents()
     # on the INVITE, before answering
-    calls.emergency_opener(engine.key_press)("+86" + media.remote_number, CallerTrust.LOCAL)
+    calls.emergency_opener(engine.key_press)(CallerId("+86" + media.remote_number, CallerTrust.LOCAL))
     found = calls(media.remote_number)
     assert found is not None
     actions = EngineIncidentActions(engine, tmp_path / "recordings")

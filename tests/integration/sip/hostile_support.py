@@ -19,7 +19,7 @@ from conftest import HOUSEHOLD, SERVICE, wait_until
 from pyVoIP.VoIP import CallState
 from sip.harness import Kamailio, Sipp, free_udp_range
 
-from callcenter.domain.types import CallerTrust
+from callcenter.domain.types import CallerId
 from callcenter.ivr.media import CallEnded, CallMedia
 from callcenter.settings import SipSettings
 from callcenter.sip.phone import HardenedCall
@@ -55,8 +55,8 @@ class Hostile:
     def port(self) -> int:
         return self.service.phone.sip_port
 
-    def on_emergency(self, number: str, trust: CallerTrust) -> None:
-        self.emergencies.append(number)
+    def on_emergency(self, caller: CallerId) -> None:
+        self.emergencies.append(caller.number)
 
     def inbound(self, media: CallMedia) -> None:
         """The household's line: record every key until it hangs up. Strangers' calls (fuzzed INVITEs

@@ -100,7 +100,7 @@ def sip(kamailio: Kamailio) -> Iterator[SipService]:
     low, high = free_udp_range(16)
     settings = SipSettings.model_validate({"registrar_port": kamailio.port, "sip_port": 0, "rtp_port_low": low,
                                            "rtp_port_high": high, "max_channels": 4})
-    service = SipService(settings, on_emergency=lambda number, trust: None)
+    service = SipService(settings, on_emergency=lambda caller: None)
     service.start()
     assert service.phone.wait_registered(5), service.registration
     yield service
@@ -214,7 +214,7 @@ def test_refused_when_the_trunk_channels_are_busy_or_unregistered(kamailio: Kama
     low, high = free_udp_range(4)
     settings = SipSettings.model_validate({"registrar_port": kamailio.port, "sip_port": 0, "rtp_port_low": low,
                                            "rtp_port_high": high, "max_channels": 1})
-    service = SipService(settings, on_emergency=lambda number, trust: None)
+    service = SipService(settings, on_emergency=lambda caller: None)
     callback = SipCallBack(service.phone, service.channel, CallBackTimeline(timeline))
     with pytest.raises(CallBackError, match="SIP trunk is down"):
         callback.call_back(OPERATOR, HOUSEHOLD_LINE, INCIDENT)  # not registered yet

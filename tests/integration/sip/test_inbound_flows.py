@@ -131,7 +131,7 @@ def test_inbound_calls_give_their_rtp_port_back(kamailio: Kamailio, tmp_path: Pa
     inbound call's port only on its RTP client, so it used to stay taken until the range ran out)."""
     low, _ = free_udp_range(4)
     settings = SipSettings(registrar_port=kamailio.port, sip_port=0, rtp_port_low=low, rtp_port_high=low + 3)
-    service = SipService(settings, on_emergency=lambda number, trust: None)
+    service = SipService(settings, on_emergency=lambda caller: None)
     service.start()
     try:
         assert service.phone.wait_registered(10)

@@ -23,7 +23,7 @@ def _service(registrar: Kamailio, **overrides: object) -> tuple[SipService, list
                                  "rtp_port_high": high, "register_expires": 60}
     values.update(overrides)
     callers: list[str] = []
-    sip = SipService(SipSettings.model_validate(values), on_emergency=lambda number, trust: callers.append(number))
+    sip = SipService(SipSettings.model_validate(values), on_emergency=lambda caller: callers.append(caller.number))
     sip.start()
     assert sip.phone.wait_registered(10), sip.registration
     return sip, callers

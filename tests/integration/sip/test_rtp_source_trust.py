@@ -89,7 +89,7 @@ def alerting(kamailio: Kamailio, monkeypatch: pytest.MonkeyPatch) -> Iterator[tu
     low, high = free_udp_range(16)
     settings = SipSettings(registrar_port=kamailio.port, sip_port=0, rtp_port_low=low, rtp_port_high=high,
                            ring_timeout=10.0, max_channels=4)
-    sip = SipService(settings, on_emergency=lambda number: None)
+    sip = SipService(settings, on_emergency=lambda caller: None)
     sink = RecordingSink()
     sip.channel.sink = sink
     sip.start()

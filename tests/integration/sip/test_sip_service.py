@@ -19,7 +19,7 @@ from pyVoIP.VoIP import CallState
 from sip.harness import Kamailio, Sipp, free_udp_range, options_text, register_contact
 
 from callcenter.domain.messages import MessageFacts
-from callcenter.domain.types import CallerTrust, Channel, LegPurpose, LegStatus, Recipient
+from callcenter.domain.types import CallerId, CallerTrust, Channel, LegPurpose, LegStatus, Recipient
 from callcenter.ivr.media import CallMedia
 from callcenter.ivr.media_contract import FarEndScript, check_call_media
 from callcenter.service.ports import LegOrder
@@ -65,12 +65,14 @@ class Emergencies:
     service: SipService | None = None
     calls: list[tuple[str, list[str]]] = field(default_factory=list)
     trusts: list[CallerTrust] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
 
-    def __call__(self, number: str, trust: CallerTrust) -> None:
+    def __call__(self, caller: CallerId) -> None:
         assert self.service is not None
         states = [call.state.name for call in self.service.phone.calls.values()]
-        self.calls.append((number, states))
-        self.trusts.append(trust)
+        self.calls.append((caller.number, states))
+        self.trusts.append(caller.trust)
+        self.sources.append(caller.source)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from callcenter.domain.incident import Incident
 from callcenter.domain.plan import plan_fan_out
-from callcenter.domain.types import Actor, CallerTrust, EmergencyType
+from callcenter.domain.types import Actor, CallerId, CallerTrust, EmergencyType
 from callcenter.ivr.caller_incidents import CallerIncidents, number_key
 from callcenter.ivr.fakes import FakeCallMedia, FakeIncidentActions, FakePromptAudio
 from callcenter.ivr.flowfile import load_flows
@@ -73,10 +73,10 @@ def test_the_emergency_opener_presses_and_remembers() -> None:
     calls = CallerIncidents()
     pressed: list[str] = []
 
-    def key_press(number: str, trust: CallerTrust) -> Incident:
-        pressed.append(number)
+    def key_press(number: str, trust: CallerTrust, *, source: str = "") -> Incident:
+        pressed.append(f"{number} {trust} {source}")
         return incident(EmergencyType.MEDICAL)
 
-    calls.emergency_opener(key_press)("+8613907170001", CallerTrust.TRUNK)
+    calls.emergency_opener(key_press)(CallerId("+8613907170001", CallerTrust.TRUNK, "192.0.2.7"))
     found = calls("13907170001")
-    assert pressed == ["+8613907170001"] and found is not None and found.facts["type"] == "急病或受伤"
+    assert pressed == ["+8613907170001 trunk 192.0.2.7"] and found is not None and found.facts["type"] == "急病或受伤"

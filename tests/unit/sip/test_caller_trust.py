@@ -62,3 +62,12 @@ def test_an_unverified_caller_keeps_its_from_and_never_its_asserted_identity() -
     ("<http://evil>", ""), ("", ""), ("garbage", "")])
 def test_asserted_number(value: str, number: str) -> None:
     assert asserted_number(value) == number
+
+
+def test_the_source_is_the_proxys_word_on_its_relays_and_the_sender_otherwise() -> None:
+    relayed = headers("unverified") | {"X-995-Source": "198.51.100.9"}
+    assert caller_of(relayed, PROXY, PROXIES).source == "198.51.100.9"
+    assert caller_of(headers("unverified"), PROXY, PROXIES).source == ""  # the proxy named none
+    # Sent straight to our port: its own X-995-Source means nothing, the datagram's sender is the source.
+    assert caller_of(relayed, ("203.0.113.5", 5060), PROXIES).source == "203.0.113.5"
+    assert caller_of(relayed, PROXY, PROXIES).id.source == "198.51.100.9"
