@@ -25,6 +25,7 @@ class Permission(StrEnum):
     VIEW_STATISTICS = "view_statistics"
     VIEW_AUDIT = "view_audit"
     MANAGE_ACCOUNTS = "manage_accounts"
+    GUARD_EDGE = "guard_edge"  # see and lift the bans on sources of forged presses (the whole service's)
 
 
 _ALL = frozenset(Permission)
@@ -32,9 +33,9 @@ _WORK = frozenset({Permission.VIEW_INCIDENTS, Permission.ACT_ON_INCIDENTS, Permi
                    Permission.EDIT_DIRECTORY})
 
 ROLE_PERMISSIONS: dict[AccountRole, frozenset[Permission]] = {
-    AccountRole.OPERATOR: _WORK,
-    AccountRole.GRID_WORKER: _WORK,
-    AccountRole.SUPERVISOR: _WORK | {Permission.VIEW_STATISTICS, Permission.VIEW_AUDIT},
+    AccountRole.OPERATOR: _WORK | {Permission.GUARD_EDGE},
+    AccountRole.GRID_WORKER: _WORK,  # one grid's incidents: a ban names lines of every grid
+    AccountRole.SUPERVISOR: _WORK | {Permission.VIEW_STATISTICS, Permission.VIEW_AUDIT, Permission.GUARD_EDGE},
     AccountRole.ADMIN: _ALL,
 }
 

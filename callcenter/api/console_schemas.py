@@ -131,3 +131,17 @@ class LiveEvent(BaseModel):
     at: datetime
     leg: str | None = Field(None, description="leg_status events: the leg that moved")
     status: str | None = Field(None, description="leg_status events: its new status")
+
+
+class SourceState(BaseModel):
+    """A network source that made unverified presses (callcenter/domain/sources.py)."""
+
+    source: str
+    banned: bool
+    banned_at: datetime | None = None
+    banned_until: datetime | None = None
+    presses_while_banned: int = Field(description="presses since the ban: each opened or joined a held incident")
+    recent_presses: int = Field(description="unverified presses counted in the current window")
+    lines: list[str] = Field(description="caller numbers it claimed, newest last")
+    incidents: list[str] = Field(description="held incidents it opened, newest last")
+    last_at: datetime | None = None

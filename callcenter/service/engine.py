@@ -106,7 +106,7 @@ class IncidentEngine:
         self.executor: Executor = executor or _Immediate()
         self._dispatch_stopped = False
         self._new_id = new_id
-        self.presses = presses or PressLedger()
+        self.presses = presses if presses is not None else PressLedger()  # an empty ledger is falsy
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]  # incident commands, by incident id
         self._press_locks = [threading.Lock() for _ in range(_PRESS_STRIPES)]  # key presses, by open key
         self.write_turns = write_turns or WriteTurns()

@@ -155,17 +155,21 @@ class PressLedger:
             self._sources.put(source, record)
         self._write(lambda: self.records.save_source(record, now))
 
-    def lift(self, source: str, now: datetime) -> SourceRecord | None:
-        """An operator lifts a source's ban. None: the source is not known here."""
+    def lift(self, source: str, now: datetime) -> tuple[SourceRecord, SourceRecord] | None:
+        """An operator lifts a source's ban: (before, after). None: no unverified press came from it.
+        A source only another instance has seen is found in the records."""
         with self._lock:
-            record = self._sources.get(source)
-            if record is None:
+            before = self._sources.get(source)
+        if before is None:
+            before = next((r for r in self.records.sources() if r.source == source), None)
+            if before is None:
                 return None
-            record = record.lifted()
-            self._sources.put(source, record)
-        self._write(lambda: self.records.save_source(record, now))
+        after = before.lifted()
+        with self._lock:
+            self._sources.put(source, after)
+        self.records.save_source(after, now)  # the operator must know if it did not take: no _write here
         log.warning("source %s: ban lifted", source)
-        return record
+        return before, after
 
     def source(self, source: str) -> SourceRecord | None:
         with self._lock:

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, select
 
 from callcenter.adapters.health import OutageView
 from callcenter.db.incident_tables import AlertLegRow, IncidentEventRow, IncidentRow
+from callcenter.db.press_ledger_repo import SqlPressRecords
 from callcenter.db.snapshot import database_unavailable
 from callcenter.domain.incident import HELD_LEVEL
 from callcenter.web.statistics import first_ack_seconds
@@ -45,6 +46,8 @@ class IncidentCollector(Collector):
             trusts = conn.execute(select(_inc.c.caller_trust, func.count()).group_by(_inc.c.caller_trust)).all()
             held = conn.execute(select(func.count()).where(_inc.c.status == "alerting",
                                                            _inc.c.level == HELD_LEVEL)).scalar_one()
+        now = datetime.now(UTC)
+        banned = [r for r in SqlPressRecords(self.engine).sources() if r.banned(now)]
         yield _open_incidents(by_status)
         yield _labelled("callcenter_alert_legs", "Alert legs by channel and outcome", ["channel", "status"],
                         [tuple(r) for r in legs])
@@ -60,6 +63,11 @@ class IncidentCollector(Collector):
         yield GaugeMetricFamily("callcenter_incidents_held",
                                 "Open incidents of unverified callers whose neighbours wait for an operator",
                                 value=held)
+        yield GaugeMetricFamily("callcenter_sources_banned",
+                                "Network sources banned for too many unverified presses", value=len(banned))
+        yield GaugeMetricFamily("callcenter_presses_from_banned_sources",
+                                "Unverified presses from sources while banned (each held for an operator)",
+                                value=sum(r.presses_while_banned for r in banned))
 
 
 def _open_incidents(by_status: dict[str, int]) -> Metric:

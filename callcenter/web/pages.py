@@ -28,6 +28,7 @@ from callcenter.api.deps import (
 )
 from callcenter.api.directory import visible_household
 from callcenter.api.incidents import visible_incident
+from callcenter.api.sources import list_sources
 from callcenter.api.statistics import gather
 from callcenter.bootstrap import ConsoleContainer
 from callcenter.domain.types import EMERGENCY_TYPE_LABELS
@@ -62,6 +63,7 @@ Directory = Annotated[User, Depends(require_page(Permission.VIEW_DIRECTORY))]
 Stats = Annotated[User, Depends(require_page(Permission.VIEW_STATISTICS))]
 Admin = Annotated[User, Depends(require_page(Permission.MANAGE_ACCOUNTS))]
 Audit = Annotated[User, Depends(require_page(Permission.VIEW_AUDIT))]
+Guard = Annotated[User, Depends(require_page(Permission.GUARD_EDGE))]
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -163,6 +165,12 @@ def statistics(request: Request, user: Stats, container: ContainerDep, since: da
 def users(request: Request, user: Admin, container: ContainerDep) -> HTMLResponse:
     return page(request, container, "users.html", user, users=container.accounts.store.all_users(),
                 grids=container.console_queries.grids(), roles=list(AccountRole))
+
+
+@router.get("/sources", response_class=HTMLResponse)
+def sources(request: Request, user: Guard, container: ContainerDep) -> HTMLResponse:
+    """Sources of unverified presses, banned first: the operators see who is forging presses."""
+    return page(request, container, "sources.html", user, sources=list_sources(user, container))
 
 
 @router.get("/admin/audit", response_class=HTMLResponse)

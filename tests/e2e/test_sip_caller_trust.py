@@ -35,6 +35,7 @@ from contacts.demo import generate_roster, scale_for_households
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 SERVICE_PASSWORD = "service-secret-995"
 FORGED, GENUINE = "2001", "2002"
+ATTACKER = "127.0.0.2"
 ONLY_FORGEDS_NEIGHBOURS = ("3009", "3010")  # 2002's own contacts: never called for 2002's press
 NEIGHBOURS = tuple(str(n) for n in range(3008, 3026))
 PASSWORD = "duty-operator-995"
@@ -57,7 +58,7 @@ class Site:
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
     database = EdgeDatabase(tmp_path / "edge.sqlite").create()
-    for user in ("995", *NEIGHBOURS, FORGED, GENUINE):
+    for user in ("995", *NEIGHBOURS, *(f"20{n:02d}" for n in range(1, 11))):
         database.add_subscriber(user, SERVICE_PASSWORD if user == "995" else f"secret-{user}")
     neighbours = Sipp("responder_486", tmp_path, calls=10_000, host="127.0.0.9",
                       extra=["-trace_msg", "-message_file", str(tmp_path / "neighbours.log")]).start()
@@ -122,7 +123,7 @@ def test_a_forged_press_rings_no_neighbour_while_a_genuine_one_fans_out(site: Si
         answer = household.register(GENUINE, f"secret-{GENUINE}", contact_port=genuine_phone.port)
         household.close()
         assert answer is not None and answer.code == 200
-        attacker = _press(site, "127.0.0.2", FORGED)
+        attacker = _press(site, ATTACKER, FORGED)
         assert attacker.run(timeout=30) == 0, attacker.errors()
         assert genuine_phone.run(timeout=30) == 0, genuine_phone.errors()
 
@@ -146,3 +147,61 @@ def test_a_forged_press_rings_no_neighbour_while_a_genuine_one_fans_out(site: Si
         assert _wait(lambda: set(ONLY_FORGEDS_NEIGHBOURS) <= site.rung(), 30), site.rung()
         again = operator.post(f"/api/incidents/{forged['incident']['id']}/release")
         assert again.status_code == 409  # released once: nothing more to release
+
+
+def _operator(service: ConsoleContainer) -> TestClient:
+    client = TestClient(create_app(service))
+    response = client.post("/api/session", json={"name": "duty", "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+    return client
+
+
+def _spoof(site: Site, line: str) -> None:
+    attacker = _press(site, ATTACKER, line)
+    assert attacker.run(timeout=30) == 0, attacker.errors()
+
+
+def _attacker_state(operator: TestClient) -> dict[str, Any] | None:
+    sources = operator.get("/api/sources").json()
+    return next((s for s in sources if s["source"] == ATTACKER), None)
+
+
+def test_a_spoofing_source_is_banned_its_incidents_stay_held_and_a_restart_keeps_the_ban(site: Site) -> None:
+    """One attacker address claims one household after another, slower than pike notices. Over the
+    per-source limit it is banned: every incident it opened stays held (no hold timer left), so not
+    one neighbour is rung even when no operator acts; the ban is still there after the service
+    restarts, and an operator can lift it."""
+    limit = site.service.policy.source_limit.presses
+    lines = [f"20{n:02d}" for n in range(1, limit + 3)]
+    with _operator(site.service) as operator:
+        for line in lines[:limit + 1]:
+            _spoof(site, line)
+        state = _wait(lambda: (s := _attacker_state(operator)) and s["banned"] and s, 20)
+        assert state and state["banned"], operator.get("/api/sources").json()
+        held = _wait(lambda: (found := _incidents(operator)) and len(found) == limit + 1 and found, 20)
+        assert held and all(d["incident"]["held"] and d["incident"]["next_escalation_at"] is None
+                            for d in held.values()), held
+        assert sorted(state["incidents"]) == sorted(d["incident"]["id"] for d in held.values())
+        assert "callcenter_sources_banned 1.0" in operator.get("/metrics").text
+
+    # The service restarts (an upgrade, a crash): what it learned of the attacker is still there.
+    settings = site.service.settings
+    site.service.close()
+    site.service = build(settings)
+    site.service.runtime.start()
+    assert site.service.sip_service.phone.wait_registered(10), site.kamailio.log_tail()
+    with _operator(site.service) as operator:
+        state = _attacker_state(operator)
+        assert state is not None and state["banned"], operator.get("/api/sources").json()
+        _spoof(site, lines[-1])
+        latest = _wait(lambda: (found := _incidents(operator)) and len(found) == limit + 2 and found, 20)
+        assert latest, _incidents(operator)
+        newest = next(d for caller, d in latest.items() if caller.endswith(lines[-1]))
+        assert newest["incident"]["held"] and newest["incident"]["next_escalation_at"] is None
+        assert "hold_kept" in [e["kind"] for e in newest["timeline"]]
+
+        lifted = operator.post(f"/api/sources/{ATTACKER}/lift")
+        assert lifted.status_code == 200 and not lifted.json()["banned"], lifted.text
+    time.sleep(2)  # the phones had every chance to be rung
+    assert site.rung() == set(), site.rung()

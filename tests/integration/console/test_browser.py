@@ -231,3 +231,41 @@ def test_statistics_page_draws_its_charts(page: Page, server: LiveServer) -> Non
     expect(page.locator("#stat-total")).to_have_text("1")
     expect(page.locator(".charts svg")).to_have_count(5)
     expect(page.locator("#chart-per-day rect.bar")).not_to_have_count(0)
+
+
+def test_a_held_incident_is_flagged_and_one_click_releases_it(page: Page, server: LiveServer) -> None:
+    engine = server.container.runtime.engine
+    incident = engine.key_press(LINE_A, CallerTrust.UNVERIFIED)
+    sign_in(page, server, "operator")
+    row = page.locator(f'tr[data-id="{incident.id}"]')
+    expect(row.locator(".badge.held")).to_be_visible()
+    expect(page.locator("#queue-body tr").first).to_have_attribute("data-id", incident.id)  # attention first
+    page.click(f'tr[data-id="{incident.id}"] a.open-incident')
+    page.wait_for_url(f"**/incidents/{incident.id}")
+    expect(page.locator("#held-badge")).to_be_visible()
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("#act-release")
+    expect(page.locator("#held-badge")).to_have_count(0)
+    expect(page.locator("#act-release")).to_be_hidden()
+    assert not engine._load(incident.id).is_held and engine._load(incident.id).level == 0
+
+
+def test_an_operator_sees_a_banned_source_and_lifts_its_ban(page: Page, server: LiveServer) -> None:
+    engine = server.container.runtime.engine
+    for n in range(engine.policy.source_limit.presses + 1):
+        engine.key_press(f"+86130000{n:05d}", CallerTrust.UNVERIFIED, source="192.0.2.66")
+    sign_in(page, server, "operator")
+    page.click('nav a[href="/sources"]')
+    page.wait_for_url(f"{server.url}/sources")
+    row = page.locator('#sources tr[data-source="192.0.2.66"]')
+    expect(row).to_have_class("banned")
+    expect(row).to_contain_text("+8613000000005")
+    row.locator("button.lift-ban").click()
+    expect(page.locator('#sources tr[data-source="192.0.2.66"]')).not_to_have_class("banned")
+    record = engine.presses.source("192.0.2.66")
+    assert record is not None and not record.banned(engine.clock.now())
+
+
+def test_a_grid_worker_has_no_source_bans_page(page: Page, server: LiveServer) -> None:
+    sign_in(page, server, "grid_worker")
+    expect(page.locator('nav a[href="/sources"]')).to_have_count(0)

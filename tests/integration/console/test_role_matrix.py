@@ -56,6 +56,13 @@ class Ctx:
         """An open incident of grid A held for the operators: its caller could not be verified."""
         return self.container.runtime.engine.key_press("8008", CallerTrust.UNVERIFIED).id
 
+    def banned_source(self) -> str:
+        """A source whose unverified presses went over the limit (each claims a stranger's number)."""
+        source = f"192.0.2.{next(_names) % 200 + 1}"
+        for n in range(self.container.policy.source_limit.presses + 1):
+            self.container.runtime.engine.key_press(f"+86130000{n:05d}", CallerTrust.UNVERIFIED, source=source)
+        return source
+
     def user_id(self, name: str) -> int:
         stored = self.container.accounts.store.by_name(name)
         assert stored is not None
@@ -179,6 +186,11 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/audit"): Route(Permission.VIEW_AUDIT, lambda c: c.client.get("/api/audit")),
     ("GET", "/admin/audit"): Route(Permission.VIEW_AUDIT, lambda c: c.client.get(
         "/admin/audit", follow_redirects=False), page=True),
+    ("GET", "/api/sources"): Route(Permission.GUARD_EDGE, lambda c: c.client.get("/api/sources?banned=true")),
+    ("POST", "/api/sources/{source}/lift"): Route(
+        Permission.GUARD_EDGE, lambda c: c.client.post(f"/api/sources/{c.banned_source()}/lift")),
+    ("GET", "/sources"): Route(Permission.GUARD_EDGE, lambda c: c.client.get("/sources", follow_redirects=False),
+                               page=True),
     ("GET", "/api/users"): Route(Permission.MANAGE_ACCOUNTS, lambda c: c.client.get("/api/users")),
     ("POST", "/api/users"): Route(Permission.MANAGE_ACCOUNTS, lambda c: c.client.post("/api/users", json={
         "name": f"new{next(_names)}", "role": "operator", "password": "a-long-password"})),

@@ -117,13 +117,14 @@ def test_spoofed_and_genuine_presses_in_the_same_minute_reach_the_service_with_t
 
     # An attacker presses for the household, claims its identity and pre-sets the trust header.
     forged = (f"{PAI}: <sip:{HOUSEHOLD}@{REALM}>\r\nP-Preferred-Identity: <sip:{HOUSEHOLD}@{REALM}>\r\n"
-              f"{TRUST}: registered\r\nx-995-caller-trust: trunk\r\n")
+              f"{TRUST}: registered\r\nx-995-caller-trust: trunk\r\nX-995-Source: 127.0.0.6\r\n")
     spoofed, answer = edge.press(edge.peer("127.0.0.2"), HOUSEHOLD, forged)
     assert answer is not None and answer.code == 486, "the press must reach the service, not be refused"
     invite = edge.at_service(spoofed)
     assert invite, edge.kamailio.log_tail()
     assert header_values(invite, TRUST) == ["unverified"]
     assert header_values(invite, PAI) == [] and header_values(invite, "P-Preferred-Identity") == []
+    assert header_values(invite, "X-995-Source") == ["127.0.0.2"]  # where it came from, not what it says
 
     # The household's own phone presses from the address and port it registered: registered, and
     # the identity is the one it registered, whatever it claims.

@@ -13,11 +13,12 @@ def user(role: AccountRole, grid: int | None = None, active: bool = True) -> Use
 
 @pytest.mark.parametrize(("role", "allowed"), [
     (AccountRole.OPERATOR, {Permission.VIEW_INCIDENTS, Permission.ACT_ON_INCIDENTS, Permission.VIEW_DIRECTORY,
-                            Permission.EDIT_DIRECTORY}),
+                            Permission.EDIT_DIRECTORY, Permission.GUARD_EDGE}),
     (AccountRole.GRID_WORKER, {Permission.VIEW_INCIDENTS, Permission.ACT_ON_INCIDENTS, Permission.VIEW_DIRECTORY,
                                Permission.EDIT_DIRECTORY}),
     (AccountRole.SUPERVISOR, {Permission.VIEW_INCIDENTS, Permission.ACT_ON_INCIDENTS, Permission.VIEW_DIRECTORY,
-                              Permission.EDIT_DIRECTORY, Permission.VIEW_STATISTICS, Permission.VIEW_AUDIT}),
+                              Permission.EDIT_DIRECTORY, Permission.VIEW_STATISTICS, Permission.VIEW_AUDIT,
+                              Permission.GUARD_EDGE}),
     (AccountRole.ADMIN, set(Permission)),
 ])
 def test_permissions_of_each_role(role: AccountRole, allowed: set[Permission]) -> None:
