@@ -128,6 +128,10 @@ class SipSettings(_Section):
     # Besides the registrar: the addresses of proxies whose X-995-Caller-Trust header is believed (a
     # second Kamailio of a dispatcher pair). A 995 INVITE from anywhere else is unverified (docs/sip.md).
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Take SIP only from the registrar's and trusted_proxies' addresses (the edge); datagrams from
+    # anywhere else are dropped unanswered and counted (docs/security.md). Off only for a lab phone
+    # talking to the service directly.
+    only_from_proxies: bool = True
 
     @model_validator(mode="after")
     def _rtp_range(self) -> SipSettings:

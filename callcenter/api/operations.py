@@ -9,8 +9,9 @@ from pydantic import BaseModel
 
 from callcenter.adapters.health import DatabaseProbe
 from callcenter.api.deps import ContainerDep
+from callcenter.sip.client import FOREIGN_SIP
 from callcenter.sip.rtp import MEDIA_DROPS
-from callcenter.web.media_metrics import MediaTrustCollector
+from callcenter.web.media_metrics import MediaTrustCollector, SignallingTrustCollector
 from callcenter.web.metrics import IncidentCollector, OutageCollector, WithoutDatabase
 from callcenter.web.probe_metrics import ProbeCollector
 
@@ -48,4 +49,5 @@ def metrics(container: ContainerDep) -> Response:
     registry.register(OutageCollector(lambda: container.outage_view(database_up)))
     registry.register(ProbeCollector(container.health_probes))
     registry.register(MediaTrustCollector(MEDIA_DROPS.snapshot))  # this process's RTP: forged keys dropped
+    registry.register(SignallingTrustCollector(FOREIGN_SIP))  # this process's SIP from around the edge
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -33,6 +33,32 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REGISTER_TIMEOUT = 2.0  # seconds for one REGISTER transaction on the first hop
+FOREIGN_LOG_EVERY = 60.0  # seconds between warnings about SIP from outside the proxy (a scan is thousands)
+
+
+class ForeignSignalling:
+    """SIP datagrams dropped because they did not come from the proxy, counted for the whole process
+    (/metrics): a scan or an attempt to reach the service around the edge."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.dropped = 0
+        self._logged_at = -FOREIGN_LOG_EVERY
+
+    def count(self, source: tuple[str, int] | None) -> None:
+        with self._lock:
+            self.dropped += 1
+            now = time.monotonic()
+            due = now - self._logged_at >= FOREIGN_LOG_EVERY
+            if due:
+                self._logged_at = now
+            dropped = self.dropped
+        if due:
+            log.warning("SIP from %s dropped: not from the proxy (%d such datagrams since start)",
+                        f"{source[0]}:{source[1]}" if source else "unknown", dropped)
+
+
+FOREIGN_SIP = ForeignSignalling()
 REFRESH_MARGIN = 0.8  # refresh the binding after 80% of its lifetime
 
 
@@ -58,6 +84,9 @@ class HardenedSIPClient(SIPClient):
         self.sent_invites: dict[str, str] = {}  # Call-ID → INVITE text, for CANCEL and non-2xx ACK
         self.malformed = 0  # datagrams refused by wire.tidy (answered 400/416/505 or dropped)
         self.datagrams = 0  # datagrams read by the receive loop
+        # Addresses SIP is taken from (the proxy's); None: anyone. Nothing else is even parsed: the
+        # households reach us only through the edge, which decides trust (docs/security.md).
+        self.only_from: frozenset[str] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -108,6 +137,9 @@ class HardenedSIPClient(SIPClient):
 
     def _handle_datagram(self, raw: bytes, source: tuple[str, int] | None = None) -> None:
         self.datagrams += 1
+        if self.only_from is not None and (source is None or source[0] not in self.only_from):
+            FOREIGN_SIP.count(source)
+            return  # no answer: a scanner learns nothing, a forged reply cannot be reflected at anyone
         if len(raw) > sipmsg.MAX_MESSAGE_BYTES or raw.strip(b"\r\n\x00") == b"":
             return  # keep-alives and oversized junk
         try:

@@ -224,7 +224,7 @@ class HardenedPhone(VoIPPhone):
         callCallback: Callable[[HardenedCall], None] | None = None,  # noqa: N803
         sipPort: int = 0, rtpPortLow: int = 10000, rtpPortHigh: int = 20000,  # noqa: N803
         codec: PayloadType = PayloadType.PCMU, on_unanswerable: UnanswerableHook | None = None,
-        alert_port: int = 0, proxies: frozenset[str] = frozenset(),
+        alert_port: int = 0, proxies: frozenset[str] = frozenset(), only_from_proxies: bool = False,
     ) -> None:
         super().__init__(server, port, username, password, myIP, None, sipPort, rtpPortLow, rtpPortHigh)
         self.callCallback = callCallback  # type: ignore[assignment]
@@ -245,6 +245,10 @@ class HardenedPhone(VoIPPhone):
             server, port, username, password, phone=self, myIP=myIP, myPort=alert_port,
             callCallback=self.callback, fatalCallback=self.fatal, registers=False,
         )
+        if only_from_proxies and proxies:  # no proxy address resolved: filtering would cut us off entirely
+            self.sip.only_from = self.dialer.only_from = proxies
+        elif only_from_proxies:
+            log.error("sip.only_from_proxies: no proxy address resolved, so SIP is taken from anyone")
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:

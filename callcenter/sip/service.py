@@ -45,6 +45,7 @@ class SipService:
             settings.rtp_port_low, settings.rtp_port_high, codec=PayloadType[settings.codec],
             on_unanswerable=self._on_unanswerable, alert_port=settings.alert_port,
             proxies=trusted_proxies(settings.registrar_host, settings.trusted_proxies),
+            only_from_proxies=settings.only_from_proxies,
         )
         self.phone.sip.default_expires = settings.register_expires
         self.channel = SipAlertChannel(

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from callcenter.sip.client import ForeignSignalling
 from callcenter.sip.rtp import MediaDropCounts
 
 
@@ -27,3 +28,13 @@ class MediaTrustCollector(Collector):
         yield CounterMetricFamily("callcenter_rtp_calls_with_foreign_packets",
                                   "Calls since start whose RTP port received packets from a stranger",
                                   value=counts.calls_with_foreign)
+
+
+class SignallingTrustCollector(Collector):
+    def __init__(self, foreign: ForeignSignalling) -> None:
+        self.foreign = foreign
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily("callcenter_sip_foreign_datagrams",
+                                  "SIP datagrams dropped since start because they did not come from the proxy",
+                                  value=self.foreign.dropped)

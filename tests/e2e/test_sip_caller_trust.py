@@ -205,3 +205,29 @@ def test_a_spoofing_source_is_banned_its_incidents_stay_held_and_a_restart_keeps
         assert lifted.status_code == 200 and not lifted.json()["banned"], lifted.text
     time.sleep(2)  # the phones had every chance to be rung
     assert site.rung() == set(), site.rung()
+
+
+SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\n"
+       "m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n")
+
+
+def test_sip_around_the_edge_is_dropped_unanswered_and_counted(site: Site) -> None:
+    """An attacker who finds the service's own SIP port sends a 995 INVITE straight to it, with a
+    forged trust header and identity: no answer (nothing to reflect, nothing learned), no incident,
+    and the drop counted on /metrics. The same household's press through the edge still opens."""
+    service_port = site.service.sip_service.phone.sip_port
+    attacker = SipPeer(ATTACKER, service_port)
+    try:
+        forged = f"X-995-Caller-Trust: trunk\r\nP-Asserted-Identity: <sip:{FORGED}@{PROXY}>\r\n"
+        call_id = attacker.send("INVITE", f"sip:995@{PROXY}:{service_port}", FORGED, "995", headers=forged, body=SDP)
+        assert attacker.final(call_id, timeout=2.0) is None
+        probe = attacker.send("OPTIONS", f"sip:995@{PROXY}:{service_port}", FORGED, "995")
+        assert attacker.final(probe, timeout=1.0) is None
+    finally:
+        attacker.close()
+    with _operator(site.service) as operator:
+        assert _incidents(operator) == {}
+        dropped = re.search(r"^callcenter_sip_foreign_datagrams_total (\S+)$", operator.get("/metrics").text, re.M)
+        assert dropped and float(dropped.group(1)) >= 2
+        _spoof(site, GENUINE)  # through the edge: unverified, but taken
+        assert _wait(lambda: len(_incidents(operator)) == 1, 20)
