@@ -133,7 +133,9 @@ class IncidentEngine:
         key = _open_key_of(found.household.id if found else None, number)
         press = KeyPress(number, found, key, now, trust)
         with self._press_locks[hash(key) % _PRESS_STRIPES]:
-            counted = self.presses.count(number, now, self.policy.press_limit)
+            # Only presses the edge verified use up the line's counted presses: forged ones climb
+            # nothing anyway, and must not leave the household's own press uncounted (its release).
+            counted = trust.is_verified and self.presses.count(number, now, self.policy.press_limit)
             if self.outage is not None and self.outage.holds(key):
                 return self._press_during_outage(press, counted)
             try:
