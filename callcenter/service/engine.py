@@ -140,7 +140,9 @@ class IncidentEngine:
             verdict = self.presses.judge_source(source, number, now, self.policy.source_limit)
         banned = f"source {source} banned for forged presses" if verdict is not None and verdict.banned else ""
         with self._press_locks[hash(key) % _PRESS_STRIPES]:
-            counted = self.presses.count(number, now, self.policy.press_limit)
+            # Only presses the edge verified use up the line's counted presses: forged ones climb
+            # nothing anyway, and must not leave the household's own press uncounted (its release).
+            counted = trust.is_verified and self.presses.count(number, now, self.policy.press_limit)
             if self.outage is not None and self.outage.holds(key):
                 return self._press_during_outage(press, counted)
             try:

@@ -69,3 +69,22 @@ def test_press_long_after_resolve_is_not_flagged(rig: Rig) -> None:
     second = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
     assert second.id != first.id
     assert _events(rig, second.id, "press_after_close") == []
+
+
+def test_forged_presses_do_not_use_up_the_household_s_own_presses(rig: Rig) -> None:
+    """An attacker presses three times in a few seconds as the household (unverified): held, nobody
+    rung. The household's own press from its registered line right after still counts: it releases
+    the incident and its neighbours are alerted at once. Found by bench.sip_attack: the forged
+    presses used up the line's three counted presses a minute, so the genuine one was only written on
+    the timeline and the incident stayed held until its hold ended (90 s) or an operator released it."""
+    first = rig.engine.key_press(CALLER, CallerTrust.UNVERIFIED)
+    for _ in range(2):
+        rig.clock.advance(2)
+        assert rig.engine.key_press(CALLER, CallerTrust.UNVERIFIED).id == first.id
+    assert rig.engine._load(first.id).is_held and rig.calls.sent_to() == []
+    rig.clock.advance(2)
+    genuine = rig.engine.key_press(CALLER, CallerTrust.REGISTERED)
+    assert genuine.id == first.id
+    assert not genuine.is_held and genuine.level == 0
+    assert "+8613900000001" in rig.calls.sent_to()
+    assert [e.actor for e in _events(rig, first.id, "released")] == ["household:" + genuine.label]
