@@ -195,6 +195,7 @@ class Incident:
         self._event(now, "pressed_again", actor, press_count=self.press_count)
         if self.is_held:
             self._event(now, "released", actor, reason=f"a press the edge verified ({trust})")
+            self.caller_trust = trust  # the household itself called: the forged press no longer speaks for it
             self._enter_level(0, now, policy)
             return
         if self.status is IncidentStatus.ACKNOWLEDGED:

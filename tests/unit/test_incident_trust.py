@@ -83,6 +83,7 @@ def test_the_household_pressing_again_from_a_verified_line_releases_its_held_inc
     scene.incident.press_again(scene.at(10), scene.policy, trust=CallerTrust.REGISTERED)
     assert scene.incident.level == 0 and scene.incident.pending_legs()
     assert scene.events("released")[0].actor.startswith("household:")
+    assert scene.incident.caller_trust is CallerTrust.REGISTERED  # no unverified badge on a verified call
 
 
 def test_with_no_hold_configured_or_wanted_an_unverified_press_alerts_at_once_but_stays_flagged() -> None:
