@@ -39,6 +39,8 @@ class DirectorySettings(_Section):
     extension_min_digits: int = Field(3, ge=1, le=8)
     extension_max_digits: int = Field(6, ge=1, le=8)
     max_group_responders: int = Field(20, ge=1)
+    # A roster file bigger than this is refused before it is read (a district's CSV is 28 MB).
+    max_roster_bytes: int = Field(64 * 1024 * 1024, ge=1024)
 
     @model_validator(mode="after")
     def _extension_range(self) -> DirectorySettings:
