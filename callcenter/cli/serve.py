@@ -27,9 +27,9 @@ def serve(
     container = state(ctx).container
     settings = container.settings
     configure_logging(settings.log_level)
-    stops = StopSignals(_exit_status).install()
     if settings.mode == "production":
         _refuse_unready(container)
+    stops = StopSignals(_exit_status).install()
     _start(container)
     stops.raise_if_received()  # a stop during start-up is never lost (callcenter/stop_signals.py)
     listen_host, listen_port = host or settings.http.host, port if port is not None else settings.http.port
