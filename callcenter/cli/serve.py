@@ -23,7 +23,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default from settings).")] = None,
 ) -> None:
-    """Start the service: incident engine, health endpoint, directory API and OpenAPI docs at /docs."""
+    """Start the service: incident engine, health endpoint, directory API (OpenAPI docs at /docs in demo mode)."""
     container = state(ctx).container
     settings = container.settings
     configure_logging(settings.log_level)
