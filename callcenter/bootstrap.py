@@ -327,7 +327,9 @@ class ConsoleContainer(Container):
     @cached_property
     def accounts(self) -> AccountService:
         console = self.settings.console
-        limiter = LoginRateLimiter(console.max_failed_logins_per_account, console.max_failed_logins_per_address,
+        limiter = LoginRateLimiter(console.failed_logins_before_delay,
+                                   timedelta(seconds=console.max_login_delay_seconds),
+                                   console.max_failed_logins_per_address,
                                    timedelta(minutes=console.failed_login_window_minutes))
         return AccountService(SqlAccounts(self.engine), SystemClock(), limiter,
                               timedelta(hours=console.session_hours))

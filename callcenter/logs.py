@@ -4,6 +4,10 @@ Leg ids, SIP URIs, webhook parameters and request paths all carry phone numbers;
 each log call, one handler filter masks every run of ten or more digits (mobiles, landlines with
 area code, +86 forms) down to its last four. Shorter runs stay readable: dates in incident ids
 (8 digits), times, ports and PBX extensions.
+
+Names, addresses and SMS texts are never logged at all: log calls name ids and counts, SQL errors
+hide their parameters (callcenter/db/engine.py), and the HTTP access log drops query strings,
+where the console's directory search carries names and addresses.
 """
 
 from __future__ import annotations
@@ -36,10 +40,22 @@ class MaskPhones(logging.Filter):
         return True
 
 
+class DropQueryStrings(logging.Filter):
+    """uvicorn's access lines without the query string: ``GET /api/directory/households?…``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) >= 3:
+            path = record.args[2]
+            if isinstance(path, str) and "?" in path:
+                record.args = (*record.args[:2], path.split("?", 1)[0] + "?…", *record.args[3:])
+        return True
+
+
 def configure_logging(level: str | int) -> logging.Handler:
     """Root logging to stderr through the masking filter; every library logger propagates to it."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(DropQueryStrings())  # before masking, which merges the arguments into the message
     handler.addFilter(MaskPhones())
     root = logging.getLogger()
     root.handlers[:] = [handler]

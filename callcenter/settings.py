@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -39,6 +39,8 @@ class DirectorySettings(_Section):
     extension_min_digits: int = Field(3, ge=1, le=8)
     extension_max_digits: int = Field(6, ge=1, le=8)
     max_group_responders: int = Field(20, ge=1)
+    # A roster file bigger than this is refused before it is read (a district's CSV is 28 MB).
+    max_roster_bytes: int = Field(64 * 1024 * 1024, ge=1024)
 
     @model_validator(mode="after")
     def _extension_range(self) -> DirectorySettings:
@@ -59,6 +61,17 @@ class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8995, ge=0, le=65535)
     public_base_url: str = "http://127.0.0.1:8995"
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client. From any other
+    # peer the header is ignored: anybody can write it, and sign-in limits go by client address.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    # Request bodies above this are answered 413 before they are read (JSON, forms, Twilio webhooks).
+    max_request_bytes: int = Field(1024 * 1024, ge=1024)
+
+
+class MetricsSettings(_Section):
+    """``/metrics``: with a token, Prometheus must send ``Authorization: Bearer <token>``."""
+
+    token: SecretStr = SecretStr("")  # empty: open (demo); production refuses to start without one
 
 
 class TwilioSettings(_Section):
@@ -188,10 +201,16 @@ class IvrSettings(_Section):
 
 class ConsoleSettings(_Section):
     session_hours: float = Field(12.0, gt=0, le=24 * 30)
-    max_failed_logins_per_account: int = Field(5, ge=1)
+    # Sign-in limits (docs/console.md): after this many failures of one account from one client
+    # address, each further try waits 1 s, 2 s, 4 s, … up to max_login_delay_seconds. Never a lockout
+    # of the account itself: an attacker elsewhere cannot keep the duty operator out.
+    failed_logins_before_delay: int = Field(3, ge=1)
+    max_login_delay_seconds: float = Field(60.0, ge=1, le=3600)
     max_failed_logins_per_address: int = Field(20, ge=1)
     failed_login_window_minutes: float = Field(15.0, gt=0)
     first_ack_target_seconds: int = Field(60, ge=1)
+    # An open live stream (/api/events) checks its session this often and ends once it is gone.
+    live_session_check_seconds: float = Field(10.0, gt=0, le=300)
 
 
 class GuardSettings(_Section):
@@ -235,6 +254,7 @@ class Settings(BaseSettings):
     sip: SipSettings = SipSettings()
     ivr: IvrSettings = IvrSettings()
     console: ConsoleSettings = ConsoleSettings()
+    metrics: MetricsSettings = MetricsSettings()
     guard: GuardSettings = GuardSettings()
     outage: OutageSettings = OutageSettings()
 

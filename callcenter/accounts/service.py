@@ -52,7 +52,8 @@ class AccountStore(Protocol):
 
 
 class LoginRefused(Exception):
-    """Too many failed logins for this account or address; try again after ``retry_after``."""
+    """Too many failed logins of this account from this address, or from this address at all; try
+    again after ``retry_after``."""
 
     def __init__(self, retry_after: timedelta) -> None:
         super().__init__(f"too many failed logins; retry in {int(retry_after.total_seconds()) + 1} s")
@@ -94,7 +95,7 @@ class AccountService:
             self.limiter.failed(name, address, now)
             self.audit(None, "login_failed", f"user:{name}", address=address)
             raise LoginFailed("wrong name or password")
-        self.limiter.succeeded(name)
+        self.limiter.succeeded(name, address)
         if needs_rehash(stored.password_hash):
             self.store.update_user(stored.user.id, password_hash=hash_password(password))
         token = new_session_token()

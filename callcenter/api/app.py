@@ -17,6 +17,7 @@ from callcenter.accounts.roles import Permission, User
 from callcenter.api import accounts, directory, incidents, live, operations, sources, statistics
 from callcenter.api.deps import ContainerDep, LoginRequired, require
 from callcenter.api.directory import visible_household
+from callcenter.api.limits import RequestSizeLimit
 from callcenter.api.schemas import HouseholdDetail
 from callcenter.bootstrap import Container
 from callcenter.twilio import wiring as twilio_wiring
@@ -29,9 +30,15 @@ Reader = Annotated[User, Depends(require(Permission.VIEW_DIRECTORY))]
 
 
 def create_app(container: Container, on_stop: Callable[[], None] | None = None) -> FastAPI:
-    """The HTTP application; ``on_stop`` runs when the server stops, after its last request."""
+    """The HTTP application; ``on_stop`` runs when the server stops, after its last request.
+
+    API docs (/docs, /redoc, /openapi.json) are served in demo mode only: Swagger UI loads its
+    scripts from a third-party CDN, and production has no use for a map of every route."""
+    docs = container.settings.mode == "demo"
     app = FastAPI(
         lifespan=_lifespan(on_stop),
+        docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
         title="995 one-key emergency service",
         version="0.1.0",
         description="Directory, incident and console API of the 995 service. Sign in with `POST /api/session`; "
@@ -51,6 +58,7 @@ def create_app(container: Container, on_stop: Callable[[], None] | None = None) 
     for too_large in (OverflowError, DataError):
         app.add_exception_handler(too_large, _out_of_range)
     app.middleware("http")(_security_headers)
+    app.add_middleware(RequestSizeLimit, max_bytes=container.settings.http.max_request_bytes)
     if container.settings.twilio.enabled:
         check = twilio_wiring.signature_check(container.settings.twilio, container.settings.http.public_base_url)
         app.include_router(twilio_router(lambda: container.twilio_webhooks, check))
@@ -69,7 +77,8 @@ def _lifespan(on_stop: Callable[[], None] | None) -> Callable[[FastAPI], Abstrac
     return lifespan
 
 
-# Console pages load only their own scripts and styles; /docs (Swagger UI) loads its own from a CDN.
+# Console pages load only their own scripts and styles; /docs (Swagger UI, demo mode only) loads its own
+# from a CDN.
 _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
         "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 

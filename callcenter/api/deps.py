@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ipaddress
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -91,4 +92,35 @@ async def csrf_protect(request: Request, container: ContainerDep, user: Optional
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """Who is asking, for sign-in limits and the audit log (http.trusted_proxies)."""
+    peer = request.client.host if request.client else "unknown"
+    trusted = get_container(request).settings.http.trusted_proxies
+    return forwarded_client(peer, request.headers.getlist("x-forwarded-for"), trusted)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def forwarded_client(peer: str, forwarded: Sequence[str], trusted: Sequence[Network]) -> str:
+    """The direct ``peer``, unless it is a trusted proxy: then the last X-Forwarded-For hop that is
+    not one of ours (the address our outermost proxy saw). Hops further left are whatever the
+    client chose to write and are never believed."""
+    if not _one_of(peer, trusted):
+        return peer
+    hops = [hop.strip() for value in forwarded for hop in value.split(",")]
+    for hop in reversed(hops):
+        if not _one_of(hop, trusted):
+            return hop if _address(hop) is not None else peer  # garbage from a proxy: keep the proxy
+    return peer
+
+
+def _one_of(text: str, networks: Sequence[Network]) -> bool:
+    address = _address(text)
+    return address is not None and any(address in network for network in networks)
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None

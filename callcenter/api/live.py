@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from callcenter.accounts.roles import Permission, User
 from callcenter.adapters.events import Published
 from callcenter.api import incident_view as view
-from callcenter.api.deps import ContainerDep, require
+from callcenter.api.deps import SESSION_COOKIE, ContainerDep, require
 from callcenter.bootstrap import ConsoleContainer
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,36 @@ Lifetime = Annotated[float, Query(gt=0, le=3600,
             response_class=StreamingResponse)
 async def events(request: Request, user: Viewer, container: ContainerDep, lifetime: Lifetime = 600,
                  ) -> StreamingResponse:
-    return StreamingResponse(_stream(request, user, container, lifetime), media_type="text/event-stream",
+    session = _Session(request.cookies.get(SESSION_COOKIE, ""), user,
+                       container.settings.console.live_session_check_seconds)
+    return StreamingResponse(_stream(request, session, container, lifetime), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+class _Session:
+    """The stream's session, asked again every ``check_seconds``: a stream outlives its request, and
+    a user signed out, disabled or deleted must stop receiving incidents within that time."""
+
+    def __init__(self, token: str, user: User, check_seconds: float) -> None:
+        self.token, self.user, self.check_seconds = token, user, check_seconds
+        self.next_check = time.monotonic() + check_seconds
+
+    def seconds_to_check(self) -> float:
+        return max(self.next_check - time.monotonic(), 0.0)
+
+    async def still_valid(self, container: ConsoleContainer) -> bool:
+        """True until the session is gone; asks the database only when a check is due."""
+        if time.monotonic() < self.next_check:
+            return True
+        self.next_check = time.monotonic() + self.check_seconds
+        try:
+            user = await run_in_threadpool(container.accounts.user_for_session, self.token)
+        except SQLAlchemyError:  # database outage: the operators keep their queue, checked again later
+            return True
+        if user is None:
+            return False
+        self.user = user  # a changed grid applies at once
+        return True
 
 
 class _Inbox:
@@ -85,33 +113,41 @@ class _Inbox:
         return items
 
 
-async def _stream(request: Request, user: User, container: ConsoleContainer, lifetime: float) -> AsyncIterator[str]:
+async def _stream(request: Request, session: _Session, container: ConsoleContainer,
+                  lifetime: float) -> AsyncIterator[str]:
     """Subscribed for exactly as long as the stream runs, before its first byte (no event is missed
     between the browser's "connected" and its refetch)."""
     inbox = _Inbox(asyncio.get_running_loop())
     unsubscribe = container.events.subscribe(inbox.put)
     try:
-        async for chunk in _relay(request, inbox, user, container, time.monotonic() + lifetime):
+        async for chunk in _relay(request, inbox, session, container, time.monotonic() + lifetime):
             yield chunk
     finally:
         unsubscribe()
 
 
-async def _relay(request: Request, inbox: _Inbox, user: User, container: ConsoleContainer,
+async def _relay(request: Request, inbox: _Inbox, session: _Session, container: ConsoleContainer,
                  ends: float) -> AsyncIterator[str]:
     grids: dict[str, int | None] = {}
     yield "retry: 2000\n: connected\n\n"
-    while time.monotonic() < ends:
+    keepalive = time.monotonic() + KEEPALIVE_SECONDS
+    while (now := time.monotonic()) < ends:
+        if not await session.still_valid(container):
+            yield "event: session_ended\ndata: {}\n\n"
+            return
         try:
-            items = await inbox.take(min(KEEPALIVE_SECONDS, max(ends - time.monotonic(), 0.01)))
+            items = await inbox.take(max(min(keepalive, ends, now + session.seconds_to_check()) - now, 0.01))
         except TimeoutError:
             # Asked only when idle: a gone browser otherwise ends the stream at the next write. Asked
             # per batch, each answer left a cancelled scope and its traceback for the cyclic garbage
             # collector, ~20 a second in a flood: most of that collector's work (docs/benchmarks.md).
             if await request.is_disconnected():
                 return
-            yield ": keep-alive\n\n"
+            if time.monotonic() >= keepalive:
+                keepalive = time.monotonic() + KEEPALIVE_SECONDS
+                yield ": keep-alive\n\n"
             continue
+        user = session.user
         rows = await _new_incidents(container, items, grids)
         messages = [_message(item, rows.get(item.incident_id) if item.event.kind == "opened" else None)
                     for item in items

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import hmac
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
@@ -41,7 +43,20 @@ def health(container: ContainerDep) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def scraper(request: Request, container: ContainerDep) -> None:
+    """With ``metrics.token`` set, only a scraper sending it as a bearer token reads /metrics: the
+    series name incident counts, channel errors and degraded parts of the service."""
+    token = container.settings.metrics.token.get_secret_value()
+    if not token:
+        return
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
+        raise HTTPException(401, "a bearer token is required (metrics.token)", headers={"WWW-Authenticate": "Bearer"})
+
+
+@router.get("/metrics", summary="Prometheus metrics (bearer token when metrics.token is set)",
+            response_class=Response, dependencies=[Depends(scraper)],
+            responses={401: {"description": "Missing or wrong bearer token"}})
 def metrics(container: ContainerDep) -> Response:
     registry = CollectorRegistry()
     registry.register(WithoutDatabase(IncidentCollector(container.engine)))

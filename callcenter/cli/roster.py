@@ -27,6 +27,7 @@ from contacts.roster import (
     read_roster,
     roster_bytes,
     template_roster,
+    too_large,
 )
 
 app = typer.Typer(help="Household and responder rosters in Excel or CSV.", no_args_is_help=True)
@@ -55,13 +56,14 @@ def import_roster(
 
     Nothing is deleted: households missing from the file stay as they are.
     """
-    data = _read(file)
     app_state = state(ctx)
+    limit = app_state.settings.directory.max_roster_bytes
+    data = _read(file, limit)
     store = _store(app_state)
     rules = Rules(store.policy, store.max_group_responders)
     try:
         with _progress(len(data)) as bar:
-            roster = read_roster(file.name, data, rules, bar.checked)
+            roster = read_roster(file.name, data, rules, bar.checked, limit)
             summary = store.apply(roster, dry_run=dry_run, progress=bar.written)
     except RosterError as exc:
         _report(exc.problems)
@@ -84,8 +86,13 @@ def _store(app_state: AppState) -> RosterStore:
     return RosterStore(container.engine, directory.phone_policy(), directory.max_group_responders)
 
 
-def _read(file: Path) -> bytes:
+def _read(file: Path, limit: int) -> bytes:
+    """The file's bytes; one too large is refused before it is read into memory."""
     try:
+        size = file.stat().st_size
+        if size > limit:
+            _report([too_large(size, limit)])
+            raise typer.Exit(1)
         return file.read_bytes()
     except OSError as exc:
         _report([RosterProblem(0, "", f"cannot read {file}: {exc.strerror}")])

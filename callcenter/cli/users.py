@@ -1,4 +1,5 @@
-"""Account commands: `callcenter user add NAME --role ROLE [--grid GRID]`, `callcenter user list`."""
+"""Account commands: `callcenter user add NAME --role ROLE [--grid GRID]`, `callcenter user list`,
+`callcenter user password NAME`, `callcenter user disable NAME`."""
 
 from __future__ import annotations
 
@@ -28,8 +29,7 @@ def add_user(
     container = console_container(ctx)
     container.init_db()
     grid_id = _grid_id(ctx, grid) if grid is not None else None
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt(
-        "password", hide_input=True, confirmation_prompt=True)
+    password = _password(password_stdin)
     try:
         user = container.accounts.add_user(name, str(role), password, grid_id, display_name, phone)
     except AccountError as exc:
@@ -38,6 +38,44 @@ def add_user(
                              {"role": str(user.role), "grid_id": user.grid_id, "via": "cli"})
     where = f" for grid {grid_id}" if grid_id is not None else ""
     console.print(f"user [bold]{user.name}[/bold] created as {user.role}{where}")
+
+
+@app.command("password")
+def set_password(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Sign-in name.")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+) -> None:
+    """Give an account a new password (asked for twice unless --password-stdin); ends its sessions."""
+    accounts = console_container(ctx).accounts
+    stored = accounts.store.by_name(name)
+    if stored is None:
+        fail(f"no user {name!r}")
+    try:
+        accounts.set_password(stored.user.id, _password(password_stdin))
+    except AccountError as exc:
+        fail(str(exc))
+    accounts.audit(None, "password_set", f"user:{name}", after={"via": "cli"})
+    console.print(f"password of [bold]{name}[/bold] changed")
+
+
+@app.command("disable")
+def disable_user(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Sign-in name.")]) -> None:
+    """Disable an account: it cannot sign in and its sessions end (kept for the audit log)."""
+    accounts = console_container(ctx).accounts
+    stored = accounts.store.by_name(name)
+    if stored is None:
+        fail(f"no user {name!r}")
+    accounts.store.update_user(stored.user.id, active=False)
+    accounts.audit(None, "account_changed", f"user:{name}", {"active": stored.user.active},
+                   {"active": False, "via": "cli"})
+    console.print(f"user [bold]{name}[/bold] disabled")
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
 
 
 @app.command("list")

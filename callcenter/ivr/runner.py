@@ -130,7 +130,9 @@ class FlowRunner:
         try:
             audio = self.prompts.audio(say)
         except Exception:  # SpeechError, a full disk under the cache, ...: the caller still hears something
-            log.exception("flow %s: cannot speak %r; playing a tone instead", self.engine.flow.name, say.text)
+            # The prompt id, never the text: a rendered announcement names the household and its address.
+            log.exception("flow %s: cannot speak %s; playing a tone instead", self.engine.flow.name,
+                          say.prompt or "a rendered announcement")
             audio = tone(say.text)
         self.media.play(audio)
         self._queued_seconds += len(audio) / SAMPLE_RATE

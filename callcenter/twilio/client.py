@@ -32,6 +32,11 @@ class RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]  # the SDK ship
             raise ValueError(f"twilio.api_base_url must be an http(s) URL, got {base_url!r}")
         self._scheme, self._netloc = parts.scheme, parts.netloc
 
+    @property
+    def base_url(self) -> str:
+        """Where every request goes instead of Twilio (the emulator)."""
+        return f"{self._scheme}://{self._netloc}"
+
     def rebase(self, url: str) -> str:
         """``url`` with our scheme and host (also for downloads made outside ``request``)."""
         parts = urlsplit(url)

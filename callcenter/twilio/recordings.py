@@ -6,6 +6,10 @@ in the background (the webhook answers at once), through the twilio client's own
 with basic auth, bounded in size and time and retried, stores it where the SIP path stores voice
 messages (``<recordings>/<incident>/<time>.wav``) and attaches it to the incident as a voice
 message. When every try fails, the Twilio URL is kept as a note that says the download failed.
+
+The download carries the account's credentials, so it goes only to Twilio's own API host over
+https (or to ``twilio.api_base_url``, the local emulator of the tests): a ``RecordingUrl`` naming
+any other place is refused unfetched and logged as an error (``RecordingUrlRefused``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 from twilio.rest import Client
@@ -39,6 +44,28 @@ BACKOFF_SECONDS = 0.5
 
 class RecordingDownloadError(Exception):
     """The recording could not be fetched or is not a WAV file."""
+
+
+class RecordingUrlRefused(RecordingDownloadError):
+    """The RecordingUrl is not a recording on Twilio's API host: never fetched."""
+
+
+TWILIO_API_HOST = "api.twilio.com"
+_RECORDINGS_PATH = "/2010-04-01/Accounts/"
+
+
+def recording_url_refusal(url: str, api_base_url: str = "") -> str | None:
+    """Why ``url`` is not a Twilio recording we may fetch with our credentials; None when it is."""
+    parts = urlsplit(url)
+    twilio = parts.scheme == "https" and parts.netloc == TWILIO_API_HOST
+    base = urlsplit(api_base_url) if api_base_url else None
+    configured = base is not None and (parts.scheme, parts.netloc) == (base.scheme, base.netloc)
+    if not (twilio or configured):
+        allowed = f"https://{TWILIO_API_HOST}" + (f" or {api_base_url}" if api_base_url else "")
+        return f"recording URL on {parts.scheme}://{parts.netloc} refused: only {allowed} gets our credentials"
+    if not (parts.path.startswith(_RECORDINGS_PATH) and "/Recordings/" in parts.path):
+        return f"recording URL path {parts.path[:80]!r} refused: not a Twilio recording"
+    return None
 
 
 class RecordingFetcher(Protocol):
@@ -65,6 +92,11 @@ class TwilioRecordingFetcher:
         self.tries, self.backoff, self.sleep = tries, backoff, sleep
 
     def fetch(self, url: str) -> bytes:
+        http = self.client.http_client
+        refusal = recording_url_refusal(url, http.base_url if isinstance(http, RebasedHttpClient) else "")
+        if refusal is not None:
+            log.error("%s (a forged Twilio webhook, or twilio.api_base_url is wrong)", refusal)
+            raise RecordingUrlRefused(refusal)
         errors: list[str] = []
         for attempt in range(1, self.tries + 1):
             try:
@@ -132,6 +164,10 @@ class RecordingKeeper:
     def _keep(self, incident_id: str, url: str, seconds: float) -> None:
         try:
             path = self._store(incident_id, self.fetcher.fetch(url))
+        except RecordingUrlRefused as exc:
+            # Not the URL itself: the operators must not be handed a link somebody else chose.
+            self.incidents.add_note(incident_id, f"来电录音未下载：地址不是 Twilio 的（{exc}）", HOUSEHOLD)
+            return
         except (RecordingDownloadError, OSError) as exc:
             log.warning("voice message of incident %s left at Twilio: %s", incident_id, exc)
             self.incidents.add_note(incident_id, fallback_note(url, seconds, str(exc)), HOUSEHOLD)

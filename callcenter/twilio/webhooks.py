@@ -69,7 +69,8 @@ class TwilioWebhooks:
         phone = try_normalise(sender, self.phone_policy) or sender
         alerts = self.alerts.open_alerts_for(phone)
         if not alerts:
-            log.warning("SMS from %s answers no open incident: %r", mask_phone(phone), body[:160])
+            log.warning("SMS from %s answers no open incident (%d characters, not logged)", mask_phone(phone),
+                        len(body))
             return twiml.sms_reply(NO_OPEN_INCIDENT)
         chosen, kind = newest(alerts), classify(body)
         _REPLY_ACTIONS[kind](self, chosen, body)

@@ -9,7 +9,7 @@ Pure code over bytes: the caller reads and writes files, and the store applies a
 from __future__ import annotations
 
 from contacts.roster.columns import cell_problem
-from contacts.roster.reading import read_roster_file
+from contacts.roster.reading import MAX_ROSTER_BYTES, read_roster_file, too_large
 from contacts.roster.records import (
     HouseholdRecord,
     ImportSummary,
@@ -24,13 +24,15 @@ from contacts.roster.writing import WRITERS, roster_bytes, template_roster
 
 
 def read_roster(
-    name: str, data: bytes, rules: Rules | None = None, progress: Advance | None = None
+    name: str, data: bytes, rules: Rules | None = None, progress: Advance | None = None,
+    max_bytes: int = MAX_ROSTER_BYTES,
 ) -> Roster:
     """Read and validate the file called ``name``; raises RosterError with every problem found."""
-    return parse_roster(read_roster_file(name, data), rules or Rules(), progress)
+    return parse_roster(read_roster_file(name, data, max_bytes), rules or Rules(), progress)
 
 
 __all__ = [
+    "MAX_ROSTER_BYTES",
     "WRITERS",
     "Advance",
     "FileProblem",
@@ -49,4 +51,5 @@ __all__ = [
     "read_roster_file",
     "roster_bytes",
     "template_roster",
+    "too_large",
 ]

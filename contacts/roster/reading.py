@@ -12,26 +12,36 @@ import csv
 import datetime as dt
 import io
 import re
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import PurePath
 
+from defusedxml import DefusedXmlException
 from openpyxl import load_workbook
 
 from contacts.errors import RosterError, RosterProblem
 from contacts.roster.columns import SECTION_NAMES, fold
 from contacts.roster.sections import Line, RosterFile, Section, SectionKind, file_problem
+from contacts.spreadsheet import restore_neutralised
 
 _SPACE = re.compile(r"^[\s\u3000\ufeff]+|[\s\u3000\ufeff]+$")
 # First cell of a CSV line that starts a section, e.g. [户] or 【责任人】.
 _MARKER = re.compile(r"^[\[【](.+)[\]】]$")
+# A district's roster (125,000 households) is 28 MB as CSV, 12 MB as .xlsx with 94 MB of XML inside.
+MAX_ROSTER_BYTES = 64 * 1024 * 1024
+# A workbook is a zip: a small file can unpack to gigabytes ("zip bomb"). zipfile never reads more
+# than the sizes a member declares, so the declared sizes bound the work.
+MAX_UNPACKED_XLSX_BYTES = 256 * 1024 * 1024
 
 
-def read_roster_file(name: str, data: bytes) -> RosterFile:
+def read_roster_file(name: str, data: bytes, max_bytes: int = MAX_ROSTER_BYTES) -> RosterFile:
     """Sections of the file called ``name``; raises RosterError when it cannot be read at all."""
     reader = _READERS.get(PurePath(name).suffix.lower())
     if reader is None:
         suffix = PurePath(name).suffix or "(none)"
         raise RosterError([file_problem(f"unknown file type {suffix}; use .xlsx or .csv")])
+    if len(data) > max_bytes:
+        raise RosterError([too_large(len(data), max_bytes)])
     if not data.strip():
         raise RosterError([file_problem("the file is empty")])
     roster_file = reader(data)
@@ -43,15 +53,21 @@ def read_roster_file(name: str, data: bytes) -> RosterFile:
     return roster_file
 
 
+def too_large(size: int, limit: int) -> RosterProblem:
+    return file_problem(f"the file is {size / 1e6:.1f} MB, more than the {limit / 1e6:.1f} MB a roster may be "
+                        "(directory.max_roster_bytes); split it by town or village")
+
+
 def clean(value: object) -> str:
-    """Cell value → stripped text; Excel numbers keep no trailing .0 (phones typed as numbers)."""
+    """Cell value → stripped text; Excel numbers keep no trailing .0 (phones typed as numbers); the
+    quote our exports put before a formula-like cell removed."""
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, dt.datetime | dt.date):
         value = value.isoformat()
-    return _SPACE.sub("", str(value))
+    return _SPACE.sub("", restore_neutralised(str(value)))
 
 
 # ---------------------------------------------------------------- CSV
@@ -128,15 +144,37 @@ def _marker(line: Line) -> SectionKind | None:
 
 def read_xlsx(data: bytes) -> RosterFile:
     try:
+        _check_unpacked_size(data)
         sections = _xlsx_sections(data)
     except RosterError:
         raise
-    except Exception:  # openpyxl raises zip, XML, key and value errors alike for a damaged file
+    except Exception as exc:  # openpyxl raises zip, XML, key and value errors alike for a damaged file
+        if _entities_refused(exc):
+            raise RosterError([file_problem("the workbook contains XML entity declarations, which Excel never "
+                                            "writes; refused (open it in Excel and save it again)")]) from None
         raise RosterError(
             [file_problem("not a readable .xlsx workbook (damaged, password-protected or another format)")]
         ) from None
     order = list(SectionKind)
     return RosterFile(tuple(sorted(sections, key=lambda s: order.index(s.kind))))
+
+
+def _entities_refused(exc: BaseException | None) -> bool:
+    """openpyxl parses through defusedxml, which refuses DTD entities (entity bombs, external entities
+    reading our files); openpyxl wraps that error in its own."""
+    while exc is not None:
+        if isinstance(exc, DefusedXmlException):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _check_unpacked_size(data: bytes) -> None:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        unpacked = sum(member.file_size for member in archive.infolist())
+    if unpacked > MAX_UNPACKED_XLSX_BYTES:
+        raise RosterError([file_problem(f"the workbook unpacks to {unpacked / 1e6:.0f} MB, more than the "
+                                        f"{MAX_UNPACKED_XLSX_BYTES / 1e6:.0f} MB a roster may be; split it")])
 
 
 def _xlsx_sections(data: bytes) -> list[Section]:

@@ -32,6 +32,7 @@ from contacts.roster.columns import (
 )
 from contacts.roster.records import HouseholdRecord, ResponderRecord, Roster, default_label
 from contacts.roster.sections import SectionKind
+from contacts.spreadsheet import neutralise_formula
 
 Rows = list[list[str]]
 # Text cells, so Excel keeps leading zeros and long digit strings as typed.
@@ -75,11 +76,15 @@ def responder_row(record: ResponderRecord) -> list[str]:
 
 
 def section_rows(roster: Roster) -> dict[SectionKind, Rows]:
-    """Header and rows of each section."""
+    """Header and rows of each section; no cell of them can run as a formula (contacts/spreadsheet.py)."""
     return {
-        SectionKind.HOUSEHOLDS: [_titles(SectionKind.HOUSEHOLDS), *map(household_row, roster.households)],
-        SectionKind.RESPONDERS: [_titles(SectionKind.RESPONDERS), *map(responder_row, roster.responders)],
+        SectionKind.HOUSEHOLDS: [_titles(SectionKind.HOUSEHOLDS), *_safe(map(household_row, roster.households))],
+        SectionKind.RESPONDERS: [_titles(SectionKind.RESPONDERS), *_safe(map(responder_row, roster.responders))],
     }
+
+
+def _safe(rows: Iterable[list[str]]) -> Rows:
+    return [[neutralise_formula(value) for value in row] for row in rows]
 
 
 def _titles(kind: SectionKind) -> list[str]:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+from pathlib import Path
 
 import pytest
 
 from callcenter.logs import MaskPhones, configure_logging, mask_phones
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -58,3 +62,17 @@ def test_configure_logging_installs_one_masking_handler_on_the_root() -> None:
     finally:
         root.handlers[:] = saved
         root.setLevel(level)
+
+
+# Kamailio pseudo-variables that carry a person's display name, a message body or a caller's number.
+_PRIVATE_PVS = re.compile(r"\$(fn|tn|rb|mb|fu|fU|tu|tU|ai|pu|pU|di|ct|hdr\()")
+
+
+def test_kamailio_logs_no_display_names_bodies_or_callers_numbers() -> None:
+    """Every xlog line of the shipped Kamailio configurations names addresses, ports and methods
+    only; the request user ($rU) appears in the demo's own phone routing alone."""
+    lines = [(cfg.name, line) for cfg in sorted((ROOT / "config" / "kamailio").glob("*.cfg"))
+             for line in cfg.read_text().splitlines() if re.search(r"\bx(log|info|warn|err|notice|dbg)\(", line)]
+    assert len(lines) >= 20
+    assert [(name, line.strip()) for name, line in lines if _PRIVATE_PVS.search(line)] == []
+    assert [(name, line.strip()) for name, line in lines if "$rU" in line and name != "demo.cfg"] == []

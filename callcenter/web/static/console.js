@@ -81,6 +81,8 @@ function liveUpdates(onChange, statusNode) {
   };
   source.onerror = () => { if (statusNode) { statusNode.textContent = t("queue.disconnected"); statusNode.className = "live off"; } };
   source.addEventListener("incident", (e) => { const d = JSON.parse(e.data); onChange(d.incident_id, d.kind, d); });
+  // The server ended the stream because the session is gone (signed out elsewhere, disabled).
+  source.addEventListener("session_ended", () => { source.close(); location.assign("/login"); });
   return source;
 }
 

@@ -5,9 +5,12 @@ fails the Twilio URL stays on the timeline with the reason."""
 from __future__ import annotations
 
 import io
+import logging
 import math
+import threading
 import wave
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,12 @@ from fastapi import FastAPI
 from callcenter.ivr.flowfile import load_flows
 from callcenter.twilio import wiring
 from callcenter.twilio.client import make_client
-from callcenter.twilio.recordings import RecordingDownloadError, RecordingKeeper, TwilioRecordingFetcher
+from callcenter.twilio.recordings import (
+    RecordingDownloadError,
+    RecordingKeeper,
+    RecordingUrlRefused,
+    TwilioRecordingFetcher,
+)
 from callcenter.twilio.router import SignatureCheck, twilio_router
 from contacts.phones import PhonePolicy
 from tests.integration.twilio.rig import CALLER, ROOT, TwilioRig
@@ -117,3 +125,60 @@ def test_oversized_or_non_wav_recordings_are_refused(emulator: Emulator) -> None
         fetcher(emulator, max_bytes=1000, tries=1).fetch(emulator.add_recording(tone_wav()))
     with pytest.raises(RecordingDownloadError, match="not a WAV file"):
         fetcher(emulator, tries=1).fetch(emulator.add_recording(b"<html>login</html>"))
+
+
+class _Bait:
+    """An HTTP server posing as a recording host; remembers who came and what they sent."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, str]] = []
+        bait = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                bait.requests.append(dict(self.headers))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(tone_wav())
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/2010-04-01/Accounts/AC1/Recordings/RE1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def bait() -> Iterator[_Bait]:
+    made = _Bait()
+    yield made
+    made.close()
+
+
+def test_a_forged_recording_url_to_another_host_is_refused_unfetched_and_logged(
+        inbound: InboundRig, emulator: Emulator, bait: _Bait, caplog: pytest.LogCaptureFixture) -> None:
+    emulator.add_recording = lambda wav: bait.url  # type: ignore[method-assign]  # the webhook names another host
+    with caplog.at_level(logging.ERROR, logger="callcenter.twilio.recordings"):
+        incident_id = inbound.call_and_leave_a_message(tone_wav())
+        note = wait_for(lambda: [n for n in inbound.rig.notes(incident_id) if "来电录音" in n], what="the note")[0]
+    assert "地址不是 Twilio 的" in note and bait.url not in note  # no link somebody else chose
+    assert "refused" in caplog.text and "127.0.0.1" in caplog.text
+    assert bait.requests == [] and emulator.recording_fetches == []
+    assert inbound.events(incident_id, "voice_message") == []
+
+
+@pytest.mark.parametrize("forged", ["http://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1",
+                                    "https://api.twilio.com.evil.example/2010-04-01/Accounts/AC1/Recordings/RE1",
+                                    "https://api.twilio.com/2010-04-01/Accounts/AC1/Calls/CA1"])
+def test_without_an_emulator_only_twilio_s_https_recordings_are_fetched(bait: _Bait, forged: str) -> None:
+    client = make_client("AC" + "1" * 32, "token-" + "x" * 26)  # the real Twilio hosts: nothing rebased
+    fetcher = TwilioRecordingFetcher(client, tries=1)
+    for url in (bait.url, forged):
+        with pytest.raises(RecordingUrlRefused):
+            fetcher.fetch(url)
+    assert bait.requests == []  # our credentials never left

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from callcenter.domain.types import Actor, IncidentStatus, LegStatus
@@ -167,3 +169,21 @@ def test_callback_for_an_unknown_leg_is_accepted_and_ignored(rig: TwilioRig, emu
     response = emulator.post_webhook(rig.url("/voice/status?leg=nope/x/call/alert/1"),
                                      {"CallSid": "CA1", "CallStatus": "busy"})
     assert response.status_code == 204
+
+
+def test_no_name_address_or_sms_text_reaches_the_log(rig: TwilioRig, emulator: Emulator,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """A whole incident through Twilio, every logger at DEBUG: texts go out naming the household and
+    its address, neighbours answer in words, a stranger writes in; none of it is in the log."""
+    reply, stranger = "我马上到，带着灭火器", "我家着火了，快来人"
+    with caplog.at_level(logging.DEBUG):
+        incident_id = _alerting_with_sms(rig, emulator, neighbour(1))
+        emulator.inbound_sms(rig.url("/sms/inbound"), neighbour(1), SMS_FROM[0], reply)
+        emulator.inbound_sms(rig.url("/sms/inbound"), "+8613700000000", SMS_FROM[0], stranger)
+        sent = emulator.created("sms", neighbour(1))
+    assert sent and "张桂兰" in sent[0].body and "张家村三组1号" in sent[0].body  # what the log must not hold
+    assert any(reply in note for note in rig.notes(incident_id))
+    logged = caplog.text
+    assert len(caplog.records) > 20  # the flow was logged, just not its private parts
+    for private in ("张桂兰", "张家村三组1号", reply, stranger, sent[0].body):
+        assert private not in logged, private

@@ -39,31 +39,41 @@ def test_passwords_hash_with_argon2_and_verify() -> None:
     assert not needs_rehash(stored)
 
 
-def test_account_is_locked_after_repeated_failures_then_freed_by_time() -> None:
-    limiter = LoginRateLimiter(max_per_account=3, max_per_address=100, window=timedelta(minutes=10))
-    for n in range(3):
-        assert limiter.retry_after("operator", "10.0.0.1", NOW + timedelta(seconds=n)) is None
-        limiter.failed("operator", "10.0.0.1", NOW + timedelta(seconds=n))
-    wait = limiter.retry_after("operator", "10.0.0.2", NOW + timedelta(seconds=3))
-    assert wait == timedelta(minutes=10) - timedelta(seconds=3)
-    assert limiter.retry_after("OPERATOR", "10.0.0.3", NOW + timedelta(seconds=3)) is not None  # name case
-    assert limiter.retry_after("supervisor", "10.0.0.1", NOW + timedelta(seconds=3)) is None
-    assert limiter.retry_after("operator", "10.0.0.1", NOW + timedelta(minutes=10, seconds=1)) is None
+def test_failures_of_one_account_from_one_address_slow_only_that_pair_progressively() -> None:
+    limiter = LoginRateLimiter(free_failures=3, max_delay=timedelta(seconds=8), max_per_address=100)
+    at = NOW
+    for _ in range(3):
+        assert limiter.retry_after("operator", "10.0.0.1", at) is None
+        limiter.failed("operator", "10.0.0.1", at)
+    waits = []
+    for _ in range(5):
+        wait = limiter.retry_after("OPERATOR", "10.0.0.1", at)  # the name's case changes nothing
+        assert wait is not None
+        waits.append(wait.total_seconds())
+        at += wait
+        assert limiter.retry_after("operator", "10.0.0.1", at) is None
+        limiter.failed("operator", "10.0.0.1", at)
+    assert waits == [1, 2, 4, 8, 8]  # doubling up to the cap
+    # never a lockout: the account from elsewhere, and other accounts from here, go ahead at once
+    assert limiter.retry_after("operator", "10.0.0.2", at) is None
+    assert limiter.retry_after("supervisor", "10.0.0.1", at) is None
+    # forgotten once the window has passed since the last failure
+    assert limiter.retry_after("operator", "10.0.0.1", at + timedelta(minutes=15, seconds=1)) is None
 
 
 def test_address_is_limited_across_accounts() -> None:
-    limiter = LoginRateLimiter(max_per_account=100, max_per_address=4)
+    limiter = LoginRateLimiter(free_failures=100, max_per_address=4)
     for n in range(4):
         limiter.failed(f"user{n}", "10.0.0.9", NOW)
     assert limiter.retry_after("someone-else", "10.0.0.9", NOW) is not None
     assert limiter.retry_after("someone-else", "10.0.0.8", NOW) is None
 
 
-def test_success_clears_the_account_but_not_the_address() -> None:
-    limiter = LoginRateLimiter(max_per_account=2, max_per_address=3)
+def test_success_clears_its_pair_but_not_the_address() -> None:
+    limiter = LoginRateLimiter(free_failures=2, max_per_address=3)
     limiter.failed("operator", "10.0.0.1", NOW)
     limiter.failed("operator", "10.0.0.1", NOW)
-    limiter.succeeded("operator")
-    assert limiter.retry_after("operator", "10.0.0.2", NOW) is None
+    limiter.succeeded("operator", "10.0.0.1")
+    assert limiter.retry_after("operator", "10.0.0.1", NOW) is None
     limiter.failed("operator", "10.0.0.1", NOW)
     assert limiter.retry_after("x", "10.0.0.1", NOW) is not None
