@@ -137,6 +137,12 @@ stage_serve() {
     pid=$!
     started "$pid"
     wait "$pid" || status=$?
+    # The service runs until stopped: SIGTERM ends it with 143, and uvicorn ends a Ctrl-C with 0. When
+    # Ctrl-C reached the whole group and bash reaped the service before running its INT trap, that 0
+    # is all we see: it still means Ctrl-C.
+    if ((status == 0)); then
+        status=130
+    fi
     return "$status"
 }
 
