@@ -141,13 +141,21 @@ class RegistrarKeepalive:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.bind((self.local_ip, 0))
             while not self._stopping.is_set():
-                started = time.monotonic()
-                self.observe(self._probe(sock))
+                started, sent_at = time.monotonic(), self.clock()
+                self.observe(self._probe(sock), sent_at)
                 self._stopping.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
-    def observe(self, answered: bool) -> None:
-        """Apply one probe's result to the shared registration status."""
+    def observe(self, answered: bool, sent_at: datetime | None = None) -> None:
+        """Apply one probe's result to the shared registration status.
+
+        A probe sent before a REGISTER that then succeeded says nothing about that registration: the
+        registrar answered it, so it is alive (a probe sent just before a restarted registrar opened its
+        socket must not mark the fresh binding lost two seconds later)."""
         self.probes += 1
+        status = self.tracker.status
+        if not answered and sent_at is not None and status.registered and status.registered_at is not None \
+                and status.registered_at >= sent_at:
+            answered = True
         verdict = keepalive_step(self.misses, answered, self.limit)
         self.misses = verdict.misses
         if verdict.lost:

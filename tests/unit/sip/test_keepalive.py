@@ -62,3 +62,19 @@ def test_options_request_addresses_the_registrar() -> None:
     assert text.startswith("OPTIONS sip:10.0.0.1:5070 SIP/2.0\r\n")
     assert "Via: SIP/2.0/UDP 10.0.0.2:40000;branch=z9hG4bKx;rport\r\n" in text
     assert "Call-ID: abc\r\n" in text and text.endswith("\r\n\r\n")
+
+
+def test_a_probe_sent_before_a_successful_register_does_not_mark_it_lost() -> None:
+    """The registrar restarts: one probe is missed, the next one is sent before its socket is open,
+    and a REGISTER succeeds while that probe waits. The fresh registration stays up."""
+    keepalive, tracker, asked = _keepalive()
+    keepalive.observe(False, NOW)
+    tracker.set(tracker.status.failed(NOW, "no answer"))
+    later = NOW.replace(second=5)
+    tracker.set(tracker.status.succeeded(later))
+    keepalive.observe(False, NOW.replace(second=4))
+    assert tracker.status.registered
+    assert keepalive.misses == 0
+    keepalive.observe(False, NOW.replace(second=6))  # sent after the REGISTER: a real miss counts
+    assert keepalive.misses == 1 and tracker.status.registered
+    assert asked == []
