@@ -35,10 +35,10 @@ from sqlalchemy import Engine, insert
 from bench.common import DATABASES, RESULTS, Latency, machine, scratch_database
 from callcenter.adapters.events import EventBus
 from callcenter.adapters.fakes import FakeTimers, SystemClock
-from callcenter.db import incident_codec as codec
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.db.incident_tables import AlertLegRow, IncidentEventRow, IncidentRow
+from callcenter.domain import incident_codec as codec
 from callcenter.domain.types import CallerTrust, Channel
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.engine import IncidentEngine, KeyPress

@@ -11,8 +11,8 @@ from callcenter.api.console_schemas import (
     TimelineEvent,
     VoiceMessage,
 )
-from callcenter.db.incident_codec import jsonable_dict
 from callcenter.domain.incident import HELD_LEVEL
+from callcenter.domain.incident_codec import jsonable_dict
 from callcenter.domain.types import EMERGENCY_TYPE_LABELS, EmergencyType
 from contacts.model import ROLE_LABELS
 from contacts.phones import display_phone

@@ -10,7 +10,7 @@ import typer
 
 from callcenter.adapters.events import Published
 from callcenter.cli.common import console, fail, state
-from callcenter.db.incident_codec import jsonable_dict
+from callcenter.domain.incident_codec import jsonable_dict
 from callcenter.domain.types import CallerTrust
 
 app = typer.Typer(help="Incidents and their timelines.", no_args_is_help=True)

@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, exists, func, or_, select
 
-from callcenter.db.incident_codec import plan_from_json
 from callcenter.db.incident_tables import AlertLegRow, IncidentEventRow, IncidentRow
 from callcenter.db.plan_cache import PLANS
 from callcenter.db.tables import EmergencyLine, Grid, Household, JointDefenseGroup, ResponderRow, Town, Village
+from callcenter.domain.incident_codec import plan_from_json
 
 _inc = IncidentRow.__table__  # type: ignore[attr-defined]
 _leg = AlertLegRow.__table__  # type: ignore[attr-defined]

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Update, and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from callcenter.db import incident_codec as codec
 from callcenter.db.incident_tables import AlertLegRow, IncidentEventRow, IncidentRow, LeaseRow
 from callcenter.db.plan_cache import PLANS
+from callcenter.domain import incident_codec as codec
 from callcenter.domain.incident import Incident, IncidentEvent
 from callcenter.domain.types import LegStatus
 from callcenter.service.ports import ConcurrentUpdateError, LegClaims, LegRef, Overdue

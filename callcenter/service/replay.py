@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from callcenter.db.incident_codec import plan_from_json, plan_to_json
 from callcenter.domain.incident import Incident, IncidentError, IncidentEvent
+from callcenter.domain.incident_codec import plan_from_json, plan_to_json
 from callcenter.domain.policy import EscalationPolicy
 from callcenter.domain.types import SYSTEM, CallerTrust, LegStatus
 from callcenter.service.spool import SpoolRecord

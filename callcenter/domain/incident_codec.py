@@ -1,4 +1,5 @@
-"""Mapping between the incident aggregate and its rows (plan and acks are JSON)."""
+"""Mapping between the incident aggregate and JSON-ready values (plan, acks, event data); pure, used by the
+SQL repositories, the outage spool replay and the console."""
 
 from __future__ import annotations
 
