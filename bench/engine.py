@@ -33,8 +33,9 @@ from typing import Any
 from sqlalchemy import Engine, insert
 
 from bench.common import DATABASES, RESULTS, Latency, machine, scratch_database
+from callcenter.adapters.clock import SystemClock
 from callcenter.adapters.events import EventBus
-from callcenter.adapters.fakes import FakeTimers, SystemClock
+from callcenter.adapters.fakes import FakeTimers
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.db.incident_tables import AlertLegRow, IncidentEventRow, IncidentRow

@@ -34,8 +34,9 @@ from sqlalchemy.engine import make_url
 from bench.bulk import bulk_load, writer_for
 from bench.common import RESULTS, Latency, machine, postgres_admin_url, postgres_version, scratch_database
 from bench.lookup import scale_of
+from callcenter.adapters.clock import SystemClock
 from callcenter.adapters.events import EventBus
-from callcenter.adapters.fakes import FakeTimers, SystemClock
+from callcenter.adapters.fakes import FakeTimers
 from callcenter.db.directory_repo import SqlDirectory
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore

@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 
 from callcenter.accounts.ratelimit import LoginRateLimiter
 from callcenter.accounts.service import AccountService
+from callcenter.adapters.clock import SystemClock
 from callcenter.adapters.events import EventBus
-from callcenter.adapters.fakes import SystemClock
 from callcenter.adapters.health import (
     DatabaseProbe,
     HealthProbe,
@@ -24,6 +24,7 @@ from callcenter.adapters.health import (
     SipRegistrationProbe,
 )
 from callcenter.adapters.recording import PlacementLog, recording_phones
+from callcenter.adapters.runtime import EngineRuntime
 from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, new_scheduler
 from callcenter.adapters.simulated import SimulatedPhones
 from callcenter.db.account_repo import SqlAccounts
@@ -53,7 +54,6 @@ from callcenter.service.leg_reports import LegReports
 from callcenter.service.outage import DegradedMode
 from callcenter.service.ports import AlertChannel
 from callcenter.service.press_ledger import PressLedger
-from callcenter.service.runtime import EngineRuntime
 from callcenter.service.snapshot import FallbackDirectory
 from callcenter.service.spool import PressSpool
 from callcenter.service.write_turns import WriteTurns

@@ -1,4 +1,4 @@
-"""Fakes of the engine's ports, for unit tests and the simulated demo phones."""
+"""Fakes of the engine's ports, for tests and benchmarks only (the real clock is in ``clock.py``)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,6 @@ class SteppingClock:
     def advance(self, seconds: float) -> datetime:
         self._now += timedelta(seconds=seconds)
         return self._now
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 class FakeTimers:

@@ -12,8 +12,8 @@ from typing import Protocol
 
 from sqlalchemy import Engine, text
 
+from callcenter.adapters.runtime import EngineRuntime
 from callcenter.service.outage import OutageState
-from callcenter.service.runtime import EngineRuntime
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import wave
 from pathlib import Path
 
 SAMPLE_RATE = 8000
+SILENCE = 0x80  # unsigned 8-bit PCM
 
 
 class AudioFileError(ValueError):
@@ -44,3 +46,10 @@ def read_call_wav(path: Path) -> bytes:
 
 def seconds(audio: bytes) -> float:
     return len(audio) / SAMPLE_RATE
+
+
+def tone(text: str, seconds_per_char: float = 0.05) -> bytes:
+    """Deterministic audio for a text: a tone whose pitch and length depend on the text."""
+    pitch = 300 + sum(map(ord, text)) % 500
+    samples = max(1, round(len(text) * seconds_per_char * SAMPLE_RATE))
+    return bytes(SILENCE + round(60 * math.sin(2 * math.pi * pitch * i / SAMPLE_RATE)) for i in range(samples))

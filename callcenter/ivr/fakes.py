@@ -8,16 +8,13 @@ waits (``next_digit``, ``record``), so a script of "press 3 at 7.5 s" is exact a
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, field
 
 from callcenter.domain.types import EmergencyType
+from callcenter.ivr.audio import SAMPLE_RATE, tone
 from callcenter.ivr.engine import Say
 from callcenter.ivr.media import CallEnded
 from callcenter.ivr.ports import SpeechError
-
-SAMPLE_RATE = 8000
-SILENCE = 0x80
 
 
 @dataclass
@@ -105,13 +102,6 @@ class FakeCallMedia:
 
 
 @functools.lru_cache(maxsize=512)
-def tone(text: str, seconds_per_char: float = 0.05) -> bytes:
-    """Deterministic audio for a text: a tone whose pitch and length depend on the text."""
-    pitch = 300 + sum(map(ord, text)) % 500
-    samples = max(1, round(len(text) * seconds_per_char * SAMPLE_RATE))
-    return bytes(SILENCE + round(60 * math.sin(2 * math.pi * pitch * i / SAMPLE_RATE)) for i in range(samples))
-
-
 @dataclass
 class FakeSynthesizer:
     voice: str = "fake"

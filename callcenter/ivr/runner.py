@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
+from callcenter.ivr.audio import SAMPLE_RATE, tone
 from callcenter.ivr.engine import (
     CollectDigits,
     Command,
@@ -32,14 +33,12 @@ from callcenter.ivr.engine import (
     Turn,
     apply_field,
 )
-from callcenter.ivr.fakes import tone
 from callcenter.ivr.flow import Action, Flow
 from callcenter.ivr.media import CallEnded, CallMedia
 from callcenter.ivr.ports import PromptAudio
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 8000
 POLL_SECONDS = 0.1  # how often a playing prompt is checked for a key (barge-in)
 PLAYBACK_SLACK_SECONDS = 5.0  # a channel may start audio late; beyond this we stop waiting for it
 MAX_TURNS = 1000  # every flow loop is bounded by repeat steps; this guards against a channel gone mad

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from test_engine_sql import CALLER, Rig, make_rig
 
+from callcenter.adapters.runtime import EngineRuntime
 from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, new_scheduler
 from callcenter.domain.types import Actor, CallerTrust
-from callcenter.service.runtime import EngineRuntime
 
 pytestmark = pytest.mark.timeout(60)
 BUSY = "+8613900000003"

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from callcenter.adapters.fakes import SystemClock
+from callcenter.adapters.clock import SystemClock
 from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
 from callcenter.db.directory_repo import SqlDirectory

@@ -12,10 +12,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from test_engine_sql import CALLER, Rig, make_rig
 
 from callcenter.adapters.fakes import SteppingClock
+from callcenter.adapters.runtime import EngineRuntime
 from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, add_periodic, new_scheduler
 from callcenter.domain.types import CallerTrust
 from callcenter.service.ports import Timer
-from callcenter.service.runtime import EngineRuntime
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from callcenter.service.runtime import EngineRuntime
+from callcenter.adapters.runtime import EngineRuntime
 
 
 @dataclass

@@ -18,7 +18,7 @@ import pytest
 from conftest import wait_until
 from sip.harness import Kamailio, Sipp, free_udp_range, register_contact
 
-from callcenter.adapters.fakes import SystemClock
+from callcenter.adapters.clock import SystemClock
 from callcenter.domain.types import Actor
 from callcenter.service.callback import CALL_BACK_LABELS, CallBackError, CallBackOutcome, CallBackTimeline
 from callcenter.service.guard import GuardedCallBack, KnownNumbers, operator_phone_set

@@ -11,8 +11,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from callcenter.adapters.clock import SystemClock
 from callcenter.adapters.events import EventBus
-from callcenter.adapters.fakes import SystemClock
 from callcenter.adapters.scheduler import ApschedulerTimers, new_scheduler
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore

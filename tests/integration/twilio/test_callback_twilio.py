@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from callcenter.adapters.fakes import SystemClock
+from callcenter.adapters.clock import SystemClock
 from callcenter.api.app import create_app
 from callcenter.bootstrap import build
 from callcenter.domain.types import CallerTrust

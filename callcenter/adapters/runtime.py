@@ -1,4 +1,4 @@
-"""The running engine: leadership, timers, recovery, dispatch sweep and auditor, run together."""
+"""The running engine on APScheduler: leadership, timers, recovery, dispatch sweep and auditor, run together."""
 
 from __future__ import annotations
 
