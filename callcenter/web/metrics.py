@@ -8,18 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from callcenter.adapters.health import OutageView
-from callcenter.db.incident_tables import AlertLegRow, IncidentEventRow, IncidentRow
+from callcenter.db.metrics_queries import incident_counts
 from callcenter.db.press_ledger_repo import SqlPressRecords
 from callcenter.db.snapshot import database_unavailable
-from callcenter.domain.incident import HELD_LEVEL
 from callcenter.web.statistics import first_ack_seconds
 
-_inc = IncidentRow.__table__  # type: ignore[attr-defined]
-_leg = AlertLegRow.__table__  # type: ignore[attr-defined]
-_event = IncidentEventRow.__table__  # type: ignore[attr-defined]
 ACK_BUCKETS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 ACK_WINDOW = timedelta(hours=24)
 
@@ -29,40 +25,26 @@ class IncidentCollector(Collector):
         self.engine = engine
 
     def collect(self) -> Iterator[Metric]:
-        with self.engine.connect() as conn:
-            counts = conn.execute(select(_inc.c.status, func.count()).group_by(_inc.c.status)).all()
-            by_status: dict[str, int] = {str(s): int(n) for s, n in counts}
-            legs = conn.execute(select(_leg.c.channel, _leg.c.status, func.count())
-                                .group_by(_leg.c.channel, _leg.c.status)).all()
-            errors = conn.execute(select(_leg.c.provider, func.count()).where(_leg.c.status == "failed")
-                                  .group_by(_leg.c.provider)).all()
-            depth = conn.execute(select(func.count()).where(_leg.c.status == "pending")).scalar_one()
-            overdue = conn.execute(select(func.count(func.distinct(_event.c.incident_id)))
-                                   .select_from(_event.join(_inc, _inc.c.id == _event.c.incident_id))
-                                   .where(_event.c.kind == "audit_overdue",
-                                          _inc.c.status.in_(("alerting", "acknowledged")))).scalar_one()
-            recent = conn.execute(select(_inc.c.opened_at, _inc.c.acks).where(
-                _inc.c.opened_at >= datetime.now(UTC) - ACK_WINDOW)).all()
-            trusts = conn.execute(select(_inc.c.caller_trust, func.count()).group_by(_inc.c.caller_trust)).all()
-            held = conn.execute(select(func.count()).where(_inc.c.status == "alerting",
-                                                           _inc.c.level == HELD_LEVEL)).scalar_one()
+        counts = incident_counts(self.engine, datetime.now(UTC) - ACK_WINDOW)
         now = datetime.now(UTC)
         banned = [r for r in SqlPressRecords(self.engine).sources() if r.banned(now)]
-        yield _open_incidents(by_status)
+        yield _open_incidents(counts.by_status)
         yield _labelled("callcenter_alert_legs", "Alert legs by channel and outcome", ["channel", "status"],
-                        [tuple(r) for r in legs])
+                        list(counts.legs))
         yield _labelled("callcenter_channel_errors", "Alert legs a channel failed to place", ["provider"],
-                        [(p or "unassigned", n) for p, n in errors])
-        yield GaugeMetricFamily("callcenter_queue_depth", "Alert legs stored but not yet placed", value=depth)
+                        [(p or "unassigned", n) for p, n in counts.failures])
+        yield GaugeMetricFamily("callcenter_queue_depth", "Alert legs stored but not yet placed",
+                                value=counts.queue_depth)
         yield GaugeMetricFamily("callcenter_incidents_overdue",
-                                "Open incidents the auditor found with an escalation or leg overdue", value=overdue)
-        yield _first_ack_histogram([first_ack_seconds(r.opened_at, r.acks) for r in recent])
+                                "Open incidents the auditor found with an escalation or leg overdue",
+                                value=counts.overdue)
+        yield _first_ack_histogram([first_ack_seconds(r.opened_at, r.acks) for r in counts.recent])
         yield _labelled("callcenter_incidents_by_caller_trust",
                         "Incidents stored, by how far the edge verified the caller", ["trust"],
-                        [tuple(r) for r in trusts])
+                        list(counts.by_trust))
         yield GaugeMetricFamily("callcenter_incidents_held",
                                 "Open incidents of unverified callers whose neighbours wait for an operator",
-                                value=held)
+                                value=counts.held)
         yield GaugeMetricFamily("callcenter_sources_banned",
                                 "Network sources banned for too many unverified presses", value=len(banned))
         yield GaugeMetricFamily("callcenter_presses_from_banned_sources",
