@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
 
 from callcenter.accounts.roles import Permission, User
-from callcenter.api import accounts, directory, incidents, live, operations, sources, statistics
+from callcenter.api import accounts, directory, incidents, live, operations, pages, sources, statistics
 from callcenter.api.deps import ContainerDep, LoginRequired, require
 from callcenter.api.directory import visible_household
 from callcenter.api.limits import RequestSizeLimit
@@ -23,8 +23,7 @@ from callcenter.bootstrap import Container
 from callcenter.twilio import wiring as twilio_wiring
 from callcenter.twilio.callback import callback_router
 from callcenter.twilio.router import twilio_router
-from callcenter.web import pages
-from callcenter.web.pages import WEB_DIR
+from callcenter.web import WEB_DIR
 
 Reader = Annotated[User, Depends(require(Permission.VIEW_DIRECTORY))]
 

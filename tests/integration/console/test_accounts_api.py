@@ -8,9 +8,9 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from callcenter.api.app import create_app
+from callcenter.api.pages import local_path
 from callcenter.bootstrap import ConsoleContainer, build
 from callcenter.settings import load_settings
-from callcenter.web.pages import local_path
 from tests.integration.console.conftest import PASSWORD, insert_directory
 
 Clients = Callable[[str | None], TestClient]

@@ -1,11 +1,10 @@
-"""HTML pages of the console. Data comes from the same functions as the JSON API; live parts are
-filled in by the page scripts from the API and the event stream."""
+"""HTML pages of the console (templates, charts and texts from ``callcenter/web/``). Data comes from the
+same functions as the JSON API; live parts are filled in by the page scripts from the API and the event stream."""
 
 from __future__ import annotations
 
 import secrets
 from datetime import date
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
@@ -32,11 +31,10 @@ from callcenter.api.sources import list_sources
 from callcenter.api.statistics import gather
 from callcenter.bootstrap import ConsoleContainer
 from callcenter.domain.types import EMERGENCY_TYPE_LABELS
-from callcenter.web import charts
+from callcenter.web import WEB_DIR, charts
 from callcenter.web.i18n import LANGUAGES, pick_language, texts
 from contacts.model import CARE_FLAG_LABELS
 
-WEB_DIR = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
 router = APIRouter(include_in_schema=False)
 DEMO_LOGINS = (("operator", "operator"), ("supervisor", "supervisor"), ("grid", "grid_worker"), ("admin", "admin"))
