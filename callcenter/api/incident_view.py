@@ -11,6 +11,7 @@ from callcenter.api.console_schemas import (
     TimelineEvent,
     VoiceMessage,
 )
+from callcenter.db.console_queries import IncidentListRow, IncidentRecord
 from callcenter.domain.incident import HELD_LEVEL
 from callcenter.domain.incident_codec import jsonable_dict
 from callcenter.domain.types import EMERGENCY_TYPE_LABELS, EmergencyType
@@ -21,7 +22,7 @@ _ROLE_LABELS = {str(role): label for role, label in ROLE_LABELS.items()}
 VOICE_EVENT = "voice_message"
 
 
-def level_names(row: Any) -> tuple[str, ...]:
+def level_names(row: IncidentRecord) -> tuple[str, ...]:
     """The level names of a row that carries its plan's JSON."""
     return tuple(level["name"] for level in row.plan.get("levels", []))
 
@@ -29,12 +30,12 @@ def level_names(row: Any) -> tuple[str, ...]:
 HELD_LEVEL_NAME = "待核实：主叫号码未验证"  # level -1 (callcenter.domain.incident.HELD_LEVEL)
 
 
-def summary(row: Any, levels: tuple[str, ...]) -> IncidentSummary:
+def summary(row: IncidentListRow, levels: tuple[str, ...]) -> IncidentSummary:
     held = row.level == HELD_LEVEL and row.status == "alerting"
     level_name = HELD_LEVEL_NAME if row.level == HELD_LEVEL else \
         levels[row.level] if 0 <= row.level < len(levels) else str(row.level)
     unknown = row.household_id is None
-    silent = bool(getattr(row, "silent", False))
+    silent = row.silent
     return IncidentSummary(
         id=row.id, status=row.status, emergency_type=row.emergency_type,
         emergency_type_label=EMERGENCY_TYPE_LABELS.get(EmergencyType(row.emergency_type), row.emergency_type),
@@ -97,7 +98,7 @@ def voice_path(events: list[TimelineEvent], index: int) -> str | None:
     return str(found[index].data["path"]) if 0 <= index < len(found) else None
 
 
-def snapshot(row: Any) -> dict[str, Any]:
+def snapshot(row: IncidentRecord) -> dict[str, Any]:
     """What the audit log keeps of an incident before and after an operator's action."""
     return jsonable_dict({"status": row.status, "emergency_type": row.emergency_type, "level": row.level,
                           "acks": [a["name"] for a in row.acks], "urgent": row.urgent})

@@ -31,7 +31,7 @@ from callcenter.api.console_schemas import (
 from callcenter.api.deps import ContainerDep, client_address, csrf_protect, require
 from callcenter.api.schemas import HouseholdDetail
 from callcenter.bootstrap import ConsoleContainer
-from callcenter.db.console_queries import OPEN_STATUSES, IncidentFilter
+from callcenter.db.console_queries import OPEN_STATUSES, IncidentFilter, IncidentRecord
 from callcenter.domain.incident import IncidentError
 from callcenter.domain.types import Actor, EmergencyType, IncidentStatus
 from callcenter.service.callback import CallBackError
@@ -157,7 +157,7 @@ async def call_back(incident_id: str, user: Actor_, container: ContainerDep, req
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def detail_of(container: ConsoleContainer, row: Any) -> IncidentDetail:
+def detail_of(container: ConsoleContainer, row: IncidentRecord) -> IncidentDetail:
     store = container.incident_store
     leg_rows = store.legs(row.id)
     legs = [view.leg(r) for r in leg_rows]
@@ -171,7 +171,7 @@ def detail_of(container: ConsoleContainer, row: Any) -> IncidentDetail:
     )
 
 
-def visible_incident(container: ConsoleContainer, incident_id: str, user: User) -> Any:
+def visible_incident(container: ConsoleContainer, incident_id: str, user: User) -> IncidentRecord:
     row = container.console_queries.incident(incident_id)
     if row is None or not user.sees_grid(row.grid_id):
         raise HTTPException(404, f"no incident {incident_id}")
@@ -190,6 +190,7 @@ async def _run(container: ConsoleContainer, request: Request, user: User, incide
         except IncidentError as exc:
             raise HTTPException(409, str(exc)) from exc
         after = container.console_queries.incident(incident_id)
+        assert after is not None, "an incident is never deleted"
         container.accounts.audit(user, action, f"incident:{incident_id}", view.snapshot(before),
                                  {**view.snapshot(after), **(extra or {})}, client_address(request))
         return detail_of(container, after)
@@ -200,7 +201,7 @@ def _actor(user: User) -> Actor:
     return Actor("operator", user.name)
 
 
-def _household_line(container: ConsoleContainer, row: Any) -> str:
+def _household_line(container: ConsoleContainer, row: IncidentRecord) -> str:
     """The household's first emergency line, or the number that pressed (unknown callers)."""
     found = container.directory.household_by_id(row.household_id) if row.household_id is not None else None
     if found and found.household.emergency_lines:

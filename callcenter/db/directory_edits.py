@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, exists, func, select, update
 
+from callcenter.db.console_queries import ResponderEntry
 from callcenter.db.tables import EmergencyLine, Grid, Household, JointDefenseGroup, ResponderRow, Village
 
 _h = Household.__table__  # type: ignore[attr-defined]
@@ -48,7 +49,7 @@ class DirectoryEdits:
         with self.engine.begin() as conn:
             conn.execute(update(_resp).where(_resp.c.id == responder_id).values(**values))
 
-    def responder_grid(self, row: Any) -> int | None:
+    def responder_grid(self, row: ResponderEntry) -> int | None:
         """The grid a responder belongs to (None above grid level: village, town)."""
         if row.scope_level == "grid":
             return int(row.scope_id)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
+
+from callcenter.db.console_queries import AlertCallLeg, IncidentRecord
 
 # Operators read days in China Standard Time.
 CST = timezone(timedelta(hours=8))
@@ -54,8 +57,8 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
-def compute(incidents: list[Any], legs: list[Any], since: date, until: date, target_seconds: int,
-            type_labels: dict[str, str]) -> Statistics:
+def compute(incidents: Sequence[IncidentRecord], legs: Sequence[AlertCallLeg], since: date, until: date,
+            target_seconds: int, type_labels: dict[str, str]) -> Statistics:
     ack_times = [s for s in (first_ack_seconds(r.opened_at, r.acks) for r in incidents) if s is not None]
     return Statistics(
         days=_per_day(incidents, since, until),
@@ -67,13 +70,13 @@ def compute(incidents: list[Any], legs: list[Any], since: date, until: date, tar
     )
 
 
-def _per_day(incidents: list[Any], since: date, until: date) -> list[tuple[date, int]]:
+def _per_day(incidents: Sequence[IncidentRecord], since: date, until: date) -> list[tuple[date, int]]:
     counts = Counter(r.opened_at.astimezone(CST).date() for r in incidents)
     span = (until - since).days
     return [(since + timedelta(days=n), counts.get(since + timedelta(days=n), 0)) for n in range(span + 1)]
 
 
-def _level_shares(incidents: list[Any]) -> list[tuple[str, float]]:
+def _level_shares(incidents: Sequence[IncidentRecord]) -> list[tuple[str, float]]:
     if not incidents:
         return []
     names = [lv["name"] for lv in max((r.plan.get("levels", []) for r in incidents), key=len)]
@@ -85,7 +88,7 @@ def _level_shares(incidents: list[Any]) -> list[tuple[str, float]]:
     return shares
 
 
-def _grid_rates(legs: list[Any]) -> list[GridRate]:
+def _grid_rates(legs: Sequence[AlertCallLeg]) -> list[GridRate]:
     placed: Counter[str] = Counter()
     answered: Counter[str] = Counter()
     for leg in legs:
