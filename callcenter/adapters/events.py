@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from callcenter.domain.incident import IncidentEvent
 
+__all__ = ["EventBus", "Published", "Subscriber"]
+
 
 @dataclass(frozen=True, slots=True)
 class Published:

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from callcenter.service.ports import LegOrder, Timer
 
+__all__ = ["FakeChannel", "FakeTimers", "SteppingClock"]
+
 
 class SteppingClock:
     """A clock tests move by hand."""

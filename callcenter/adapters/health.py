@@ -15,6 +15,11 @@ from sqlalchemy import Engine, text
 from callcenter.adapters.runtime import EngineRuntime
 from callcenter.service.outage import OutageState
 
+__all__ = [
+    "DatabaseProbe", "HealthProbe", "OutageProbe", "OutageView", "ProbeResult", "SchedulerProbe", "SipHealthSource",
+    "SipRegistrationProbe", "describe_snapshot",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class ProbeResult:

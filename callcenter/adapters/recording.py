@@ -21,6 +21,8 @@ from callcenter.adapters.simulated import SimulatedPhones
 from callcenter.domain.types import Channel
 from callcenter.service.ports import LegOrder
 
+__all__ = ["PlacementLog", "recording_phones"]
+
 # A provider takes a moment to answer a request it has accepted: the crash window this leaves
 # (placed, reference not yet stored) is the one the crash test is about. Scaled like every delay.
 _REPLY_SECONDS = 0.2

@@ -15,6 +15,8 @@ from callcenter.service.engine import IncidentEngine
 from callcenter.service.leg_reports import LegReports
 from callcenter.service.ports import Overdue
 
+__all__ = ["EngineRuntime"]
+
 log = logging.getLogger(__name__)
 
 

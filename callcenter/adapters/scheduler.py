@@ -20,6 +20,11 @@ from apscheduler.schedulers.base import STATE_RUNNING
 
 from callcenter.service.ports import Clock, Timer
 
+__all__ = [
+    "SCHEDULER_LEASE", "ApschedulerTimers", "Leadership", "LeaseStore", "TimerTarget", "add_periodic",
+    "new_scheduler",
+]
+
 log = logging.getLogger(__name__)
 SCHEDULER_LEASE = "scheduler"
 # Instances of one job at once; beyond the first they only hand over and return (see _fire).

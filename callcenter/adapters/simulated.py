@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from callcenter.domain.types import Channel, LegStatus
 from callcenter.service.ports import LegOrder, OutcomeSink
 
+__all__ = ["Later", "SimulatedPhones", "behaviour_of"]
+
 # (share in percent, final outcome, seconds until it is reported)
 _BEHAVIOURS: tuple[tuple[int, LegStatus, float], ...] = (
     (55, LegStatus.ACKNOWLEDGED, 4.0),

@@ -28,6 +28,11 @@ from callcenter.domain.types import (
 )
 from contacts.model import Role
 
+__all__ = [
+    "DISPATCH_AGENCIES", "HELD_LEVEL", "Acknowledgement", "AlertLeg", "Incident", "IncidentError", "IncidentEvent",
+    "leg_id",
+]
+
 
 class IncidentError(Exception):
     """A command that does not apply to this incident (closed, unknown leg, bad outcome)."""

@@ -19,6 +19,12 @@ from callcenter.domain.types import (
     Recipient,
 )
 
+__all__ = [
+    "acks_from_json", "acks_to_json", "event_values", "incident_from_row", "incident_values", "jsonable",
+    "jsonable_dict", "leg_from_row", "leg_values", "plan_from_json", "plan_to_json", "recipient_from_json",
+    "recipient_to_json",
+]
+
 
 def jsonable_dict(value: dict[str, Any]) -> dict[str, Any]:
     return {str(k): jsonable(v) for k, v in value.items()}

@@ -13,6 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+__all__ = [
+    "ELLIPSIS", "MULTI_SEGMENT", "SINGLE_SEGMENT", "MessageFacts", "MessageTemplates", "TemplateError",
+    "check_templates", "render", "segments",
+]
+
 SINGLE_SEGMENT = 70
 MULTI_SEGMENT = 67
 ELLIPSIS = "…"

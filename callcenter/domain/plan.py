@@ -12,6 +12,8 @@ from callcenter.domain.policy import EscalationPolicy, Level
 from callcenter.domain.types import Channel, Recipient
 from contacts.model import ESCALATION_ROLE_ORDER, CallerLookup, Responder, Role
 
+__all__ = ["FanOutPlan", "PlannedLevel", "PlannedRecipient", "plan_fan_out"]
+
 
 @dataclass(frozen=True, slots=True)
 class PlannedRecipient:

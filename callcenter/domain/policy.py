@@ -16,6 +16,11 @@ from typing import Any, TypeVar
 from callcenter.domain.types import Channel, LegStatus
 from contacts.model import Role
 
+__all__ = [
+    "EscalationPolicy", "Level", "Path", "PolicyError", "PressLimit", "Quorum", "Redial", "SourceLimit", "Target",
+    "policy_from_mapping",
+]
+
 Path = tuple[str | int, ...]
 _E = TypeVar("_E", bound=StrEnum)
 

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 from callcenter.domain.policy import PressLimit
 
+__all__ = ["MINUTE", "count_press", "within_cooldown"]
+
 MINUTE = timedelta(minutes=1)
 
 

@@ -13,6 +13,8 @@ from datetime import datetime
 
 from callcenter.domain.policy import SourceLimit
 
+__all__ = ["INCIDENTS_KEPT", "LINES_KEPT", "SourceRecord", "SourceVerdict", "judge_unverified", "with_incident"]
+
 LINES_KEPT = 20  # the lines a source claimed, newest last: enough for the operators to see the pattern
 INCIDENTS_KEPT = 50  # held incidents it opened, to keep them held once it is banned
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+__all__ = [
+    "CHANNEL_OUTCOMES", "EMERGENCY_TYPE_LABELS", "FINAL_LEG_STATUSES", "LEG_PROGRESS", "SYSTEM", "Actor",
+    "CallerId", "CallerTrust", "Channel", "EmergencyType", "IncidentStatus", "LegPurpose", "LegStatus", "Recipient",
+]
+
 
 class IncidentStatus(StrEnum):
     ALERTING = "alerting"

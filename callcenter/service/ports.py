@@ -1,7 +1,8 @@
 """Ports of the incident engine: every external system behind one small interface.
 
 Real adapters: SQL storage (callcenter.db.incident_repo), APScheduler timers
-(callcenter.adapters.scheduler), SIP and Twilio channels (later). Fakes: callcenter.adapters.fakes.
+(callcenter.adapters.scheduler), the system clock (callcenter.adapters.clock), SIP and Twilio channels
+(callcenter.sip, callcenter.twilio). Fakes, for tests only: callcenter.adapters.fakes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ from callcenter.domain.messages import MessageFacts
 from callcenter.domain.sources import SourceRecord
 from callcenter.domain.types import Channel, LegPurpose, LegStatus, Recipient
 from contacts.model import CallerLookup
+
+__all__ = [
+    "AlertChannel", "Clock", "ConcurrentUpdateError", "DirectoryReader", "EventPublisher", "IncidentRepository",
+    "IncidentStore", "LedgerSnapshot", "LegClaims", "LegOrder", "LegRef", "OutcomeSink", "Overdue", "PressRecords",
+    "Timer", "Timers", "UnitOfWork", "close_sends",
+]
 
 
 class Clock(Protocol):
