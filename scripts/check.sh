@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The one check developers and CI run: ruff, mypy, then pytest (extra arguments: one pytest run with them).
+# The one check developers and CI run: ruff, mypy, the import rules (lint-imports, contracts in pyproject.toml),
+# then pytest (extra arguments: one pytest run with them).
 # Needs .venv (scripts/install.sh). PostgreSQL tests use CALLCENTER_TEST_POSTGRES_URL when set,
 # otherwise this runs scripts/postgres.sh first. PYTEST_WORKERS (default 2) sets pytest's workers.
 # Every step runs even when an earlier one failed; the exit code is non-zero if any failed.
@@ -9,7 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
 BIN="$ROOT/.venv/bin"
-[[ -x $BIN/pytest && -x $BIN/ruff && -x $BIN/mypy ]] || die "no .venv with the dev tools: run scripts/install.sh"
+[[ -x $BIN/pytest && -x $BIN/ruff && -x $BIN/mypy && -x $BIN/lint-imports ]] || die "no .venv with the dev tools: run scripts/install.sh"
 
 failed=()
 
@@ -55,10 +56,11 @@ fi
 
 step "ruff check" "$BIN/ruff" check .
 step "mypy" "$BIN/mypy"
+step "import rules" "$BIN/lint-imports"
 step "pytest" run_pytest "$@"
 
 if [[ ${#failed[@]} -gt 0 ]]; then
     printf 'check FAILED: %s\n' "${failed[*]}" >&2
     exit 1
 fi
-say "check passed: ruff, mypy, pytest"
+say "check passed: ruff, mypy, import rules, pytest"
