@@ -16,6 +16,9 @@ import logging
 import re
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Libraries that log routine work at INFO: APScheduler logs every run of the lease, sweep and audit jobs
+# (several lines every two seconds). They log warnings and errors; their INFO shows at DEBUG only.
+CHATTY_LOGGERS = ("apscheduler",)
 _PHONE = re.compile(r"(?<!\d)(\+?\d{6,})(\d{4})(?!\d)")
 _TRACEBACKS = logging.Formatter()
 
@@ -52,7 +55,8 @@ class DropQueryStrings(logging.Filter):
 
 
 def configure_logging(level: str | int) -> logging.Handler:
-    """Root logging to stderr through the masking filter; every library logger propagates to it."""
+    """Root logging to stderr through the masking filter; every library logger propagates to it (the
+    chatty ones at WARNING unless ``level`` is DEBUG)."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(DropQueryStrings())  # before masking, which merges the arguments into the message
@@ -60,4 +64,6 @@ def configure_logging(level: str | int) -> logging.Handler:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING)
     return handler

@@ -64,6 +64,21 @@ def test_configure_logging_installs_one_masking_handler_on_the_root() -> None:
         root.setLevel(level)
 
 
+@pytest.mark.parametrize(("level", "scheduler_level"), [("INFO", logging.WARNING), ("DEBUG", logging.DEBUG)])
+def test_apscheduler_job_runs_are_not_logged_at_info(level: str, scheduler_level: int) -> None:
+    """The lease, sweep and audit jobs run every few seconds: their INFO lines show only when debugging."""
+    root, scheduler = logging.getLogger(), logging.getLogger("apscheduler.executors.default")
+    saved, saved_level, saved_scheduler = root.handlers[:], root.level, logging.getLogger("apscheduler").level
+    try:
+        configure_logging(level)
+        assert scheduler.getEffectiveLevel() == scheduler_level
+        assert not scheduler.isEnabledFor(logging.INFO) if level == "INFO" else scheduler.isEnabledFor(logging.DEBUG)
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(saved_level)
+        logging.getLogger("apscheduler").setLevel(saved_scheduler)
+
+
 # Kamailio pseudo-variables that carry a person's display name, a message body or a caller's number.
 _PRIVATE_PVS = re.compile(r"\$(fn|tn|rb|mb|fu|fU|tu|tU|ai|pu|pU|di|ct|hdr\()")
 
