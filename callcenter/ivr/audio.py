@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import tempfile
@@ -48,6 +49,7 @@ def seconds(audio: bytes) -> float:
     return len(audio) / SAMPLE_RATE
 
 
+@functools.lru_cache(maxsize=512)
 def tone(text: str, seconds_per_char: float = 0.05) -> bytes:
     """Deterministic audio for a text: a tone whose pitch and length depend on the text."""
     pitch = 300 + sum(map(ord, text)) % 500

@@ -7,7 +7,6 @@ waits (``next_digit``, ``record``), so a script of "press 3 at 7.5 s" is exact a
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
 from callcenter.domain.types import EmergencyType
@@ -101,7 +100,6 @@ class FakeCallMedia:
             raise CallEnded("call already ended")
 
 
-@functools.lru_cache(maxsize=512)
 @dataclass
 class FakeSynthesizer:
     voice: str = "fake"
