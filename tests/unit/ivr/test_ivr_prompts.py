@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.ivr.audio import read_call_wav, write_wav_atomically
+from callcenter.ivr.audio import read_call_wav, tone, write_wav_atomically
 from callcenter.ivr.engine import Say
-from callcenter.ivr.fakes import FakeSynthesizer, tone
+from callcenter.ivr.fakes import FakeSynthesizer
 from callcenter.ivr.ports import SpeechError
 from callcenter.ivr.prompts import PromptLibrary, PromptSource
 
