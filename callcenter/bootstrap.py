@@ -67,6 +67,7 @@ from callcenter.twilio.callback import build_call_back as build_twilio_call_back
 from callcenter.twilio.client import TwilioApi
 from callcenter.twilio.failover import FailoverPath
 from callcenter.twilio.recordings import RecordingKeeper
+from callcenter.twilio.responders import StoredLegs
 from callcenter.twilio.webhooks import TwilioWebhooks
 from contacts.phones import mask_phone
 
@@ -194,7 +195,8 @@ class Container:
     def sip_service(self) -> SipService:
         """The SIP phone (extension 995) and its alert channel; calls wait for the engine to exist.
         Answered alert legs run the alert flow, which stores a neighbour's key as it is pressed."""
-        return SipService(self.settings.sip, on_emergency=_engine_not_ready, alert_handler=self.alert_leg_handler)
+        return SipService(self.settings.sip, on_emergency=_engine_not_ready, alert_handler=self.alert_leg_handler,
+                          still_wanted=StoredLegs(self.incident_store).still_pending)
 
     def _wire_sip_flows(self, incidents: IncidentEngine) -> None:
         """995 calls open the incident on the INVITE, then run the IVR flows (docs/ivr.md, docs/sip.md)."""

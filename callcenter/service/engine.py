@@ -46,6 +46,7 @@ from callcenter.service.ports import (
     Timer,
     Timers,
     close_sends,
+    handed_over_status,
 )
 from callcenter.service.press_ledger import PressLedger
 from callcenter.service.write_turns import Turn, WriteTurns
@@ -477,9 +478,9 @@ class IncidentEngine:
         return [leg for leg in incident.pending_legs() if leg.due_at <= now]
 
     def _send(self, order: LegOrder) -> None:
-        placed = LegStatus.DIALING if order.channel is Channel.CALL else LegStatus.SUBMITTED
+        channel = self._channel(order.channel)
         try:
-            ref = self._channel(order.channel).send(order)
+            ref = channel.send(order)
         except Exception as exc:  # every failure of a channel is an outcome, never a lost leg
             if self._dispatch_stopped:  # the leg stays claimed: the next leader's recovery replaces it
                 log.info("leg %s not sent, the engine is stopping: %s", order.leg_id, exc)
@@ -488,7 +489,7 @@ class IncidentEngine:
             self._handed_over(order.incident_id, _Handover(order.leg_id, LegStatus.FAILED,
                                                            f"{type(exc).__name__}: {exc}", ""))
             return
-        self._handed_over(order.incident_id, _Handover(order.leg_id, placed, "", ref))
+        self._handed_over(order.incident_id, _Handover(order.leg_id, handed_over_status(channel, order, ref), "", ref))
 
     def _handed_over(self, incident_id: str, item: _Handover) -> None:
         """Store what the channels said on hand-over, many legs of one incident per unit of work.
@@ -552,7 +553,8 @@ class IncidentEngine:
             LegPurpose.CANCELLATION: self.templates.cancellation_sms,
         }[leg.purpose]
         return LegOrder(leg.id, incident.id, leg.channel, leg.purpose, leg.attempt, leg.recipient,
-                        render(template, facts, self.templates), facts, incident.level)
+                        render(template, facts, self.templates), facts, incident.level, leg_level=leg.level,
+                        calls_wanted=self.policy.calls_wanted(len(incident.acks)))
 
     def _facts(self, incident: Incident) -> MessageFacts:
         return MessageFacts(
