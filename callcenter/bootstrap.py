@@ -50,6 +50,7 @@ from callcenter.service.callback import CallBack, CallBackTimeline, SimulatedCal
 from callcenter.service.engine import IncidentEngine
 from callcenter.service.guard import GuardedCallBack, GuardedChannel, KnownNumbers, operator_phone_set
 from callcenter.service.leg_reports import LegReports
+from callcenter.service.mass_event import MassEventBoard
 from callcenter.service.outage import DegradedMode
 from callcenter.service.ports import AlertChannel
 from callcenter.service.press_ledger import PressLedger
@@ -127,6 +128,7 @@ class Container:
             write_turns=WriteTurns(1 if self.engine.dialect.name == "sqlite" else 8),
             orphans=self._orphan_canceller(channels[Channel.CALL].name) if sip else None,
             presses=self.press_ledger,
+            mass_events=MassEventBoard(self.policy, link=self.settings.http.public_base_url.rstrip("/") + "/"),
         )
         # Channels report later and go on; the reports are written in batches per incident
         # (callcenter/service/leg_reports.py).

@@ -400,6 +400,14 @@ class Incident:
         for recipient in recipients:
             self._add_leg(recipient, Channel.SMS, purpose, self.level, now, now)
 
+    def add_summary(self, recipient: Recipient, now: datetime) -> AlertLeg:
+        """A mass-event summary to an upper-level recipient goes out as an SMS leg of this incident
+        (one of theirs), so its delivery shows on a timeline like any other message."""
+        self._require_open()
+        sent = sum(1 for leg in self.legs.values()
+                   if leg.purpose is LegPurpose.SUMMARY and leg.recipient.key == recipient.key)
+        return self._add_leg(recipient, Channel.SMS, LegPurpose.SUMMARY, self.level, now, now, sent + 1)
+
     # -- acknowledgements and quorum -------------------------------------------------------
 
     def acknowledge_on_behalf(self, recipient_key: str, operator: Actor, now: datetime,

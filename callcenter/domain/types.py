@@ -68,6 +68,7 @@ class LegPurpose(StrEnum):
     ALERT = "alert"  # who needs help, where; asks for 1 = coming
     HELP_COMING = "help_coming"  # quorum met: others may stand down
     CANCELLATION = "cancellation"  # the household or an operator called it off
+    SUMMARY = "summary"  # a mass event: one SMS to an upper level for all its incidents (service/mass_event.py)
 
 
 class LegStatus(StrEnum):
