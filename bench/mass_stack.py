@@ -212,11 +212,12 @@ class QueueEntry:
     """A push to or pop from the SIP channel's waiting queue, in the order they happened."""
 
     at: float  # epoch s
-    kind: str  # "push" or "pop"
+    kind: str  # "push", "pop", or "end" (a popped call is over)
     leg_id: str
     incident_id: str
     priority: tuple[Any, ...]
     calls_up: int  # alert calls up just before this entry (a pop takes one more channel)
+    calls_wanted: int = 1  # what the incident wants up at once while others wait (LegOrder.calls_wanted)
 
 
 class RecordingQueue(FairDialQueue):
@@ -239,9 +240,14 @@ class RecordingQueue(FairDialQueue):
                 self._record("pop", item[0])
             return item
 
+    def ended(self, incident_id: str) -> None:
+        with self._lock:
+            super().ended(incident_id)
+            self.entries.append(QueueEntry(time.time(), "end", "", incident_id, (), self.calls_up()))
+
     def _record(self, kind: str, order: LegOrder) -> None:
         self.entries.append(QueueEntry(time.time(), kind, order.leg_id, order.incident_id, order.priority,
-                                       self.calls_up()))
+                                       self.calls_up(), order.calls_wanted))
 
 
 def rtp_port_range(count: int, attempts: int = 200) -> tuple[int, int]:
