@@ -33,7 +33,7 @@ from datetime import datetime
 
 from callcenter.service.ports import LegOrder
 
-__all__ = ["FairDialQueue"]
+__all__ = ["FairDialQueue", "FairRanks"]
 
 
 @dataclass
@@ -109,3 +109,25 @@ class FairDialQueue:
 
     def __len__(self) -> int:
         return self._size
+
+
+class FairRanks:
+    """The same rules for a rate-limited send queue whose calls are not counted up and down (Twilio's
+    pacer serves the smallest priority first): the n-th leg an incident sends through the channel
+    ranks n, so every incident's first leg goes before any incident's second, and the legs within its
+    quorum's need plus the margin before the rest; then the higher level, then the oldest press.
+    Keeps the ranks of the last ``keep`` incidents (an older incident's next leg starts again at 0).
+    """
+
+    def __init__(self, keep: int = 10_000) -> None:
+        self._sent: dict[str, int] = {}
+        self._keep = keep
+        self._lock = threading.Lock()
+
+    def priority(self, order: LegOrder) -> tuple[int, int, int, datetime]:
+        with self._lock:
+            rank = self._sent.pop(order.incident_id, 0)
+            self._sent[order.incident_id] = rank + 1  # most recently used last
+            if len(self._sent) > self._keep:
+                del self._sent[next(iter(self._sent))]
+        return (0 if rank < order.calls_wanted else 1, rank, -order.incident_level, order.facts.pressed_at)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from callcenter.domain.messages import MessageFacts
 from callcenter.domain.types import Channel, LegPurpose, Recipient
-from callcenter.service.dial_queue import FairDialQueue
+from callcenter.service.dial_queue import FairDialQueue, FairRanks
 from callcenter.service.ports import LegOrder
 
 T0 = datetime(2026, 7, 1, 3, 0, tzinfo=UTC)
@@ -91,3 +91,22 @@ def test_counts_and_waiting_incidents() -> None:
     queue.ended("a")
     queue.ended("a")  # one too many (a release after an end): never below zero
     assert queue.up("a") == 0
+
+
+def test_fair_ranks_put_every_incident_s_first_leg_before_any_second() -> None:
+    ranks = FairRanks()
+    keys = {}
+    for incident, pressed in (("a", 0), ("b", 5)):
+        for n in range(4):
+            keys[f"{incident}{n}"] = ranks.priority(order(incident, n, pressed_s=pressed, wanted=2))
+    served = sorted(keys, key=keys.__getitem__)
+    assert served == ["a0", "b0", "a1", "b1", "a2", "b2", "a3", "b3"]
+    assert keys["a1"][0] == 0 and keys["a2"][0] == 1  # past the quorum's need plus margin: the second tier
+
+
+def test_fair_ranks_forget_the_oldest_incidents_beyond_keep() -> None:
+    ranks = FairRanks(keep=2)
+    for incident in ("a", "b", "c"):
+        ranks.priority(order(incident, 0))
+    assert ranks.priority(order("a", 1))[1] == 0  # a was forgotten: its next leg ranks first again
+    assert ranks.priority(order("c", 1))[1] == 1
