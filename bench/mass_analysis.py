@@ -7,7 +7,6 @@ Pure functions over the database file and what the run recorded (``bench/mass_st
 from __future__ import annotations
 
 import calendar
-import heapq
 import json
 import math
 import sqlite3
@@ -126,39 +125,53 @@ def first_ringing(events: dict[str, list[tuple[float, str, str]]]) -> dict[str, 
 
 @dataclass
 class QueueOrder:
-    """The channel queue replayed: served oldest press first within the escalation level, the limit held."""
+    """The channel queue replayed: fair across incidents (service/dial_queue.py), the limit held."""
 
     pops: int = 0
-    out_of_order: int = 0  # a pop while a leg of an older (stored) press of the same level was waiting
+    # A pop for an incident while another waiting incident needed a call more: it had fewer calls up
+    # and was no further past its quorum's need (the queue's first two rules).
+    out_of_order: int = 0
     max_calls_up: int = 0
     overtaken: int = 0  # incidents first dialled after a younger incident's first dial (engine-side delay)
     waited_ms: dict[str, float] = field(default_factory=dict)
+    # Most calls one incident had up at once while another incident waited with none up.
+    max_up_while_others_wait: int = 0
 
 
 def check_queue(entries: Sequence[QueueEntry], opened: dict[str, float]) -> QueueOrder:
-    """Replays pushes and pops. Age comes from the database (the incident's stored ``opened_at``), the
-    escalation level from the leg's queue priority (a higher level is served first by design)."""
+    """Replays pushes, pops and ends (a popped call over) with each incident's calls up."""
     result = QueueOrder()
-    waiting: list[tuple[int, float, str]] = []  # (-level, opened_at, leg id)
-    popped: set[str] = set()
+    waiting: dict[str, int] = {}  # incident → legs waiting
+    up: dict[str, int] = {}
+    wanted: dict[str, int] = {}
     pushed_at: dict[str, float] = {}
     for entry in entries:
-        level = -int(entry.priority[0])
+        incident = entry.incident_id
         if entry.kind == "push":
             pushed_at[entry.leg_id] = entry.at
-            heapq.heappush(waiting, (-level, opened.get(entry.incident_id, float("inf")), entry.leg_id))
+            waiting[incident] = waiting.get(incident, 0) + 1
+            wanted[incident] = entry.calls_wanted
             continue
-        popped.add(entry.leg_id)
+        if entry.kind == "end":
+            up[incident] = max(0, up.get(incident, 0) - 1)
+            continue
         result.pops += 1
         result.max_calls_up = max(result.max_calls_up, entry.calls_up + 1)
         result.waited_ms[entry.leg_id] = 1000 * (entry.at - pushed_at.get(entry.leg_id, entry.at))
-        while waiting and waiting[0][2] in popped:
-            heapq.heappop(waiting)
-        mine = (-level, opened.get(entry.incident_id, float("inf")))
-        if waiting and waiting[0][:2] < mine:
+        mine = _need(up.get(incident, 0), wanted.get(incident, 1))
+        others = [other for other, count in waiting.items() if count and other != incident]
+        if any(_need(up.get(other, 0), wanted.get(other, 1)) < mine for other in others):
             result.out_of_order += 1
+        if any(up.get(other, 0) == 0 for other in others):
+            result.max_up_while_others_wait = max(result.max_up_while_others_wait, up.get(incident, 0) + 1)
+        waiting[incident] -= 1
+        up[incident] = up.get(incident, 0) + 1
     result.overtaken = _overtaken(entries, opened)
     return result
+
+
+def _need(up: int, wanted: int) -> tuple[int, int]:
+    return (0 if up < wanted else 1, up)
 
 
 def _overtaken(entries: Sequence[QueueEntry], opened: dict[str, float]) -> int:

@@ -8,7 +8,6 @@ free; every wait is bounded.
 
 from __future__ import annotations
 
-import heapq
 import importlib
 import random
 import socket
@@ -30,10 +29,10 @@ from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
 from callcenter.domain.types import CallerId
 from callcenter.heap import settle_after_start_up
+from callcenter.service.dial_queue import FairDialQueue
 from callcenter.service.ports import LegOrder
 from callcenter.service.write_turns import Turn, WriteTurns
 from callcenter.settings import load_settings
-from callcenter.sip.channel import LegQueue, _Queued
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -213,14 +212,15 @@ class QueueEntry:
     """A push to or pop from the SIP channel's waiting queue, in the order they happened."""
 
     at: float  # epoch s
-    kind: str  # "push" or "pop"
+    kind: str  # "push", "pop", or "end" (a popped call is over)
     leg_id: str
     incident_id: str
     priority: tuple[Any, ...]
     calls_up: int  # alert calls up just before this entry (a pop takes one more channel)
+    calls_wanted: int = 1  # what the incident wants up at once while others wait (LegOrder.calls_wanted)
 
 
-class RecordingQueue(LegQueue):
+class RecordingQueue(FairDialQueue):
     """The channel's own queue, recording every push and pop under its lock (their true order)."""
 
     def __init__(self, calls_up: Callable[[], int] = lambda: 0) -> None:
@@ -230,20 +230,24 @@ class RecordingQueue(LegQueue):
 
     def push(self, order: LegOrder, ref: str) -> None:
         with self._lock:
-            heapq.heappush(self._heap, _Queued((*order.priority, next(self._seq)), order, ref))
+            super().push(order, ref)
             self._record("push", order)
 
     def pop(self) -> tuple[LegOrder, str] | None:
         with self._lock:
-            if not self._heap:
-                return None
-            order, ref = (item := heapq.heappop(self._heap)).order, item.ref
-            self._record("pop", order)
-            return order, ref
+            item = super().pop()
+            if item is not None:
+                self._record("pop", item[0])
+            return item
+
+    def ended(self, incident_id: str) -> None:
+        with self._lock:
+            super().ended(incident_id)
+            self.entries.append(QueueEntry(time.time(), "end", "", incident_id, (), self.calls_up()))
 
     def _record(self, kind: str, order: LegOrder) -> None:
         self.entries.append(QueueEntry(time.time(), kind, order.leg_id, order.incident_id, order.priority,
-                                       self.calls_up()))
+                                       self.calls_up(), order.calls_wanted))
 
 
 def rtp_port_range(count: int, attempts: int = 200) -> tuple[int, int]:

@@ -51,6 +51,7 @@ from callcenter.service.callback import CallBack, CallBackTimeline, SimulatedCal
 from callcenter.service.engine import IncidentEngine
 from callcenter.service.guard import GuardedCallBack, GuardedChannel, KnownNumbers, operator_phone_set
 from callcenter.service.leg_reports import LegReports
+from callcenter.service.mass_event import MassEventBoard
 from callcenter.service.outage import DegradedMode
 from callcenter.service.ports import AlertChannel
 from callcenter.service.press_ledger import PressLedger
@@ -67,6 +68,7 @@ from callcenter.twilio.callback import build_call_back as build_twilio_call_back
 from callcenter.twilio.client import TwilioApi
 from callcenter.twilio.failover import FailoverPath
 from callcenter.twilio.recordings import RecordingKeeper
+from callcenter.twilio.responders import StoredLegs
 from callcenter.twilio.webhooks import TwilioWebhooks
 from contacts.phones import mask_phone
 
@@ -126,6 +128,7 @@ class Container:
             write_turns=WriteTurns(1 if self.engine.dialect.name == "sqlite" else 8),
             orphans=self._orphan_canceller(channels[Channel.CALL].name) if sip else None,
             presses=self.press_ledger,
+            mass_events=MassEventBoard(self.policy, link=self.settings.http.public_base_url.rstrip("/") + "/"),
         )
         # Channels report later and go on; the reports are written in batches per incident
         # (callcenter/service/leg_reports.py).
@@ -194,7 +197,8 @@ class Container:
     def sip_service(self) -> SipService:
         """The SIP phone (extension 995) and its alert channel; calls wait for the engine to exist.
         Answered alert legs run the alert flow, which stores a neighbour's key as it is pressed."""
-        return SipService(self.settings.sip, on_emergency=_engine_not_ready, alert_handler=self.alert_leg_handler)
+        return SipService(self.settings.sip, on_emergency=_engine_not_ready, alert_handler=self.alert_leg_handler,
+                          still_wanted=StoredLegs(self.incident_store).still_pending)
 
     def _wire_sip_flows(self, incidents: IncidentEngine) -> None:
         """995 calls open the incident on the INVITE, then run the IVR flows (docs/ivr.md, docs/sip.md)."""

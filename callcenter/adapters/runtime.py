@@ -124,6 +124,7 @@ class EngineRuntime:
             log.info("leader %s: replaced legs of an instance that died", self.leadership.holder)
         self.engine.dispatch_due()
         self.engine.escalate_due()
+        self.engine.send_summaries()
 
     def _replay(self) -> None:
         """Store what was spooled during a database outage (while it is still away, nothing happens)."""

@@ -42,6 +42,10 @@ class IncidentError(Exception):
 # alerted yet. Level 0 is entered when an operator releases it or the hold ends.
 HELD_LEVEL = -1
 
+# A level's first call leaving the trunk queue restarts its clock only if that moves the deadline by
+# more than this: on a free trunk the first call leaves within milliseconds of the level's start.
+_CLOCK_SLACK = timedelta(seconds=1)
+
 
 @dataclass(frozen=True, slots=True)
 class IncidentEvent:
@@ -140,17 +144,59 @@ class Incident:
         """Nobody alerted yet: the caller is unverified and no operator has released the incident."""
         return self.level == HELD_LEVEL and self.status is IncidentStatus.ALERTING
 
-    def escalation_due(self, level: int, token: int, now: datetime, policy: EscalationPolicy) -> bool:
+    def escalation_due(self, level: int, token: int, now: datetime, policy: EscalationPolicy,
+                       summarised: frozenset[str] = frozenset()) -> bool:
         """A timer fired. Acts only if it is still the timer this state expects. For a held incident
-        this is the end of its hold: level 0 is alerted although no operator released it."""
+        this is the end of its hold: level 0 is alerted although no operator released it.
+        ``summarised``: recipients a mass-event summary covers instead of a leg of this incident."""
         due = self.next_escalation_at
         if (self.status is not IncidentStatus.ALERTING or token != self.escalation_token
                 or level != self.level + 1 or due is None or now < due):
             return False
         if self.level == HELD_LEVEL:
             self._event(now, "released", SYSTEM, reason="hold ended, no operator released it")
-        self._enter_level(level, now, policy)
+        elif policy.congestion.clock_from_first_call and self._level_untried():
+            # Every call of this level still waits for a trunk channel: its neighbours were never
+            # called, so climbing past them would only queue more calls. The clock starts when the
+            # first of them rings (``_first_call_placed``).
+            self.escalation_token += 1
+            self.next_escalation_at = None
+            self._event(now, "escalation_waits", SYSTEM, level=self.level,
+                        reason="no call of this level has been placed yet: the trunk is full")
+            return False
+        self._enter_level(level, now, policy, summarised)
         return True
+
+    def _level_untried(self) -> bool:
+        """The current level's calls all wait in a channel's queue for a trunk channel: none was placed.
+        (A leg still pending was never handed to a channel: that is no sign of a full trunk, and the
+        auditor flags it when late.)"""
+        calls = [leg for leg in self.legs.values()
+                 if leg.level == self.level and leg.channel is Channel.CALL and leg.purpose is LegPurpose.ALERT
+                 and leg.status is not LegStatus.CANCELLED]
+        return any(leg.status is LegStatus.QUEUED for leg in calls) and all(leg.status.is_waiting for leg in calls)
+
+    def _first_call_placed(self, leg: AlertLeg, was: LegStatus, now: datetime, policy: EscalationPolicy) -> None:
+        """The current level's first call left a channel's queue for a trunk channel: the level's wait
+        runs from now, unless that moves it by less than a second (on a free trunk the first call
+        leaves at once and nothing changes)."""
+        if (not policy.congestion.clock_from_first_call or self.status is not IncidentStatus.ALERTING
+                or leg.level != self.level or self.level == HELD_LEVEL or leg.channel is not Channel.CALL
+                or leg.purpose is not LegPurpose.ALERT or was is not LegStatus.QUEUED or not leg.status.was_placed):
+            return
+        if any(other is not leg and other.level == self.level and other.channel is Channel.CALL
+               and other.purpose is LegPurpose.ALERT and other.status.was_placed for other in self.legs.values()):
+            return
+        rule = policy.level(self.level)
+        if rule is None or rule.wait is None or self.level + 1 >= len(self.plan.levels):
+            return
+        due = now + rule.wait
+        if self.next_escalation_at is not None and due <= self.next_escalation_at + _CLOCK_SLACK:
+            return
+        self.escalation_token += 1
+        self.next_escalation_at = due
+        self._event(now, "level_clock", SYSTEM, level=self.level, next_escalation_at=due,
+                    reason="the level's first call left the queue for a trunk channel")
 
     def release(self, actor: Actor, now: datetime, policy: EscalationPolicy) -> None:
         """An operator checked a held incident (called the household back, say) and alerts its neighbours."""
@@ -177,7 +223,7 @@ class Incident:
         self._mark_urgent(now, "unverified caller: the neighbours wait for an operator's release")
 
     def press_again(self, now: datetime, policy: EscalationPolicy, counted: bool = True, *,
-                    trust: CallerTrust) -> None:
+                    trust: CallerTrust, summarised: frozenset[str] = frozenset()) -> None:
         """The same household pressed again while this incident is open.
 
         Each counted press climbs ``repeat_press_jump`` levels; every level passed on the way is
@@ -208,7 +254,7 @@ class Incident:
             return
         target = min(self.level + policy.repeat_press_jump, len(self.plan.levels) - 1)
         for index in range(self.level + 1, target + 1):
-            self._enter_level(index, now, policy)
+            self._enter_level(index, now, policy, summarised)
 
     def flag_press_after_close(self, previous_id: str, closed_at: datetime, now: datetime) -> None:
         """This incident opened soon after the household's previous one was closed: a stuck key or a
@@ -217,7 +263,8 @@ class Incident:
         self._event(now, "press_after_close", SYSTEM, previous_incident=previous_id, seconds=round(seconds, 1))
         self._mark_urgent(now, f"pressed {seconds:.0f} s after incident {previous_id} was closed")
 
-    def _enter_level(self, index: int, now: datetime, policy: EscalationPolicy) -> None:
+    def _enter_level(self, index: int, now: datetime, policy: EscalationPolicy,
+                     summarised: frozenset[str] = frozenset()) -> None:
         planned = self.plan.level(index)
         rule = policy.level(index)
         if planned is None or rule is None:
@@ -230,13 +277,18 @@ class Incident:
                     next_escalation_at=self.next_escalation_at)
         if planned.urgent:
             self._mark_urgent(now, f"escalation reached {planned.name}")
-        self._plan_level_legs(planned, now)
+        self._plan_level_legs(planned, now, summarised)
 
-    def _plan_level_legs(self, planned: PlannedLevel, now: datetime) -> None:
+    def _plan_level_legs(self, planned: PlannedLevel, now: datetime, summarised: frozenset[str]) -> None:
         # One pass over the legs, not one per recipient and channel: a level plans twenty legs.
         in_progress = self._alerts_in_progress()
+        covered = [item.recipient for item in planned.recipients if item.recipient.key in summarised]
+        if covered:
+            # A mass event: these get one summary for all their incidents (MassEventSummaries).
+            self._event(now, "summarised", SYSTEM, level=planned.index, recipients=[r.name for r in covered],
+                        reason="mass event: one summary for all incidents instead of a call for each")
         for item in planned.recipients:
-            if self._has_acknowledged(item.recipient):
+            if self._has_acknowledged(item.recipient) or item.recipient.key in summarised:
                 continue
             for channel in item.channels:
                 if (item.recipient.key, channel) not in in_progress:
@@ -260,7 +312,9 @@ class Incident:
             raise IncidentError(f"{leg.channel} leg cannot report {outcome}")
         if not _moves_forward(leg, outcome):
             return False
+        was = leg.status
         self._set_leg(leg, outcome, now, detail, provider_ref)
+        self._first_call_placed(leg, was, now, policy)
         if outcome is LegStatus.ACKNOWLEDGED and leg.purpose is LegPurpose.ALERT:
             # A "1" sent back to a help-coming or cancellation text is no answer to the alert.
             self._acknowledge(leg.recipient, now, leg.id, policy)
@@ -335,7 +389,8 @@ class Incident:
                 if leg.purpose is LegPurpose.ALERT and not leg.status.is_final}
 
     def _cancel_pending(self, now: datetime, reason: str, recipient: Recipient | None = None) -> None:
-        for leg in self.pending_legs():
+        """Stand down the alerts not placed yet: planned, or waiting in a channel for a trunk channel."""
+        for leg in [leg for leg in self.legs.values() if leg.status.is_waiting]:
             if leg.purpose is LegPurpose.ALERT and (recipient is None or leg.recipient.key == recipient.key):
                 self._set_leg(leg, LegStatus.CANCELLED, now, reason, "")
 
@@ -349,6 +404,14 @@ class Incident:
     def _notify(self, recipients: list[Recipient], purpose: LegPurpose, now: datetime) -> None:
         for recipient in recipients:
             self._add_leg(recipient, Channel.SMS, purpose, self.level, now, now)
+
+    def add_summary(self, recipient: Recipient, now: datetime) -> AlertLeg:
+        """A mass-event summary to an upper-level recipient goes out as an SMS leg of this incident
+        (one of theirs), so its delivery shows on a timeline like any other message."""
+        self._require_open()
+        sent = sum(1 for leg in self.legs.values()
+                   if leg.purpose is LegPurpose.SUMMARY and leg.recipient.key == recipient.key)
+        return self._add_leg(recipient, Channel.SMS, LegPurpose.SUMMARY, self.level, now, now, sent + 1)
 
     # -- acknowledgements and quorum -------------------------------------------------------
 

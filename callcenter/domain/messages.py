@@ -32,6 +32,11 @@ class MessageTemplates:
     alert_sms: str
     help_coming_sms: str
     cancellation_sms: str
+    # Placeholders: {alerting} incidents alerting that list the recipient, {never_called} of them with
+    # no neighbour's phone rung yet, {link} the console.
+    mass_event_summary_sms: str = (
+        "【995】大范围求助：您辖区有{alerting}起求助正在告警，其中{never_called}起尚无邻居接通电话。"
+        "各户已按预案通知，您无需逐户回电。详情：{link}")
     unknown_caller_label: str = "未登记号码"
     max_segments: int = 3
     timezone: str = "Asia/Shanghai"
@@ -91,6 +96,17 @@ def _format(template: str, values: dict[str, str]) -> str:
         raise TemplateError(f"bad placeholder in template {template!r}: {exc}") from None
 
 
+def render_summary(templates: MessageTemplates, alerting: int, never_called: int, link: str) -> str:
+    """The mass-event summary: counts and a link, nothing to shorten."""
+    try:
+        text = templates.mass_event_summary_sms.format(alerting=alerting, never_called=never_called, link=link)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise TemplateError(f"bad placeholder in template {templates.mass_event_summary_sms!r}: {exc}") from None
+    if segments(text) > templates.max_segments:
+        raise TemplateError(f"message needs {segments(text)} SMS parts, more than {templates.max_segments}")
+    return text
+
+
 def check_templates(templates: MessageTemplates) -> None:
     """Render every template with long sample facts so a bad template fails at start-up."""
     sample = MessageFacts(
@@ -103,3 +119,7 @@ def check_templates(templates: MessageTemplates) -> None:
             render(getattr(templates, name), sample, templates)
         except TemplateError as exc:
             raise TemplateError(f"{name}: {exc}") from None
+    try:
+        render_summary(templates, 1000, 1000, "https://console.example.cn/")
+    except TemplateError as exc:
+        raise TemplateError(f"mass_event_summary_sms: {exc}") from None

@@ -102,6 +102,45 @@ class SourceLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class MassEvent:
+    """When many incidents alert at once in one township, its upper levels get a summary.
+
+    With ``open_incidents`` or more incidents alerting at once in a township (a typhoon, a flood), the
+    targets of levels from ``summary_from_level`` on (village station, township duty officer, police)
+    are not called once per incident: each gets one SMS every ``summary_every`` with the count and the
+    link to the township's list, for as long as the mass event lasts. Their incidents still climb, and
+    the operators still see each one.
+    """
+
+    open_incidents: int = 10
+    summary_from_level: int = 2
+    summary_every: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Congestion:
+    """What changes while calls wait for trunk channels (a mass event fills the trunk).
+
+    ``quorum_margin``: with calls waiting, an incident has at most its quorum's remaining need plus this
+    many calls up at once; the next ones ring as those end, and others' first calls come before them.
+    ``level_clock``: ``first_call`` (default): a level's wait runs from when its first call could ring,
+    so an incident whose neighbours were never called is not escalated past them by a timer;
+    ``entered``: from when the level was entered, whatever the trunk.
+    """
+
+    quorum_margin: int = 1
+    level_clock: str = "first_call"
+    mass_event: MassEvent = MassEvent()
+
+    @property
+    def clock_from_first_call(self) -> bool:
+        return self.level_clock == "first_call"
+
+
+LEVEL_CLOCKS = ("first_call", "entered")
+
+
+@dataclass(frozen=True, slots=True)
 class EscalationPolicy:
     levels: tuple[Level, ...]
     quorum: Quorum = Quorum()
@@ -115,15 +154,21 @@ class EscalationPolicy:
     # does (an unattended night is no dropped emergency). Zero: alerted at once, only flagged.
     unverified_hold: timedelta = timedelta(seconds=90)
     source_limit: SourceLimit = SourceLimit()
+    congestion: Congestion = Congestion()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def level(self, index: int) -> Level | None:
         return self.levels[index] if 0 <= index < len(self.levels) else None
 
+    def calls_wanted(self, acknowledgements: int) -> int:
+        """Calls an incident with this many acknowledgements wants up at once while calls wait."""
+        return max(1, self.quorum.acknowledgements - acknowledgements) + self.congestion.quorum_margin
+
 
 def policy_from_mapping(data: Mapping[str, Any]) -> EscalationPolicy:
     data = _mapping(data, ())
-    _only_keys(data, (), {"levels", "quorum", "redial", "repeat_press", "ring_timeout_seconds", "unverified_caller"})
+    _only_keys(data, (), {"levels", "quorum", "redial", "repeat_press", "ring_timeout_seconds", "unverified_caller",
+                          "congestion"})
     levels = _levels(_required(data, (), "levels"))
     repeat = _mapping(data.get("repeat_press", {}), ("repeat_press",))
     _only_keys(repeat, ("repeat_press",), {"window_seconds", "jump_levels", "counted_per_minute",
@@ -139,6 +184,29 @@ def policy_from_mapping(data: Mapping[str, Any]) -> EscalationPolicy:
         press_limit=_press_limit(repeat),
         unverified_hold=_unverified_hold(unverified),
         source_limit=_source_limit(_mapping(unverified.get("per_source", {}), ("unverified_caller", "per_source"))),
+        congestion=_congestion(_mapping(data.get("congestion", {}), ("congestion",))),
+    )
+
+
+def _congestion(data: Mapping[str, Any]) -> Congestion:
+    path: Path = ("congestion",)
+    _only_keys(data, path, {"quorum_margin", "level_clock", "mass_event"})
+    clock = data.get("level_clock", "first_call")
+    if clock not in LEVEL_CLOCKS:
+        raise PolicyError((*path, "level_clock"), f"unknown value {clock!r} (allowed: {', '.join(LEVEL_CLOCKS)})")
+    mass = _mapping(data.get("mass_event", {}), (*path, "mass_event"))
+    _only_keys(mass, (*path, "mass_event"), {"open_incidents", "summary_from_level", "summary_every_seconds"})
+    # From the third level (village station, township) on by default; past the last level: no summaries.
+    from_level = _int(mass.get("summary_from_level", 2), (*path, "mass_event", "summary_from_level"), 1)
+    return Congestion(
+        quorum_margin=_int(data.get("quorum_margin", 1), (*path, "quorum_margin"), 0),
+        level_clock=str(clock),
+        mass_event=MassEvent(
+            open_incidents=_int(mass.get("open_incidents", 10), (*path, "mass_event", "open_incidents"), 2),
+            summary_from_level=from_level,
+            summary_every=_seconds(mass.get("summary_every_seconds", 300),
+                                   (*path, "mass_event", "summary_every_seconds"), minimum=30),
+        ),
     )
 
 

@@ -73,11 +73,13 @@ class LegPurpose(StrEnum):
     ALERT = "alert"  # who needs help, where; asks for 1 = coming
     HELP_COMING = "help_coming"  # quorum met: others may stand down
     CANCELLATION = "cancellation"  # the household or an operator called it off
+    SUMMARY = "summary"  # a mass event: one SMS to an upper level for all its incidents (service/mass_event.py)
 
 
 class LegStatus(StrEnum):
     PENDING = "pending"  # planned and stored, not yet handed to a channel
-    DIALING = "dialing"  # claimed and handed to the call channel
+    QUEUED = "queued"  # handed to a call channel that waits for a free trunk channel: not ringing yet
+    DIALING = "dialing"  # the call is being placed (handed to a channel that dials at once, or dialled)
     RINGING = "ringing"
     ANSWERED = "answered"  # picked up, no key yet
     ACKNOWLEDGED = "acknowledged"  # pressed 1 (or replied 1)
@@ -97,7 +99,13 @@ class LegStatus(StrEnum):
 
     @property
     def was_placed(self) -> bool:
-        return self not in (LegStatus.PENDING, LegStatus.CANCELLED)
+        """The recipient's phone was (or is being) reached: a call still waiting for a trunk channel was not."""
+        return self not in (LegStatus.PENDING, LegStatus.QUEUED, LegStatus.CANCELLED)
+
+    @property
+    def is_waiting(self) -> bool:
+        """Not placed yet, and may still be (stood down by a quorum or a close without ringing anyone)."""
+        return self in (LegStatus.PENDING, LegStatus.QUEUED)
 
 
 FINAL_LEG_STATUSES = frozenset({
@@ -108,7 +116,8 @@ FINAL_LEG_STATUSES = frozenset({
 # What each channel may report, so a call never gets "delivered" nor an SMS "busy".
 CHANNEL_OUTCOMES: dict[Channel, frozenset[LegStatus]] = {
     Channel.CALL: frozenset({
-        LegStatus.DIALING, LegStatus.RINGING, LegStatus.ANSWERED, LegStatus.ACKNOWLEDGED, LegStatus.DECLINED,
+        LegStatus.QUEUED, LegStatus.DIALING, LegStatus.RINGING, LegStatus.ANSWERED, LegStatus.ACKNOWLEDGED,
+        LegStatus.DECLINED,
         LegStatus.ANSWERED_WITHOUT_KEY, LegStatus.BUSY, LegStatus.NO_ANSWER, LegStatus.FAILED,
     }),
     Channel.SMS: frozenset({
@@ -119,8 +128,8 @@ CHANNEL_OUTCOMES: dict[Channel, frozenset[LegStatus]] = {
 
 # How far along a leg is; an outcome that would move it backwards is stale and ignored.
 LEG_PROGRESS: dict[LegStatus, int] = {
-    LegStatus.PENDING: 0, LegStatus.DIALING: 1, LegStatus.SUBMITTED: 1, LegStatus.RINGING: 2,
-    LegStatus.ANSWERED: 3,
+    LegStatus.PENDING: 0, LegStatus.QUEUED: 1, LegStatus.DIALING: 2, LegStatus.SUBMITTED: 2, LegStatus.RINGING: 3,
+    LegStatus.ANSWERED: 4,
 }
 
 

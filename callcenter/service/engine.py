@@ -7,6 +7,7 @@ database describing what still has to happen; ``recover`` picks it up.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from callcenter.domain.incident import AlertLeg, Incident, IncidentError, IncidentEvent
-from callcenter.domain.messages import MessageFacts, MessageTemplates, render
+from callcenter.domain.messages import MessageFacts, MessageTemplates, render, render_summary
 from callcenter.domain.plan import plan_fan_out
 from callcenter.domain.policy import EscalationPolicy
 from callcenter.domain.sources import SourceVerdict
@@ -30,7 +31,9 @@ from callcenter.domain.types import (
     IncidentStatus,
     LegPurpose,
     LegStatus,
+    Recipient,
 )
+from callcenter.service.mass_event import MassEventBoard
 from callcenter.service.outage import DegradedMode, Report
 from callcenter.service.ports import (
     AlertChannel,
@@ -46,6 +49,7 @@ from callcenter.service.ports import (
     Timer,
     Timers,
     close_sends,
+    handed_over_status,
 )
 from callcenter.service.press_ledger import PressLedger
 from callcenter.service.write_turns import Turn, WriteTurns
@@ -80,6 +84,10 @@ class _Handover:
     ref: str
 
 
+def _add_summary(recipient: Recipient, incident: Incident, now: datetime) -> None:
+    incident.add_summary(recipient, now)
+
+
 def default_incident_id(now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
@@ -99,6 +107,7 @@ class IncidentEngine:
         executor: Executor | None = None, new_id: Callable[[datetime], str] = default_incident_id,
         presses: PressLedger | None = None, outage: DegradedMode | None = None,
         write_turns: WriteTurns | None = None, orphans: Callable[[Sequence[LegRef]], None] | None = None,
+        mass_events: MassEventBoard | None = None,
     ) -> None:
         self.store, self.directory, self.policy, self.templates = store, directory, policy, templates
         self.channels, self.timers, self.clock, self.events = channels, timers, clock, events
@@ -118,6 +127,8 @@ class IncidentEngine:
         # Told of the legs a dead instance left in flight, before their next attempts are placed: its
         # calls may still ring (callcenter/sip/orphans.py).
         self.orphans = orphans
+        # Upper levels in a mass event get one summary instead of a call per incident.
+        self.mass_events = mass_events or MassEventBoard(policy)
         if outage is not None:
             outage.survives_restart = lambda provider: bool((c := self._channel_named(provider)) and c.survives_restart)
             outage.on_stored = self.stored_after_outage
@@ -217,7 +228,8 @@ class IncidentEngine:
     def escalation_timer(self, incident_id: str, level: int, token: int, turn: Turn = Turn.COMMAND) -> None:
         if self.outage is not None and self.outage.waiting(incident_id):
             return  # spooled reports come first; the sweep fires it after the replay
-        self._command(incident_id, lambda i, now: i.escalation_due(level, token, now, self.policy), turn)
+        self._command(incident_id, lambda i, now: i.escalation_due(
+            level, token, now, self.policy, self.mass_events.summarised(i)), turn)
 
     def leg_timer(self, incident_id: str) -> None:
         """The incident's earliest waiting leg fell due: place what is due, arm the timer for the rest."""
@@ -311,6 +323,19 @@ class IncidentEngine:
             self.leg_timer(incident_id)
         return len(refs)
 
+    def send_summaries(self) -> int:
+        """Mass events: one summary SMS to each upper-level recipient whose turn has come (the leader's
+        sweep runs this). Each goes out as a leg of one of their incidents. Returns how many."""
+        sent = 0
+        for due in self.mass_events.due(self.clock.now()):
+            try:
+                self._command(due.incident_id, functools.partial(_add_summary, due.recipient))
+                sent += 1
+            except (UnknownIncidentError, IncidentError) as exc:  # it closed meanwhile: the next round picks another
+                log.info("mass-event summary to %s not sent with incident %s: %s",
+                         mask_phone(due.recipient.phone), due.incident_id, exc)
+        return sent
+
     def escalate_due(self) -> int:
         """Fire every escalation whose time has passed (a timer on another instance, or lost)."""
         due = self.store.due_escalations(self.clock.now())
@@ -345,7 +370,8 @@ class IncidentEngine:
         with self.write_turns.turn(Turn.PRESS), self.store.unit_of_work() as uow:
             existing = uow.incidents.find_open(key)
             if existing is not None and _joins(existing, now, self.policy):
-                existing.press_again(now, self.policy, counted, trust=press.trust)
+                existing.press_again(now, self.policy, counted, trust=press.trust,
+                                     summarised=self.mass_events.summarised(existing))
                 if banned:
                     existing.keep_held(banned, now)
                 uow.incidents.save(existing, now)
@@ -417,6 +443,7 @@ class IncidentEngine:
             self.presses.closed(_open_key(incident), incident.id, incident.closed_at)
         events, incident.new_events = incident.new_events, []
         incident.changed_legs = set()
+        self.mass_events.observe(incident)
         if events:
             self.events.publish(incident.id, events)
         self._schedule(incident, now)
@@ -477,9 +504,9 @@ class IncidentEngine:
         return [leg for leg in incident.pending_legs() if leg.due_at <= now]
 
     def _send(self, order: LegOrder) -> None:
-        placed = LegStatus.DIALING if order.channel is Channel.CALL else LegStatus.SUBMITTED
+        channel = self._channel(order.channel)
         try:
-            ref = self._channel(order.channel).send(order)
+            ref = channel.send(order)
         except Exception as exc:  # every failure of a channel is an outcome, never a lost leg
             if self._dispatch_stopped:  # the leg stays claimed: the next leader's recovery replaces it
                 log.info("leg %s not sent, the engine is stopping: %s", order.leg_id, exc)
@@ -488,7 +515,7 @@ class IncidentEngine:
             self._handed_over(order.incident_id, _Handover(order.leg_id, LegStatus.FAILED,
                                                            f"{type(exc).__name__}: {exc}", ""))
             return
-        self._handed_over(order.incident_id, _Handover(order.leg_id, placed, "", ref))
+        self._handed_over(order.incident_id, _Handover(order.leg_id, handed_over_status(channel, order, ref), "", ref))
 
     def _handed_over(self, incident_id: str, item: _Handover) -> None:
         """Store what the channels said on hand-over, many legs of one incident per unit of work.
@@ -546,13 +573,19 @@ class IncidentEngine:
             log.exception("hand-over of %d legs of unknown incident %s not recorded", len(batch), incident_id)
 
     def _order(self, incident: Incident, leg: AlertLeg, facts: MessageFacts) -> LegOrder:
+        if leg.purpose is LegPurpose.SUMMARY:
+            alerting, never_called = self.mass_events.counts(leg.recipient.key)
+            text = render_summary(self.templates, alerting, never_called, self.mass_events.link)
+            return LegOrder(leg.id, incident.id, leg.channel, leg.purpose, leg.attempt, leg.recipient, text, facts,
+                            incident.level, leg_level=leg.level)
         template = {
             LegPurpose.ALERT: self.templates.alert_sms,
             LegPurpose.HELP_COMING: self.templates.help_coming_sms,
             LegPurpose.CANCELLATION: self.templates.cancellation_sms,
         }[leg.purpose]
         return LegOrder(leg.id, incident.id, leg.channel, leg.purpose, leg.attempt, leg.recipient,
-                        render(template, facts, self.templates), facts, incident.level)
+                        render(template, facts, self.templates), facts, incident.level, leg_level=leg.level,
+                        calls_wanted=self.policy.calls_wanted(len(incident.acks)))
 
     def _facts(self, incident: Incident) -> MessageFacts:
         return MessageFacts(

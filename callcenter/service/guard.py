@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from callcenter.service.callback import CallBack, CallBackError
-from callcenter.service.ports import AlertChannel, Clock, LegOrder, close_sends
+from callcenter.service.ports import AlertChannel, Clock, LegOrder, close_sends, is_queued
 from contacts.phones import PhonePolicy, mask_phone, normalise_phone, try_normalise
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,9 @@ class GuardedChannel:
             what = f"{order.channel} leg of incident {order.incident_id}"
             raise DestinationRefused(_refuse(what, order.recipient.phone, reason))
         return self.inner.send(order)
+
+    def is_queued(self, ref: str) -> bool:
+        return is_queued(self.inner, ref)
 
     def close_sends(self) -> None:
         close_sends(self.inner)

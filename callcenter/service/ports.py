@@ -45,11 +45,16 @@ class LegOrder:
     recipient: Recipient
     text: str  # the SMS body, or the alert read out when no recorded prompt fits
     facts: MessageFacts
-    incident_level: int = 0  # the incident's escalation level: a channel's queue serves higher levels first
+    incident_level: int = 0  # the incident's escalation level when the leg was handed over
+    leg_level: int = 0  # the level that planned this leg
+    # While calls wait for channels: how many calls this incident wants up at once (its quorum's
+    # remaining need plus the policy's margin; callcenter/service/dial_queue.py).
+    calls_wanted: int = 1
 
     @property
     def priority(self) -> tuple[int, datetime]:
-        """Sort key for a channel queue: highest escalation level first, then the oldest press."""
+        """Sort key for a rate-limited send queue (Twilio's pacer): highest escalation level first,
+        then the oldest press. Trunk channels are shared by FairDialQueue instead."""
         return (-self.incident_level, self.facts.pressed_at)
 
 
@@ -71,6 +76,22 @@ class AlertChannel(Protocol):
     survives_restart: bool
 
     def send(self, order: LegOrder) -> str: ...
+
+
+def handed_over_status(channel: object, order: LegOrder, ref: str) -> LegStatus:
+    """What a leg is once ``channel`` took it: an SMS submitted; a call dialling, or queued when the
+    channel holds it for a free trunk channel (its ``is_queued(ref)``; wrappers pass it on). A call
+    that leaves the queue meanwhile is reported dialling by its channel, which moves it on either way."""
+    if order.channel is not Channel.CALL:
+        return LegStatus.SUBMITTED
+    queued = getattr(channel, "is_queued", None)
+    return LegStatus.QUEUED if queued is not None and queued(ref) else LegStatus.DIALING
+
+
+def is_queued(channel: object, ref: str) -> bool:
+    """For wrappers: whether the channel they wrap holds ``ref`` waiting for a trunk channel."""
+    queued = getattr(channel, "is_queued", None)
+    return bool(queued is not None and queued(ref))
 
 
 def close_sends(channel: object) -> None:

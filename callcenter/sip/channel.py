@@ -1,7 +1,11 @@
 """SipAlertChannel: alert calls over the hardened phone, at most ``max_channels`` at once.
 
-Legs beyond the limit wait in a queue that serves the highest escalation level first, then the
-oldest key press (``LegOrder.priority``). ``send`` only queues: it never waits for a recipient.
+Legs beyond the limit wait in a queue shared fairly across incidents (FairDialQueue,
+callcenter/service/dial_queue.py): the next free channel goes to the incident with the fewest calls up,
+and while calls wait no incident has more up than its quorum needs plus a margin. ``send`` only
+queues: it never waits for a recipient. A waiting leg is reported ``queued`` when handed over
+(``is_queued``) and ``dialing`` when it leaves the queue; one the incident stood down while it waited
+(its quorum met, the incident closed: ``still_wanted`` says) is dropped without ringing anyone.
 
 As a failover path (callcenter.twilio.failover) the channel is healthy while the phone is registered
 and the trunk has not refused an INVITE with 503 within ``trunk_recheck`` seconds. A leg that was
@@ -14,20 +18,18 @@ no attempt is placed twice.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from pyVoIP.VoIP import CallState
 
 from callcenter.domain.types import LegStatus
 from callcenter.ivr.media import AnsweredLegHandler, LegDecided
+from callcenter.service.dial_queue import FairDialQueue
 from callcenter.service.ports import LegOrder, OutcomeSink
 from callcenter.sip.media import SipCallMedia
 from callcenter.sip.orphans import DialogIds, dialog_ids
@@ -46,36 +48,6 @@ class Dialer(Protocol):
     def call(self, number: str, dialog: DialogIds | None = None) -> HardenedCall: ...
 
 
-@dataclass(order=True)
-class _Queued:
-    priority: tuple[object, ...]
-    order: LegOrder = field(compare=False)
-    ref: str = field(compare=False)
-
-
-class LegQueue:
-    """Waiting legs, most urgent first; thread-safe."""
-
-    def __init__(self) -> None:
-        self._heap: list[_Queued] = []
-        self._seq = itertools.count()
-        self._lock = threading.Lock()
-
-    def push(self, order: LegOrder, ref: str) -> None:
-        with self._lock:
-            heapq.heappush(self._heap, _Queued((*order.priority, next(self._seq)), order, ref))
-
-    def pop(self) -> tuple[LegOrder, str] | None:
-        with self._lock:
-            if not self._heap:
-                return None
-            item = heapq.heappop(self._heap)
-            return item.order, item.ref
-
-    def __len__(self) -> int:
-        return len(self._heap)
-
-
 class SipAlertChannel:
     name = "sip"
     survives_restart = False
@@ -84,7 +56,7 @@ class SipAlertChannel:
         self, phone: Dialer, handler: AnsweredLegHandler, *, ring_timeout: float = 30.0, max_channels: int = 30,
         sink: OutcomeSink | None = None, on_dial: Callable[[LegOrder], None] | None = None,
         registered: Callable[[], bool] | None = None, trunk_recheck: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic, still_wanted: Callable[[str], bool] | None = None,
     ) -> None:
         self.phone = phone
         self.handler = handler
@@ -94,7 +66,10 @@ class SipAlertChannel:
         self.on_dial = on_dial  # told as each queued leg is actually dialled (tests, metrics)
         # Told as each leg is dialled, to get what it will say ready while it rings; never blocks.
         self.prepare: Callable[[LegOrder], None] | None = None
-        self.queue = LegQueue()
+        self.queue = FairDialQueue()
+        self._waiting: set[str] = set()  # refs of the legs in the queue
+        # Whether a leg is still to be placed when it leaves the queue (None: every leg is).
+        self.still_wanted = still_wanted
         self.registered = registered  # None: no registration to watch (a static trunk)
         self.trunk_recheck = trunk_recheck
         self.on_released: Released | None = None  # set by the failover channel
@@ -126,9 +101,15 @@ class SipAlertChannel:
 
     def send(self, order: LegOrder) -> str:
         ref = f"sip-{uuid.uuid4().hex[:16]}"
+        with self._lock:
+            self._waiting.add(ref)
         self.queue.push(order, ref)
         self._pump()
         return ref
+
+    def is_queued(self, ref: str) -> bool:
+        """The leg still waits for a trunk channel (nobody's phone rings yet)."""
+        return ref in self._waiting
 
     # -- health, as a failover path --------------------------------------------------------
 
@@ -148,10 +129,18 @@ class SipAlertChannel:
     def release_pending(self) -> int:
         """Hand back every leg still waiting for a channel slot; returns how many."""
         released = 0
-        while (item := self.queue.pop()) is not None:
+        while (item := self._pop()) is not None:
+            self.queue.ended(item[0].incident_id)
             self._hand_back(item[0], item[1], "sip: released while waiting for a trunk channel")
             released += 1
         return released
+
+    def _pop(self) -> tuple[LegOrder, str] | None:
+        item = self.queue.pop()
+        if item is not None:
+            with self._lock:
+                self._waiting.discard(item[1])
+        return item
 
     def _trunk_down(self, order: LegOrder, ref: str, reason: str) -> None:
         self._trunk_refused = (self._clock(), reason)
@@ -185,11 +174,15 @@ class SipAlertChannel:
                 item = self.queue.pop()
                 if item is None:
                     return
+                self._waiting.discard(item[1])
                 self._active += 1
             threading.Thread(target=self._run_leg, args=item, name=f"leg-{item[0].leg_id[-12:]}", daemon=True).start()
 
     def _run_leg(self, order: LegOrder, ref: str) -> None:
         try:
+            if not self._wanted(order):
+                log.info("alert leg %s stood down while it waited for a trunk channel: not dialled", order.leg_id)
+                return
             if self._trunk_refusing() and self.on_released is not None:
                 # Queued before the trunk's 503 reached the failover channel: another path takes it.
                 self._hand_back(order, ref, f"sip: not dialled, trunk refusing ({self.trunk_error})")
@@ -205,9 +198,19 @@ class SipAlertChannel:
             log.exception("alert leg %s failed", order.leg_id)
             self._report(order, LegStatus.FAILED, f"{type(exc).__name__}: {exc}", ref)
         finally:
+            self.queue.ended(order.incident_id)
             with self._lock:
                 self._active -= 1
             self._pump()
+
+    def _wanted(self, order: LegOrder) -> bool:
+        if self.still_wanted is None:
+            return True
+        try:
+            return self.still_wanted(order.leg_id)
+        except Exception:  # cannot tell (the database is away): ringing twice beats not ringing
+            log.exception("could not check alert leg %s before dialling", order.leg_id)
+            return True
 
     def _prepare(self, order: LegOrder) -> None:
         if self.prepare is not None:

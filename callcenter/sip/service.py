@@ -35,6 +35,7 @@ class SipService:
     def __init__(
         self, settings: SipSettings, on_emergency: EmergencyHook,
         inbound_handler: InboundCallHandler = hold_line, alert_handler: AnsweredLegHandler = press_one_to_acknowledge,
+        still_wanted: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.on_emergency = on_emergency
@@ -50,7 +51,7 @@ class SipService:
         self.phone.sip.default_expires = settings.register_expires
         self.channel = SipAlertChannel(
             self.phone, alert_handler, ring_timeout=settings.ring_timeout, max_channels=settings.max_channels,
-            registered=lambda: self.phone.registration.registered,
+            registered=lambda: self.phone.registration.registered, still_wanted=still_wanted,
         )
         self.inbound_calls = 0
         self.keepalive = self._keepalive(settings)

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from callcenter.domain.types import Channel
 from callcenter.ivr.engine import FlowState, encode_state
 from callcenter.ivr.handlers import leg_facts
+from callcenter.service.dial_queue import FairRanks
 from callcenter.service.ports import LegOrder
 from callcenter.twilio.client import TwilioApi
 from callcenter.twilio.errors import LegStoodDown, ProviderDown, RateLimited
@@ -93,6 +94,8 @@ class _TwilioChannel:
     survives_restart: bool = True  # calls and messages live on at Twilio while we restart
     # Asked when the slot comes: a leg stood down while it waited (quorum met) is not sent.
     still_wanted: Callable[[str], bool] | None = None
+    # Waiting legs are served fairly across incidents (service/dial_queue.py), within the rates.
+    ranks: FairRanks = field(default_factory=FairRanks)
     health: PathHealth = field(init=False)
 
     def __post_init__(self) -> None:
@@ -101,9 +104,10 @@ class _TwilioChannel:
     def send(self, order: LegOrder) -> str:
         down = limited = 0
         not_before = 0.0
+        priority = self.ranks.priority(order)
         while True:
             try:
-                slot = self.pacer.acquire(order.priority, not_before)
+                slot = self.pacer.acquire(priority, not_before)
             except PacerClosed as exc:
                 raise ProviderDown(f"{self.name}: {exc}") from exc
             if not self._wanted(order):

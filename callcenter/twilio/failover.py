@@ -22,7 +22,7 @@ from typing import Protocol
 
 from callcenter.domain.types import SYSTEM, Actor, Channel
 from callcenter.service.engine import ChannelError
-from callcenter.service.ports import AlertChannel, LegOrder, close_sends
+from callcenter.service.ports import AlertChannel, LegOrder, close_sends, is_queued
 from callcenter.twilio.errors import LegStoodDown, PathDown
 from callcenter.twilio.routes import ChannelRoutes
 
@@ -89,6 +89,12 @@ class FailoverChannel:
         if not listed:
             raise NoPathError(f"no {self.kind} path configured for {order.recipient.phone}")
         return self._send_over(order, listed, self._by_health(listed))
+
+    def is_queued(self, ref: str) -> bool:
+        """``ref`` as ``send`` returned it (``path:inner``): whether that path holds it waiting."""
+        path, _, inner = ref.partition(":")
+        channel = self.paths.get(path)
+        return channel is not None and is_queued(channel, inner)
 
     def resend(self, released_by: str, order: LegOrder, reason: str) -> str:
         """A leg ``released_by`` took but never placed: that path is failing; send it on the others."""

@@ -1,8 +1,9 @@
 """Send-rate limits: per sender number and per account, served by priority.
 
 Twilio takes about one call per second per account and one SMS per second per number unless
-the account was raised. Each send waits here for a slot: the most urgent waiting leg (highest
-escalation level, then the oldest press) goes first, on the sender number that is free soonest.
+the account was raised. Each send waits here for a slot: the waiting leg with the smallest priority
+goes first (the channels give FairRanks: every incident's first leg before any incident's second,
+callcenter/service/dial_queue.py), on the sender number that is free soonest.
 
 Twilio counts requests when they arrive, and a request can spend a while on the way (a new
 connection, a slow network), so spacing the departures is not enough: two requests sent a second
@@ -21,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from typing import Any
 
 
 class PacerClosed(Exception):
@@ -40,7 +41,7 @@ class Rates:
 
 @dataclass(order=True)
 class _Ticket:
-    priority: tuple[int, datetime]
+    priority: tuple[Any, ...]
     seq: int
     not_before: float = field(compare=False)
 
@@ -99,7 +100,7 @@ class SendPacer:
         self._generation = 0  # bumped by release_waiting: tickets of older generations give up
         self._closed = False
 
-    def acquire(self, priority: tuple[int, datetime], not_before: float = 0.0) -> Slot:
+    def acquire(self, priority: tuple[Any, ...], not_before: float = 0.0) -> Slot:
         """Block until this send may go; the slot names the sender number to use."""
         ticket = _Ticket(priority, next(self._seq), not_before)
         with self._cond:

@@ -13,9 +13,10 @@ from callcenter.twilio.replies import OpenAlert
 _REPLYABLE = (LegStatus.SUBMITTED, LegStatus.DELIVERED)
 
 
-# Not placed yet: waiting for its send slot (pending), or handed to a path that gave it back unplaced
-# (dialing: e.g. queued for a SIP trunk that then answered 503, and moved on to Twilio).
-_UNPLACED = (LegStatus.PENDING, LegStatus.DIALING)
+# Not placed yet: waiting for its send slot (pending), waiting for a trunk channel (queued), or
+# handed to a path that gave it back unplaced (dialing: e.g. queued for a SIP trunk that then
+# answered 503, and moved on to Twilio).
+_UNPLACED = (LegStatus.PENDING, LegStatus.QUEUED, LegStatus.DIALING)
 
 
 class StoredLegs:

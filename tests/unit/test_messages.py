@@ -159,8 +159,8 @@ def test_an_unknown_placeholder_in_the_file_names_its_line(tmp_path: Path) -> No
 
 @pytest.mark.parametrize(("edit", "key", "reason"), [
     (lambda t: t + "welcome_sms: 您好\n", "welcome_sms",
-     "unknown key 'welcome_sms' (allowed: alert_sms, cancellation_sms, help_coming_sms, max_segments, "
-     "timezone, unknown_caller_label)"),
+     "unknown key 'welcome_sms' (allowed: alert_sms, cancellation_sms, help_coming_sms, mass_event_summary_sms, "
+     "max_segments, timezone, unknown_caller_label)"),
     (lambda t: t.replace("cancellation_sms: \"", "cancellation_sms: \"  \" #"), "cancellation_sms",
      "cancellation_sms must be a non-empty text"),
     (lambda t: t.replace("max_segments: 3", "max_segments: three"), "max_segments",

@@ -163,7 +163,8 @@ def test_policy_errors_carry_the_path_of_the_offending_key(data: Any, path: tupl
 # file, line, reason: what an operator reads when the service refuses to start.
 BAD_FILES: list[tuple[str, int, str]] = [
     ("unknown_key.yaml", 8,
-     "quorom: unknown key (allowed: levels, quorum, redial, repeat_press, ring_timeout_seconds, unverified_caller)"),
+     "quorom: unknown key (allowed: congestion, levels, quorum, redial, repeat_press, ring_timeout_seconds, "
+     "unverified_caller)"),
     ("unknown_key_in_level.yaml", 7,
      "levels.0.wait_seconds: unknown key (allowed: name, next_after_seconds, operators, targets, urgent)"),
     ("unknown_role.yaml", 7, f"levels.0.targets.1.role: unknown value 'grid_wroker' (allowed: {ROLES})"),

@@ -31,6 +31,10 @@ class Engine:
         self.calls.append("escalate_due")
         return 0
 
+    def send_summaries(self) -> int:
+        self.calls.append("send_summaries")
+        return 0
+
 
 def runtime(leading: bool) -> tuple[EngineRuntime, Engine]:
     engine = Engine()
@@ -44,8 +48,8 @@ def test_after_recovery_every_sweep_looks_for_legs_of_dead_instances() -> None:
     made, engine = runtime(leading=True)
     made._sweep()
     made._sweep()
-    assert engine.calls == ["recover", "dispatch_due", "escalate_due",
-                            "interrupt_dead:True", "dispatch_due", "escalate_due"]
+    assert engine.calls == ["recover", "dispatch_due", "escalate_due", "send_summaries",
+                            "interrupt_dead:True", "dispatch_due", "escalate_due", "send_summaries"]
 
 
 def test_a_standby_instance_sweeps_nothing() -> None:
@@ -77,7 +81,7 @@ def test_recovery_runs_beside_start_up_and_a_sweep_meanwhile_does_not_start_anot
     engine.go.set()
     assert made.recovered.wait(5)
     made._sweep()
-    assert engine.calls == ["recover", "interrupt_dead:True", "dispatch_due", "escalate_due"]
+    assert engine.calls == ["recover", "interrupt_dead:True", "dispatch_due", "escalate_due", "send_summaries"]
 
 
 def test_a_recovery_that_ends_after_the_lease_was_lost_and_taken_again_does_not_count() -> None:

@@ -50,11 +50,11 @@ class RecordingSink:
         return finals[-1] if finals else None
 
 
-def order(leg: str, phone: str, level: int = 0, pressed_ago: float = 0.0) -> LegOrder:
+def order(leg: str, phone: str, level: int = 0, pressed_ago: float = 0.0, incident: str = "inc-1") -> LegOrder:
     facts = MessageFacts("张家", "一组 3 号", HOUSEHOLD, PRESSED - timedelta(seconds=pressed_ago), "unknown")
     return LegOrder(
-        leg_id=f"inc-1/{leg}", incident_id="inc-1", channel=Channel.CALL, purpose=LegPurpose.ALERT, attempt=1,
-        recipient=Recipient("邻居", phone, "neighbour"), text="", facts=facts, incident_level=level,
+        leg_id=f"{incident}/{leg}", incident_id=incident, channel=Channel.CALL, purpose=LegPurpose.ALERT, attempt=1,
+        recipient=Recipient("邻居", phone, "neighbour"), text="", facts=facts, incident_level=level, calls_wanted=3,
     )
 
 
@@ -242,22 +242,25 @@ def test_unreachable_number_is_reported_not_lost(running: object) -> None:
     assert sink.wait_final("inc-1/leg-4", 15) == LegStatus.NO_ANSWER
 
 
-def test_channel_limit_serves_the_highest_level_then_the_oldest_press(kamailio: Kamailio, sipp_dir: Path) -> None:
-    sip, _, sink = _service(kamailio, max_channels=1, ring_timeout=1.5)
+def test_a_full_trunk_gives_the_next_channel_to_the_incident_with_no_call_up(kamailio: Kamailio,
+                                                                              sipp_dir: Path) -> None:
+    """Two trunk channels, both ringing for incident a; a's third neighbour and b's first wait. The
+    first channel freed goes to b, pressed later but with no call up, then a's third (FairDialQueue)."""
+    sip, _, sink = _service(kamailio, max_channels=2, ring_timeout=1.5)
     dialled: list[str] = []
-    sip.channel.on_dial = lambda o: dialled.append(o.leg_id.split("/")[1])
+    sip.channel.on_dial = lambda o: dialled.append(o.leg_id)
     try:
         responder = Sipp("responder_never_answers", sipp_dir).start()
         register_contact(kamailio.port, "13900000021", responder.port)
-        sip.channel.send(order("first", "13900000021"))
-        assert wait_until(lambda: sip.channel.active_calls == 1, 5)
-        sip.channel.send(order("level0-new", "13900000098", level=0, pressed_ago=10))
-        sip.channel.send(order("level2", "13900000098", level=2, pressed_ago=0))
-        sip.channel.send(order("level0-old", "13900000098", level=0, pressed_ago=60))
-        assert sip.channel.active_calls == 1 and len(sip.channel.queue) == 3
-        for leg in ("first", "level2", "level0-old", "level0-new"):
-            assert sink.wait_final(f"inc-1/{leg}", 20) is not None
-        assert dialled == ["first", "level2", "level0-old", "level0-new"]
+        sip.channel.send(order("a1", "13900000021", pressed_ago=60, incident="inc-a"))
+        sip.channel.send(order("a2", "13900000021", pressed_ago=60, incident="inc-a"))
+        assert wait_until(lambda: sip.channel.active_calls == 2, 5)
+        sip.channel.send(order("a3", "13900000021", pressed_ago=60, incident="inc-a"))
+        sip.channel.send(order("b1", "13900000021", pressed_ago=10, incident="inc-b"))
+        assert sip.channel.active_calls == 2 and len(sip.channel.queue) == 2
+        for leg in ("inc-a/a1", "inc-a/a2", "inc-b/b1", "inc-a/a3"):
+            assert sink.wait_final(leg, 20) is LegStatus.NO_ANSWER
+        assert dialled == ["inc-a/a1", "inc-a/a2", "inc-b/b1", "inc-a/a3"]
     finally:
         sip.stop()
 

@@ -6,10 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from callcenter.domain.messages import MessageFacts
-from callcenter.domain.types import Channel, LegPurpose, LegStatus, Recipient
-from callcenter.service.ports import LegOrder
-from callcenter.sip.channel import LegQueue
+from callcenter.domain.types import LegStatus
 from callcenter.sip.client import contact_uri
 from callcenter.sip.message import SipMessage, has_usable_sdp, response
 from callcenter.sip.outcomes import final_response_outcome
@@ -40,23 +37,6 @@ def test_registration_status_tracks_the_run_of_failures() -> None:
 ])
 def test_final_response_outcomes(code: int, status: LegStatus) -> None:
     assert final_response_outcome(code) is status
-
-
-def _order(leg: str, level: int, pressed_ago: float) -> LegOrder:
-    facts = MessageFacts("张家", "三组", "13800000001", T0 - timedelta(seconds=pressed_ago), "unknown")
-    return LegOrder(f"i/{leg}", "i", Channel.CALL, LegPurpose.ALERT, 1, Recipient("n", "139", "neighbour"), "",
-                    facts, incident_level=level)
-
-
-def test_leg_queue_serves_highest_level_then_oldest_press_then_arrival() -> None:
-    queue = LegQueue()
-    for leg, level, ago in [("a", 0, 5), ("b", 2, 1), ("c", 0, 50), ("d", 2, 1), ("e", 1, 0)]:
-        queue.push(_order(leg, level, ago), leg)
-    served = []
-    while (item := queue.pop()) is not None:
-        served.append(item[1])
-    assert served == ["b", "d", "e", "c", "a"]
-    assert len(queue) == 0
 
 
 def test_audio_fifo_is_bounded_and_pads_with_silence() -> None:
