@@ -31,8 +31,8 @@ _line = EmergencyLine.__table__  # type: ignore[attr-defined]
 _resp = ResponderRow.__table__  # type: ignore[attr-defined]
 
 __all__ = [
-    "OPEN_STATUSES", "AlertCallLeg", "ConsoleQueries", "GridRow", "HouseholdHitRow", "IncidentFilter",
-    "IncidentListRow", "IncidentRecord", "ResponderEntry",
+    "OPEN_STATUSES", "SILENT_EVENT_KINDS", "AlertCallLeg", "ConsoleQueries", "GridRow", "HouseholdHitRow",
+    "IncidentFilter", "IncidentListRow", "IncidentRecord", "ResponderEntry",
 ]
 
 OPEN_STATUSES = ("alerting", "acknowledged")

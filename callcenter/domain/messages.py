@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 __all__ = [
     "ELLIPSIS", "MULTI_SEGMENT", "SINGLE_SEGMENT", "MessageFacts", "MessageTemplates", "TemplateError",
-    "check_templates", "render", "segments",
+    "check_templates", "render", "render_summary", "segments",
 ]
 
 SINGLE_SEGMENT = 70

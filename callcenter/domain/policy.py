@@ -17,8 +17,8 @@ from callcenter.domain.types import Channel, LegStatus
 from contacts.model import Role
 
 __all__ = [
-    "EscalationPolicy", "Level", "Path", "PolicyError", "PressLimit", "Quorum", "Redial", "SourceLimit", "Target",
-    "policy_from_mapping",
+    "LEVEL_CLOCKS", "Congestion", "EscalationPolicy", "Level", "MassEvent", "Path", "PolicyError", "PressLimit",
+    "Quorum", "Redial", "SourceLimit", "Target", "policy_from_mapping",
 ]
 
 Path = tuple[str | int, ...]

@@ -21,7 +21,7 @@ from contacts.model import CallerLookup
 __all__ = [
     "AlertChannel", "Clock", "ConcurrentUpdateError", "DirectoryReader", "EventPublisher", "IncidentRepository",
     "IncidentStore", "LedgerSnapshot", "LegClaims", "LegOrder", "LegRef", "OutcomeSink", "Overdue", "PressRecords",
-    "Timer", "Timers", "UnitOfWork", "close_sends",
+    "Timer", "Timers", "UnitOfWork", "close_sends", "handed_over_status", "is_queued",
 ]
 
 
