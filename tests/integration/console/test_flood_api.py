@@ -15,6 +15,7 @@ from sqlmodel import SQLModel
 
 from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
+from callcenter.db.flood_queries import FloodQueries
 from callcenter.domain.types import Actor, CallerTrust
 from callcenter.settings import CONFIG_DIR, load_settings
 from tests.integration.console.conftest import (
@@ -34,6 +35,26 @@ from tests.waiting import wait_for
 Clients = Callable[[str | None], TestClient]
 OPERATOR = Actor("operator", "test")
 ZHANG_XIAOHONG, GRID_WORKER_LIU = "+8613800000001", "+8613800000003"  # 张小红, 网格员刘 (conftest ROWS)
+
+
+def _console(database_url: str, tmp_path: Path, **engine: object) -> Iterator[ConsoleContainer]:
+    """As conftest's console, with the banner's counts read afresh on every request."""
+    container = build(load_settings(database_url=database_url, data_dir=tmp_path, guard=GUARD,
+                                    engine={"simulated_time_scale": 10_000, **engine},
+                                    console={"flood_banner_fresh_seconds": 0}))
+    container.init_db()
+    insert_directory(container.engine)
+    add_accounts(container)
+    container.runtime.start()
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+@pytest.fixture
+def console(database_url: str, tmp_path: Path) -> Iterator[ConsoleContainer]:
+    yield from _console(database_url, tmp_path)
 
 
 def _sql(console: ConsoleContainer, statement: str, **params: Any) -> None:
@@ -116,14 +137,7 @@ def low_threshold(database_url: str, tmp_path: Path) -> Iterator[ConsoleContaine
     policy = tmp_path / "escalation.yaml"
     policy.write_text((CONFIG_DIR / "escalation.yaml").read_text(encoding="utf-8")
                       + "\ncongestion:\n  mass_event:\n    open_incidents: 2\n", encoding="utf-8")
-    container = build(load_settings(database_url=database_url, data_dir=tmp_path, guard=GUARD,
-                                    engine={"simulated_time_scale": 10_000, "policy_file": policy}))
-    container.init_db()
-    insert_directory(container.engine)
-    add_accounts(container)
-    container.runtime.start()
-    yield container
-    container.close()
+    yield from _console(database_url, tmp_path, policy_file=policy)
 
 
 def test_the_banner_is_on_from_the_policys_count_of_alerting_incidents(low_threshold: ConsoleContainer) -> None:
@@ -182,3 +196,15 @@ def test_placed_alert_calls_are_those_that_left_the_queue(console: ConsoleContai
     _sql(console, "UPDATE alert_leg SET status = 'ringing' WHERE incident_id = :id AND channel = 'call' "
                   "AND recipient_phone = :phone", id=incident, phone=NEIGHBOUR_KEY)
     assert client.get("/api/flood").json()["never_called"] == 0
+
+
+def test_the_counts_are_read_once_per_fresh_seconds_however_many_consoles_ask(console: ConsoleContainer) -> None:
+    clock = [100.0]
+    queries = FloodQueries(console.engine, fresh_seconds=2.0, clock=lambda: clock[0])
+    assert queries.counts().alerting == 0
+    console.runtime.engine.key_press(LINE_A, CallerTrust.LOCAL)
+    clock[0] += 1.9
+    assert queries.counts().alerting == 0  # as read 1.9 s ago
+    assert queries.counts(GRID_A).alerting == 1  # each grid is read on its own
+    clock[0] += 0.1
+    assert queries.counts().alerting == 1
