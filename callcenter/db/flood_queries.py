@@ -4,8 +4,8 @@ The database is true across instances (any of them may have opened an incident o
 so the banner counts there rather than in one process's memory. One round trip of aggregates: a flood
 has about a thousand open incidents, and every operator's console asks every few seconds. The counts
 use ``ix_incident_status_escalation`` (open incidents by status), the legs' ``incident_id`` index (has
-one of its calls been placed?) and ``ix_alert_leg_status_due`` (calls queued): about 20 ms on
-PostgreSQL for a thousand alerting incidents of twenty legs each. The answer is kept for
+one of its calls been placed?) and ``ix_alert_leg_status_due`` (calls queued): 20-50 ms on PostgreSQL
+and SQLite for a thousand alerting incidents of twenty legs each (a shared two-core machine). The answer is kept for
 ``fresh_seconds``, so the database answers once per scope that often however many consoles ask.
 """
 
