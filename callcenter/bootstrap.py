@@ -32,6 +32,7 @@ from callcenter.db.console_queries import ConsoleQueries
 from callcenter.db.directory_edits import DirectoryEdits
 from callcenter.db.directory_repo import SqlDirectory
 from callcenter.db.engine import make_engine, migrate
+from callcenter.db.flood_queries import FloodQueries
 from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.db.press_ledger_repo import SqlPressRecords
 from callcenter.db.snapshot import DirectorySnapshot, database_unavailable
@@ -341,6 +342,11 @@ class ConsoleContainer(Container):
     @cached_property
     def console_queries(self) -> ConsoleQueries:
         return ConsoleQueries(self.engine)
+
+    @cached_property
+    def flood_queries(self) -> FloodQueries:
+        """The flood banner's counts, shared by every console of this process."""
+        return FloodQueries(self.engine, self.settings.console.flood_banner_fresh_seconds)
 
     @cached_property
     def directory_edits(self) -> DirectoryEdits:

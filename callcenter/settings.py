@@ -211,6 +211,9 @@ class ConsoleSettings(_Section):
     first_ack_target_seconds: int = Field(60, ge=1)
     # An open live stream (/api/events) checks its session this often and ends once it is gone.
     live_session_check_seconds: float = Field(10.0, gt=0, le=300)
+    # The flood banner's counts (GET /api/flood) are read at most this often per process and grid,
+    # however many consoles ask.
+    flood_banner_fresh_seconds: float = Field(2.0, ge=0, le=60)
 
 
 class GuardSettings(_Section):

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
 
 from callcenter.accounts.roles import Permission, User
-from callcenter.api import accounts, directory, incidents, live, operations, pages, sources, statistics
+from callcenter.api import accounts, directory, flood, incidents, live, operations, pages, sources, statistics
 from callcenter.api.deps import ContainerDep, LoginRequired, require
 from callcenter.api.directory import visible_household
 from callcenter.api.limits import RequestSizeLimit
@@ -44,7 +44,7 @@ def create_app(container: Container, on_stop: Callable[[], None] | None = None) 
                     "send the returned `csrf_token` as `X-CSRF-Token` with every state-changing request.",
     )
     app.state.container = container
-    for module in (operations, accounts, incidents, live, directory, statistics, sources):
+    for module in (operations, accounts, incidents, flood, live, directory, statistics, sources):
         app.include_router(module.router)
     app.include_router(accounts.protected)
     app.get("/api/households/{household_id}", response_model=HouseholdDetail, tags=["directory"],

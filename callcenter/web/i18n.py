@@ -29,6 +29,13 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "queue.empty": ("当前没有未结警情", "No open incidents"),
     "queue.connected": ("实时连接", "live"),
     "queue.disconnected": ("连接中断，正在重连…", "disconnected, reconnecting…"),
+    "flood.banner": ("大范围求助：{alerting} 起告警中，{never_called} 起尚无人接通，"
+                     "{waiting_for_quorum} 起等待确认人数",
+                     "Mass event: {alerting} incidents alerting, {never_called} with no call placed yet, "
+                     "{waiting_for_quorum} short of quorum"),
+    "flood.trunk": ("；中继 {calls_up}/{channels} 路占用，{calls_queued} 路排队",
+                    "; trunk {calls_up}/{channels} channels busy, {calls_queued} calls queued"),
+    "flood.queued": ("；{calls_queued} 路呼叫排队", "; {calls_queued} calls queued"),
     "col.since": ("按键至今", "Since press"),
     "col.household": ("住户", "Household"),
     "col.place": ("网格", "Grid"),
@@ -48,6 +55,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "status.false_alarm": ("误报", "false alarm"),
     "status.cancelled": ("已取消", "cancelled"),
     "leg.pending": ("待拨", "pending"),
+    "leg.queued": ("排队等中继", "queued for a trunk channel"),
     "leg.dialing": ("拨号中", "dialing"),
     "leg.ringing": ("振铃中", "ringing"),
     "leg.answered": ("已接听", "answered"),

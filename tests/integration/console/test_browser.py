@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from sqlalchemy import text
 
 from bench.web import CHROMIUM, CHROMIUM_ARGS, served
 from callcenter.api.app import create_app
@@ -18,6 +19,7 @@ from callcenter.bootstrap import ConsoleContainer, build
 from callcenter.domain.types import Actor, CallerTrust, LegStatus
 from callcenter.settings import load_settings
 from tests.integration.console.conftest import LINE_A, LINE_B, NEIGHBOUR_KEY, PASSWORD, add_accounts, insert_directory
+from tests.waiting import wait_for
 
 WAIT_MS = 5_000  # a live update is due within 1 s; 5 s leaves room on a loaded machine
 pytestmark = pytest.mark.timeout(120)
@@ -269,3 +271,31 @@ def test_an_operator_sees_a_banned_source_and_lifts_its_ban(page: Page, server: 
 def test_a_grid_worker_has_no_source_bans_page(page: Page, server: LiveServer) -> None:
     sign_in(page, server, "grid_worker")
     expect(page.locator('nav a[href="/sources"]')).to_have_count(0)
+
+
+def test_the_flood_banner_shows_while_calls_wait_for_a_trunk_channel(page: Page, server: LiveServer) -> None:
+    refused: list[str] = []  # script errors, and whatever the Content-Security-Policy blocked
+    page.on("pageerror", lambda error: refused.append(str(error)))
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text
+            else None)
+    sign_in(page, server, "operator")
+    banner = page.locator("#flood-banner[role=status]")
+    expect(banner).to_be_hidden()
+    engine = server.container.runtime.engine
+    incident = engine.key_press(LINE_A, CallerTrust.LOCAL)
+    wait_for(lambda: all(leg.status != "pending" for leg in server.container.incident_store.legs(incident.id)),
+             5.0, "the legs handed to the simulated channels")
+
+    def calls(status: str) -> None:  # what the SIP channel reports as its calls wait for, then get, a channel
+        with server.container.engine.begin() as conn:
+            conn.execute(text("UPDATE alert_leg SET status = :s WHERE channel = 'call'"), {"s": status})
+
+    calls("queued")
+    expect(banner).to_be_visible()  # the page asks every 3 s
+    expect(banner).to_have_text("大范围求助：1 起告警中，1 起尚无人接通，0 起等待确认人数；1 路呼叫排队")
+    page.click("#lang-switch")
+    expect(banner).to_have_text("Mass event: 1 incidents alerting, 1 with no call placed yet, 0 short of quorum; "
+                                "1 calls queued")
+    calls("dialing")
+    expect(banner).to_be_hidden()
+    assert refused == []

@@ -135,6 +135,8 @@ ROUTES: dict[tuple[str, str], Route] = {
         Permission.VIEW_INCIDENTS, lambda c: c.client.get(f"/api/incidents/{c.voice_incident}/voice/0"),  # type: ignore[attr-defined]
         grid_scoped=True),
     ("GET", "/api/events"): Route(Permission.VIEW_INCIDENTS, lambda c: c.client.get("/api/events?lifetime=0.05")),
+    # A grid worker of another grid gets their own grid's counts (tests/integration/console/test_flood_api.py).
+    ("GET", "/api/flood"): Route(Permission.VIEW_INCIDENTS, lambda c: c.client.get("/api/flood")),
     ("POST", "/api/incidents/{incident_id}/acknowledge"): Route(
         Permission.ACT_ON_INCIDENTS, _open_incident_call("POST", "/acknowledge", {"recipient_key": NEIGHBOUR_KEY}),
         grid_scoped=True),
