@@ -1,7 +1,8 @@
 """Ports of the incident engine: every external system behind one small interface.
 
 Real adapters: SQL storage (callcenter.db.incident_repo), APScheduler timers
-(callcenter.adapters.scheduler), SIP and Twilio channels (later). Fakes: callcenter.adapters.fakes.
+(callcenter.adapters.scheduler), SIP and Twilio channels (later). Fakes: callcenter.adapters.fakes
+(clock, timers, channels) and callcenter.adapters.memory (incident store, directory).
 """
 
 from __future__ import annotations
