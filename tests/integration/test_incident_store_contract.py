@@ -385,8 +385,13 @@ def test_overdue_escalations_and_legs_oldest_first(store: Store) -> None:
     assert found[-1].due_at == escalation and found[-1].late_by == timedelta(seconds=11)
     assert {item.what for item in found[:-1]} == {f"leg {leg_id}" for leg_id in incident.legs}
     assert all(item.late_by == now - incident.opened_at for item in found[:-1])
-    _change(store, incident.id, lambda i, at: i.cancel(Actor("household", "张建国"), at), clock.now())
-    assert store.overdue(now, grace) == []
+
+    def place_then_cancel(i: Incident, at: datetime) -> None:
+        i.record_outcome(_call_ids(i)[0], LegStatus.DIALING, at, shipped_policy())
+        i.cancel(Actor("household", "张建国"), at)
+    _change(store, incident.id, place_then_cancel, clock.now())
+    assert [leg.purpose for leg in _get(store, incident.id).pending_legs()] == ["cancellation"]  # late, too
+    assert store.overdue(now, grace) == []  # but of a closed incident
 
 
 def test_appended_events_join_the_timeline(store: Store) -> None:

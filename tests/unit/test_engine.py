@@ -272,7 +272,7 @@ def test_a_press_stores_the_incident_with_its_level0_legs_claimed_then_places_th
     assert len(rig.sms.orders) == 11 and "张家村三组1号" in rig.sms.orders[0].text
     escalation = rig.timers.jobs[f"escalate:{incident.id}"]
     assert (escalation.at, escalation.level) == (incident.next_escalation_at, 1)
-    assert [p.event.kind for p in rig.bus.history()][0] == "opened"
+    assert next(p.event.kind for p in rig.bus.history()) == "opened"
 
 
 def test_the_escalation_timer_climbs_once_and_an_early_or_stale_firing_changes_nothing(rig: Rig) -> None:
