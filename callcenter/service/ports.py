@@ -2,7 +2,8 @@
 
 Real adapters: SQL storage (callcenter.db.incident_repo), APScheduler timers
 (callcenter.adapters.scheduler), the system clock (callcenter.adapters.clock), SIP and Twilio channels
-(callcenter.sip, callcenter.twilio). Fakes, for tests only: callcenter.adapters.fakes.
+(callcenter.sip, callcenter.twilio). Fakes, for tests only: callcenter.adapters.fakes (timers, channels)
+and callcenter.adapters.memory (incident store, directory).
 """
 
 from __future__ import annotations

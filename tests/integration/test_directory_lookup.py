@@ -1,4 +1,5 @@
-"""Caller lookup on SQLite and PostgreSQL over a small hand-built directory.
+"""The directory's contract: caller lookup on the in-memory fake, SQLite and PostgreSQL over a small
+hand-built directory (``MemoryDirectory`` holds the same households and responders as the rows).
 
 Two towns; in the caller's town two villages; in the caller's village two grids; in the caller's
 grid two joint-defense groups. Every responder outside the caller's chain is a decoy that the
@@ -7,18 +8,22 @@ lookup must leave out.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
+from callcenter.adapters.memory import MemoryDirectory
 from callcenter.db.directory_repo import SqlDirectory
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.tables import scope_key
-from contacts.model import CallerLookup, CareFlag, Contact, Role, ScopeLevel
+from contacts.model import CallerLookup, CareFlag, Contact, HouseholdProfile, Place, Responder, Role, ScopeLevel
 from contacts.phones import PhonePolicy
+
+Directory = SqlDirectory | MemoryDirectory
 
 TOWN, OTHER_TOWN = 1, 2
 VILLAGE, OTHER_VILLAGE = 10, 11
@@ -128,23 +133,59 @@ def insert_directory(engine: Engine) -> None:
             conn.execute(SQLModel.metadata.tables[table].insert(), rows)
 
 
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    migrate(database_url)
-    engine = make_engine(database_url)
+def memory_directory(policy: PhonePolicy) -> MemoryDirectory:
+    """ROWS as the in-memory directory holds them: households with their places, and the responders."""
+    towns = {r["id"]: r for r in ROWS["town"]}
+    villages = {r["id"]: r for r in ROWS["village"]}
+    grids = {r["id"]: r for r in ROWS["grid"]}
+    groups = {r["id"]: r for r in ROWS["joint_defense_group"]}
+    lines: defaultdict[int, list[str]] = defaultdict(list)
+    for line in ROWS["emergency_line"]:
+        lines[line["household_id"]].append(line["number"])
+
+    def place(group_id: int) -> Place:
+        group = groups[group_id]
+        grid = grids[group["grid_id"]]
+        village = villages[grid["village_id"]]
+        town = towns[village["town_id"]]
+        return Place(town["id"], town["name"], village["id"], village["name"], grid["id"], grid["name"],
+                     group["id"], group["name"])
+    households = [(place(h["group_id"]), HouseholdProfile(
+        h["id"], h["code"], h["label"], h["head"], h["address"], tuple(lines[h["id"]]),
+        frozenset(CareFlag(f) for f in h["care_flags"]), tuple(h["residents"]),
+        tuple(Contact(k["name"], k["phone"]) for k in h["key_holders"]), h["notes"])) for h in ROWS["household"]]
+    responders = [Responder(r["id"], r["name"], r["phone"], Role(r["role"]), ScopeLevel(r["scope_level"]),
+                            r["scope_id"], r["household_id"], r["position"]) for r in ROWS["responder"]]
+    return MemoryDirectory(households, responders, policy)
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def open_directory(request: pytest.FixtureRequest) -> Iterator[Callable[[PhonePolicy], Directory]]:
+    """Opens the directory of ROWS with a phone policy: in memory, or on a migrated database."""
+    if request.param == "memory":
+        yield memory_directory
+        return
+    url = request.getfixturevalue(f"{request.param}_url")
+    migrate(url)
+    engine = make_engine(url)
     insert_directory(engine)
-    yield engine
+    opened: list[SqlDirectory] = []
+
+    def open_sql(policy: PhonePolicy) -> SqlDirectory:
+        opened.append(SqlDirectory(engine, policy))
+        return opened[-1]
+    yield open_sql
+    for directory in opened:
+        directory.close()
     engine.dispose()
 
 
 @pytest.fixture
-def directory(engine: Engine) -> Iterator[SqlDirectory]:
-    directory = SqlDirectory(engine)
-    yield directory
-    directory.close()
+def directory(open_directory: Callable[[PhonePolicy], Directory]) -> Directory:
+    return open_directory(PhonePolicy())
 
 
-def found(directory: SqlDirectory, number: str) -> CallerLookup:
+def found(directory: Directory, number: str) -> CallerLookup:
     result = directory.household_by_caller(number)
     assert result is not None, f"{number} not found"
     return result
@@ -168,12 +209,12 @@ UNKNOWN_OR_GARBAGE = (
 )
 
 
-def test_any_written_form_of_a_line_finds_the_household(directory: SqlDirectory) -> None:
+def test_any_written_form_of_a_line_finds_the_household(directory: Directory) -> None:
     for number in WRITTEN_FORMS_OF_THE_CALLERS_LINES:
         assert found(directory, number).household.id == CALLER, number
 
 
-def test_the_profile_is_complete(directory: SqlDirectory) -> None:
+def test_the_profile_is_complete(directory: Directory) -> None:
     h = found(directory, "0717-6123456").household
     assert (h.code, h.head, h.label, h.address) == ("H-001", "张大山", "张大山家", "石门村1号")
     assert set(h.emergency_lines) == {CALLER_LANDLINE, CALLER_MOBILE}
@@ -184,26 +225,26 @@ def test_the_profile_is_complete(directory: SqlDirectory) -> None:
     assert h.notes == "院门钥匙在邻居家"
 
 
-def test_the_place_names_every_level(directory: SqlDirectory) -> None:
+def test_the_place_names_every_level(directory: Directory) -> None:
     place = found(directory, CALLER_LANDLINE).place
     assert (place.town_id, place.village_id, place.grid_id, place.group_id) == (TOWN, VILLAGE, GRID, GROUP)
     assert place.path == "小溪塔街道/石门村/第一网格/一组"
 
 
-def test_own_contacts_come_in_their_position_order(directory: SqlDirectory) -> None:
+def test_own_contacts_come_in_their_position_order(directory: Directory) -> None:
     own = found(directory, CALLER_LANDLINE).own_contacts
     assert [r.id for r in own] == [1, 2]
     assert all(r.household_id == CALLER and r.role is Role.HOUSEHOLD_CONTACT for r in own)
 
 
-def test_neighbours_are_the_other_households_of_the_group(directory: SqlDirectory) -> None:
+def test_neighbours_are_the_other_households_of_the_group(directory: Directory) -> None:
     neighbours = found(directory, CALLER_LANDLINE).neighbours
     expected = [(NEIGHBOUR_A, 3), (NEIGHBOUR_B, 5), (NEIGHBOUR_B, 4)]
     assert [(r.household_id, r.id) for r in neighbours] == expected
     assert neighbours[0].phone == "+8613900000003"
 
 
-def test_upper_levels_climb_in_escalation_order(directory: SqlDirectory) -> None:
+def test_upper_levels_climb_in_escalation_order(directory: Directory) -> None:
     upper = found(directory, CALLER_LANDLINE).upper_levels
     assert [r.role for r in upper] == [
         Role.GRID_WORKER,
@@ -219,14 +260,14 @@ def test_upper_levels_climb_in_escalation_order(directory: SqlDirectory) -> None
     assert [(r.scope, r.scope_id) for r in upper][-1] == (ScopeLevel.TOWN, TOWN)
 
 
-def test_other_groups_grids_villages_and_towns_are_left_out(directory: SqlDirectory) -> None:
+def test_other_groups_grids_villages_and_towns_are_left_out(directory: Directory) -> None:
     result = found(directory, CALLER_LANDLINE)
     everyone = result.own_contacts + result.escalation_order()
     assert {r.id for r in everyone} == CALLER_CHAIN
     assert len(everyone) == len(CALLER_CHAIN)  # nobody twice
 
 
-def test_a_neighbour_sees_the_caller_as_its_neighbour(directory: SqlDirectory) -> None:
+def test_a_neighbour_sees_the_caller_as_its_neighbour(directory: Directory) -> None:
     result = found(directory, "0717-6100003")
     assert result.household.id == NEIGHBOUR_B
     assert [r.id for r in result.own_contacts] == [5, 4]
@@ -234,28 +275,39 @@ def test_a_neighbour_sees_the_caller_as_its_neighbour(directory: SqlDirectory) -
     assert result.grid_workers[0].name == "网格员刘"
 
 
-def test_a_household_in_another_grid_gets_that_grids_worker(directory: SqlDirectory) -> None:
+def test_a_household_in_another_grid_gets_that_grids_worker(directory: Directory) -> None:
     result = found(directory, "07176100005")
     assert result.household.id == FAR_HOUSEHOLD
     assert result.neighbours == ()
     assert [r.id for r in result.upper_levels] == [30, 24, 22, 21, 20]
 
 
-def test_an_extension_line_is_found_when_extensions_are_allowed(engine: Engine) -> None:
-    assert found(SqlDirectory(engine), NEIGHBOUR_A_EXTENSION).household.id == NEIGHBOUR_A
-    no_extensions = SqlDirectory(engine, PhonePolicy(allow_extensions=False))
+def test_an_extension_line_is_found_when_extensions_are_allowed(
+        open_directory: Callable[[PhonePolicy], Directory]) -> None:
+    assert found(open_directory(PhonePolicy()), NEIGHBOUR_A_EXTENSION).household.id == NEIGHBOUR_A
+    no_extensions = open_directory(PhonePolicy(allow_extensions=False))
     assert no_extensions.household_by_caller(NEIGHBOUR_A_EXTENSION) is None
     assert no_extensions.household_by_caller("0717-6123456") is not None
 
 
-def test_unknown_numbers_and_garbage_return_none(directory: SqlDirectory) -> None:
+def test_unknown_numbers_and_garbage_return_none(directory: Directory) -> None:
     for number in UNKNOWN_OR_GARBAGE:
         assert directory.household_by_caller(number) is None, number
 
 
-def test_household_by_id_and_code_give_the_same_answer(directory: SqlDirectory) -> None:
+def test_household_by_id_and_code_give_the_same_answer(directory: Directory) -> None:
     by_line = found(directory, CALLER_LANDLINE)
     assert directory.household_by_id(CALLER) == by_line
     assert directory.household_by_code("H-001") == by_line
     assert directory.household_by_id(999) is None
     assert directory.household_by_code("H-999") is None
+
+
+def test_known_numbers_are_lines_and_responders_anywhere(directory: Directory) -> None:
+    """The toll-fraud guard's question: any line or responder of the directory, in any written form."""
+    for number in WRITTEN_FORMS_OF_THE_CALLERS_LINES:
+        assert directory.is_known_number(number), number
+    assert all(directory.is_known_number(line["number"]) for line in ROWS["emergency_line"])
+    assert all(directory.is_known_number(r["phone"]) for r in ROWS["responder"])  # the other town's too
+    for number in UNKNOWN_OR_GARBAGE:
+        assert not directory.is_known_number(number), number

@@ -14,6 +14,7 @@ import pytest
 
 from callcenter.adapters.events import EventBus
 from callcenter.adapters.fakes import FakeChannel, FakeTimers, SteppingClock
+from callcenter.adapters.memory import MemoryDirectory
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore, SqlUnitOfWork
 from callcenter.domain.incident import IncidentEvent
@@ -30,15 +31,12 @@ STRANGER = "+8617000000001"  # not in the directory
 WAIT = 10.0
 
 
-class OneHousehold:
-    def household_by_caller(self, number: str) -> CallerLookup | None:
-        if number != CALLER:
-            return None
-        household = HouseholdProfile(1, "H0", "三组 张桂兰家", "张桂兰", "张家村三组1号", (CALLER,))
-        place = Place(1, "小溪塔街道", 1, "张家村", 1, "第一网格", 1, "三组")
-        neighbours = tuple(Responder(i, f"邻居{i}", f"+8613900000{i:03d}", Role.HOUSEHOLD_CONTACT, ScopeLevel.GROUP,
-                                     1, 100 + i) for i in range(1, 6))
-        return CallerLookup(household, place, (), neighbours, ())
+def one_household() -> CallerLookup:
+    household = HouseholdProfile(1, "H0", "三组 张桂兰家", "张桂兰", "张家村三组1号", (CALLER,))
+    place = Place(1, "小溪塔街道", 1, "张家村", 1, "第一网格", 1, "三组")
+    neighbours = tuple(Responder(i, f"邻居{i}", f"+8613900000{i:03d}", Role.HOUSEHOLD_CONTACT, ScopeLevel.GROUP,
+                                 1, 100 + i) for i in range(1, 6))
+    return CallerLookup(household, place, (), neighbours, ())
 
 
 class GatedStore(SqlIncidentStore):
@@ -83,7 +81,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 
     clock = SteppingClock()
     engine = IncidentEngine(
-        store=store, directory=OneHousehold(), policy=load_policy(CONFIG / "escalation.yaml"),
+        store=store, directory=MemoryDirectory.of(one_household()), policy=load_policy(CONFIG / "escalation.yaml"),
         templates=load_templates(CONFIG / "messages.yaml"),
         channels={Channel.CALL: calls, Channel.SMS: FakeChannel("fake-sms")}, timers=FakeTimers(),
         clock=clock, events=EventBus(), holder="test#1", phone_policy=PhonePolicy(), new_id=new_id,

@@ -9,6 +9,7 @@ import pytest
 
 from callcenter.adapters.events import EventBus
 from callcenter.adapters.fakes import FakeChannel, FakeTimers, SteppingClock
+from callcenter.adapters.memory import MemoryDirectory
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.domain.types import CallerId, CallerTrust, Channel
@@ -19,16 +20,10 @@ from callcenter.ivr.flowfile import load_flows
 from callcenter.ivr.handlers import inbound_handler
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.engine import IncidentEngine
-from contacts.model import CallerLookup
 from contacts.phones import PhonePolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLER = "13907170001"  # not in the directory: an unknown caller still gets an incident and the flow
-
-
-class EmptyDirectory:
-    def household_by_caller(self, number: str) -> CallerLookup | None:
-        return None
 
 
 @pytest.fixture
@@ -37,7 +32,7 @@ def engine(database_url: str) -> Iterator[tuple[IncidentEngine, SqlIncidentStore
     db = make_engine(database_url)
     store = SqlIncidentStore(db)
     yield IncidentEngine(
-        store=store, directory=EmptyDirectory(), policy=load_policy(ROOT / "config" / "escalation.yaml"),
+        store=store, directory=MemoryDirectory(), policy=load_policy(ROOT / "config" / "escalation.yaml"),
         templates=load_templates(ROOT / "config" / "messages.yaml"),
         channels={Channel.CALL: FakeChannel("fake-call"), Channel.SMS: FakeChannel("fake-sms")},
         timers=FakeTimers(), clock=SteppingClock(), events=EventBus(), holder="test#1", phone_policy=PhonePolicy(),

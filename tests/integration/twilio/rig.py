@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from callcenter.adapters.clock import SystemClock
 from callcenter.adapters.events import EventBus
+from callcenter.adapters.memory import MemoryDirectory
 from callcenter.adapters.scheduler import ApschedulerTimers, new_scheduler
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
@@ -25,7 +26,7 @@ from callcenter.service.ports import AlertChannel
 from callcenter.settings import TwilioSettings
 from callcenter.twilio import wiring
 from callcenter.twilio.router import twilio_router
-from contacts.model import CallerLookup, HouseholdProfile, Place, Responder, Role, ScopeLevel
+from contacts.model import HouseholdProfile, Place, Responder, Role, ScopeLevel
 from contacts.phones import PhonePolicy
 from tests.twilio_emulator import Emulator, ServerThread
 
@@ -42,36 +43,16 @@ def neighbour(i: int) -> str:
     return f"+86139000000{i:02d}"
 
 
-class GroupDirectory:
+def group_directory(neighbours: int) -> MemoryDirectory:
     """Two households of one joint-defense group; each alerts the other neighbours and the grid worker."""
-
-    def __init__(self, neighbours: int) -> None:
-        self.neighbours = neighbours
-
-    def close(self) -> None:
-        """Nothing to release; the container closes whatever directory it holds."""
-
-    def household_by_caller(self, number: str) -> CallerLookup | None:
-        if number not in (CALLER, SECOND_CALLER):
-            return None
-        index = 0 if number == CALLER else 1
-        household = HouseholdProfile(index + 1, f"H{index}", ("三组 张桂兰家", "三组 李秀英家")[index],
-                                     ("张桂兰", "李秀英")[index], f"张家村三组{index + 1}号", (number,))
-        place = Place(1, "小溪塔街道", 1, "张家村", 1, "第一网格", 1, "三组")
-        people = tuple(Responder(i, f"邻居{i}", neighbour(i), Role.HOUSEHOLD_CONTACT, ScopeLevel.GROUP, 1, 100 + i)
-                       for i in range(1, self.neighbours + 1))
-        upper = (Responder(50, "网格员王芳", GRID_WORKER, Role.GRID_WORKER, ScopeLevel.GROUP, 1, None),)
-        return CallerLookup(household, place, (), people, upper)
-
-    def household_by_id(self, household_id: int) -> CallerLookup | None:
-        """The household of an incident, as the operators' incident page asks for it."""
-        callers = {1: CALLER, 2: SECOND_CALLER}
-        return self.household_by_caller(callers[household_id]) if household_id in callers else None
-
-    def is_known_number(self, number: str) -> bool:
-        """The toll-fraud guard's question: the two households' lines, the neighbours, the grid worker."""
-        return number in (CALLER, SECOND_CALLER, GRID_WORKER) or number in map(neighbour, range(1, self.neighbours + 1))
-
+    place = Place(1, "小溪塔街道", 1, "张家村", 1, "第一网格", 1, "三组")
+    households = [(place, HouseholdProfile(index + 1, f"H{index}", ("三组 张桂兰家", "三组 李秀英家")[index],
+                                           ("张桂兰", "李秀英")[index], f"张家村三组{index + 1}号", (number,)))
+                  for index, number in enumerate((CALLER, SECOND_CALLER))]
+    people = [Responder(i, f"邻居{i}", neighbour(i), Role.HOUSEHOLD_CONTACT, ScopeLevel.GROUP, 1, 100 + i)
+              for i in range(1, neighbours + 1)]
+    worker = Responder(50, "网格员王芳", GRID_WORKER, Role.GRID_WORKER, ScopeLevel.GROUP, 1, None)
+    return MemoryDirectory(households, [*people, worker])
 
 
 def test_policy(tmp_path: Path) -> Path:
@@ -165,7 +146,7 @@ def build_rig(database_url: str, tmp_path: Path, emulator: Emulator, make_channe
     templates = load_templates(CONFIG / "messages.yaml")
     executor = ThreadPoolExecutor(32, thread_name_prefix="dispatch")
     engine = IncidentEngine(
-        store=store, directory=GroupDirectory(neighbours), policy=load_policy(test_policy(tmp_path)),
+        store=store, directory=group_directory(neighbours), policy=load_policy(test_policy(tmp_path)),
         templates=templates, channels=channels, timers=timers, clock=SystemClock(), events=EventBus(),
         holder="twilio-test#1", phone_policy=PhonePolicy(), executor=executor,
     )

@@ -22,7 +22,7 @@ from callcenter.twilio.callback import CallBackWebhooks, TwilioCallBack, build_c
 from callcenter.twilio.router import SignatureCheck
 from contacts.phones import PhonePolicy
 from tests.integration.console.conftest import GUARD, LINE_A, OPERATOR_PHONE, add_accounts, insert_directory, sign_in
-from tests.integration.twilio.rig import CALL_FROM, CALLER, GroupDirectory, LateApp, TwilioRig, twilio_settings
+from tests.integration.twilio.rig import CALL_FROM, CALLER, LateApp, TwilioRig, group_directory, twilio_settings
 from tests.twilio_emulator import Emulator, ServerThread
 from tests.twilio_emulator.emulator import DialRecord
 from tests.waiting import wait_for
@@ -111,7 +111,7 @@ def test_twilio_refusing_the_call_is_a_clear_error_and_on_the_timeline(callbacks
 def test_guard_refuses_a_household_line_outside_the_directory(callbacks: CallBackRig, emulator: Emulator) -> None:
     incident = callbacks.rig.press()
     policy = PhonePolicy()
-    known = KnownNumbers(GroupDirectory(3), operator_phone_set([OPERATOR], policy), policy, SystemClock(),
+    known = KnownNumbers(group_directory(3), operator_phone_set([OPERATOR], policy), policy, SystemClock(),
                          timedelta(seconds=60))
     guarded = GuardedCallBack(callbacks.call_back, known)
     before = len(emulator.api_requests("call"))

@@ -14,7 +14,7 @@ from callcenter.api.app import create_app
 from callcenter.bootstrap import Container, build
 from callcenter.domain.types import CallerTrust, LegStatus
 from callcenter.settings import load_settings
-from tests.integration.twilio.rig import CALL_FROM, CALLER, SMS_FROM, GroupDirectory, LateApp, neighbour
+from tests.integration.twilio.rig import CALL_FROM, CALLER, SMS_FROM, LateApp, group_directory, neighbour
 from tests.twilio_emulator import Emulator, ServerThread
 from tests.waiting import wait_for
 
@@ -33,7 +33,7 @@ def served(database_url: str, tmp_path: Path, emulator: Emulator) -> Iterator[tu
     )
     container = build(settings)
     container.init_db()
-    container.directory = GroupDirectory(2)  # type: ignore[assignment]
+    container.directory = group_directory(2)  # type: ignore[assignment]
     late.app = create_app(container)
     server.start()
     container.runtime.start()

@@ -1,4 +1,4 @@
-"""Press rate limit per line through ``IncidentEngine.key_press`` on SQLite and PostgreSQL.
+"""Press rate limit per line through ``IncidentEngine.key_press``, on the in-memory store.
 
 A stuck key presses every 5 s: the first presses climb, the rest join the incident's timeline
 without climbing or opening incidents; a press soon after the incident closes opens a new,
@@ -7,18 +7,18 @@ flagged one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from engine_rig import CALLER, Rig, engine_rig
 
+from callcenter.adapters.memory import MemoryIncidentStore
 from callcenter.domain.types import Actor, CallerTrust, IncidentStatus
-from tests.integration.test_engine_sql import CALLER, Rig, make_rig
 
 
 @pytest.fixture
-def rig(database_url: str) -> Iterator[Rig]:
-    yield from make_rig(database_url)
+def rig() -> Rig:
+    return engine_rig(MemoryIncidentStore())
 
 
 def _events(rig: Rig, incident_id: str, kind: str) -> list[Any]:
