@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import heapq
+import itertools
 import json
 import math
 import sqlite3
@@ -101,12 +102,12 @@ def leg_rows(db: Path) -> dict[str, tuple[str, int, int, str]]:
 def quantiles(values: Iterable[float]) -> dict[str, float]:
     ordered = sorted(values)
     if not ordered:
-        return {"n": 0, "p50": float("nan"), "p99": float("nan"), "max": float("nan")}
+        return {"n": 0, "p50": float("nan"), "p90": float("nan"), "p99": float("nan"), "max": float("nan")}
 
     def rank(q: float) -> float:  # nearest rank
         return ordered[max(0, math.ceil(len(ordered) * q) - 1)]
 
-    return {"n": len(ordered), "p50": rank(0.5), "p99": rank(0.99), "max": ordered[-1]}
+    return {"n": len(ordered), "p50": rank(0.5), "p90": rank(0.9), "p99": rank(0.99), "max": ordered[-1]}
 
 
 def delays_ms(starts: dict[str, float], ends: dict[str, float]) -> dict[str, float]:
@@ -177,18 +178,29 @@ def _overtaken(entries: Sequence[QueueEntry], opened: dict[str, float]) -> int:
 
 
 def drain(samples: Sequence[Sample], pressed_until: float, step: float = 10.0) -> dict[str, Any]:
-    """The queue over time: its peak, a row every ``step`` s, and when it first emptied after the presses."""
+    """The queue over time: its peak, a row every ``step`` s, and after the last press when no leg first
+    waited and no call was up (``emptied``), and when that stayed so for good (``drained``)."""
     if not samples:
-        return {"max_queued": 0, "rows": [], "emptied_after_last_press_s": None}
+        return {"max_queued": 0, "rows": [], "emptied_after_last_press_s": None, "drained_after_last_press_s": None}
     start = samples[0].at
     rows, next_at = [], start
     for sample in samples:
         if sample.at >= next_at:
-            rows.append({"t_s": round(sample.at - start, 1), "queued": sample.queued, "calls_up": sample.active})
+            rows.append({"t_s": round(sample.at - start, 1), "queued": sample.queued, "calls_up": sample.active,
+                         "legs_waiting": sample.waiting, "legs_up": sample.up, "to_come": sample.later})
             next_at += step
-    emptied = next((s.at - pressed_until for s in samples if s.at >= pressed_until and s.queued == 0), None)
+    emptied = next((s.at - pressed_until for s in samples if s.at >= pressed_until and s.idle), None)
+    busy = [s.at for s in samples if not s.idle]
+    after_busy = [s.at for s in samples if s.idle and (not busy or s.at > busy[-1]) and s.at >= pressed_until]
     return {"max_queued": max(s.queued for s in samples), "max_calls_up_sampled": max(s.active for s in samples),
-            "rows": rows, "emptied_after_last_press_s": emptied}
+            "max_legs_waiting": max(s.waiting for s in samples), "rows": rows,
+            "emptied_after_last_press_s": emptied,
+            "drained_after_last_press_s": after_busy[0] - pressed_until if after_busy else None}
+
+
+def channel_seconds(samples: Sequence[Sample]) -> float:
+    """Trunk channels busy × time, from the calls up at each sample (each held until the next)."""
+    return sum(a.active * (b.at - a.at) for a, b in itertools.pairwise(samples))
 
 
 def process_use(samples: Sequence[Sample]) -> dict[str, float]:
