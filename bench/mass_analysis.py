@@ -13,7 +13,7 @@ import json
 import math
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -178,10 +178,12 @@ def _overtaken(entries: Sequence[QueueEntry], opened: dict[str, float]) -> int:
 
 
 def drain(samples: Sequence[Sample], pressed_until: float, step: float = 10.0) -> dict[str, Any]:
-    """The queue over time: its peak, a row every ``step`` s, and after the last press when no leg first
-    waited and no call was up (``emptied``), and when that stayed so for good (``drained``)."""
+    """The queue over time: its peak, a row every ``step`` s, and how long after the last press no leg
+    waited any more (``queue_empty``), and also no call was up (``idle``), for good; ``emptied`` is the
+    first moment after the last press with nothing waiting and nothing up."""
     if not samples:
-        return {"max_queued": 0, "rows": [], "emptied_after_last_press_s": None, "drained_after_last_press_s": None}
+        return {"max_queued": 0, "rows": [], "emptied_after_last_press_s": None,
+                "queue_empty_after_last_press_s": None, "idle_after_last_press_s": None}
     start = samples[0].at
     rows, next_at = [], start
     for sample in samples:
@@ -190,12 +192,22 @@ def drain(samples: Sequence[Sample], pressed_until: float, step: float = 10.0) -
                          "legs_waiting": sample.waiting, "legs_up": sample.up, "to_come": sample.later})
             next_at += step
     emptied = next((s.at - pressed_until for s in samples if s.at >= pressed_until and s.idle), None)
-    busy = [s.at for s in samples if not s.idle]
-    after_busy = [s.at for s in samples if s.idle and (not busy or s.at > busy[-1]) and s.at >= pressed_until]
     return {"max_queued": max(s.queued for s in samples), "max_calls_up_sampled": max(s.active for s in samples),
             "max_legs_waiting": max(s.waiting for s in samples), "rows": rows,
             "emptied_after_last_press_s": emptied,
-            "drained_after_last_press_s": after_busy[0] - pressed_until if after_busy else None}
+            "queue_empty_after_last_press_s": _for_good(samples, pressed_until, lambda s: s.queued + s.waiting == 0),
+            "idle_after_last_press_s": _for_good(samples, pressed_until, lambda s: s.idle)}
+
+
+def _for_good(samples: Sequence[Sample], since: float, holds: Callable[[Sample], bool]) -> float | None:
+    """From ``since`` to the first sample after which ``holds`` stayed true to the end; None if it ended false."""
+    after = None
+    for sample in samples:
+        if not holds(sample):
+            after = None
+        elif after is None:
+            after = sample.at
+    return max(0.0, after - since) if after is not None else None
 
 
 def channel_seconds(samples: Sequence[Sample]) -> float:

@@ -57,41 +57,58 @@ def incident_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         return [("error", str(result.get("error", "no per-incident figures")))]
     inc, drain, wait = result["per_incident"], result["drain"], result.get("drain_wait", {})
     bound, goals = inc["trunk_bound"], inc["goals"]
-    ringing = inc["press_to_first_neighbour_ringing_ms"]
-    summaries, hit = inc["summaries"], bool(wait.get("safety_cap_hit"))
+    ringing, summaries = inc["press_to_first_neighbour_ringing_ms"], inc["summaries"]
     return [
         ("incidents (presses)", f"{result['accounting']['incidents']} ({result['presses']})"),
         ("press → first neighbour ringing p50/p90/p99/max", _series(ringing)),
-        ("  p99 counting never as ∞", f"{_s(ringing['p99_of_eligible_ms'])} s"),
+        ("  p99 of all, never rung = ∞", _p99(ringing)),
         ("press → quorum p50/p90/p99/max", _series(inc["press_to_quorum_ms"])),
         ("press → acknowledged p50/p90/p99/max", _series(inc["press_to_first_acknowledged_ms"])),
         ("quorum met / can meet it", f"{inc['quorum']['reached_of_those']} / {inc['quorum']['can_reach']}"),
         ("calls placed per level (not placed)", ", ".join(f"L{lv} {c['placed']} ({c['not_placed']})"
                                                           for lv, c in inc["calls_by_level"].items()) or "none"),
-        ("summaries sent (recipients)", f"{summaries['sent']} ({summaries['recipients']}) of {summaries['stored']}"),
+        ("summaries sent (recipients) of stored", f"{summaries['sent']} ({summaries['recipients']}) of "
+                                                  f"{summaries['stored']}"),
         ("upper-level calls before neighbours", f"{inc['upper_before_neighbours']['calls']} of "
-                                                f"{inc['upper_before_neighbours']['upper_calls_placed']}"),
-        ("queue empty after last press: first / for good",
-         f"{_num(drain.get('emptied_after_last_press_s'))} / {_num(drain.get('drained_after_last_press_s'))} s"),
-        ("drained (cap; waited)", f"{wait.get('drained')} ({wait.get('cap_s') or 'none'}; "
-                                  f"{_num(wait.get('waited_s'))} s)" + "  SAFETY CAP HIT" * hit),
+                                                f"{inc['upper_before_neighbours']['upper_calls_placed']} placed"),
+        ("after the last press: queue empty / no call up", f"{_num(drain.get('queue_empty_after_last_press_s'))} / "
+                                                            f"{_num(drain.get('idle_after_last_press_s'))} s"),
+        ("settled (cap; waited)", f"{wait.get('drained')} ({wait.get('cap_s') or 'none'}; "
+                                  f"{_num(wait.get('waited_s'))} s)" + "  SAFETY CAP HIT" * bool(
+                                      wait.get("safety_cap_hit"))),
         ("trunk bound: incidents × holding ÷ channels", f"{bound['incidents']} × {bound['mean_holding_s']:.1f} s ÷ "
                                                         f"{bound['channels']} = {bound['bound_s']:.1f} s"),
         ("  by channel time per call instead", f"{bound['channel_s_per_call']:.1f} s → "
                                                f"{bound['bound_by_channel_time_s']:.1f} s"),
-        *((f"goal: {name}", f"{'MET' if goal['met'] else 'NOT MET'} "
-           f"{json.dumps({k: v for k, v in goal.items() if k != 'met'})}") for name, goal in goals.items()),
+        *((f"goal: {name}", _goal(goal)) for name, goal in goals.items()),
     ]
 
 
+def _goal(goal: dict[str, Any]) -> str:
+    figures = ", ".join(f"{k.removesuffix('_ms')} {_timed(v) if k.endswith('_ms') else v}"
+                        for k, v in goal.items() if k != "met")
+    return f"{'met' if goal['met'] else 'NOT MET'}: {figures}"
+
+
+def _timed(ms: float | None) -> str:
+    return "never" if ms is None else f"{_s(ms)} s"
+
+
+def _p99(series: dict[str, Any]) -> str:
+    p99 = series["p99_of_eligible_ms"]
+    return f"{_s(p99)} s" if p99 is not None else f"never ({series['never']} of {series['eligible']} never rang)"
+
+
 def _num(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f}"
+    return "—" if value is None or value != value else f"{value:.1f}"
 
 
 def print_side_by_side(runs: dict[str, dict[str, Any]]) -> None:
     """One column per run (this code, then the baseline), one row per figure."""
     columns = {label: dict(incident_rows(result)) for label, result in runs.items()}
     names = list(dict.fromkeys(name for rows in columns.values() for name in rows))
-    print(f"{'':48}" + "".join(f"{label:56}" for label in columns))
+    width = max(len(label) for label in columns)
+    width = max(width, *(len(value) for rows in columns.values() for value in rows.values())) + 2
+    print(f"{'':50}" + "".join(f"{label:{width}}" for label in columns))
     for name in names:
-        print(f"{name:48}" + "".join(f"{rows.get(name, ''):56}" for rows in columns.values()))
+        print(f"{name:50}" + "".join(f"{rows.get(name, ''):{width}}" for rows in columns.values()).rstrip())
