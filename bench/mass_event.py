@@ -29,12 +29,11 @@ neighbours were called; how many of the incidents that can meet the quorum (the 
 that press 1 by the rule above) met it; and the trunk's bound, incidents × mean call holding time ÷
 channels, against which p99 press → first ringing is judged (goal: ≤ 1.2 × bound).
 
-The run lasts until no leg waits, no call is up and nothing is planned for later (a redial, an incident's
-next level) for ``--quiet`` s: ``--drain-cap`` (s) bounds
-that wait; ``none`` (the default) or ``0`` waits as long as it takes, up to a safety cap of 3 h that
-counts as a failure. ``--baseline REV`` then runs the same presses (same seed) against the code of
-REV, its drain bounded by ``--baseline-cap`` (``bench/mass_baseline.py`` says how), and prints both
-side by side.
+The run lasts until no leg waits, no call is up and nothing is planned for later (a redial, an
+incident's next level) for ``--quiet`` s. ``--drain-cap`` (s) bounds that wait; ``none`` (the
+default) or ``0`` waits as long as it takes, up to a safety cap of 3 h that counts as a failure.
+``--baseline REV`` then runs the same presses (same seed) against the code of REV, its drain bounded
+by ``--baseline-cap`` (``bench/mass_baseline.py`` says how), and prints both side by side.
 
 ``--twilio`` sends alert calls and SMS through Twilio paths to the local emulator at Twilio's
 default rates (1/s per number and per account) instead of SIP; households still press over SIP.

@@ -178,19 +178,20 @@ def summaries(legs: Iterable[Leg]) -> dict[str, Any]:
 
 def upper_before_neighbours(legs: Iterable[Leg], placed: Mapping[str, float],
                             with_neighbours: set[str]) -> dict[str, Any]:
-    """Upper-level calls (level ≥ 1) dialled while none of the incident's level-0 calls had been: of the
-    incidents that have a neighbour to call."""
-    legs = list(legs)
-    first_neighbour: dict[str, float] = {}
-    for leg in legs:
-        if leg.is_call and leg.level == 0 and leg.id in placed:
-            first_neighbour[leg.incident_id] = min(placed[leg.id], first_neighbour.get(leg.incident_id, math.inf))
-    early = [(leg.incident_id, leg.level, first_neighbour.get(leg.incident_id, math.inf) - placed[leg.id])
-             for leg in legs if leg.is_call and leg.level >= 1 and leg.id in placed
-             and leg.incident_id in with_neighbours and placed[leg.id] < first_neighbour.get(leg.incident_id, math.inf)]
-    upper = sum(1 for leg in legs if leg.is_call and leg.level >= 1 and leg.id in placed)
-    return {"upper_calls_placed": upper, "calls": len(early), "incidents": len({i for i, _, _ in early}),
-            "examples": [[i, lv, None if math.isinf(s) else round(s, 2)] for i, lv, s in early[:5]]}
+    """Upper-level calls (level ≥ 1) dialled while none of the incident's level-0 calls had been yet, of
+    the incidents that have a neighbour to call; examples as [incident, level, s before the first
+    neighbour's call (None: never)]."""
+    dialled = [leg for leg in legs if leg.is_call and leg.id in placed]
+    neighbours_from: dict[str, float] = {}
+    for leg in dialled:
+        if leg.level == 0:
+            neighbours_from[leg.incident_id] = min(placed[leg.id], neighbours_from.get(leg.incident_id, math.inf))
+    upper = [leg for leg in dialled if leg.level >= 1]
+    early = [(leg.incident_id, leg.level, neighbours_from.get(leg.incident_id, math.inf) - placed[leg.id])
+             for leg in upper if leg.incident_id in with_neighbours
+             and placed[leg.id] < neighbours_from.get(leg.incident_id, math.inf)]
+    return {"upper_calls_placed": len(upper), "calls": len(early), "incidents": len({i for i, _, _ in early}),
+            "examples": [[i, level, None if math.isinf(s) else round(s, 2)] for i, level, s in early[:5]]}
 
 
 def trunk_bound(incidents: int, holding: list[float], channels: int, channel_seconds: float,
