@@ -241,15 +241,22 @@ def analyse(db: Path, pressed: Mapping[str, float], dials: Dials, trunk: tuple[i
 
 
 def goals(result: dict[str, Any]) -> dict[str, Any]:
-    """The issue's goals, each with the figures it was judged on."""
-    bound_ms = 1000 * result["trunk_bound"]["bound_s"]
+    """The issue's goals, each with the figures it was judged on. The first is the issue's bound (holding
+    time = dial → final status); the second the same against the trunk's sampled busy time per call,
+    which a call holds its channel for (it stays up after the key, for the confirmation)."""
+    bound = result["trunk_bound"]
     p99 = result["press_to_first_neighbour_ringing_ms"]["p99_of_eligible_ms"]
     quorum = result["quorum"]
     return {
-        "p99_first_ringing_within_1.2_bound": {"met": p99 is not None and p99 <= GOAL_BOUND_FACTOR * bound_ms,
-                                               "p99_ms": p99, "limit_ms": GOAL_BOUND_FACTOR * bound_ms},
-        "every_capable_incident_reaches_quorum": {"met": quorum["reached_of_those"] == quorum["can_reach"],
+        "p99_first_ringing_le_1.2_bound": _within(p99, bound["bound_s"]),
+        "p99_first_ringing_le_1.2_channel_bound": _within(p99, bound["bound_by_channel_time_s"]),
+        "capable_incidents_reach_quorum": {"met": quorum["reached_of_those"] == quorum["can_reach"],
                                                   "reached": quorum["reached_of_those"], "of": quorum["can_reach"]},
         "no_upper_call_before_neighbours": {"met": result["upper_before_neighbours"]["calls"] == 0,
                                             "calls": result["upper_before_neighbours"]["calls"]},
     }
+
+
+def _within(p99_ms: float | None, bound_s: float) -> dict[str, Any]:
+    limit_ms = GOAL_BOUND_FACTOR * 1000 * bound_s
+    return {"met": p99_ms is not None and p99_ms <= limit_ms, "p99_ms": p99_ms, "limit_ms": limit_ms}
