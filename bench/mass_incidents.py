@@ -219,6 +219,7 @@ def analyse(db: Path, pressed: Mapping[str, float], dials: Dials, trunk: tuple[i
     quorum = load_quorum(escalation_yaml)
     with_neighbours = {i for i, levels in plans.items() if has_neighbour_call(levels)}
     capable = {i for i, levels in plans.items() if can_reach_quorum(levels, quorum)}
+    by_neighbours = {i for i, levels in plans.items() if can_reach_quorum(levels[:1], quorum)}
     acknowledging = {i for i, levels in plans.items() if can_reach_quorum(levels, (1, frozenset()))}
     events = first_events(db, ("quorum_met", "acknowledged"))
     ringing = delay_series(pressed, first_neighbour_ringing(legs.values()), with_neighbours)
@@ -230,7 +231,10 @@ def analyse(db: Path, pressed: Mapping[str, float], dials: Dials, trunk: tuple[i
         "quorum": {"quorum": [quorum[0], sorted(quorum[1])], "can_reach": len(capable),
                    "reached_of_those": len(capable & set(events["quorum_met"])),
                    "missed": sorted(capable - set(events["quorum_met"]))[:10],
-                   "reached_without_being_able": len(set(events["quorum_met"]) - capable)},
+                   "reached_without_being_able": len(set(events["quorum_met"]) - capable),
+                   # the same counting the level-0 calls alone (upper levels may get a summary, not a call)
+                   "can_reach_by_neighbours": len(by_neighbours),
+                   "reached_of_those_by_neighbours": len(by_neighbours & set(events["quorum_met"]))},
         "calls_by_level": calls_by_level(legs.values(), placed),
         "summaries": summaries(legs.values()),
         "upper_before_neighbours": upper_before_neighbours(legs.values(), placed, with_neighbours),

@@ -65,6 +65,8 @@ def incident_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         ("press → quorum p50/p90/p99/max", _series(inc["press_to_quorum_ms"])),
         ("press → acknowledged p50/p90/p99/max", _series(inc["press_to_first_acknowledged_ms"])),
         ("quorum met / can meet it", f"{inc['quorum']['reached_of_those']} / {inc['quorum']['can_reach']}"),
+        ("  by their neighbours' calls alone", f"{inc['quorum'].get('reached_of_those_by_neighbours', '—')} / "
+                                              f"{inc['quorum'].get('can_reach_by_neighbours', '—')}"),
         ("calls placed per level (not placed)", ", ".join(f"L{lv} {c['placed']} ({c['not_placed']})"
                                                           for lv, c in inc["calls_by_level"].items()) or "none"),
         ("summaries sent (recipients) of stored", f"{summaries['sent']} ({summaries['recipients']}) of "
