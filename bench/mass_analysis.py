@@ -7,11 +7,12 @@ Pure functions over the database file and what the run recorded (``bench/mass_st
 from __future__ import annotations
 
 import calendar
+import itertools
 import json
 import math
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -100,12 +101,12 @@ def leg_rows(db: Path) -> dict[str, tuple[str, int, int, str]]:
 def quantiles(values: Iterable[float]) -> dict[str, float]:
     ordered = sorted(values)
     if not ordered:
-        return {"n": 0, "p50": float("nan"), "p99": float("nan"), "max": float("nan")}
+        return {"n": 0, "p50": float("nan"), "p90": float("nan"), "p99": float("nan"), "max": float("nan")}
 
     def rank(q: float) -> float:  # nearest rank
         return ordered[max(0, math.ceil(len(ordered) * q) - 1)]
 
-    return {"n": len(ordered), "p50": rank(0.5), "p99": rank(0.99), "max": ordered[-1]}
+    return {"n": len(ordered), "p50": rank(0.5), "p90": rank(0.9), "p99": rank(0.99), "max": ordered[-1]}
 
 
 def delays_ms(starts: dict[str, float], ends: dict[str, float]) -> dict[str, float]:
@@ -190,18 +191,41 @@ def _overtaken(entries: Sequence[QueueEntry], opened: dict[str, float]) -> int:
 
 
 def drain(samples: Sequence[Sample], pressed_until: float, step: float = 10.0) -> dict[str, Any]:
-    """The queue over time: its peak, a row every ``step`` s, and when it first emptied after the presses."""
+    """The queue over time: its peak, a row every ``step`` s, and how long after the last press no leg
+    waited any more (``queue_empty``), and also no call was up (``idle``), for good; ``emptied`` is the
+    first moment after the last press with nothing waiting and nothing up."""
     if not samples:
-        return {"max_queued": 0, "rows": [], "emptied_after_last_press_s": None}
+        return {"max_queued": 0, "rows": [], "emptied_after_last_press_s": None,
+                "queue_empty_after_last_press_s": None, "idle_after_last_press_s": None}
     start = samples[0].at
     rows, next_at = [], start
     for sample in samples:
         if sample.at >= next_at:
-            rows.append({"t_s": round(sample.at - start, 1), "queued": sample.queued, "calls_up": sample.active})
+            rows.append({"t_s": round(sample.at - start, 1), "queued": sample.queued, "calls_up": sample.active,
+                         "legs_waiting": sample.waiting, "legs_up": sample.up, "to_come": sample.later})
             next_at += step
-    emptied = next((s.at - pressed_until for s in samples if s.at >= pressed_until and s.queued == 0), None)
+    emptied = next((s.at - pressed_until for s in samples if s.at >= pressed_until and s.idle), None)
     return {"max_queued": max(s.queued for s in samples), "max_calls_up_sampled": max(s.active for s in samples),
-            "rows": rows, "emptied_after_last_press_s": emptied}
+            "max_legs_waiting": max(s.waiting for s in samples), "rows": rows,
+            "emptied_after_last_press_s": emptied,
+            "queue_empty_after_last_press_s": _for_good(samples, pressed_until, lambda s: s.queued + s.waiting == 0),
+            "idle_after_last_press_s": _for_good(samples, pressed_until, lambda s: s.idle)}
+
+
+def _for_good(samples: Sequence[Sample], since: float, holds: Callable[[Sample], bool]) -> float | None:
+    """From ``since`` to the first sample after which ``holds`` stayed true to the end; None if it ended false."""
+    after = None
+    for sample in samples:
+        if not holds(sample):
+            after = None
+        elif after is None:
+            after = sample.at
+    return max(0.0, after - since) if after is not None else None
+
+
+def channel_seconds(samples: Sequence[Sample]) -> float:
+    """Trunk channels busy × time, from the calls up at each sample (each held until the next)."""
+    return sum(a.active * (b.at - a.at) for a, b in itertools.pairwise(samples))
 
 
 def process_use(samples: Sequence[Sample]) -> dict[str, float]:

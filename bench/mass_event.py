@@ -1,6 +1,7 @@
 """Mass event: a flood of key presses through Kamailio against district-scale demo data.
 
     .venv/bin/python -m bench.mass_event [--presses 1000] [--seconds 60] [--max-channels 60]
+        [--drain-cap none] [--baseline REV [--baseline-cap 600]]
 
 sipp households (tests/sip/scenarios/household_press_hold.xml) dial 995 through Kamailio
 (config/kamailio/demo.cfg), one call per press spread evenly over ``--seconds``, each staying on the
@@ -21,6 +22,19 @@ calls up every second; CPU and RSS of this process (the service and the sampler)
 slow press waited: each press listed later than 1 s with the second of the run it came in, pauses of
 the whole process, cyclic collections, every write turn of the engine, and the speech synthesizer's runs.
 
+Per incident, from the database after the run (``bench/mass_incidents.py``): press → first neighbour
+(level-0 call) ringing, → quorum, → first acknowledgement (p50/p90/p99/max, and how many never got
+there); calls placed per level; summaries sent; upper-level calls placed before the incident's
+neighbours were called; how many of the incidents that can meet the quorum (the plan's responders
+that press 1 by the rule above) met it; and the trunk's bound, incidents × mean call holding time ÷
+channels, against which p99 press → first ringing is judged (goal: ≤ 1.2 × bound).
+
+The run lasts until no leg waits, no call is up and nothing is planned for later (a redial, an
+incident's next level) for ``--quiet`` s. ``--drain-cap`` (s) bounds that wait; ``none`` (the
+default) or ``0`` waits as long as it takes, up to a safety cap of 3 h that counts as a failure.
+``--baseline REV`` then runs the same presses (same seed) against the code of REV, its drain bounded
+by ``--baseline-cap`` (``bench/mass_baseline.py`` says how), and prints both side by side.
+
 ``--twilio`` sends alert calls and SMS through Twilio paths to the local emulator at Twilio's
 default rates (1/s per number and per account) instead of SIP; households still press over SIP.
 Results go to bench/results/mass-event-<time>.json; figures to docs/benchmarks.md ("Mass event").
@@ -33,6 +47,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import asdict
@@ -41,10 +56,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import mass_analysis as analysis
+from bench import mass_baseline, mass_incidents, mass_report
 from bench.common import RESULTS, ROOT, machine
+from bench.mass_incidents import Dials
 from bench.mass_stack import (
     DemoSip,
     Press,
+    QueueEntry,
     Service,
     choose_presses,
     households_press,
@@ -57,33 +75,49 @@ TEMPLATE = RESULTS / "mass-event-district" / "callcenter.db"
 
 
 def district_template(scale: str = "district") -> Path:
-    """The demo directory at ``scale``, built once with the CLI and copied for every run."""
+    """The demo directory at ``scale``, built once with this tree's CLI and copied for every run."""
     template = TEMPLATE if scale == "district" else RESULTS / f"mass-event-{scale}" / "callcenter.db"
     if template.exists():
         return template
     data_dir = template.parent
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")},
-           "CALLCENTER_DATA_DIR": str(data_dir)}
+           "CALLCENTER_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
+    cli = [sys.executable, "-c", "from callcenter.cli import main; main()"]  # this tree's, in a baseline's too
     for command in (["init-db"], ["demo-data", "--scale", scale]):
-        subprocess.run([str(ROOT / ".venv" / "bin" / "callcenter"), *command], env=env, check=True,
-                       capture_output=True, timeout=900)
+        subprocess.run([*cli, *command], env=env, cwd=ROOT, check=True, capture_output=True, timeout=900)
     return template
 
 
-def wait_drained(service: Service, sampler: Sampler, quiet_s: float, cap_s: float) -> bool:
-    """Until no leg waits and no call is up for ``quiet_s`` on end, or ``cap_s`` passed."""
-    deadline, quiet_since = time.monotonic() + cap_s, None
-    while time.monotonic() < deadline:
-        sample = sampler.take()
-        if sample.queued == 0 and sample.active == 0:
+SAFETY_CAP_S = 3 * 3600.0  # "no cap" still ends: reaching this is reported as a failure
+
+
+def drain_cap(text: str) -> float | None:
+    """``--drain-cap``: seconds, or ``0``/``none`` for no cap."""
+    if text.strip().lower() in ("0", "none", "no"):
+        return None
+    seconds = float(text)
+    if seconds < 0:
+        raise argparse.ArgumentTypeError("the drain cap is seconds ≥ 0, or none")
+    return seconds or None
+
+
+def wait_drained(sampler: Sampler, quiet_s: float, cap_s: float | None) -> dict[str, Any]:
+    """Until no leg waits, no call is up and nothing is planned for later (``Sample.settled``: no redial
+    due later, no incident yet to climb a level) for ``quiet_s`` on end, or ``cap_s`` passed (None: no
+    cap but the safety cap). When the queue itself emptied is taken from the samples afterwards."""
+    began = time.monotonic()
+    deadline, quiet_since = began + (cap_s if cap_s is not None else SAFETY_CAP_S), None
+    drained = False
+    while time.monotonic() < deadline and not drained:
+        if sampler.take().settled:
             quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since >= quiet_s:
-                return True
+            drained = time.monotonic() - quiet_since >= quiet_s
         else:
             quiet_since = None
         time.sleep(0.5)
-    return False
+    return {"drained": drained, "cap_s": cap_s, "waited_s": time.monotonic() - began,
+            "safety_cap_hit": cap_s is None and not drained}
 
 
 def run(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
@@ -116,7 +150,7 @@ def measure(args: argparse.Namespace, run_dir: Path, presses: list[Press], sip: 
     households = households_press(run_dir / "households", sip.port, presses, args.seconds)
     sipp_rc = households.wait(args.seconds + 180)
     pressed_until = time.time()
-    drained = wait_drained(service, sampler, quiet_s=args.quiet, cap_s=args.drain_cap)
+    drained = wait_drained(sampler, quiet_s=args.quiet, cap_s=args.drain_cap)
     sampler.stop()
     pauses.stop()
     screen.stop()
@@ -128,7 +162,8 @@ def measure(args: argparse.Namespace, run_dir: Path, presses: list[Press], sip: 
         "synthesizer": synthesizer_report(service, first_press),
         "announcements_rendered_ahead": service.container.announcement_warmer.rendered,
         "sipp_exit_code": sipp_rc, "sipp_errors": households.errors()[-800:] if sipp_rc else "",
-        "presses_wall_s": pressed_until - started, "drained": drained, "screen_errors": screen.errors[:5],
+        "presses_wall_s": pressed_until - started, "drained": drained["drained"], "drain_wait": drained,
+        "screen_errors": screen.errors[:5],
         "registrar_out_of_memory": sip.registrar_out_of_memory(),
     }
 
@@ -148,7 +183,8 @@ def report(args: argparse.Namespace, presses: list[Press], service: Service, scr
     hook = {line_to_id[by_dialled[n]]: t for n, t in service.opened.items() if by_dialled.get(n) in line_to_id}
     hooked = {i: t[0] for i, t in hook.items()}
     stored = {i: t[1] for i, t in hook.items()}
-    queue = analysis.check_queue(service.queue.entries, opened)
+    entries = service.queue.entries if service.queue is not None else []
+    queue = analysis.check_queue(entries, opened)
     last = max(pressed, key=lambda i: pressed[i]) if pressed else None
     return {
         "presses": len(presses), "presses_timed": len(pressed), "accounting": asdict(accounting) | {
@@ -162,7 +198,10 @@ def report(args: argparse.Namespace, presses: list[Press], service: Service, scr
         "press_to_first_ringing_ms": analysis.quantiles(analysis.delays_ms(pressed, ringing).values()),
         "last_incident_press_to_first_ringing_ms": (1000 * (ringing[last] - pressed[last])
                                                     if last in ringing else None),
-        "queue": {"pops": queue.pops, "out_of_order": queue.out_of_order, "max_calls_up": queue.max_calls_up,
+        "per_incident": incidents_report(service, pressed, entries, (args.max_channels,
+                                                                      analysis.channel_seconds(sampler.samples))),
+        "queue": {"recorded": service.queue is not None, "pops": queue.pops, "out_of_order": queue.out_of_order,
+                  "max_calls_up": queue.max_calls_up,
                   "limit": args.max_channels, "incidents_overtaken": queue.overtaken,
                   "waited_ms": analysis.quantiles(queue.waited_ms.values())},
         "drain": analysis.drain(sampler.samples, max(by_line.values(), default=time.time())),
@@ -172,6 +211,13 @@ def report(args: argparse.Namespace, presses: list[Press], service: Service, scr
         "screen_refetches": screen.refetches,
         "screen_pushed_rows": screen.pushed,
     }
+
+
+def incidents_report(service: Service, pressed: dict[str, float], entries: list[QueueEntry],
+                     trunk: tuple[int, float]) -> dict[str, Any]:
+    dials = Dials({e.leg_id: e.at for e in reversed(entries) if e.kind == "pop"},
+                  frozenset(e.leg_id for e in entries if e.kind == "push"), service.queue is not None)
+    return mass_incidents.analyse(service.db_path, pressed, dials, trunk, ROOT / "config" / "escalation.yaml")
 
 
 def slow_presses(pressed: dict[str, float], hooked: dict[str, float], stored: dict[str, float],
@@ -254,41 +300,6 @@ class TwilioPaths:
         self.emulator.stop()
 
 
-def print_summary(result: dict[str, Any]) -> None:
-    acc = result["accounting"]
-    print(f"presses {result['presses']}  incidents {acc['incidents']}  exact {acc['exact']}  "
-          f"missing {len(acc['missing'])}  extra {len(acc['extra'])}  merged {len(acc['merged'])}  "
-          f"unknown callers {acc['unknown_callers']}  (sipp exit {result['sipp_exit_code']}, Kamailio out of "
-          f"shared memory {result['registrar_out_of_memory']} times)")
-    for name in ("press_to_hook_ms", "press_to_stored_ms", "press_to_announced_ms", "press_to_listed_ms",
-                 "press_to_first_ringing_ms"):
-        q = result[name]
-        print(f"  {name:28} n={q['n']:5}  p50 {q['p50']:9.1f}  p99 {q['p99']:9.1f}  max {q['max']:9.1f}")
-    print(f"  listed later than 1 s: {result['listed_over_1s']}   rows pushed live: {result['screen_pushed_rows']}   "
-          f"last incident press → first ringing: "
-          f"{result['last_incident_press_to_first_ringing_ms']}")
-    slow = result["listed_over_1s_at"]
-    if slow:
-        print(f"  listed later than 1 s, pressed at {slow[0][0]:.1f}–{slow[-1][0]:.1f} s of the run")
-    pauses = result.get("pauses", {})
-    print(f"  process pauses over {pauses.get('pauses_over_ms')} ms (s, ms): {pauses.get('pauses')}")
-    print(f"  collections over {pauses.get('collections_over_ms')} ms (s, generation, ms): {pauses.get('collections')}")
-    print(f"  speech synthesizer: {json.dumps(result.get('synthesizer'))}; announcements rendered ahead: "
-          f"{result.get('announcements_rendered_ahead')}")
-    turns = result.get("write_turns", {})
-    print(f"  write turns: {turns.get('count')} held (ms) {json.dumps(turns.get('held_ms'))}; longest (s, waited ms, "
-          f"held ms, tier, by): {json.dumps(turns.get('longest', [])[:5], ensure_ascii=False)}")
-    print(f"  queue: {json.dumps(result['queue'])}")
-    drain = result["drain"]
-    print(f"  drain: max queued {drain['max_queued']}, emptied {drain['emptied_after_last_press_s']} s after "
-          f"the last press; rows {drain['rows']}")
-    print(f"  process: {json.dumps(result['process'])}")
-    print(f"  legs: {json.dumps(result['legs'], ensure_ascii=False)}")
-    print(f"  incidents: {result['incident_status']}")
-    if "twilio" in result:
-        print(f"  twilio: {json.dumps(result['twilio'])}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presses", type=int, default=1000)
@@ -298,25 +309,49 @@ def main() -> None:
     parser.add_argument("--scale", default="district", choices=["village", "town", "district"])
     parser.add_argument("--seed", type=int, default=995)
     parser.add_argument("--quiet", type=float, default=10.0, help="seconds without calls that end the drain")
-    parser.add_argument("--drain-cap", type=float, default=900.0, help="longest wait for the drain (s)")
+    parser.add_argument("--drain-cap", type=drain_cap, default=None,
+                        help="longest wait for the drain (s); none or 0 (default): until drained, safety cap 3 h")
+    parser.add_argument("--baseline", metavar="REV", help="then run the same presses on REV's code, side by side")
+    parser.add_argument("--baseline-cap", type=drain_cap, default=600.0, help="the baseline's drain cap (s)")
     parser.add_argument("--twilio", action="store_true", help="alert calls and SMS through the Twilio emulator")
     parser.add_argument("--keep", action="store_true", help="keep the run directory (database, sipp traces)")
+    parser.add_argument("--out", type=Path, help="results file (default bench/results/mass-event-<time>.json)")
     args = parser.parse_args()
+    began = datetime.now(UTC)
+    result = run_once(args, began)
+    runs = {"this code": result}
+    if args.baseline:
+        same = ["--presses", str(args.presses), "--seconds", str(args.seconds), "--max-channels",
+                str(args.max_channels), "--ring-timeout", str(args.ring_timeout), "--scale", args.scale,
+                "--seed", str(args.seed), "--quiet", str(args.quiet), *(["--twilio"] if args.twilio else []),
+                *(["--keep"] if args.keep else [])]
+        result["baseline"] = mass_baseline.run(args.baseline, same, args.baseline_cap, args.quiet)
+        runs[f"baseline {args.baseline}"] = result["baseline"]
+    out = args.out or RESULTS / f"mass-event-{began:%Y%m%d-%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, ensure_ascii=False, default=str))
+    mass_report.print_summary(result)
+    mass_report.print_side_by_side(runs)
+    print(f"results: {out}")
+
+
+def run_once(args: argparse.Namespace, began: datetime) -> dict[str, Any]:
     run_dir = Path(tempfile.mkdtemp(prefix="bench-mass-event-"))
     load_before = os.getloadavg()
-    began = datetime.now(UTC)
     try:
         result = run(args, run_dir)
     finally:
         if not args.keep:
             shutil.rmtree(run_dir, ignore_errors=True)
-    result |= {"args": vars(args), "machine": machine(), "started": began.isoformat(timespec="seconds"),
-               "load_before": load_before, "load_after": os.getloadavg(), "run_dir": str(run_dir)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"mass-event-{began:%Y%m%d-%H%M%S}.json"
-    out.write_text(json.dumps(result, indent=1, ensure_ascii=False, default=str))
-    print_summary(result)
-    print(f"results: {out}")
+    return result | {"args": vars(args), "machine": machine(), "started": began.isoformat(timespec="seconds"),
+                     "load_before": load_before, "load_after": os.getloadavg(), "run_dir": str(run_dir),
+                     "commit": _commit()}
+
+
+def _commit() -> str:
+    done = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
+    return done.stdout.strip()
 
 
 if __name__ == "__main__":

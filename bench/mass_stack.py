@@ -29,7 +29,6 @@ from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
 from callcenter.domain.types import CallerId
 from callcenter.heap import settle_after_start_up
-from callcenter.service.dial_queue import FairDialQueue
 from callcenter.service.ports import LegOrder
 from callcenter.service.write_turns import Turn, WriteTurns
 from callcenter.settings import load_settings
@@ -220,34 +219,59 @@ class QueueEntry:
     calls_wanted: int = 1  # what the incident wants up at once while others wait (LegOrder.calls_wanted)
 
 
-class RecordingQueue(FairDialQueue):
-    """The channel's own queue, recording every push and pop under its lock (their true order)."""
+class RecordingQueue:
+    """The channel's own queue, wrapped: every push and pop recorded under one lock (their true order).
 
-    def __init__(self, calls_up: Callable[[], int] = lambda: 0) -> None:
-        super().__init__()
+    A wrapper rather than a subclass of the channel's private queue class, so the same bench runs on
+    the code before and after a change of it (``--baseline``); a channel without a queue of its own
+    is not wrapped (``install`` returns None) and the report says the queue was not recorded."""
+
+    def __init__(self, inner: Any, calls_up: Callable[[], int] = lambda: 0) -> None:
+        self.inner = inner
         self.entries: list[QueueEntry] = []
         self.calls_up = calls_up
+        self._lock = threading.Lock()
+
+    @classmethod
+    def install(cls, channel: Any) -> RecordingQueue | None:
+        """Wraps ``channel.queue`` when it is a queue of legs (push, pop, len); None otherwise."""
+        inner = getattr(channel, "queue", None)
+        if not all(hasattr(inner, name) for name in ("push", "pop", "__len__")):
+            return None
+        queue = cls(inner, lambda: int(getattr(channel, "active_calls", 0)))
+        channel.queue = queue
+        return queue
 
     def push(self, order: LegOrder, ref: str) -> None:
         with self._lock:
-            super().push(order, ref)
+            self.inner.push(order, ref)
             self._record("push", order)
 
     def pop(self) -> tuple[LegOrder, str] | None:
         with self._lock:
-            item = super().pop()
+            item: tuple[LegOrder, str] | None = self.inner.pop()
             if item is not None:
                 self._record("pop", item[0])
             return item
 
     def ended(self, incident_id: str) -> None:
+        """A popped call is over (FairDialQueue counts calls up per incident; older queues do not)."""
         with self._lock:
-            super().ended(incident_id)
+            ended = getattr(self.inner, "ended", None)
+            if ended is not None:
+                ended(incident_id)
             self.entries.append(QueueEntry(time.time(), "end", "", incident_id, (), self.calls_up()))
 
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getattr__(self, name: str) -> Any:  # anything else the channel asks of its queue
+        return getattr(self.inner, name)
+
     def _record(self, kind: str, order: LegOrder) -> None:
-        self.entries.append(QueueEntry(time.time(), kind, order.leg_id, order.incident_id, order.priority,
-                                       self.calls_up(), order.calls_wanted))
+        self.entries.append(QueueEntry(time.time(), kind, order.leg_id, order.incident_id,
+                                       tuple(getattr(order, "priority", ())), self.calls_up(),
+                                       int(getattr(order, "calls_wanted", 1))))
 
 
 def rtp_port_range(count: int, attempts: int = 200) -> tuple[int, int]:
@@ -315,7 +339,7 @@ class TimedTurns(WriteTurns):
 class Service:
     container: ConsoleContainer
     base_url: str
-    queue: RecordingQueue
+    queue: RecordingQueue | None  # None: the channel keeps no queue of its own to record
     server: uvicorn.Server
     thread: threading.Thread
     opened: dict[str, tuple[float, float]]  # caller as dialled → (key press began, incident stored), epoch s
@@ -347,9 +371,7 @@ def start_service(data_dir: Path, registrar: int, max_channels: int, ring_timeou
     container.init_db()
     grids = container.console_queries.grids()
     ensure_demo_accounts(container.accounts, grids[0].id if grids else None)
-    channel = container.sip_service.channel
-    queue = RecordingQueue(lambda: channel.active_calls)
-    channel.queue = queue
+    queue = RecordingQueue.install(container.sip_service.channel)
     turns = TimedTurns(container.runtime.engine.write_turns.slots)
     container.runtime.engine.write_turns = turns
     container.prompt_library.synthesizer = CountedSynthesizer(container.prompt_library.synthesizer)

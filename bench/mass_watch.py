@@ -4,15 +4,18 @@ channel's queue, CPU time and RSS."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import multiprocessing
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -178,15 +181,48 @@ def _watch_screen(base_url: str, conn: Connection) -> None:
 @dataclass(frozen=True, slots=True)
 class Sample:
     at: float  # epoch s
-    queued: int  # alert legs waiting for a trunk channel
-    active: int  # alert calls up
+    queued: int  # alert legs waiting in the SIP channel's queue for a trunk channel
+    active: int  # alert calls up on the SIP channel
     cpu_s: float  # this process's CPU time so far (user + system)
     rss_mib: float
+    waiting: int = 0  # stored legs due and not yet on a phone: pending and due, queued, dialing
+    up: int = 0  # stored legs on a phone: ringing, answered
+    later: int = 0  # what is still to come: pending legs due later, alerting incidents' next escalations
+
+    @property
+    def idle(self) -> bool:
+        """No leg waits and no call is up, by the channel and by the database alike."""
+        return self.queued == self.active == self.waiting == self.up == 0
+
+    @property
+    def settled(self) -> bool:
+        """Idle, and nothing planned for later: no redial due, no incident yet to climb a level."""
+        return self.idle and self.later == 0
+
+
+# Leg statuses (alert_leg.status) of a leg waiting for a channel, and of a call up. "queued" is
+# handed to the SIP channel but not yet dialled; before it existed, "dialing" covered both.
+WAITING_STATUSES = ("queued", "dialing")
+UP_STATUSES = ("ringing", "answered")
+_LEG_COUNTS = ("SELECT SUM(status IN (?, ?) OR (status = 'pending' AND due_at <= ?)), SUM(status IN (?, ?)), "
+               "SUM(status = 'pending' AND due_at > ?) FROM alert_leg WHERE status IN ('pending', ?, ?, ?, ?)")
+_CLIMBS = "SELECT COUNT(*) FROM incident WHERE status = 'alerting' AND next_escalation_at IS NOT NULL"
+
+
+def stored_leg_counts(db: Path) -> tuple[int, int, int]:
+    """(legs waiting, calls up, legs and escalations to come) as stored: pending legs wait once due."""
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # as SQLite holds UTC (naive)
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as conn:
+        waiting, up, later = conn.execute(_LEG_COUNTS, (*WAITING_STATUSES, now, *UP_STATUSES, now,
+                                                        *WAITING_STATUSES, *UP_STATUSES)).fetchone()
+        climbs = conn.execute(_CLIMBS).fetchone()[0]
+    return int(waiting or 0), int(up or 0), int(later or 0) + int(climbs or 0)
 
 
 @dataclass
 class Sampler:
-    """Once a second: the SIP channel's queue and calls, this process's CPU time and RSS."""
+    """Once a second: the SIP channel's queue and calls, the legs waiting and up as stored, this
+    process's CPU time and RSS."""
 
     service: Service
     every: float = 1.0
@@ -207,7 +243,9 @@ class Sampler:
     def take(self) -> Sample:
         channel = self.service.container.sip_service.channel
         times = os.times()
-        return Sample(time.time(), len(channel.queue), channel.active_calls, times.user + times.system, rss_mib())
+        waiting, up, later = stored_leg_counts(self.service.db_path)
+        return Sample(time.time(), len(getattr(channel, "queue", ())), int(getattr(channel, "active_calls", 0)),
+                      times.user + times.system, rss_mib(), waiting, up, later)
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
