@@ -14,6 +14,7 @@ import pytest
 
 from callcenter.adapters.events import EventBus
 from callcenter.adapters.fakes import FakeChannel, FakeTimers, SteppingClock
+from callcenter.channels.errors import ProviderDown
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.domain.incident import Incident
@@ -22,7 +23,6 @@ from callcenter.policies import load_policy, load_templates
 from callcenter.service.engine import IncidentEngine
 from callcenter.service.outage import Report
 from callcenter.service.write_turns import Turn, WriteTurns
-from callcenter.twilio.errors import ProviderDown
 from contacts.model import CallerLookup, HouseholdProfile, Place, Responder, Role, ScopeLevel
 from contacts.phones import PhonePolicy
 
