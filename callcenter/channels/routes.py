@@ -86,7 +86,7 @@ def _paths(located: LocatedYaml, where: tuple[str, ...], paths: Any, known: Coll
     if not isinstance(paths, list):
         raise located.error(where, "must be a list of paths, e.g. [sip, twilio]")
     for index, name in enumerate(paths):
-        if name not in known:
+        if not isinstance(name, str) or name not in known:
             raise located.error((*where, index), f"unknown path {name!r} (known: {', '.join(sorted(known))})")
     if len(set(paths)) != len(paths):
         raise located.error(where, "a path is listed twice")

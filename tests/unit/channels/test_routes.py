@@ -32,6 +32,7 @@ def test_phone_kinds(phone: str, kind: PhoneKind) -> None:
 
 @pytest.mark.parametrize(("text", "line", "words"), [
     ("call:\n  mobile: [sip, pstn]\n", 2, "unknown path 'pstn'"),
+    ("call:\n  mobile: [sip, [twilio]]\n", 2, "unknown path ['twilio']"),
     ("call:\n  mobile: [sip]\n  fax: [sip]\n", 3, "unknown number kind 'fax'"),
     ("call:\n  mobile: sip\n", 2, "must be a list"),
     ("call:\n  mobile: [sip, sip]\n", 2, "listed twice"),
