@@ -27,6 +27,10 @@ from callcenter.adapters.recording import PlacementLog, recording_phones
 from callcenter.adapters.runtime import EngineRuntime
 from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, new_scheduler
 from callcenter.adapters.simulated import SimulatedPhones
+from callcenter.channels.failover import attach_notes, failover_channel
+from callcenter.channels.ports import FailoverPath
+from callcenter.channels.routes import ChannelRoutes, load_routes
+from callcenter.channels.stored import StoredLegs
 from callcenter.db.account_repo import SqlAccounts
 from callcenter.db.console_queries import ConsoleQueries
 from callcenter.db.directory_edits import DirectoryEdits
@@ -67,11 +71,12 @@ from callcenter.twilio import wiring as twilio_wiring
 from callcenter.twilio.callback import CallBackWebhooks
 from callcenter.twilio.callback import build_call_back as build_twilio_call_back
 from callcenter.twilio.client import TwilioApi
-from callcenter.twilio.failover import FailoverPath
 from callcenter.twilio.recordings import RecordingKeeper
-from callcenter.twilio.responders import StoredLegs
 from callcenter.twilio.webhooks import TwilioWebhooks
 from contacts.phones import mask_phone
+
+# The paths config/channels.yaml may name: the failover paths this composition root can build.
+ROUTE_PATHS = frozenset({"sip", "twilio"})
 
 
 @dataclass
@@ -137,7 +142,7 @@ class Container:
         for channel in channels.values():
             if isinstance(channel, SimulatedPhones):
                 channel.sink = reports
-        twilio_wiring.attach_notes(channels, incidents)
+        attach_notes(channels, incidents)
         lease = self.settings.engine.lease_seconds
         leadership = Leadership(self.incident_store, SystemClock(), self.holder, ttl=timedelta(seconds=lease))
         tick = lease / 3
@@ -250,16 +255,21 @@ class Container:
         found: dict[Channel, AlertChannel] = {}
         if engine.call_channel == "twilio":
             call = twilio_wiring.call_channel(twilio, self.twilio_api, base, self.incident_store)
-            found[Channel.CALL] = twilio_wiring.failover(Channel.CALL, twilio, {"twilio": call})
+            found[Channel.CALL] = failover_channel(Channel.CALL, self.channel_routes, {"twilio": call})
         elif engine.call_channel == "sip" and twilio.enabled and twilio.call_from:
             # SIP first, Twilio when registration is lost or the trunk answers 503 (config/channels.yaml).
             call = twilio_wiring.call_channel(twilio, self.twilio_api, base, self.incident_store)
             paths: dict[str, FailoverPath] = {"sip": self.sip_service.channel, "twilio": call}
-            found[Channel.CALL] = twilio_wiring.failover(Channel.CALL, twilio, paths)
+            found[Channel.CALL] = failover_channel(Channel.CALL, self.channel_routes, paths)
         if engine.sms_channel == "twilio":
             sms = twilio_wiring.sms_channel(twilio, self.twilio_api, base, self.incident_store)
-            found[Channel.SMS] = twilio_wiring.failover(Channel.SMS, twilio, {"twilio": sms})
+            found[Channel.SMS] = failover_channel(Channel.SMS, self.channel_routes, {"twilio": sms})
         return found
+
+    @cached_property
+    def channel_routes(self) -> ChannelRoutes:
+        """Which path carries which leg (config/channels.yaml, at ``twilio.routes_file``)."""
+        return load_routes(self.settings.twilio.routes_file, ROUTE_PATHS)
 
     @cached_property
     def twilio_api(self) -> TwilioApi:

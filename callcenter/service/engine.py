@@ -66,10 +66,6 @@ _LOCK_STRIPES = 256
 _PRESS_STRIPES = 4096  # a flood has hundreds of presses in flight: few may share a stripe
 
 
-class ChannelError(Exception):
-    """A channel refused or failed to place a leg (provider refused, unreachable, our fault)."""
-
-
 class UnknownIncidentError(LookupError):
     pass
 

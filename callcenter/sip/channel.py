@@ -7,7 +7,7 @@ queues: it never waits for a recipient. A waiting leg is reported ``queued`` whe
 (``is_queued``) and ``dialing`` when it leaves the queue; one the incident stood down while it waited
 (its quorum met, the incident closed: ``still_wanted`` says) is dropped without ringing anyone.
 
-As a failover path (callcenter.twilio.failover) the channel is healthy while the phone is registered
+As a failover path (callcenter.channels.failover) the channel is healthy while the phone is registered
 and the trunk has not refused an INVITE with 503 within ``trunk_recheck`` seconds. A leg that was
 never put through to a phone (still queued when the path goes down, refused by the trunk with 503,
 or reaching a trunk slot while that 503 is recent) is handed back through ``on_released`` so the
@@ -27,6 +27,7 @@ from typing import Protocol
 
 from pyVoIP.VoIP import CallState
 
+from callcenter.channels.ports import Released
 from callcenter.domain.types import LegStatus
 from callcenter.ivr.media import AnsweredLegHandler, LegDecided
 from callcenter.service.dial_queue import FairDialQueue
@@ -40,8 +41,6 @@ log = logging.getLogger(__name__)
 
 CANCEL_GRACE = 5.0  # seconds for the 487 after our CANCEL
 TRUNK_DOWN_CODES = frozenset({503})  # the trunk (not the neighbour) refused the call
-
-Released = Callable[[LegOrder, str], None]  # (leg, why the path is down): send it on another path
 
 
 class Dialer(Protocol):

@@ -23,12 +23,13 @@ from fastapi import APIRouter
 from twilio.rest import Client
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+from callcenter.channels.errors import ProviderError
 from callcenter.service.callback import CallBackError, CallBackOutcome, CallBackTimeline
 from callcenter.settings import TwilioSettings
 from callcenter.twilio import twiml
 from callcenter.twilio.channels import WEBHOOK_PREFIX
 from callcenter.twilio.client import make_client
-from callcenter.twilio.errors import TwilioChannelError, translate
+from callcenter.twilio.errors import translate
 from callcenter.twilio.router import SignatureCheck, WebhookRoute, signed_router
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
 
 class CallBackApi(Protocol):
     def create_call_back(self, to: str, sender: str, twiml: str, status_url: str, ring_seconds: int) -> str:
-        """Place the operator's call running ``twiml``; its SID. Raises TwilioChannelError."""
+        """Place the operator's call running ``twiml``; its SID. Raises ProviderError."""
         ...
 
 
@@ -104,7 +105,7 @@ class TwilioCallBack:
         try:
             return self.api.create_call_back(operator_phone, self.caller_id, document,
                                              self.urls.url("operator", incident_id), self.ring_seconds)
-        except TwilioChannelError as exc:
+        except ProviderError as exc:
             self.timeline.record(incident_id, "twilio", CallBackOutcome.FAILED, str(exc))
             raise CallBackError(f"Twilio did not place the call-back: {exc}") from exc
 

@@ -14,13 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from callcenter.channels.errors import LegStoodDown, ProviderDown, RateLimited
 from callcenter.domain.types import Channel
 from callcenter.ivr.engine import FlowState, encode_state
 from callcenter.ivr.handlers import leg_facts
 from callcenter.service.dial_queue import FairRanks
 from callcenter.service.ports import LegOrder
 from callcenter.twilio.client import TwilioApi
-from callcenter.twilio.errors import LegStoodDown, ProviderDown, RateLimited
 from callcenter.twilio.flows import encode_facts
 from callcenter.twilio.pacing import PacerClosed, SendPacer, retry_delay
 from contacts.phones import mask_phone

@@ -14,7 +14,8 @@ from callcenter.twilio.errors import translate
 
 
 class TwilioApi(Protocol):
-    """What the channels need from Twilio. Raises only errors of callcenter.twilio.errors."""
+    """What the channels need from Twilio. Raises only ProviderError (callcenter.channels.errors),
+    translated by callcenter.twilio.errors."""
 
     def create_call(self, to: str, sender: str, twiml_url: str, status_url: str, ring_seconds: int) -> str: ...
 

@@ -1,8 +1,8 @@
 """What Twilio's status callbacks and SMS webhooks mean to the incident engine (no HTTP here;
 see router.py; voice flows are in voice.py).
 
-Status callbacks become leg outcomes; SMS replies acknowledge, decline or reach the operators as a
-note, always answered with a text that names the incident.
+Status callbacks become leg outcomes; SMS replies go to the provider-neutral reply rules
+(callcenter.channels.replies), whose answer goes back as TwiML.
 """
 
 from __future__ import annotations
@@ -10,41 +10,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
-from zoneinfo import ZoneInfo
 
-from callcenter.domain.incident import Incident, IncidentError
-from callcenter.domain.types import Actor, LegStatus
+from callcenter.channels.ports import OutcomeSink
+from callcenter.channels.replies import SmsReplies
+from callcenter.domain.incident import IncidentError
+from callcenter.domain.types import LegStatus
 from callcenter.twilio import outcomes, twiml
-from callcenter.twilio.replies import NO_OPEN_INCIDENT, OpenAlert, ReplyKind, classify, confirmation, newest
 from callcenter.twilio.voice import TwilioVoice
-from contacts.phones import PhonePolicy, mask_phone, try_normalise
 
 log = logging.getLogger(__name__)
 
 
-
-class IncidentCommands(Protocol):
-    """The engine commands the webhooks use (IncidentEngine has them all)."""
-
-    def leg_outcome(self, leg_id: str, status: LegStatus, detail: str = "", provider_ref: str = "") -> None: ...
-
-    def add_note(self, incident_id: str, text: str, actor: Actor) -> Incident: ...
-
-    def acknowledge_on_behalf(self, incident_id: str, recipient_key: str, actor: Actor) -> Incident: ...
-
-
-class OpenAlerts(Protocol):
-    def open_alerts_for(self, phone: str) -> list[OpenAlert]: ...
-
-
 @dataclass
 class TwilioWebhooks:
-    incidents: IncidentCommands
-    alerts: OpenAlerts
+    incidents: OutcomeSink
+    replies: SmsReplies
     voice: TwilioVoice
-    zone: ZoneInfo
-    phone_policy: PhonePolicy
 
     # -- status callbacks ------------------------------------------------------------------
 
@@ -65,37 +46,4 @@ class TwilioWebhooks:
     # -- SMS replies -----------------------------------------------------------------------
 
     def inbound_sms(self, params: Mapping[str, str]) -> str:
-        sender, body = params.get("From", ""), params.get("Body", "")
-        phone = try_normalise(sender, self.phone_policy) or sender
-        alerts = self.alerts.open_alerts_for(phone)
-        if not alerts:
-            log.warning("SMS from %s answers no open incident (%d characters, not logged)", mask_phone(phone),
-                        len(body))
-            return twiml.sms_reply(NO_OPEN_INCIDENT)
-        chosen, kind = newest(alerts), classify(body)
-        _REPLY_ACTIONS[kind](self, chosen, body)
-        return twiml.sms_reply(confirmation(kind, chosen, len(alerts), self.zone))
-
-    def _acknowledge(self, alert: OpenAlert, body: str) -> None:
-        if alert.sms_leg_id is not None:
-            self._outcome(alert.sms_leg_id, LegStatus.ACKNOWLEDGED, {"MessageStatus": f"reply {body.strip()}"})
-        else:  # only a call reached them, or the text failed: the reply still counts
-            self.incidents.acknowledge_on_behalf(alert.incident_id, alert.recipient_key,
-                                                 Actor("sms-reply", alert.recipient_name))
-
-    def _decline(self, alert: OpenAlert, body: str) -> None:
-        if alert.sms_leg_id is not None:
-            self._outcome(alert.sms_leg_id, LegStatus.DECLINED, {"MessageStatus": f"reply {body.strip()}"})
-        else:
-            self._note(alert, body)
-
-    def _note(self, alert: OpenAlert, body: str) -> None:
-        self.incidents.add_note(alert.incident_id, f"短信回复（{alert.recipient_name}）：{body}",
-                                Actor("responder", alert.recipient_name))
-
-
-_REPLY_ACTIONS = {
-    ReplyKind.ACKNOWLEDGE: TwilioWebhooks._acknowledge,
-    ReplyKind.DECLINE: TwilioWebhooks._decline,
-    ReplyKind.NOTE: TwilioWebhooks._note,
-}
+        return twiml.sms_reply(self.replies.answer(params.get("From", ""), params.get("Body", "")))

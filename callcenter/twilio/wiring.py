@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from callcenter.domain.types import Channel
+from callcenter.channels.replies import ReplyCommands, SmsReplies
+from callcenter.channels.stored import StoredAlerts, StoredLegs
 from callcenter.ivr.flowfile import FlowSet
-from callcenter.service.ports import AlertChannel, IncidentStore
+from callcenter.service.ports import IncidentStore
 from callcenter.settings import TwilioSettings
 from callcenter.twilio.channels import RetryPolicy, TwilioCallChannel, TwilioSmsChannel, WebhookUrls
 from callcenter.twilio.client import TwilioApi, TwilioRestApi, make_client
-from callcenter.twilio.failover import FailoverChannel, FailoverPath, TimelineNotes
 from callcenter.twilio.flows import TwimlRenderer
 from callcenter.twilio.pacing import Rates, SendPacer
 from callcenter.twilio.recordings import RecordingKeeper, TwilioRecordingFetcher, VoiceMessageCommands
-from callcenter.twilio.responders import StoredAlerts, StoredLegs
 from callcenter.twilio.router import SignatureCheck
-from callcenter.twilio.routes import load_routes
 from callcenter.twilio.voice import TwilioVoice, VoiceCommands
-from callcenter.twilio.webhooks import IncidentCommands, TwilioWebhooks
+from callcenter.twilio.webhooks import TwilioWebhooks
 from contacts.phones import PhonePolicy
 
 
@@ -57,22 +55,7 @@ def _gate(store: IncidentStore | None) -> Callable[[str], bool] | None:
     return StoredLegs(store).still_pending if store is not None else None
 
 
-def failover(kind: Channel, settings: TwilioSettings, paths: Mapping[str, FailoverPath],
-             notes: TimelineNotes | None = None) -> FailoverChannel:
-    """The composite channel for ``kind`` over the given paths ("sip", "twilio"), per channels.yaml."""
-    return FailoverChannel(kind, load_routes(settings.routes_file), paths, notes,
-                           name=f"{kind}-{'+'.join(sorted(paths))}")
-
-
-def attach_notes(channels: Mapping[Channel, AlertChannel], notes: TimelineNotes) -> None:
-    """Give failover channels the engine for timeline notes and start their health monitors."""
-    for channel in channels.values():
-        if isinstance(channel, FailoverChannel):
-            channel.notes = notes
-            channel.start()
-
-
-class EngineCommands(IncidentCommands, VoiceCommands, Protocol):
+class EngineCommands(ReplyCommands, VoiceCommands, Protocol):
     """What the webhooks need of callcenter.service.engine.IncidentEngine."""
 
 
@@ -80,7 +63,8 @@ def webhooks(incidents: EngineCommands, store: IncidentStore, public_base_url: s
              phone_policy: PhonePolicy, flows: FlowSet, prompt_base_url: str = "",
              recordings: RecordingKeeper | None = None) -> TwilioWebhooks:
     voice = TwilioVoice(incidents, flows, WebhookUrls(public_base_url), TwimlRenderer(prompt_base_url), recordings)
-    return TwilioWebhooks(incidents, StoredAlerts(store), voice, zone, phone_policy)
+    replies = SmsReplies(incidents, StoredAlerts(store), zone, phone_policy, provider="twilio")
+    return TwilioWebhooks(incidents, replies, voice)
 
 
 def recording_keeper(settings: TwilioSettings, recordings_dir: Path, incidents: VoiceMessageCommands

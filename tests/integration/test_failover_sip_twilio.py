@@ -19,6 +19,7 @@ import pytest
 from sip.harness import KAMAILIO_SH, ROOT, Kamailio, Sipp, free_udp_range, options_text, register_contact, sip_request
 
 from callcenter.bootstrap import build
+from callcenter.channels.failover import FailoverChannel
 from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.domain.types import Channel
 from callcenter.service.ports import AlertChannel, LegOrder
@@ -26,7 +27,6 @@ from callcenter.settings import SipSettings, TwilioSettings, load_settings
 from callcenter.sip.service import SipService
 from callcenter.twilio import wiring
 from callcenter.twilio.channels import TwilioCallChannel
-from callcenter.twilio.failover import FailoverChannel
 from tests.integration.twilio.rig import (
     CALL_FROM,
     SECOND_CALLER,
@@ -34,6 +34,7 @@ from tests.integration.twilio.rig import (
     ChannelFactory,
     TwilioRig,
     build_rig,
+    failover,
     neighbour,
     twilio_only,
 )
@@ -136,7 +137,7 @@ def _sip_and_twilio(sip: SipService) -> ChannelFactory:
     def make(settings: TwilioSettings, base_url: str, store: SqlIncidentStore) -> dict[Channel, AlertChannel]:
         channels = twilio_only(settings, base_url, store)
         twilio_call = wiring.call_channel(settings, wiring.rest_api(settings), base_url, store)
-        channels[Channel.CALL] = wiring.failover(Channel.CALL, settings, {"sip": sip.channel, "twilio": twilio_call})
+        channels[Channel.CALL] = failover(Channel.CALL, settings, {"sip": sip.channel, "twilio": twilio_call})
         return channels
     return make
 

@@ -9,9 +9,9 @@ import pytest
 from test_engine_sql import Rig, make_rig
 
 from callcenter.adapters.fakes import FakeChannel
+from callcenter.channels.stored import StoredLegs
 from callcenter.domain.types import Actor, CallerTrust, Channel, LegStatus
 from callcenter.service.ports import LegOrder
-from callcenter.twilio.responders import StoredLegs
 
 CALLER = "0717-6100000"
 

@@ -14,11 +14,11 @@ import pytest
 from engine_rig import CALLER, Rig, engine_rig, leg_ids
 
 from callcenter.adapters.memory import MemoryIncidentStore
+from callcenter.channels.errors import ProviderDown
 from callcenter.domain.incident import Incident
 from callcenter.domain.types import Actor, CallerTrust, Channel, IncidentStatus, LegPurpose, LegStatus
 from callcenter.service.outage import Report
 from callcenter.service.write_turns import Turn
-from callcenter.twilio.errors import ProviderDown
 
 
 @pytest.fixture

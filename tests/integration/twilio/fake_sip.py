@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from callcenter.channels.errors import PathDown
 from callcenter.service.ports import LegOrder
-from callcenter.twilio.errors import PathDown
 
 
 @dataclass

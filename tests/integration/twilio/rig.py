@@ -3,7 +3,7 @@ HTTP on an ephemeral port, and the local Twilio emulator playing the recipients.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +15,10 @@ from callcenter.adapters.clock import SystemClock
 from callcenter.adapters.events import EventBus
 from callcenter.adapters.memory import MemoryDirectory
 from callcenter.adapters.scheduler import ApschedulerTimers, new_scheduler
+from callcenter.bootstrap import ROUTE_PATHS
+from callcenter.channels.failover import FailoverChannel, attach_notes, failover_channel
+from callcenter.channels.ports import FailoverPath
+from callcenter.channels.routes import load_routes
 from callcenter.db.engine import make_engine, migrate
 from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.domain.incident import Incident
@@ -123,12 +127,17 @@ def twilio_settings(emulator: Emulator, tmp_path: Path, **overrides: Any) -> Twi
 ChannelFactory = Callable[[TwilioSettings, str, SqlIncidentStore], dict[Channel, AlertChannel]]
 
 
+def failover(kind: Channel, settings: TwilioSettings, paths: Mapping[str, FailoverPath]) -> FailoverChannel:
+    """The failover channel over ``paths`` as the composition root builds it, routed per ``settings.routes_file``."""
+    return failover_channel(kind, load_routes(settings.routes_file, ROUTE_PATHS), paths)
+
+
 def twilio_only(settings: TwilioSettings, base_url: str, store: SqlIncidentStore) -> dict[Channel, AlertChannel]:
     api = wiring.rest_api(settings)
     call, sms = wiring.call_channel(settings, api, base_url, store), wiring.sms_channel(settings, api, base_url, store)
     return {
-        Channel.CALL: wiring.failover(Channel.CALL, settings, {"twilio": call}),
-        Channel.SMS: wiring.failover(Channel.SMS, settings, {"twilio": sms}),
+        Channel.CALL: failover(Channel.CALL, settings, {"twilio": call}),
+        Channel.SMS: failover(Channel.SMS, settings, {"twilio": sms}),
     }
 
 
@@ -150,7 +159,7 @@ def build_rig(database_url: str, tmp_path: Path, emulator: Emulator, make_channe
         templates=templates, channels=channels, timers=timers, clock=SystemClock(), events=EventBus(),
         holder="twilio-test#1", phone_policy=PhonePolicy(), executor=executor,
     )
-    wiring.attach_notes(channels, engine)
+    attach_notes(channels, engine)
     timers.target, timers.leading = engine, True
     scheduler.start()
     hooks = wiring.webhooks(engine, store, server.base_url, templates.zone(), PhonePolicy(),

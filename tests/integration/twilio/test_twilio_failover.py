@@ -11,7 +11,7 @@ from callcenter.service.ports import AlertChannel
 from callcenter.settings import TwilioSettings
 from callcenter.twilio import wiring
 from tests.integration.twilio.fake_sip import FakeSipPath
-from tests.integration.twilio.rig import TwilioRig, neighbour, twilio_only
+from tests.integration.twilio.rig import TwilioRig, failover, neighbour, twilio_only
 from tests.twilio_emulator import Emulator
 from tests.waiting import wait_for
 
@@ -22,7 +22,7 @@ def _with_sip(sip: FakeSipPath) -> Callable[[TwilioSettings, str, SqlIncidentSto
     def make(settings: TwilioSettings, base_url: str, store: SqlIncidentStore) -> dict[Channel, AlertChannel]:
         channels = twilio_only(settings, base_url, store)
         twilio_call = wiring.call_channel(settings, wiring.rest_api(settings), base_url, store)
-        channels[Channel.CALL] = wiring.failover(Channel.CALL, settings, {"sip": sip, "twilio": twilio_call})
+        channels[Channel.CALL] = failover(Channel.CALL, settings, {"sip": sip, "twilio": twilio_call})
         return channels
     return make
 

@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 import pytest
 from pyVoIP.VoIP import CallState
 
+from callcenter.channels.failover import FailoverChannel
 from callcenter.domain.types import Channel, LegStatus
 from callcenter.ivr.media import AnsweredLegHandler, LegDecided
 from callcenter.service.ports import LegOrder
 from callcenter.sip.channel import SipAlertChannel
 from callcenter.sip.orphans import DialogIds
 from callcenter.sip.phone import HardenedCall, HardenedPhone
-from callcenter.twilio.failover import FailoverChannel
-from tests.unit.twilio.test_twilio_failover_unit import MOBILE, ROUTES, Clock, FakePath, Notes, _order
+from tests.unit.channels.test_failover import MOBILE, ROUTES, Clock, FakePath, Notes, _order
 
 
 class NeverDials:

@@ -4,8 +4,8 @@ import pytest
 import requests
 from twilio.base.exceptions import TwilioRestException
 
-from callcenter.service.engine import ChannelError
-from callcenter.twilio.errors import PathDown, ProviderDown, ProviderRefused, RateLimited, translate
+from callcenter.channels.errors import ChannelError, PathDown, ProviderDown, ProviderRefused, RateLimited
+from callcenter.twilio.errors import translate
 
 
 @pytest.mark.parametrize(("exc", "kind"), [

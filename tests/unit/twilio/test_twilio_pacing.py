@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from callcenter.channels.errors import LegStoodDown, ProviderDown
 from callcenter.domain.messages import MessageFacts
 from callcenter.domain.types import Channel, LegPurpose, Recipient
 from callcenter.service.ports import LegOrder
 from callcenter.twilio.channels import TwilioSmsChannel, WebhookUrls
-from callcenter.twilio.errors import LegStoodDown, ProviderDown
 from callcenter.twilio.pacing import PacerClosed, Rates, SendPacer, retry_delay
 
 PRESS = datetime(2026, 3, 14, 1, 30, tzinfo=UTC)

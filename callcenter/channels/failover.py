@@ -1,4 +1,4 @@
-"""A composite AlertChannel that moves legs off a failing path (SIP ↔ Twilio).
+"""A composite AlertChannel that moves legs off a failing path (e.g. SIP ↔ Twilio).
 
 Each leg goes to the first healthy path the channel policy lists for its number. When a path
 fails as a whole (its send raises PathDown, ConnectionError or TimeoutError, or its health check
@@ -8,6 +8,9 @@ it until it is healthy again, and each incident concerned gets one timeline note
 A path whose ``send`` returns before the leg is placed (the SIP channel queues for a trunk slot)
 hands such legs back through its ``on_released`` attribute, which this channel sets: the leg is
 then sent on the next path in policy order, never on the one that gave it back.
+
+The paths are named ("sip", "twilio", …) as config/channels.yaml names them (callcenter.channels.routes);
+this module knows no provider. ``failover_channel`` builds one for the composition root.
 """
 
 from __future__ import annotations
@@ -20,36 +23,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from callcenter.channels.errors import ChannelError, LegStoodDown, NoPathError, PathDown
+from callcenter.channels.ports import AlertChannel, FailoverPath, LegOrder, close_sends, is_queued
+from callcenter.channels.routes import ChannelRoutes
 from callcenter.domain.types import SYSTEM, Actor, Channel
-from callcenter.service.engine import ChannelError
-from callcenter.service.ports import AlertChannel, LegOrder, close_sends, is_queued
-from callcenter.twilio.errors import LegStoodDown, PathDown
-from callcenter.twilio.routes import ChannelRoutes
+
+__all__ = ["FailoverChannel", "TimelineNotes", "attach_notes", "failover_channel", "is_path_down"]
 
 log = logging.getLogger(__name__)
 _LABELS = {Channel.CALL: "告警呼叫", Channel.SMS: "告警短信"}
 
 
-class ChannelHealth(Protocol):
-    """How a path tells the failover channel it is usable, and gives back legs not yet placed."""
-
-    def is_healthy(self) -> bool: ...
-
-    def release_pending(self) -> int:
-        """Sends still waiting on this path (for a slot, a trunk channel) raise PathDown now."""
-        ...
-
-
-class FailoverPath(AlertChannel, ChannelHealth, Protocol):
-    pass
-
-
 class TimelineNotes(Protocol):
     def add_note(self, incident_id: str, text: str, actor: Actor) -> object: ...
-
-
-class NoPathError(ChannelError):
-    """No path is configured for this kind of number on this channel."""
 
 
 def is_path_down(exc: BaseException) -> bool:
@@ -201,3 +187,16 @@ class FailoverChannel:
                 self.check_health()
             except Exception:  # the monitor must outlive a bad health probe
                 log.exception("%s: health check failed", self.name)
+
+
+def failover_channel(kind: Channel, routes: ChannelRoutes, paths: Mapping[str, FailoverPath]) -> FailoverChannel:
+    """The composite channel for ``kind`` over ``paths`` (path name → channel), routed per ``routes``."""
+    return FailoverChannel(kind, routes, paths, name=f"{kind}-{'+'.join(sorted(paths))}")
+
+
+def attach_notes(channels: Mapping[Channel, AlertChannel], notes: TimelineNotes) -> None:
+    """Give failover channels the engine for timeline notes and start their health monitors."""
+    for channel in channels.values():
+        if isinstance(channel, FailoverChannel):
+            channel.notes = notes
+            channel.start()

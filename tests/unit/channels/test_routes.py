@@ -4,15 +4,16 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.bootstrap import ROUTE_PATHS
+from callcenter.channels.routes import PhoneKind, load_routes, phone_kind
 from callcenter.domain.types import Channel
-from callcenter.twilio.routes import PhoneKind, load_routes, phone_kind
 from callcenter.yamlfile import ConfigFileError
 
 SHIPPED = Path(__file__).resolve().parents[3] / "config" / "channels.yaml"
 
 
 def test_shipped_policy() -> None:
-    routes = load_routes(SHIPPED)
+    routes = load_routes(SHIPPED, ROUTE_PATHS)
     assert routes.paths_for(Channel.CALL, "+8613900000001") == ("sip", "twilio")
     assert routes.paths_for(Channel.CALL, "+867176123456") == ("sip", "twilio")
     assert routes.paths_for(Channel.CALL, "8001") == ("sip",)
@@ -31,6 +32,7 @@ def test_phone_kinds(phone: str, kind: PhoneKind) -> None:
 
 @pytest.mark.parametrize(("text", "line", "words"), [
     ("call:\n  mobile: [sip, pstn]\n", 2, "unknown path 'pstn'"),
+    ("call:\n  mobile: [sip, [twilio]]\n", 2, "unknown path ['twilio']"),
     ("call:\n  mobile: [sip]\n  fax: [sip]\n", 3, "unknown number kind 'fax'"),
     ("call:\n  mobile: sip\n", 2, "must be a list"),
     ("call:\n  mobile: [sip, sip]\n", 2, "listed twice"),
@@ -44,5 +46,5 @@ def test_errors_name_file_and_line(tmp_path: Path, text: str, line: int, words: 
     file = tmp_path / "channels.yaml"
     file.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigFileError) as caught:
-        load_routes(file)
+        load_routes(file, ROUTE_PATHS)
     assert caught.value.line == line and words in str(caught.value) and str(file) in str(caught.value)

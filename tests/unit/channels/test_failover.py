@@ -7,13 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from callcenter.channels.errors import ChannelError, LegStoodDown, NoPathError, PathDown, ProviderRefused
+from callcenter.channels.failover import FailoverChannel
+from callcenter.channels.ports import LegOrder
+from callcenter.channels.routes import ChannelRoutes, PhoneKind
 from callcenter.domain.messages import MessageFacts
 from callcenter.domain.types import Actor, Channel, LegPurpose, Recipient
-from callcenter.service.engine import ChannelError
-from callcenter.service.ports import LegOrder
-from callcenter.twilio.errors import LegStoodDown, PathDown, ProviderRefused
-from callcenter.twilio.failover import FailoverChannel, NoPathError
-from callcenter.twilio.routes import ChannelRoutes, PhoneKind
 
 MOBILE, EXTENSION = "+8613900000001", "8001"
 ROUTES = ChannelRoutes({(Channel.CALL, PhoneKind.MOBILE): ("sip", "twilio"),

@@ -1,14 +1,19 @@
-"""Which open incidents alerted a phone number (for SMS replies), read from incident storage.
+"""What channels read from incident storage, for any provider.
 
-Scans the open incidents: a district has few open at once, and a reply is rare next to a press.
+``StoredLegs``: whether a leg waiting for a send slot is still to be placed (the gate a paced send
+passes just before it leaves). ``StoredAlerts``: which open incidents alerted a phone number, for
+SMS replies (callcenter.channels.replies); it scans the open incidents: a district has few open at
+once, and a reply is rare next to a press.
 """
 
 from __future__ import annotations
 
+from callcenter.channels.replies import OpenAlert
 from callcenter.domain.incident import AlertLeg, Incident
 from callcenter.domain.types import Channel, LegPurpose, LegStatus
 from callcenter.service.ports import IncidentStore
-from callcenter.twilio.replies import OpenAlert
+
+__all__ = ["StoredAlerts", "StoredLegs"]
 
 _REPLYABLE = (LegStatus.SUBMITTED, LegStatus.DELIVERED)
 
