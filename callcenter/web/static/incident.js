@@ -72,9 +72,23 @@
     return parts.join(" · ");
   }
 
+  // Events that read the same, by the same actor within the same second (the auditor flagging a
+  // dozen late legs at once), show as one line with a count.
+  function collapsed(events) {
+    const lines = [];
+    for (const e of events) {
+      const line = { kind: e.kind, actor: e.actor, time: localTime(e.at), text: eventText(e), count: 1 };
+      const last = lines[lines.length - 1];
+      if (last && ["kind", "actor", "time", "text"].every((key) => last[key] === line[key])) last.count += 1;
+      else lines.push(line);
+    }
+    return lines;
+  }
+
   function renderTimeline(d) {
-    document.getElementById("timeline").replaceChildren(...d.timeline.slice().reverse().map((e) =>
-      el("li", { class: "event " + e.kind }, el("time", {}, localTime(e.at)), " ", el("b", {}, e.actor), " ", eventText(e))));
+    document.getElementById("timeline").replaceChildren(...collapsed(d.timeline.slice().reverse()).map((line) =>
+      el("li", { class: "event " + line.kind }, el("time", {}, line.time), " ", el("b", {}, line.actor), " ", line.text,
+        line.count > 1 ? el("span", { class: "repeat" }, " ×" + line.count) : "")));
   }
 
   function renderActions(d) {

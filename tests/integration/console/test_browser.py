@@ -16,6 +16,7 @@ from sqlalchemy import text
 from bench.web import CHROMIUM, CHROMIUM_ARGS, served
 from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
+from callcenter.domain.incident import IncidentEvent
 from callcenter.domain.types import Actor, CallerTrust, LegStatus
 from callcenter.settings import load_settings
 from tests.integration.console.conftest import LINE_A, LINE_B, NEIGHBOUR_KEY, PASSWORD, add_accounts, insert_directory
@@ -299,3 +300,20 @@ def test_the_flood_banner_shows_while_calls_wait_for_a_trunk_channel(page: Page,
     calls("dialing")
     expect(banner).to_be_hidden()
     assert refused == []
+
+
+def test_the_timeline_shows_a_burst_of_identical_events_once_with_a_count(page: Page, server: LiveServer) -> None:
+    """The auditor flags many late legs in one go: "超时告警" once with ×N, not a dozen lines."""
+    engine = server.container.runtime.engine
+    incident = engine.key_press(LINE_A, CallerTrust.LOCAL)
+    now = server.container.runtime.engine.clock.now()
+    events = [IncidentEvent(now, "audit_overdue", "auditor", {"what": f"leg {n}", "due_at": now, "late_seconds": 12.0})
+              for n in range(12)]
+    server.container.incident_store.append_events(incident.id, events)
+    sign_in(page, server, "operator")
+    page.goto(f"{server.url}/incidents/{incident.id}")
+    overdue = page.locator("#timeline li.event.audit_overdue")
+    expect(overdue).to_have_count(1)
+    expect(overdue).to_contain_text("超时告警")
+    expect(overdue.locator(".repeat")).to_have_text("×12")
+    expect(page.locator("#timeline li.event.leg_planned").first).not_to_contain_text("×")  # distinct events stay apart
