@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlmodel import SQLModel
@@ -135,8 +136,9 @@ def test_no_open_incident_no_banner(console: ConsoleContainer, client_for: Clien
 def low_threshold(database_url: str, tmp_path: Path) -> Iterator[ConsoleContainer]:
     """The console of a policy whose mass event starts at two alerting incidents."""
     policy = tmp_path / "escalation.yaml"
-    policy.write_text((CONFIG_DIR / "escalation.yaml").read_text(encoding="utf-8")
-                      + "\ncongestion:\n  mass_event:\n    open_incidents: 2\n", encoding="utf-8")
+    data = yaml.safe_load((CONFIG_DIR / "escalation.yaml").read_text(encoding="utf-8"))
+    data.setdefault("congestion", {}).setdefault("mass_event", {})["open_incidents"] = 2
+    policy.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     yield from _console(database_url, tmp_path, policy_file=policy)
 
 
