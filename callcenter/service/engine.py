@@ -33,6 +33,7 @@ from callcenter.domain.types import (
     LegStatus,
     Recipient,
 )
+from callcenter.service.locks import INCIDENT_STRIPES, PRESS_STRIPES, Stripes
 from callcenter.service.mass_event import MassEventBoard
 from callcenter.service.outage import DegradedMode, Report
 from callcenter.service.ports import (
@@ -58,12 +59,7 @@ from contacts.phones import PhonePolicy, display_phone, mask_phone, try_normalis
 
 log = logging.getLogger(__name__)
 _RETRIES = 8
-# Lock stripes. Key presses take a set of their own: a press must never queue behind the commands
-# (leg outcomes, hand-overs) of busy incidents whose ids share its stripe. Saves stay safe across the
-# two sets because they are optimistic (ConcurrentUpdateError re-runs the command).
 _Result = TypeVar("_Result")
-_LOCK_STRIPES = 256
-_PRESS_STRIPES = 4096  # a flood has hundreds of presses in flight: few may share a stripe
 
 
 class UnknownIncidentError(LookupError):
@@ -112,8 +108,8 @@ class IncidentEngine:
         self._dispatch_stopped = False
         self._new_id = new_id
         self.presses = presses if presses is not None else PressLedger()  # an empty ledger is falsy
-        self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]  # incident commands, by incident id
-        self._press_locks = [threading.Lock() for _ in range(_PRESS_STRIPES)]  # key presses, by open key
+        self._locks = Stripes(INCIDENT_STRIPES)  # incident commands, by incident id
+        self._press_locks = Stripes(PRESS_STRIPES)  # key presses, by open key (callcenter/service/locks.py)
         self.write_turns = write_turns or WriteTurns()
         self._handover_lock = threading.Lock()
         self._handovers: dict[str, list[_Handover]] = {}
@@ -146,7 +142,7 @@ class IncidentEngine:
         if not trust.is_verified and source:
             verdict = self.presses.judge_source(source, number, now, self.policy.source_limit)
         banned = f"source {source} banned for forged presses" if verdict is not None and verdict.banned else ""
-        with self._press_locks[hash(key) % _PRESS_STRIPES]:
+        with self._press_locks.of(key):
             # Only presses the edge verified use up the line's counted presses: forged ones climb
             # nothing anyway, and must not leave the household's own press uncounted (its release).
             counted = trust.is_verified and self.presses.count(number, now, self.policy.press_limit)
@@ -409,7 +405,7 @@ class IncidentEngine:
         # The write turn before the incident's lock: a writer waiting for its turn holds no lock, so
         # a recovery write never waits behind an unrelated incident's report still queued for one
         # (the locks are striped).
-        with self.write_turns.turn(turn), self._lock(incident_id):
+        with self.write_turns.turn(turn), self._locks.of(incident_id):
             def run() -> tuple[Incident, frozenset[str]]:
                 with self.store.unit_of_work() as uow:
                     now = self.clock.now()
@@ -616,10 +612,6 @@ class IncidentEngine:
         with self.write_turns.turn():
             self.store.append_events(incident_id, events)
         self.events.publish(incident_id, events)
-
-    def _lock(self, key: str) -> threading.Lock:
-        return self._locks[hash(key) % len(self._locks)]
-
 
     # -- database outage (callcenter/service/outage.py) -------------------------------------
 
