@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -33,9 +32,11 @@ from callcenter.domain.types import (
     LegStatus,
     Recipient,
 )
+from callcenter.service.degraded import OutageSeam, SpoolOnOutage, WithoutDegradedMode
+from callcenter.service.handover import HandoverBatches
 from callcenter.service.locks import INCIDENT_STRIPES, PRESS_STRIPES, Stripes
 from callcenter.service.mass_event import MassEventBoard
-from callcenter.service.outage import DegradedMode, Report
+from callcenter.service.outage import DegradedMode, ReplayHooks, Report
 from callcenter.service.ports import (
     AlertChannel,
     Clock,
@@ -64,16 +65,6 @@ _Result = TypeVar("_Result")
 
 class UnknownIncidentError(LookupError):
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class _Handover:
-    """What a channel answered when a leg was handed to it."""
-
-    leg_id: str
-    status: LegStatus
-    detail: str
-    ref: str
 
 
 def _add_summary(recipient: Recipient, incident: Incident, now: datetime) -> None:
@@ -111,19 +102,17 @@ class IncidentEngine:
         self._locks = Stripes(INCIDENT_STRIPES)  # incident commands, by incident id
         self._press_locks = Stripes(PRESS_STRIPES)  # key presses, by open key (callcenter/service/locks.py)
         self.write_turns = write_turns or WriteTurns()
-        self._handover_lock = threading.Lock()
-        self._handovers: dict[str, list[_Handover]] = {}
-        self._handover_writers: set[str] = set()
+        self._handovers = HandoverBatches(self._record_handovers)  # callcenter/service/handover.py
         self._flagged: set[tuple[str, str]] = set()  # (incident, what) the auditor has flagged and still finds late
-        self.outage = outage  # None: a press the store cannot take fails (tests of the engine alone)
+        # Degraded mode at the writes (callcenter/service/degraded.py). Without one, a press or report
+        # the store cannot take fails (tests of the engine alone).
+        self.outage: OutageSeam = WithoutDegradedMode() if outage is None else SpoolOnOutage(
+            outage, ReplayHooks(self._survives_restart, self.stored_after_outage))
         # Told of the legs a dead instance left in flight, before their next attempts are placed: its
         # calls may still ring (callcenter/sip/orphans.py).
         self.orphans = orphans
         # Upper levels in a mass event get one summary instead of a call per incident.
         self.mass_events = mass_events or MassEventBoard(policy)
-        if outage is not None:
-            outage.survives_restart = lambda provider: bool((c := self._channel_named(provider)) and c.survives_restart)
-            outage.on_stored = self.stored_after_outage
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -146,14 +135,10 @@ class IncidentEngine:
             # Only presses the edge verified use up the line's counted presses: forged ones climb
             # nothing anyway, and must not leave the household's own press uncounted (its release).
             counted = trust.is_verified and self.presses.count(number, now, self.policy.press_limit)
-            if self.outage is not None and self.outage.holds(key):
+            stored = self.outage.store_press(key, lambda: self._retry(lambda: self._press(press, counted, banned)))
+            if stored is None:  # the database is away
                 return self._press_during_outage(press, counted)
-            try:
-                incident, claimed, taken = self._retry(lambda: self._press(press, counted, banned))
-            except Exception as exc:
-                if self.outage is None or not self.outage.went_down(exc):
-                    raise
-                return self._press_during_outage(press, counted)
+        incident, claimed, taken = stored
         self._after_commit(incident, now, Turn.PRESS, claimed=claimed, taken=taken)
         log.info("incident %s: press from %s (press %d, %s%s)", incident.id, mask_phone(number), incident.press_count,
                  trust, f", source {source}" if source else "")
@@ -208,17 +193,10 @@ class IncidentEngine:
 
     def _store_reports(self, incident_id: str, reports: list[Report],
                        change: Callable[[Incident, datetime], object]) -> None:
-        if self.outage is not None and self.outage.take_reports(incident_id, reports):
-            return
-        try:
-            self._command(incident_id, change)
-        except Exception as exc:
-            if self.outage is None or not self.outage.went_down(exc):
-                raise
-            self.outage.take_reports(incident_id, reports, force=True)  # an acknowledgement is never lost
+        self.outage.store_reports(incident_id, reports, lambda: self._command(incident_id, change))
 
     def escalation_timer(self, incident_id: str, level: int, token: int, turn: Turn = Turn.COMMAND) -> None:
-        if self.outage is not None and self.outage.waiting(incident_id):
+        if self.outage.holds_timers(incident_id):
             return  # spooled reports come first; the sweep fires it after the replay
         self._command(incident_id, lambda i, now: i.escalation_due(
             level, token, now, self.policy, self.mass_events.summarised(i)), turn)
@@ -504,59 +482,21 @@ class IncidentEngine:
                 log.info("leg %s not sent, the engine is stopping: %s", order.leg_id, exc)
                 return
             log.warning("leg %s failed to send: %s", order.leg_id, exc)
-            self._handed_over(order.incident_id, _Handover(order.leg_id, LegStatus.FAILED,
-                                                           f"{type(exc).__name__}: {exc}", ""))
+            self._handovers.handed_over(order.incident_id, Report(order.leg_id, LegStatus.FAILED,
+                                                                  f"{type(exc).__name__}: {exc}", ""))
             return
-        self._handed_over(order.incident_id, _Handover(order.leg_id, handed_over_status(channel, order, ref), "", ref))
+        self._handovers.handed_over(order.incident_id,
+                                    Report(order.leg_id, handed_over_status(channel, order, ref), "", ref))
 
-    def _handed_over(self, incident_id: str, item: _Handover) -> None:
-        """Store what the channels said on hand-over, many legs of one incident per unit of work.
+    def _record_handovers(self, incident_id: str, batch: list[Report]) -> None:
+        """A batch of one incident's hand-overs (callcenter/service/handover.py), in one command."""
+        self.outage.store_reports(incident_id, batch, lambda: self._store_handovers(incident_id, batch))
 
-        A fan-out hands twenty legs to the channels at once; one command per leg would queue them
-        behind each other on the incident's lock. The first sender thread writes every hand-over
-        that has arrived meanwhile, and goes on until none is left.
-        """
-        with self._handover_lock:
-            self._handovers.setdefault(incident_id, []).append(item)
-            if incident_id in self._handover_writers:
-                return
-            self._handover_writers.add(incident_id)
-        try:
-            while batch := self._take_handovers(incident_id):
-                self._record_handovers(incident_id, batch)
-        except BaseException:
-            with self._handover_lock:
-                self._handover_writers.discard(incident_id)
-            raise
-
-    def _take_handovers(self, incident_id: str) -> list[_Handover]:
-        """The hand-overs waiting; when none, this thread stops being the writer (in the same breath,
-        so that nothing can be queued for a writer that has already left)."""
-        with self._handover_lock:
-            batch = self._handovers.pop(incident_id, [])
-            if not batch:
-                self._handover_writers.discard(incident_id)
-            return batch
-
-    def _record_handovers(self, incident_id: str, batch: list[_Handover]) -> None:
-        if self.outage is not None:
-            reports = [Report(h.leg_id, h.status, h.detail, h.ref) for h in batch]
-            if self.outage.take_reports(incident_id, reports):
-                return
-            try:
-                self._store_handovers(incident_id, batch)
-            except Exception as exc:
-                if not self.outage.went_down(exc):
-                    raise
-                self.outage.take_reports(incident_id, reports, force=True)
-            return
-        self._store_handovers(incident_id, batch)
-
-    def _store_handovers(self, incident_id: str, batch: list[_Handover]) -> None:
+    def _store_handovers(self, incident_id: str, batch: list[Report]) -> None:
         def apply(incident: Incident, now: datetime) -> None:
             for item in batch:
                 try:
-                    self._record(incident, Report(item.leg_id, item.status, item.detail, item.ref), now)
+                    self._record(incident, item, now)
                 except IncidentError:
                     log.exception("outcome %s for leg %s not recorded", item.status, item.leg_id)
         try:
@@ -592,6 +532,10 @@ class IncidentEngine:
     def _channel_named(self, name: str) -> AlertChannel | None:
         return next((c for c in self.channels.values() if c.name == name), None)
 
+    def _survives_restart(self, provider: str) -> bool:
+        """Whether the calls of the channel named ``provider`` outlive a restart of this process."""
+        return bool((channel := self._channel_named(provider)) and channel.survives_restart)
+
     def _load(self, incident_id: str) -> Incident:
         return self._load_claimed(incident_id)[0]
 
@@ -619,8 +563,7 @@ class IncidentEngine:
         """The store cannot take the press: spool it (fsynced), then hand its legs to the channels.
         An unverified caller's press is alerted at once too: with the database down, the console
         that could release it is down with it."""
-        assert self.outage is not None
-        incident, legs = self.outage.press(press.open_key, press.at, counted, press.trust,
+        incident, legs = self.outage.spool_press(press.open_key, press.at, counted, press.trust,
                                            lambda: self._open(press, hold=False),
                                            lambda leg: self._channel(leg.channel).name)
         log.error("incident %s: press from %s spooled while the database is unreachable; %d legs placed",
