@@ -43,7 +43,7 @@ from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.db.snapshot import DirectorySnapshot, database_unavailable
 from callcenter.domain.types import CallerTrust, Channel
 from callcenter.policies import load_policy, load_templates
-from callcenter.service.engine import IncidentEngine
+from callcenter.service.engine import EnginePorts, EngineRules, IncidentEngine
 from callcenter.service.outage import DegradedMode
 from callcenter.service.ports import LegOrder
 from callcenter.service.snapshot import FallbackDirectory
@@ -116,10 +116,10 @@ def build_engine(engine: Engine, work: Path,
     snapshot = DirectorySnapshot(work / "snapshot", engine)
     outage = DegradedMode(PressSpool(work / "spool"), store, policy, SystemClock(), "bench#1", database_unavailable)
     return IncidentEngine(
-        store=store, directory=FallbackDirectory(SqlDirectory(engine), snapshot), policy=policy,
-        templates=load_templates(CONFIG / "messages.yaml"), channels=dict(channels), timers=FakeTimers(),
-        clock=SystemClock(), events=EventBus(), holder="bench#1", phone_policy=PhonePolicy(),
-        executor=ThreadPoolExecutor(16), outage=outage), outage
+        EnginePorts(store=store, directory=FallbackDirectory(SqlDirectory(engine), snapshot), channels=dict(channels),
+                    timers=FakeTimers(), clock=SystemClock(), events=EventBus()),
+        EngineRules(policy=policy, templates=load_templates(CONFIG / "messages.yaml"), phone_policy=PhonePolicy()),
+        holder="bench#1", executor=ThreadPoolExecutor(16), outage=outage), outage
 
 
 def timed_presses(engine: IncidentEngine, channels: dict[Channel, AcceptingChannel],

@@ -82,19 +82,47 @@ class _Immediate(Executor):
         fn(*args, **kwargs)
 
 
+@dataclass(frozen=True, slots=True)
+class EnginePorts:
+    """What the engine talks to (callcenter/service/ports.py): fakes in unit tests, real adapters in
+    production (callcenter/bootstrap.py)."""
+
+    store: IncidentStore
+    directory: DirectoryReader
+    channels: dict[Channel, AlertChannel]
+    timers: Timers
+    clock: Clock
+    events: EventPublisher
+
+
+@dataclass(frozen=True, slots=True)
+class EngineRules:
+    """The data the engine decides by, loaded from config/: escalation policy, message templates and
+    how phone numbers are read."""
+
+    policy: EscalationPolicy
+    templates: MessageTemplates
+    phone_policy: PhonePolicy
+
+
 class IncidentEngine:
+    """``holder``: this process in leg claims (instance name and boot id). The rest is optional:
+    ``executor`` runs the sends (default: in the caller's thread); ``presses``: press limits and source
+    bans; ``outage``: degraded mode (default: none, a store failure fails the command); ``write_turns``:
+    the writes' turns under a flood; ``orphans``: told of the legs a dead instance left in flight;
+    ``mass_events``: summaries for upper levels in a mass event."""
+
     def __init__(
-        self, *, store: IncidentStore, directory: DirectoryReader, policy: EscalationPolicy,
-        templates: MessageTemplates, channels: dict[Channel, AlertChannel], timers: Timers, clock: Clock,
-        events: EventPublisher, holder: str, phone_policy: PhonePolicy,
+        self, ports: EnginePorts, rules: EngineRules, *, holder: str,
         executor: Executor | None = None, new_id: Callable[[datetime], str] = default_incident_id,
         presses: PressLedger | None = None, outage: DegradedMode | None = None,
         write_turns: WriteTurns | None = None, orphans: Callable[[Sequence[LegRef]], None] | None = None,
         mass_events: MassEventBoard | None = None,
     ) -> None:
-        self.store, self.directory, self.policy, self.templates = store, directory, policy, templates
-        self.channels, self.timers, self.clock, self.events = channels, timers, clock, events
-        self.holder, self.phone_policy = holder, phone_policy
+        self.store, self.directory, self.channels = ports.store, ports.directory, ports.channels
+        self.timers, self.clock, self.events = ports.timers, ports.clock, ports.events
+        self.policy, self.templates, self.phone_policy = rules.policy, rules.templates, rules.phone_policy
+        self.holder = holder
         self.executor: Executor = executor or _Immediate()
         self._dispatch_stopped = False
         self._new_id = new_id
@@ -112,7 +140,7 @@ class IncidentEngine:
         # calls may still ring (callcenter/sip/orphans.py).
         self.orphans = orphans
         # Upper levels in a mass event get one summary instead of a call per incident.
-        self.mass_events = mass_events or MassEventBoard(policy)
+        self.mass_events = mass_events or MassEventBoard(rules.policy)
 
     # -- entry points ----------------------------------------------------------------------
 
