@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from callcenter.domain.incident import AlertLeg, Incident, IncidentError, IncidentEvent
+from callcenter.domain.incident import AlertLeg, Incident, IncidentError
 from callcenter.domain.messages import MessageFacts, MessageTemplates, render, render_summary
 from callcenter.domain.plan import plan_fan_out
 from callcenter.domain.policy import EscalationPolicy
@@ -32,6 +32,7 @@ from callcenter.domain.types import (
     LegStatus,
     Recipient,
 )
+from callcenter.service.auditor import LateFlags, audit_events, by_incident
 from callcenter.service.degraded import OutageSeam, SpoolOnOutage, WithoutDegradedMode
 from callcenter.service.handover import HandoverBatches
 from callcenter.service.locks import INCIDENT_STRIPES, PRESS_STRIPES, Stripes
@@ -131,7 +132,7 @@ class IncidentEngine:
         self._press_locks = Stripes(PRESS_STRIPES)  # key presses, by open key (callcenter/service/locks.py)
         self.write_turns = write_turns or WriteTurns()
         self._handovers = HandoverBatches(self._record_handovers)  # callcenter/service/handover.py
-        self._flagged: set[tuple[str, str]] = set()  # (incident, what) the auditor has flagged and still finds late
+        self._late = LateFlags()  # what the auditor has flagged and still finds late (callcenter/service/auditor.py)
         # Degraded mode at the writes (callcenter/service/degraded.py). Without one, a press or report
         # the store cannot take fails (tests of the engine alone).
         self.outage: OutageSeam = WithoutDegradedMode() if outage is None else SpoolOnOutage(
@@ -347,13 +348,10 @@ class IncidentEngine:
         flood thousands of legs wait for a trunk channel, and flagging them again at every audit
         wrote a thousand timeline events every 5 s."""
         overdue = self.store.overdue(self.clock.now(), grace)
-        flagged, self._flagged = self._flagged, {(item.incident_id, item.what) for item in overdue}
-        by_incident: dict[str, list[Overdue]] = {}
-        for item in overdue:
-            if (item.incident_id, item.what) not in flagged:
-                log.warning("overdue: incident %s %s late by %s", item.incident_id, item.what, item.late_by)
-                by_incident.setdefault(item.incident_id, []).append(item)
-        for incident_id, items in by_incident.items():
+        news = self._late.newly_late(overdue)
+        for item in news:
+            log.warning("overdue: incident %s %s late by %s", item.incident_id, item.what, item.late_by)
+        for incident_id, items in by_incident(news).items():
             self._record_audit(incident_id, items)
         return overdue
 
@@ -578,9 +576,7 @@ class IncidentEngine:
 
     def _record_audit(self, incident_id: str, items: list[Overdue]) -> None:
         """One write per incident, taking its turn: in a flood thousands of legs wait for a trunk channel."""
-        now = self.clock.now()
-        events = [IncidentEvent(now, "audit_overdue", "auditor", {
-            "what": item.what, "due_at": item.due_at, "late_seconds": item.late_by.total_seconds()}) for item in items]
+        events = audit_events(items, self.clock.now())
         with self.write_turns.turn():
             self.store.append_events(incident_id, events)
         self.events.publish(incident_id, events)
