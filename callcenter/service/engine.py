@@ -3,6 +3,10 @@
 Every command runs in one unit of work on the stored incident, commits, and only then publishes
 events, (re)schedules timers and hands due legs to the channels. A crash at any point leaves the
 database describing what still has to happen; ``recover`` picks it up.
+
+The engine holds the commands. Beside it: lock stripes (``locks.py``), hand-over batching
+(``handover.py``), degraded mode at the writes (``degraded.py`` over ``outage.py``), the auditor's
+bookkeeping (``auditor.py``), the writes' turns under a flood (``write_turns.py``).
 """
 
 from __future__ import annotations
@@ -259,6 +263,15 @@ class IncidentEngine:
     def acknowledge_on_behalf(self, incident_id: str, recipient_key: str, actor: Actor) -> Incident:
         return self._command(incident_id, lambda i, now: i.acknowledge_on_behalf(
             recipient_key, actor, now, self.policy))
+
+    def record_dispatch(self, incident_id: str, agency: str, at: datetime, reference: str, actor: Actor) -> Incident:
+        """Record that the incident went to 110/119/120 at ``at`` under the agency's ``reference``."""
+        return self._command(incident_id, lambda i, now: i.record_dispatch(agency, at, reference, actor, now))
+
+    def record_call_back(self, incident_id: str, operator_phone: str, household_line: str, reference: str,
+                         actor: Actor) -> Incident:
+        return self._command(incident_id, lambda i, now: i.record_call_back(
+            operator_phone, household_line, reference, actor, now))
 
     # -- recovery and audit ----------------------------------------------------------------
 
@@ -581,15 +594,15 @@ class IncidentEngine:
             self.store.append_events(incident_id, events)
         self.events.publish(incident_id, events)
 
-    # -- database outage (callcenter/service/outage.py) -------------------------------------
+    # -- database outage: what the engine does when the seam spools (callcenter/service/degraded.py) --
 
     def _press_during_outage(self, press: KeyPress, counted: bool) -> Incident:
         """The store cannot take the press: spool it (fsynced), then hand its legs to the channels.
         An unverified caller's press is alerted at once too: with the database down, the console
         that could release it is down with it."""
         incident, legs = self.outage.spool_press(press.open_key, press.at, counted, press.trust,
-                                           lambda: self._open(press, hold=False),
-                                           lambda leg: self._channel(leg.channel).name)
+                                                 lambda: self._open(press, hold=False),
+                                                 lambda leg: self._channel(leg.channel).name)
         log.error("incident %s: press from %s spooled while the database is unreachable; %d legs placed",
                   incident.id, mask_phone(press.number), len(legs))
         facts = self._facts(incident)
@@ -603,17 +616,6 @@ class IncidentEngine:
         if events:
             self.events.publish(incident.id, events)
         self.resume(incident.id)
-
-    # -- operator records (console) --------------------------------------------------------
-
-    def record_dispatch(self, incident_id: str, agency: str, at: datetime, reference: str, actor: Actor) -> Incident:
-        """Record that the incident went to 110/119/120 at ``at`` under the agency's ``reference``."""
-        return self._command(incident_id, lambda i, now: i.record_dispatch(agency, at, reference, actor, now))
-
-    def record_call_back(self, incident_id: str, operator_phone: str, household_line: str, reference: str,
-                         actor: Actor) -> Incident:
-        return self._command(incident_id, lambda i, now: i.record_call_back(
-            operator_phone, household_line, reference, actor, now))
 
 
 def _open_key_of(household_id: int | None, caller: str) -> str:
