@@ -42,7 +42,7 @@ from callcenter.db.incident_tables import AlertLegRow, IncidentEventRow, Inciden
 from callcenter.domain import incident_codec as codec
 from callcenter.domain.types import CallerTrust, Channel
 from callcenter.policies import load_policy, load_templates
-from callcenter.service.engine import IncidentEngine, KeyPress
+from callcenter.service.engine import EnginePorts, EngineRules, IncidentEngine, KeyPress
 from callcenter.service.ports import LegOrder
 from contacts.model import CallerLookup, HouseholdProfile, Place, Responder, Role, ScopeLevel
 from contacts.phones import PhonePolicy
@@ -108,10 +108,11 @@ def build_rig(db: Engine) -> Rig:
     channels = {Channel.CALL: CountingChannel("call", handed, lock, done),
                 Channel.SMS: CountingChannel("sms", handed, lock, done)}
     engine = IncidentEngine(
-        store=SqlIncidentStore(db), directory=TenNeighbours(), policy=load_policy(CONFIG / "escalation.yaml"),
-        templates=load_templates(CONFIG / "messages.yaml"), channels=channels,  # type: ignore[arg-type]
-        timers=FakeTimers(), clock=SystemClock(), events=EventBus(), holder="bench#1",
-        phone_policy=PhonePolicy(), executor=executor,
+        EnginePorts(store=SqlIncidentStore(db), directory=TenNeighbours(), channels=channels,  # type: ignore[arg-type]
+                    timers=FakeTimers(), clock=SystemClock(), events=EventBus()),
+        EngineRules(policy=load_policy(CONFIG / "escalation.yaml"), templates=load_templates(CONFIG / "messages.yaml"),
+                    phone_policy=PhonePolicy()),
+        holder="bench#1", executor=executor,
     )
     return Rig(engine, executor, handed, done)
 

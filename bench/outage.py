@@ -43,7 +43,7 @@ from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.db.snapshot import DirectorySnapshot, database_unavailable
 from callcenter.domain.types import CallerTrust, Channel
 from callcenter.policies import load_policy, load_templates
-from callcenter.service.engine import IncidentEngine
+from callcenter.service.engine import EnginePorts, EngineRules, IncidentEngine
 from callcenter.service.outage import DegradedMode
 from callcenter.service.ports import LegOrder
 from callcenter.service.snapshot import FallbackDirectory
@@ -109,16 +109,17 @@ def timed_lookups(lookup: SqlDirectory | DirectorySnapshot, numbers: Sequence[st
     return Latency.of(samples, time.perf_counter() - started)
 
 
-def build_engine(engine: Engine, work: Path, channels: dict[Channel, AcceptingChannel]) -> IncidentEngine:
+def build_engine(engine: Engine, work: Path,
+                 channels: dict[Channel, AcceptingChannel]) -> tuple[IncidentEngine, DegradedMode]:
     policy = load_policy(CONFIG / "escalation.yaml")
     store = SqlIncidentStore(engine)
     snapshot = DirectorySnapshot(work / "snapshot", engine)
     outage = DegradedMode(PressSpool(work / "spool"), store, policy, SystemClock(), "bench#1", database_unavailable)
     return IncidentEngine(
-        store=store, directory=FallbackDirectory(SqlDirectory(engine), snapshot), policy=policy,
-        templates=load_templates(CONFIG / "messages.yaml"), channels=dict(channels), timers=FakeTimers(),
-        clock=SystemClock(), events=EventBus(), holder="bench#1", phone_policy=PhonePolicy(),
-        executor=ThreadPoolExecutor(16), outage=outage)
+        EnginePorts(store=store, directory=FallbackDirectory(SqlDirectory(engine), snapshot), channels=dict(channels),
+                    timers=FakeTimers(), clock=SystemClock(), events=EventBus()),
+        EngineRules(policy=policy, templates=load_templates(CONFIG / "messages.yaml"), phone_policy=PhonePolicy()),
+        holder="bench#1", executor=ThreadPoolExecutor(16), outage=outage), outage
 
 
 def timed_presses(engine: IncidentEngine, channels: dict[Channel, AcceptingChannel],
@@ -157,7 +158,7 @@ def run(households: int, presses: int, lookups: int, seed: int) -> Figures:
         database = SqlDirectory(engine)
         figures_lookup = (timed_lookups(snapshot, lines[:lookups]), timed_lookups(database, lines[:lookups]))
         channels = {Channel.CALL: AcceptingChannel("call"), Channel.SMS: AcceptingChannel("sms")}
-        incidents = build_engine(engine, work, channels)
+        incidents, outage = build_engine(engine, work, channels)
         up = timed_presses(incidents, channels, lines[lookups:lookups + presses])
         copying = threading.Thread(target=snapshot.refresh)  # as the runtime's periodic job does
         copying.start()
@@ -173,12 +174,11 @@ def run(households: int, presses: int, lookups: int, seed: int) -> Figures:
             away = timed_presses(incidents, channels, lines[lookups + presses:lookups + 2 * presses])
         finally:
             block(admin_url, name, allow=True)
-        assert incidents.outage is not None
-        records = incidents.outage.state().spooled_records
+        records = outage.state().spooled_records
         t0 = time.perf_counter()
         incidents.outage.replay()
         replay_seconds = time.perf_counter() - t0
-        assert incidents.outage.state().spooled_records == 0
+        assert outage.state().spooled_records == 0
         figures = Figures(loaded.households, copy_seconds, megabytes, *figures_lookup, up,
                           during_copy, away,
                           records, replay_seconds, machine(), postgres_version(url), datetime.now(UTC).isoformat())

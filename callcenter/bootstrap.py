@@ -53,7 +53,7 @@ from callcenter.ivr.speech import EspeakSynthesizer
 from callcenter.ivr.warmer import AnnouncementWarmer
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.callback import CallBack, CallBackTimeline, SimulatedCallBack
-from callcenter.service.engine import IncidentEngine
+from callcenter.service.engine import EnginePorts, EngineRules, IncidentEngine
 from callcenter.service.guard import GuardedCallBack, GuardedChannel, KnownNumbers, operator_phone_set
 from callcenter.service.leg_reports import LegReports
 from callcenter.service.mass_event import MassEventBoard
@@ -125,10 +125,11 @@ class Container:
         channels = self._channels()
         sip = self.settings.engine.call_channel == "sip"  # also when it is a path behind the failover channel
         incidents = IncidentEngine(
-            store=self.incident_store, directory=self.resilient_directory, policy=self.policy, templates=self.templates,
-            channels=self._guarded(channels), timers=timers, clock=SystemClock(), events=self.events,
+            EnginePorts(store=self.incident_store, directory=self.resilient_directory, channels=self._guarded(channels),
+                        timers=timers, clock=SystemClock(), events=self.events),
+            EngineRules(policy=self.policy, templates=self.templates,
+                        phone_policy=self.settings.directory.phone_policy()),
             holder=self.holder,
-            phone_policy=self.settings.directory.phone_policy(),
             executor=ThreadPoolExecutor(self.settings.engine.dispatch_workers, thread_name_prefix="dispatch"),
             outage=self.degraded_mode,
             write_turns=WriteTurns(1 if self.engine.dialect.name == "sqlite" else 8),

@@ -128,10 +128,9 @@ class EngineRuntime:
 
     def _replay(self) -> None:
         """Store what was spooled during a database outage (while it is still away, nothing happens)."""
-        if self.engine.outage is not None:
-            applied = self.engine.outage.replay()
-            if applied:
-                log.warning("%s: %d spooled records stored after the database outage", self.leadership.holder, applied)
+        applied = self.engine.outage.replay()
+        if applied:
+            log.warning("%s: %d spooled records stored after the database outage", self.leadership.holder, applied)
 
     def _audit(self) -> None:
         if self.timers.leading:

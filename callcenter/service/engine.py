@@ -3,6 +3,10 @@
 Every command runs in one unit of work on the stored incident, commits, and only then publishes
 events, (re)schedules timers and hands due legs to the channels. A crash at any point leaves the
 database describing what still has to happen; ``recover`` picks it up.
+
+The engine holds the commands. Beside it: lock stripes (``locks.py``), hand-over batching
+(``handover.py``), degraded mode at the writes (``degraded.py`` over ``outage.py``), the auditor's
+bookkeeping (``auditor.py``), the writes' turns under a flood (``write_turns.py``).
 """
 
 from __future__ import annotations
@@ -10,14 +14,13 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from callcenter.domain.incident import AlertLeg, Incident, IncidentError, IncidentEvent
+from callcenter.domain.incident import AlertLeg, Incident, IncidentError
 from callcenter.domain.messages import MessageFacts, MessageTemplates, render, render_summary
 from callcenter.domain.plan import plan_fan_out
 from callcenter.domain.policy import EscalationPolicy
@@ -33,8 +36,12 @@ from callcenter.domain.types import (
     LegStatus,
     Recipient,
 )
+from callcenter.service.auditor import LateFlags, audit_events, by_incident
+from callcenter.service.degraded import OutageSeam, SpoolOnOutage, WithoutDegradedMode
+from callcenter.service.handover import HandoverBatches
+from callcenter.service.locks import INCIDENT_STRIPES, PRESS_STRIPES, Stripes
 from callcenter.service.mass_event import MassEventBoard
-from callcenter.service.outage import DegradedMode, Report
+from callcenter.service.outage import DegradedMode, ReplayHooks, Report
 from callcenter.service.ports import (
     AlertChannel,
     Clock,
@@ -58,26 +65,11 @@ from contacts.phones import PhonePolicy, display_phone, mask_phone, try_normalis
 
 log = logging.getLogger(__name__)
 _RETRIES = 8
-# Lock stripes. Key presses take a set of their own: a press must never queue behind the commands
-# (leg outcomes, hand-overs) of busy incidents whose ids share its stripe. Saves stay safe across the
-# two sets because they are optimistic (ConcurrentUpdateError re-runs the command).
 _Result = TypeVar("_Result")
-_LOCK_STRIPES = 256
-_PRESS_STRIPES = 4096  # a flood has hundreds of presses in flight: few may share a stripe
 
 
 class UnknownIncidentError(LookupError):
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class _Handover:
-    """What a channel answered when a leg was handed to it."""
-
-    leg_id: str
-    status: LegStatus
-    detail: str
-    ref: str
 
 
 def _add_summary(recipient: Recipient, incident: Incident, now: datetime) -> None:
@@ -95,39 +87,65 @@ class _Immediate(Executor):
         fn(*args, **kwargs)
 
 
+@dataclass(frozen=True, slots=True)
+class EnginePorts:
+    """What the engine talks to (callcenter/service/ports.py): fakes in unit tests, real adapters in
+    production (callcenter/bootstrap.py)."""
+
+    store: IncidentStore
+    directory: DirectoryReader
+    channels: dict[Channel, AlertChannel]
+    timers: Timers
+    clock: Clock
+    events: EventPublisher
+
+
+@dataclass(frozen=True, slots=True)
+class EngineRules:
+    """The data the engine decides by, loaded from config/: escalation policy, message templates and
+    how phone numbers are read."""
+
+    policy: EscalationPolicy
+    templates: MessageTemplates
+    phone_policy: PhonePolicy
+
+
 class IncidentEngine:
+    """``holder``: this process in leg claims (instance name and boot id). The rest is optional:
+    ``executor`` runs the sends (default: in the caller's thread); ``presses``: press limits and source
+    bans; ``outage``: degraded mode (default: none, a store failure fails the command); ``write_turns``:
+    the writes' turns under a flood; ``orphans``: told of the legs a dead instance left in flight;
+    ``mass_events``: summaries for upper levels in a mass event."""
+
     def __init__(
-        self, *, store: IncidentStore, directory: DirectoryReader, policy: EscalationPolicy,
-        templates: MessageTemplates, channels: dict[Channel, AlertChannel], timers: Timers, clock: Clock,
-        events: EventPublisher, holder: str, phone_policy: PhonePolicy,
+        self, ports: EnginePorts, rules: EngineRules, *, holder: str,
         executor: Executor | None = None, new_id: Callable[[datetime], str] = default_incident_id,
         presses: PressLedger | None = None, outage: DegradedMode | None = None,
         write_turns: WriteTurns | None = None, orphans: Callable[[Sequence[LegRef]], None] | None = None,
         mass_events: MassEventBoard | None = None,
     ) -> None:
-        self.store, self.directory, self.policy, self.templates = store, directory, policy, templates
-        self.channels, self.timers, self.clock, self.events = channels, timers, clock, events
-        self.holder, self.phone_policy = holder, phone_policy
+        self.store, self.directory, self.channels = ports.store, ports.directory, ports.channels
+        self.timers, self.clock, self.events = ports.timers, ports.clock, ports.events
+        self.policy, self.templates, self.phone_policy = rules.policy, rules.templates, rules.phone_policy
+        self.holder = holder
         self.executor: Executor = executor or _Immediate()
         self._dispatch_stopped = False
         self._new_id = new_id
         self.presses = presses if presses is not None else PressLedger()  # an empty ledger is falsy
-        self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]  # incident commands, by incident id
-        self._press_locks = [threading.Lock() for _ in range(_PRESS_STRIPES)]  # key presses, by open key
+        self._locks = Stripes(INCIDENT_STRIPES)  # incident commands, by incident id
+        self._press_locks = Stripes(PRESS_STRIPES)  # key presses, by open key (callcenter/service/locks.py)
         self.write_turns = write_turns or WriteTurns()
-        self._handover_lock = threading.Lock()
-        self._handovers: dict[str, list[_Handover]] = {}
-        self._handover_writers: set[str] = set()
-        self._flagged: set[tuple[str, str]] = set()  # (incident, what) the auditor has flagged and still finds late
-        self.outage = outage  # None: a press the store cannot take fails (tests of the engine alone)
+        self._handovers = HandoverBatches(self._record_handovers)  # callcenter/service/handover.py
+        self._late = LateFlags()  # what the auditor has flagged and still finds late (callcenter/service/auditor.py)
+        # Degraded mode at the writes (callcenter/service/degraded.py). Without one, a press or report
+        # the store cannot take fails (tests of the engine alone).
+        self.outage: OutageSeam = WithoutDegradedMode() if outage is None else SpoolOnOutage(
+            outage, ReplayHooks(self._survives_restart, self.stored_after_outage))
         # Told of the legs a dead instance left in flight, before their next attempts are placed: its
         # calls may still ring (callcenter/sip/orphans.py).
         self.orphans = orphans
         # Upper levels in a mass event get one summary instead of a call per incident.
-        self.mass_events = mass_events or MassEventBoard(policy)
-        if outage is not None:
-            outage.survives_restart = lambda provider: bool((c := self._channel_named(provider)) and c.survives_restart)
-            outage.on_stored = self.stored_after_outage
+        self.mass_events = mass_events or MassEventBoard(rules.policy)
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -146,18 +164,14 @@ class IncidentEngine:
         if not trust.is_verified and source:
             verdict = self.presses.judge_source(source, number, now, self.policy.source_limit)
         banned = f"source {source} banned for forged presses" if verdict is not None and verdict.banned else ""
-        with self._press_locks[hash(key) % _PRESS_STRIPES]:
+        with self._press_locks.of(key):
             # Only presses the edge verified use up the line's counted presses: forged ones climb
             # nothing anyway, and must not leave the household's own press uncounted (its release).
             counted = trust.is_verified and self.presses.count(number, now, self.policy.press_limit)
-            if self.outage is not None and self.outage.holds(key):
+            stored = self.outage.store_press(key, lambda: self._retry(lambda: self._press(press, counted, banned)))
+            if stored is None:  # the database is away
                 return self._press_during_outage(press, counted)
-            try:
-                incident, claimed, taken = self._retry(lambda: self._press(press, counted, banned))
-            except Exception as exc:
-                if self.outage is None or not self.outage.went_down(exc):
-                    raise
-                return self._press_during_outage(press, counted)
+        incident, claimed, taken = stored
         self._after_commit(incident, now, Turn.PRESS, claimed=claimed, taken=taken)
         log.info("incident %s: press from %s (press %d, %s%s)", incident.id, mask_phone(number), incident.press_count,
                  trust, f", source {source}" if source else "")
@@ -212,17 +226,10 @@ class IncidentEngine:
 
     def _store_reports(self, incident_id: str, reports: list[Report],
                        change: Callable[[Incident, datetime], object]) -> None:
-        if self.outage is not None and self.outage.take_reports(incident_id, reports):
-            return
-        try:
-            self._command(incident_id, change)
-        except Exception as exc:
-            if self.outage is None or not self.outage.went_down(exc):
-                raise
-            self.outage.take_reports(incident_id, reports, force=True)  # an acknowledgement is never lost
+        self.outage.store_reports(incident_id, reports, lambda: self._command(incident_id, change))
 
     def escalation_timer(self, incident_id: str, level: int, token: int, turn: Turn = Turn.COMMAND) -> None:
-        if self.outage is not None and self.outage.waiting(incident_id):
+        if self.outage.holds_timers(incident_id):
             return  # spooled reports come first; the sweep fires it after the replay
         self._command(incident_id, lambda i, now: i.escalation_due(
             level, token, now, self.policy, self.mass_events.summarised(i)), turn)
@@ -256,6 +263,15 @@ class IncidentEngine:
     def acknowledge_on_behalf(self, incident_id: str, recipient_key: str, actor: Actor) -> Incident:
         return self._command(incident_id, lambda i, now: i.acknowledge_on_behalf(
             recipient_key, actor, now, self.policy))
+
+    def record_dispatch(self, incident_id: str, agency: str, at: datetime, reference: str, actor: Actor) -> Incident:
+        """Record that the incident went to 110/119/120 at ``at`` under the agency's ``reference``."""
+        return self._command(incident_id, lambda i, now: i.record_dispatch(agency, at, reference, actor, now))
+
+    def record_call_back(self, incident_id: str, operator_phone: str, household_line: str, reference: str,
+                         actor: Actor) -> Incident:
+        return self._command(incident_id, lambda i, now: i.record_call_back(
+            operator_phone, household_line, reference, actor, now))
 
     # -- recovery and audit ----------------------------------------------------------------
 
@@ -345,13 +361,10 @@ class IncidentEngine:
         flood thousands of legs wait for a trunk channel, and flagging them again at every audit
         wrote a thousand timeline events every 5 s."""
         overdue = self.store.overdue(self.clock.now(), grace)
-        flagged, self._flagged = self._flagged, {(item.incident_id, item.what) for item in overdue}
-        by_incident: dict[str, list[Overdue]] = {}
-        for item in overdue:
-            if (item.incident_id, item.what) not in flagged:
-                log.warning("overdue: incident %s %s late by %s", item.incident_id, item.what, item.late_by)
-                by_incident.setdefault(item.incident_id, []).append(item)
-        for incident_id, items in by_incident.items():
+        news = self._late.newly_late(overdue)
+        for item in news:
+            log.warning("overdue: incident %s %s late by %s", item.incident_id, item.what, item.late_by)
+        for incident_id, items in by_incident(news).items():
             self._record_audit(incident_id, items)
         return overdue
 
@@ -409,7 +422,7 @@ class IncidentEngine:
         # The write turn before the incident's lock: a writer waiting for its turn holds no lock, so
         # a recovery write never waits behind an unrelated incident's report still queued for one
         # (the locks are striped).
-        with self.write_turns.turn(turn), self._lock(incident_id):
+        with self.write_turns.turn(turn), self._locks.of(incident_id):
             def run() -> tuple[Incident, frozenset[str]]:
                 with self.store.unit_of_work() as uow:
                     now = self.clock.now()
@@ -508,59 +521,21 @@ class IncidentEngine:
                 log.info("leg %s not sent, the engine is stopping: %s", order.leg_id, exc)
                 return
             log.warning("leg %s failed to send: %s", order.leg_id, exc)
-            self._handed_over(order.incident_id, _Handover(order.leg_id, LegStatus.FAILED,
-                                                           f"{type(exc).__name__}: {exc}", ""))
+            self._handovers.handed_over(order.incident_id, Report(order.leg_id, LegStatus.FAILED,
+                                                                  f"{type(exc).__name__}: {exc}", ""))
             return
-        self._handed_over(order.incident_id, _Handover(order.leg_id, handed_over_status(channel, order, ref), "", ref))
+        self._handovers.handed_over(order.incident_id,
+                                    Report(order.leg_id, handed_over_status(channel, order, ref), "", ref))
 
-    def _handed_over(self, incident_id: str, item: _Handover) -> None:
-        """Store what the channels said on hand-over, many legs of one incident per unit of work.
+    def _record_handovers(self, incident_id: str, batch: list[Report]) -> None:
+        """A batch of one incident's hand-overs (callcenter/service/handover.py), in one command."""
+        self.outage.store_reports(incident_id, batch, lambda: self._store_handovers(incident_id, batch))
 
-        A fan-out hands twenty legs to the channels at once; one command per leg would queue them
-        behind each other on the incident's lock. The first sender thread writes every hand-over
-        that has arrived meanwhile, and goes on until none is left.
-        """
-        with self._handover_lock:
-            self._handovers.setdefault(incident_id, []).append(item)
-            if incident_id in self._handover_writers:
-                return
-            self._handover_writers.add(incident_id)
-        try:
-            while batch := self._take_handovers(incident_id):
-                self._record_handovers(incident_id, batch)
-        except BaseException:
-            with self._handover_lock:
-                self._handover_writers.discard(incident_id)
-            raise
-
-    def _take_handovers(self, incident_id: str) -> list[_Handover]:
-        """The hand-overs waiting; when none, this thread stops being the writer (in the same breath,
-        so that nothing can be queued for a writer that has already left)."""
-        with self._handover_lock:
-            batch = self._handovers.pop(incident_id, [])
-            if not batch:
-                self._handover_writers.discard(incident_id)
-            return batch
-
-    def _record_handovers(self, incident_id: str, batch: list[_Handover]) -> None:
-        if self.outage is not None:
-            reports = [Report(h.leg_id, h.status, h.detail, h.ref) for h in batch]
-            if self.outage.take_reports(incident_id, reports):
-                return
-            try:
-                self._store_handovers(incident_id, batch)
-            except Exception as exc:
-                if not self.outage.went_down(exc):
-                    raise
-                self.outage.take_reports(incident_id, reports, force=True)
-            return
-        self._store_handovers(incident_id, batch)
-
-    def _store_handovers(self, incident_id: str, batch: list[_Handover]) -> None:
+    def _store_handovers(self, incident_id: str, batch: list[Report]) -> None:
         def apply(incident: Incident, now: datetime) -> None:
             for item in batch:
                 try:
-                    self._record(incident, Report(item.leg_id, item.status, item.detail, item.ref), now)
+                    self._record(incident, item, now)
                 except IncidentError:
                     log.exception("outcome %s for leg %s not recorded", item.status, item.leg_id)
         try:
@@ -596,6 +571,10 @@ class IncidentEngine:
     def _channel_named(self, name: str) -> AlertChannel | None:
         return next((c for c in self.channels.values() if c.name == name), None)
 
+    def _survives_restart(self, provider: str) -> bool:
+        """Whether the calls of the channel named ``provider`` outlive a restart of this process."""
+        return bool((channel := self._channel_named(provider)) and channel.survives_restart)
+
     def _load(self, incident_id: str) -> Incident:
         return self._load_claimed(incident_id)[0]
 
@@ -610,27 +589,20 @@ class IncidentEngine:
 
     def _record_audit(self, incident_id: str, items: list[Overdue]) -> None:
         """One write per incident, taking its turn: in a flood thousands of legs wait for a trunk channel."""
-        now = self.clock.now()
-        events = [IncidentEvent(now, "audit_overdue", "auditor", {
-            "what": item.what, "due_at": item.due_at, "late_seconds": item.late_by.total_seconds()}) for item in items]
+        events = audit_events(items, self.clock.now())
         with self.write_turns.turn():
             self.store.append_events(incident_id, events)
         self.events.publish(incident_id, events)
 
-    def _lock(self, key: str) -> threading.Lock:
-        return self._locks[hash(key) % len(self._locks)]
-
-
-    # -- database outage (callcenter/service/outage.py) -------------------------------------
+    # -- database outage: what the engine does when the seam spools (callcenter/service/degraded.py) --
 
     def _press_during_outage(self, press: KeyPress, counted: bool) -> Incident:
         """The store cannot take the press: spool it (fsynced), then hand its legs to the channels.
         An unverified caller's press is alerted at once too: with the database down, the console
         that could release it is down with it."""
-        assert self.outage is not None
-        incident, legs = self.outage.press(press.open_key, press.at, counted, press.trust,
-                                           lambda: self._open(press, hold=False),
-                                           lambda leg: self._channel(leg.channel).name)
+        incident, legs = self.outage.spool_press(press.open_key, press.at, counted, press.trust,
+                                                 lambda: self._open(press, hold=False),
+                                                 lambda leg: self._channel(leg.channel).name)
         log.error("incident %s: press from %s spooled while the database is unreachable; %d legs placed",
                   incident.id, mask_phone(press.number), len(legs))
         facts = self._facts(incident)
@@ -644,17 +616,6 @@ class IncidentEngine:
         if events:
             self.events.publish(incident.id, events)
         self.resume(incident.id)
-
-    # -- operator records (console) --------------------------------------------------------
-
-    def record_dispatch(self, incident_id: str, agency: str, at: datetime, reference: str, actor: Actor) -> Incident:
-        """Record that the incident went to 110/119/120 at ``at`` under the agency's ``reference``."""
-        return self._command(incident_id, lambda i, now: i.record_dispatch(agency, at, reference, actor, now))
-
-    def record_call_back(self, incident_id: str, operator_phone: str, household_line: str, reference: str,
-                         actor: Actor) -> Incident:
-        return self._command(incident_id, lambda i, now: i.record_call_back(
-            operator_phone, household_line, reference, actor, now))
 
 
 def _open_key_of(household_id: int | None, caller: str) -> str:

@@ -5,7 +5,8 @@ snapshot), spools it with the level-0 legs it is about to place (fsynced), and t
 the channels at once. Channel reports on spooled incidents, and any report the store cannot take,
 are spooled too. ``replay`` writes everything into the store once it answers again: incidents
 with their original press time and a "stored after database outage" timeline note, placed legs
-as claimed and placed (never placed again); then the engine takes over (``on_stored``).
+as claimed and placed (never placed again); then the engine takes over (``ReplayHooks.on_stored``).
+The engine reaches all this through one seam (callcenter/service/degraded.py).
 """
 
 from __future__ import annotations
@@ -56,13 +57,19 @@ class OutageState:
     replayed_records: int  # records replayed since start
 
 
+@dataclass(frozen=True, slots=True)
+class ReplayHooks:
+    """What the engine does with a replay (``DegradedMode.replay``)."""
+
+    survives_restart: Callable[[str], bool]  # by provider name: its calls outlive a restart of ours
+    on_stored: Callable[[Incident], None]  # a spooled incident (or spooled reports) reached the store
+
+
 class DegradedMode:
     def __init__(self, spool: PressSpool, store: IncidentStore, policy: EscalationPolicy, clock: Clock,
                  holder: str, unavailable: Callable[[BaseException], bool]) -> None:
         self.spool, self.store, self.policy, self.clock, self.holder = spool, store, policy, clock, holder
         self.unavailable = unavailable
-        self.survives_restart: Callable[[str], bool] = lambda provider: False
-        self.on_stored: Callable[[Incident], None] = lambda incident: None
         self._lock = threading.RLock()
         self._replay_lock = threading.Lock()
         self._open: dict[str, Incident] = {}  # open key → spooled incident not yet stored
@@ -142,7 +149,7 @@ class DegradedMode:
 
     # -- when it is back --------------------------------------------------------------------
 
-    def replay(self) -> int:
+    def replay(self, hooks: ReplayHooks) -> int:
         """Store every spooled record (idempotent; a failure leaves the rest for the next call).
         Returns the number of records that changed something."""
         with self._replay_lock:
@@ -151,7 +158,7 @@ class DegradedMode:
             applied = 0
             try:
                 for path in self.spool.seal():
-                    applied += self._replay_segment(self.spool.read(path))
+                    applied += self._replay_segment(self.spool.read(path), hooks)
             except Exception as exc:
                 if not self.unavailable(exc):
                     raise
@@ -161,7 +168,7 @@ class DegradedMode:
                 self._down_since = None
             return applied
 
-    def _replay_segment(self, segment: Segment) -> int:
+    def _replay_segment(self, segment: Segment, hooks: ReplayHooks) -> int:
         """Apply a sealed segment incident by incident. Records the store refuses for a reason other
         than an outage are kept with the rejected lines and logged, so one cannot block the rest."""
         by_incident: dict[str, list[SpoolRecord]] = {}
@@ -170,7 +177,7 @@ class DegradedMode:
         applied, failed, stored = 0, list[str](), list[Incident]()
         for incident_id, records in by_incident.items():
             try:
-                result = self._replay_incident(incident_id, records)
+                result = self._replay_incident(incident_id, records, hooks.survives_restart)
             except Exception as exc:
                 if self.unavailable(exc):
                     raise  # the database went away again: the whole segment waits for the next try
@@ -191,13 +198,14 @@ class DegradedMode:
                     self._waiting.pop(incident_id, None)
             self._replayed += len(segment.records)
         for incident in stored:  # after "waiting" is cleared: the engine may escalate them now
-            self.on_stored(incident)
+            hooks.on_stored(incident)
         return applied
 
-    def _replay_incident(self, incident_id: str, records: list[SpoolRecord]) -> Replayed | None:
+    def _replay_incident(self, incident_id: str, records: list[SpoolRecord],
+                         survives_restart: Callable[[str], bool]) -> Replayed | None:
         for _ in range(_RETRIES):
             try:
-                result = self._store_once(incident_id, records)
+                result = self._store_once(incident_id, records, survives_restart)
             except ConcurrentUpdateError:
                 continue  # another instance stored it or took its open key meanwhile: read again
             if result is None:
@@ -206,11 +214,12 @@ class DegradedMode:
             return result
         raise ConcurrentUpdateError(f"spooled incident {incident_id}: too many concurrent updates")
 
-    def _store_once(self, incident_id: str, records: list[SpoolRecord]) -> Replayed | None:
+    def _store_once(self, incident_id: str, records: list[SpoolRecord],
+                    survives_restart: Callable[[str], bool]) -> Replayed | None:
         now = self.clock.now()
         with self.store.unit_of_work() as uow:
             result = replay_incident(records, uow.incidents.get(incident_id), self.policy, self.holder,
-                                     self.survives_restart, now)
+                                     survives_restart, now)
             if result is None:
                 return None
             if result.is_new:

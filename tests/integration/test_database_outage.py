@@ -39,7 +39,7 @@ from callcenter.domain.incident import Incident
 from callcenter.domain.plan import plan_fan_out
 from callcenter.domain.types import CallerTrust, Channel, LegStatus
 from callcenter.policies import load_policy
-from callcenter.service.outage import DegradedMode, Report
+from callcenter.service.outage import DegradedMode, ReplayHooks, Report
 from callcenter.service.replay import STORED_AFTER_OUTAGE
 from callcenter.service.spool import PressSpool
 from callcenter.settings import load_settings
@@ -326,6 +326,10 @@ def spool_presses(site: Site, spool_dir: Path) -> dict[str, set[str]]:
     return placed_legs
 
 
+def no_call_survives(provider: str) -> bool:
+    return False
+
+
 def replayer(spool_dir: Path, store: SqlIncidentStore, site: Site, holder: str) -> DegradedMode:
     return DegradedMode(PressSpool(spool_dir), store, load_policy(site.root / "escalation.yaml"), SystemClock(),
                         holder, database_unavailable)
@@ -362,13 +366,10 @@ def test_two_instances_replaying_the_same_records_store_each_once(site: Site, tm
     placed_legs = spool_presses(site, tmp_path / "spool-a")
     shutil.copytree(tmp_path / "spool-a", tmp_path / "spool-b")
     stored_by: list[str] = []
-    modes = []
-    for name in ("a", "b"):
-        mode = replayer(tmp_path / f"spool-{name}", site.store, site, SPOOLED_BY)
-        mode.on_stored = lambda incident: stored_by.append(incident.id)
-        modes.append(mode)
+    hooks = ReplayHooks(no_call_survives, lambda incident: stored_by.append(incident.id))
+    modes = [replayer(tmp_path / f"spool-{name}", site.store, site, SPOOLED_BY) for name in ("a", "b")]
     with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda mode: mode.replay(), modes))
+        list(pool.map(lambda mode: mode.replay(hooks), modes))
     assert_stored_once(site.store, placed_legs)
     assert sorted(set(stored_by)) == sorted(placed_legs)
     assert all(mode.spool.waiting() == [] and mode.state().spooled_records == 0 for mode in modes)
@@ -380,13 +381,14 @@ def test_a_replay_cut_short_is_finished_after_a_restart_without_doubles(site: Si
     assert len(placed_legs) == 3
     engine = make_engine(site.database_url)
     cut = replayer(tmp_path / "spool", DatabaseGoneAgain(engine, units=2), site, SPOOLED_BY)
-    cut.replay()  # two incidents stored, then the database is gone again
+    unheard = ReplayHooks(no_call_survives, lambda incident: None)
+    cut.replay(unheard)  # two incidents stored, then the database is gone again
     assert len(site.store.incidents(limit=100)) == 2
     assert cut.state().spooled_records > 0 and cut.spool.waiting()
 
     restarted = replayer(tmp_path / "spool", site.store, site, SPOOLED_BY)
     assert restarted.state().spooled_incidents == 3  # from the files: the process kept nothing
-    restarted.replay()
+    restarted.replay(unheard)
     assert_stored_once(site.store, placed_legs)
     assert restarted.spool.waiting() == []
     engine.dispose()

@@ -20,7 +20,7 @@ from callcenter.db.incident_repo import SqlIncidentStore, SqlUnitOfWork
 from callcenter.domain.incident import IncidentEvent
 from callcenter.domain.types import Actor, CallerTrust, Channel
 from callcenter.policies import load_policy, load_templates
-from callcenter.service.engine import IncidentEngine
+from callcenter.service.engine import EnginePorts, EngineRules, IncidentEngine
 from contacts.model import CallerLookup, HouseholdProfile, Place, Responder, Role, ScopeLevel
 from contacts.phones import PhonePolicy
 
@@ -81,10 +81,12 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 
     clock = SteppingClock()
     engine = IncidentEngine(
-        store=store, directory=MemoryDirectory.of(one_household()), policy=load_policy(CONFIG / "escalation.yaml"),
-        templates=load_templates(CONFIG / "messages.yaml"),
-        channels={Channel.CALL: calls, Channel.SMS: FakeChannel("fake-sms")}, timers=FakeTimers(),
-        clock=clock, events=EventBus(), holder="test#1", phone_policy=PhonePolicy(), new_id=new_id,
+        EnginePorts(store=store, directory=MemoryDirectory.of(one_household()),
+                    channels={Channel.CALL: calls, Channel.SMS: FakeChannel("fake-sms")}, timers=FakeTimers(),
+                    clock=clock, events=EventBus()),
+        EngineRules(policy=load_policy(CONFIG / "escalation.yaml"), templates=load_templates(CONFIG / "messages.yaml"),
+                    phone_policy=PhonePolicy()),
+        holder="test#1", new_id=new_id,
     )
     yield Rig(engine, store, calls, clock)
     store.release.set()

@@ -23,7 +23,7 @@ from callcenter.db.tables import scope_key
 from callcenter.domain.types import CallerTrust, Channel
 from callcenter.policies import load_policy, load_templates
 from callcenter.service.callback import CallBackError
-from callcenter.service.engine import IncidentEngine
+from callcenter.service.engine import EnginePorts, EngineRules, IncidentEngine
 from callcenter.service.guard import GuardedChannel, KnownNumbers
 from callcenter.settings import load_settings
 from contacts.model import CallerLookup, Responder, Role, ScopeLevel
@@ -100,10 +100,12 @@ def test_forged_recipient_is_refused_recorded_and_escalation_goes_on(database_ur
     calls, sms = FakeChannel("fake-call"), FakeChannel("fake-sms")
     store = SqlIncidentStore(db)
     engine = IncidentEngine(
-        store=store, directory=ForgedDirectory(directory), policy=load_policy(CONFIG / "escalation.yaml"),
-        templates=load_templates(CONFIG / "messages.yaml"),
-        channels={Channel.CALL: GuardedChannel(calls, known.refusal), Channel.SMS: GuardedChannel(sms, known.refusal)},
-        timers=timers, clock=clock, events=EventBus(), holder="test#1", phone_policy=PhonePolicy(),
+        EnginePorts(store=store, directory=ForgedDirectory(directory), channels={
+            Channel.CALL: GuardedChannel(calls, known.refusal), Channel.SMS: GuardedChannel(sms, known.refusal)},
+            timers=timers, clock=clock, events=EventBus()),
+        EngineRules(policy=load_policy(CONFIG / "escalation.yaml"), templates=load_templates(CONFIG / "messages.yaml"),
+                    phone_policy=PhonePolicy()),
+        holder="test#1",
     )
     try:
         incident = engine.key_press(LINE, CallerTrust.LOCAL)

@@ -19,7 +19,7 @@ from callcenter.ivr.fakes import FakeCallMedia, FakePromptAudio
 from callcenter.ivr.flowfile import load_flows
 from callcenter.ivr.handlers import inbound_handler
 from callcenter.policies import load_policy, load_templates
-from callcenter.service.engine import IncidentEngine
+from callcenter.service.engine import EnginePorts, EngineRules, IncidentEngine
 from contacts.phones import PhonePolicy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,10 +32,12 @@ def engine(database_url: str) -> Iterator[tuple[IncidentEngine, SqlIncidentStore
     db = make_engine(database_url)
     store = SqlIncidentStore(db)
     yield IncidentEngine(
-        store=store, directory=MemoryDirectory(), policy=load_policy(ROOT / "config" / "escalation.yaml"),
-        templates=load_templates(ROOT / "config" / "messages.yaml"),
-        channels={Channel.CALL: FakeChannel("fake-call"), Channel.SMS: FakeChannel("fake-sms")},
-        timers=FakeTimers(), clock=SteppingClock(), events=EventBus(), holder="test#1", phone_policy=PhonePolicy(),
+        EnginePorts(store=store, directory=MemoryDirectory(),
+                    channels={Channel.CALL: FakeChannel("fake-call"), Channel.SMS: FakeChannel("fake-sms")},
+                    timers=FakeTimers(), clock=SteppingClock(), events=EventBus()),
+        EngineRules(policy=load_policy(ROOT / "config" / "escalation.yaml"),
+                    templates=load_templates(ROOT / "config" / "messages.yaml"), phone_policy=PhonePolicy()),
+        holder="test#1",
     ), store
     db.dispose()
 

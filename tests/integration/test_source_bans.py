@@ -14,7 +14,7 @@ from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.db.press_ledger_repo import SqlPressRecords
 from callcenter.domain.policy import SourceLimit
 from callcenter.domain.types import CallerTrust
-from callcenter.service.engine import IncidentEngine
+from callcenter.service.engine import EnginePorts, EngineRules, IncidentEngine
 from callcenter.service.press_ledger import PressLedger
 from tests.integration.test_engine_sql import CALLER, Rig, make_rig
 
@@ -33,10 +33,10 @@ def restarted(rig: Rig) -> IncidentEngine:
     """The same service after a restart: a new engine and ledger over the same database."""
     engine: Engine = rig.store.engine
     again = IncidentEngine(
-        store=SqlIncidentStore(engine), directory=rig.engine.directory, policy=rig.engine.policy,
-        templates=rig.engine.templates, channels=rig.engine.channels, timers=rig.timers, clock=rig.clock,
-        events=rig.bus, holder="test#2", phone_policy=rig.engine.phone_policy,
-        presses=PressLedger.restored(SqlPressRecords(engine), rig.clock.now()))
+        EnginePorts(store=SqlIncidentStore(engine), directory=rig.engine.directory, channels=rig.engine.channels,
+                    timers=rig.timers, clock=rig.clock, events=rig.bus),
+        EngineRules(policy=rig.engine.policy, templates=rig.engine.templates, phone_policy=rig.engine.phone_policy),
+        holder="test#2", presses=PressLedger.restored(SqlPressRecords(engine), rig.clock.now()))
     return again
 
 

@@ -12,7 +12,7 @@ from callcenter.adapters.fakes import FakeChannel, FakeTimers, SteppingClock
 from callcenter.adapters.memory import MemoryDirectory, MemoryIncidentStore
 from callcenter.domain.types import Channel
 from callcenter.policies import load_policy, load_templates
-from callcenter.service.engine import IncidentEngine
+from callcenter.service.engine import EnginePorts, EngineRules, IncidentEngine
 from contacts.model import CallerLookup, HouseholdProfile, Place, Responder, Role, ScopeLevel
 from contacts.phones import PhonePolicy
 
@@ -61,9 +61,11 @@ def engine_rig(store: MemoryIncidentStore | SqlIncidentStore) -> Rig:
     clock, timers, bus = SteppingClock(), FakeTimers(), EventBus()
     calls, sms = FakeChannel("fake-call"), FakeChannel("fake-sms")
     engine = IncidentEngine(
-        store=store, directory=MemoryDirectory.of(one_group()), policy=load_policy(CONFIG / "escalation.yaml"),
-        templates=load_templates(CONFIG / "messages.yaml"), channels={Channel.CALL: calls, Channel.SMS: sms},
-        timers=timers, clock=clock, events=bus, holder=HOLDER, phone_policy=PhonePolicy(),
+        EnginePorts(store=store, directory=MemoryDirectory.of(one_group()),
+                    channels={Channel.CALL: calls, Channel.SMS: sms}, timers=timers, clock=clock, events=bus),
+        EngineRules(policy=load_policy(CONFIG / "escalation.yaml"), templates=load_templates(CONFIG / "messages.yaml"),
+                    phone_policy=PhonePolicy()),
+        holder=HOLDER,
     )
     return Rig(engine, store, clock, timers, calls, sms, bus)
 

@@ -8,12 +8,13 @@ from types import SimpleNamespace
 from typing import Any
 
 from callcenter.adapters.runtime import EngineRuntime
+from callcenter.service.degraded import WithoutDegradedMode
 
 
 @dataclass
 class Engine:
     calls: list[str] = field(default_factory=list)
-    outage: None = None  # no degraded mode: nothing spooled to replay
+    outage: WithoutDegradedMode = field(default_factory=WithoutDegradedMode)  # nothing spooled to replay
 
     def recover(self, dead: Any) -> int:
         self.calls.append("recover")

@@ -25,7 +25,7 @@ from callcenter.domain.incident import Incident
 from callcenter.domain.types import CallerTrust, Channel
 from callcenter.ivr.flowfile import load_flows
 from callcenter.policies import load_policy, load_templates
-from callcenter.service.engine import IncidentEngine
+from callcenter.service.engine import EnginePorts, EngineRules, IncidentEngine
 from callcenter.service.ports import AlertChannel
 from callcenter.settings import TwilioSettings
 from callcenter.twilio import wiring
@@ -155,9 +155,10 @@ def build_rig(database_url: str, tmp_path: Path, emulator: Emulator, make_channe
     templates = load_templates(CONFIG / "messages.yaml")
     executor = ThreadPoolExecutor(32, thread_name_prefix="dispatch")
     engine = IncidentEngine(
-        store=store, directory=group_directory(neighbours), policy=load_policy(test_policy(tmp_path)),
-        templates=templates, channels=channels, timers=timers, clock=SystemClock(), events=EventBus(),
-        holder="twilio-test#1", phone_policy=PhonePolicy(), executor=executor,
+        EnginePorts(store=store, directory=group_directory(neighbours), channels=channels, timers=timers,
+                    clock=SystemClock(), events=EventBus()),
+        EngineRules(policy=load_policy(test_policy(tmp_path)), templates=templates, phone_policy=PhonePolicy()),
+        holder="twilio-test#1", executor=executor,
     )
     attach_notes(channels, engine)
     timers.target, timers.leading = engine, True
