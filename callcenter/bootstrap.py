@@ -174,23 +174,26 @@ class Container:
         return reports
 
     def _package_for(self, kind: Channel) -> ChannelPackage:
+        return self.channel_packages[self._kind_name(kind)]
+
+    def _kind_name(self, kind: Channel) -> str:
         engine = self.settings.engine
-        return self.channel_packages[engine.call_channel if kind is Channel.CALL else engine.sms_channel]
+        return engine.call_channel if kind is Channel.CALL else engine.sms_channel
 
     def _channels(self) -> dict[Channel, AlertChannel]:
         """Each kind from the package the settings name for it; a failover path goes first, with the
         paths other packages offer behind it (SIP first, Twilio when registration is lost or the trunk
         answers 503, config/channels.yaml)."""
-        return {kind: self._channel(kind) for kind in (Channel.CALL, Channel.SMS)}
+        named = {kind: self._kind_name(kind) for kind in (Channel.CALL, Channel.SMS)}
+        carried = {name: self.channel_packages[name].channels() for name in dict.fromkeys(named.values())}
+        return {kind: self._behind_failover(kind, name, carried[name][kind]) for kind, name in named.items()}
 
-    def _channel(self, kind: Channel) -> AlertChannel:
-        package = self._package_for(kind)
-        channel = package.channels()[kind]
-        backups = {name: path for name, other in self.channel_packages.items()
-                   if other is not package and (path := other.backups().get(kind)) is not None}
+    def _behind_failover(self, kind: Channel, name: str, channel: AlertChannel) -> AlertChannel:
+        package = self.channel_packages[name]
+        backups = {other: path for other, offering in self.channel_packages.items()
+                   if other != name and (path := offering.backups().get(kind)) is not None}
         if not package.routable or not backups:
             return channel
-        name = next(name for name, other in self.channel_packages.items() if other is package)
         # A routable package's channels are failover paths (ChannelPackage.routable).
         failover = failover_channel(kind, self.channel_routes, {name: cast(FailoverPath, channel), **backups},
                                     package.context.notes)
