@@ -19,7 +19,7 @@ from typing import Any
 
 from callcenter.adapters.simulated import SimulatedPhones
 from callcenter.domain.types import Channel
-from callcenter.service.ports import LegOrder
+from callcenter.service.ports import LegOrder, OutcomeSink
 
 __all__ = ["PlacementLog", "recording_phones"]
 
@@ -53,11 +53,12 @@ class PlacementLog:
         return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
 
 
-def recording_phones(channel: Channel, log: PlacementLog, time_scale: float) -> SimulatedPhones:
+def recording_phones(channel: Channel, log: PlacementLog, time_scale: float,
+                     sink: OutcomeSink | None = None) -> SimulatedPhones:
     """Simulated phones of ``channel`` that log each placement before replying."""
 
     def place(order: LegOrder) -> None:
         log.append(order)
         time.sleep(_REPLY_SECONDS * time_scale)
 
-    return SimulatedPhones(channel, name=f"recording-{channel}", time_scale=time_scale, on_send=place)
+    return SimulatedPhones(channel, name=f"recording-{channel}", time_scale=time_scale, sink=sink, on_send=place)

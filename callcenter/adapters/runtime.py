@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -15,9 +16,16 @@ from callcenter.service.engine import IncidentEngine
 from callcenter.service.leg_reports import LegReports
 from callcenter.service.ports import Overdue
 
-__all__ = ["EngineRuntime"]
+__all__ = ["EngineRuntime", "Lifecycle"]
 
 log = logging.getLogger(__name__)
+
+
+class Lifecycle(Protocol):
+    """What runs beside the engine and starts and stops with it (a channel package: the SIP phone)."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
 
 
 @dataclass
@@ -44,8 +52,14 @@ class EngineRuntime:
     snapshot_check_seconds: float = 30.0
     # A copy already on disk serves at once; a first copy waits this long so start-up and recovery come first.
     snapshot_first_seconds: float = 10.0
+    # Started before the engine's own jobs, since taking the lease at start-up runs recovery, which dials
+    # at once the replacements of calls a crashed process left ringing; stopped once dispatching stopped,
+    # so no leg is sent into a closing phone.
+    channels: Sequence[Lifecycle] = ()
 
     def start(self) -> None:
+        for part in self.channels:
+            part.start()
         self.timers.target = self.engine
         self.leadership.on_lead = self._became_leader
         self.leadership.on_lose = self._lost_leadership
@@ -64,7 +78,9 @@ class EngineRuntime:
 
     def stop(self) -> None:
         self.timers.leading = False  # commands still finishing arm no timer: the next leader does
-        self.engine.stop_dispatching()
+        self.engine.stop_dispatching()  # before the channels go: no leg is sent into a closing phone
+        for part in self.channels:
+            part.stop()
         if self.reports is not None:  # the channels' last reports, before the engine goes
             self.reports.close(timeout=10)
         self.scheduler.shutdown(wait=False)

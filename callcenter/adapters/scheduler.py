@@ -122,11 +122,12 @@ class Leadership:
     """
 
     def __init__(self, leases: LeaseStore, clock: Clock, holder: str, ttl: timedelta = timedelta(seconds=6),
-                 on_lead: Callable[[], None] | None = None, on_lose: Callable[[], None] | None = None) -> None:
+                 on_lead: Callable[[], None] | None = None, on_lose: Callable[[], None] | None = None,
+                 contact: Callable[[], str | None] = lambda: None) -> None:
         self.leases, self.clock, self.holder, self.ttl = leases, clock, holder, ttl
         self.on_lead, self.on_lose = on_lead, on_lose
         # Published with the heartbeat: where a survivor reaches what this instance leaves behind.
-        self.contact: Callable[[], str | None] = lambda: None
+        self.contact = contact
         self.leading = False
         self._lock = threading.Lock()
 

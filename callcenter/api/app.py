@@ -20,9 +20,6 @@ from callcenter.api.directory import visible_household
 from callcenter.api.limits import RequestSizeLimit
 from callcenter.api.schemas import HouseholdDetail
 from callcenter.bootstrap import Container
-from callcenter.twilio import wiring as twilio_wiring
-from callcenter.twilio.callback import callback_router
-from callcenter.twilio.router import twilio_router
 from callcenter.web import WEB_DIR
 
 Reader = Annotated[User, Depends(require(Permission.VIEW_DIRECTORY))]
@@ -58,10 +55,8 @@ def create_app(container: Container, on_stop: Callable[[], None] | None = None) 
         app.add_exception_handler(too_large, _out_of_range)
     app.middleware("http")(_security_headers)
     app.add_middleware(RequestSizeLimit, max_bytes=container.settings.http.max_request_bytes)
-    if container.settings.twilio.enabled:
-        check = twilio_wiring.signature_check(container.settings.twilio, container.settings.http.public_base_url)
-        app.include_router(twilio_router(lambda: container.twilio_webhooks, check))
-        app.include_router(callback_router(lambda: container.twilio_call_back_webhooks, check))
+    for router in container.channel_routers():  # the channels' webhooks (Twilio's when twilio.enabled)
+        app.include_router(router)
     return app
 
 

@@ -16,7 +16,6 @@ from pydantic import BaseModel
 
 from callcenter.accounts.roles import Permission, User
 from callcenter.api.deps import ContainerDep, require
-from callcenter.bootstrap import ConsoleContainer
 from callcenter.db.flood_queries import FloodCounts
 
 router = APIRouter(prefix="/api", tags=["incidents"])
@@ -81,7 +80,7 @@ def flood(user: Viewer, container: ContainerDep) -> FloodPublic:
     district = queries.counts()
     scope = user.grid_scope
     shown = district if scope is None else queries.counts(scope)
-    trunk = trunk_of(_sip_channel(container))
+    trunk = trunk_of(container.trunk())
     threshold = container.policy.congestion.mass_event.open_incidents
     mass = container.runtime.engine.mass_events.flood().recipients_in_mass_event
     return FloodPublic(flood=is_flood(district, trunk, threshold, mass), alerting=shown.alerting,
@@ -89,8 +88,3 @@ def flood(user: Viewer, container: ContainerDep) -> FloodPublic:
                        acknowledged=shown.acknowledged, calls_queued=shown.calls_queued,
                        recipients_in_mass_event=mass, mass_event_threshold=threshold, grid_id=scope, trunk=trunk)
 
-
-def _sip_channel(container: ConsoleContainer) -> TrunkChannel | None:
-    """The SIP alert channel, if this process built one (never builds it: /health reads it the same way)."""
-    service = container.__dict__.get("sip_service")
-    return service.channel if service is not None else None

@@ -7,7 +7,11 @@
 - ``routes``: which path carries which leg (config/channels.yaml);
 - ``replies``: the SMS reply rules (1 / 到 / 收到 acknowledge, 2 declines) and ``SmsReplies``, which
   applies them for any SMS provider's inbound webhook;
-- ``stored``: what channels read from incident storage (the send gate, the open alerts a reply answers).
+- ``stored``: what channels read from incident storage (the send gate, the open alerts a reply answers);
+- ``builder``: what a channel package's builder is given (``ChannelContext``) and gives back
+  (``ChannelPackage``: its channels, lifecycle, health probes, HTTP routers), for the registry in
+  callcenter.bootstrap;
+- ``simulated``: the builders of the simulated and recording phones (callcenter.adapters).
 
 Provider packages (the SIP and Twilio ones today) import this package and never each other; this
 package imports none of them (tests/unit/channels/test_layering.py checks both). Only the composition

@@ -189,9 +189,11 @@ class FailoverChannel:
                 log.exception("%s: health check failed", self.name)
 
 
-def failover_channel(kind: Channel, routes: ChannelRoutes, paths: Mapping[str, FailoverPath]) -> FailoverChannel:
-    """The composite channel for ``kind`` over ``paths`` (path name → channel), routed per ``routes``."""
-    return FailoverChannel(kind, routes, paths, name=f"{kind}-{'+'.join(sorted(paths))}")
+def failover_channel(kind: Channel, routes: ChannelRoutes, paths: Mapping[str, FailoverPath],
+                     notes: TimelineNotes | None = None) -> FailoverChannel:
+    """The composite channel for ``kind`` over ``paths`` (path name → channel), routed per ``routes``;
+    a switch is noted on the incident's timeline through ``notes``."""
+    return FailoverChannel(kind, routes, paths, notes=notes, name=f"{kind}-{'+'.join(sorted(paths))}")
 
 
 def attach_notes(channels: Mapping[Channel, AlertChannel], notes: TimelineNotes) -> None:

@@ -56,6 +56,7 @@ class SipAlertChannel:
         sink: OutcomeSink | None = None, on_dial: Callable[[LegOrder], None] | None = None,
         registered: Callable[[], bool] | None = None, trunk_recheck: float = 30.0,
         clock: Callable[[], float] = time.monotonic, still_wanted: Callable[[str], bool] | None = None,
+        prepare: Callable[[LegOrder], None] | None = None, holder: str | None = None,
     ) -> None:
         self.phone = phone
         self.handler = handler
@@ -64,7 +65,7 @@ class SipAlertChannel:
         self.sink = sink
         self.on_dial = on_dial  # told as each queued leg is actually dialled (tests, metrics)
         # Told as each leg is dialled, to get what it will say ready while it rings; never blocks.
-        self.prepare: Callable[[LegOrder], None] | None = None
+        self.prepare = prepare
         self.queue = FairDialQueue()
         self._waiting: set[str] = set()  # refs of the legs in the queue
         # Whether a leg is still to be placed when it leaves the queue (None: every leg is).
@@ -73,7 +74,7 @@ class SipAlertChannel:
         self.trunk_recheck = trunk_recheck
         self.on_released: Released | None = None  # set by the failover channel
         # This instance in leg claims: alert calls then carry identifiers a survivor can recompute.
-        self.holder: str | None = None
+        self.holder = holder
         self._clock = clock
         self._trunk_refused: tuple[float, str] | None = None  # (when, why) of the last 503
         self._active = 0

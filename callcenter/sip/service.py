@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from pyVoIP.RTP import PayloadType
 
+from callcenter.channels.ports import LegOrder, OutcomeSink
 from callcenter.domain.types import CallerId
 from callcenter.ivr.media import AnsweredLegHandler, InboundCallHandler
 from callcenter.sip.channel import SipAlertChannel
@@ -35,7 +36,8 @@ class SipService:
     def __init__(
         self, settings: SipSettings, on_emergency: EmergencyHook,
         inbound_handler: InboundCallHandler = hold_line, alert_handler: AnsweredLegHandler = press_one_to_acknowledge,
-        still_wanted: Callable[[str], bool] | None = None,
+        still_wanted: Callable[[str], bool] | None = None, sink: OutcomeSink | None = None,
+        prepare: Callable[[LegOrder], None] | None = None, holder: str | None = None,
     ) -> None:
         self.settings = settings
         self.on_emergency = on_emergency
@@ -52,6 +54,7 @@ class SipService:
         self.channel = SipAlertChannel(
             self.phone, alert_handler, ring_timeout=settings.ring_timeout, max_channels=settings.max_channels,
             registered=lambda: self.phone.registration.registered, still_wanted=still_wanted,
+            sink=sink, prepare=prepare, holder=holder,
         )
         self.inbound_calls = 0
         self.keepalive = self._keepalive(settings)

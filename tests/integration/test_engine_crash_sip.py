@@ -15,7 +15,8 @@ module and both tests read their outcome.
 ``test_every_recipient_is_dialled_after_a_crash`` found that a restarted process which took the
 lease at start-up handed its replacements of interrupted calls, and the redials and escalations
 due meanwhile, to a SIP phone not yet started: each failed at once and was never dialled. The
-runtime now starts the phone before the engine (``_RuntimeWithSip.start`` in callcenter/bootstrap.py).
+runtime now starts the phone before the engine (``EngineRuntime.start`` starts the channel packages first,
+callcenter/adapters/runtime.py).
 """
 
 from __future__ import annotations

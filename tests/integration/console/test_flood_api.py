@@ -173,18 +173,14 @@ class _Channel:
     queue: _Queue = field(default_factory=lambda: _Queue(0, 0))
 
 
-@dataclass
-class _SipService:
-    channel: _Channel
-
-
-def test_this_processs_trunk_full_and_queueing_is_a_flood(console: ConsoleContainer, client_for: Clients) -> None:
-    """A SIP process: the container has built its SIP service (here a stand-in for its alert channel)."""
-    console.__dict__["sip_service"] = _SipService(_Channel(30, 30, _Queue(45, 12)))
+def test_this_processs_trunk_full_and_queueing_is_a_flood(console: ConsoleContainer, client_for: Clients,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIP process: its channel package has built the trunk (here a stand-in for its alert channel)."""
+    monkeypatch.setattr(console, "trunk", lambda: _Channel(30, 30, _Queue(45, 12)))
     body = client_for("operator").get("/api/flood").json()
     assert body["trunk"] == {"calls_up": 30, "channels": 30, "calls_queued": 45, "incidents_waiting": 12}
     assert body["flood"] is True
-    console.__dict__["sip_service"] = _SipService(_Channel(4, 30))
+    monkeypatch.setattr(console, "trunk", lambda: _Channel(4, 30))
     body = client_for("operator").get("/api/flood").json()
     assert (body["trunk"]["calls_queued"], body["flood"]) == (0, False)
 
