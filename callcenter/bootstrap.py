@@ -156,7 +156,7 @@ class Container:
     @cached_property
     def channel_packages(self) -> dict[str, ChannelPackage]:
         """Every registered channel package; each builds only what the settings ask of it, when asked."""
-        context = ChannelContext(self.settings, self.incident_store, self.holder, LateSink(self._leg_reports),
+        context = ChannelContext(self.settings, lambda: self.incident_store, self.holder, LateSink(self._leg_reports),
                                  lambda: self.channel_routes, self, lambda: self.templates.zone(),
                                  self._late_engine)
         return {kind: builder(context) for kind, builder in CHANNEL_BUILDERS.items()}

@@ -89,12 +89,19 @@ class ChannelContext:
     """What every builder gets. ``engine`` resolves the incident engine late (see the module docstring);
     ``routes`` (config/channels.yaml) and ``zone`` are read when first asked for, by the packages that use them."""
 
-    def __init__(self, settings: Settings, store: SqlIncidentStore, holder: str, outcomes: OutcomeSink,
-                 routes: Callable[[], ChannelRoutes], voice: Voice, zone: Callable[[], ZoneInfo],
-                 engine: Callable[[], IncidentEngine]) -> None:
-        self.settings, self.store, self.holder, self.outcomes = settings, store, holder, outcomes
+    def __init__(self, settings: Settings, store: Callable[[], SqlIncidentStore], holder: str,
+                 outcomes: OutcomeSink, routes: Callable[[], ChannelRoutes], voice: Voice,
+                 zone: Callable[[], ZoneInfo], engine: Callable[[], IncidentEngine]) -> None:
+        self.settings, self.holder, self.outcomes = settings, holder, outcomes
         self.routes, self.voice, self.zone, self.engine = routes, voice, zone, engine
+        self._store = store
         self.notes = LateNotes(engine)  # failover switches, on the incident's timeline
+
+    @property
+    def store(self) -> SqlIncidentStore:
+        """Read when a part is built, not with the package: the console's app (its channel routes)
+        is made before the database is touched, and /health must answer 503 when it is unreachable."""
+        return self._store()
 
 
 class ChannelPackage:
