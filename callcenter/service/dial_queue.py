@@ -11,9 +11,12 @@ neediest incident:
    needs, and the next ones as those end;
 2. then the incident with the fewest calls up now: no incident gets a second call while another
    waiting one has none ringing;
-3. then the higher escalation level (an incident whose neighbours were tried and did not come:
-   the engine only escalates an incident after its level's calls could ring);
-4. then the oldest key press, then arrival.
+3. then an incident no call was ever placed for: a household whose neighbours' phones have not rung
+   at all comes before one whose first calls were tried and ended;
+4. then the higher escalation level (an incident whose neighbours were tried and did not come:
+   the engine only escalates an incident after its level's calls could ring), then the fewest calls
+   placed so far;
+5. then the oldest key press, then arrival.
 
 Within an incident its highest-level calls go first, then in arrival order. When the trunk is free
 nothing waits, and every call of an incident is dialled at once, as the plan says.
@@ -54,9 +57,12 @@ class FairDialQueue:
     ``ended`` when that call is over (whatever its outcome), so the count stays true.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int = 10_000) -> None:
         self._incidents: dict[str, _Incident] = {}
         self._up: dict[str, int] = {}  # calls up (dialling, ringing, talking) per incident
+        # Calls handed out per incident, the most recent incidents last (the oldest forgotten past ``keep``).
+        self._placed: dict[str, int] = {}
+        self._keep = keep
         self._seq = itertools.count()
         self._size = 0
         self._lock = threading.RLock()  # reentrant: a recording subclass (bench) wraps push and pop in it
@@ -84,6 +90,9 @@ class FairDialQueue:
                 del self._incidents[incident_id]
             self._size -= 1
             self._up[incident_id] = self._up.get(incident_id, 0) + 1
+            self._placed[incident_id] = self._placed.pop(incident_id, 0) + 1
+            if len(self._placed) > self._keep:
+                del self._placed[next(iter(self._placed))]
             return order, ref
 
     def ended(self, incident_id: str) -> None:
@@ -103,9 +112,11 @@ class FairDialQueue:
         """Incidents with at least one call waiting for a channel."""
         return len(self._incidents)
 
-    def _need(self, incident_id: str) -> tuple[int, int, int, datetime, int]:
+    def _need(self, incident_id: str) -> tuple[int, int, int, int, int, datetime, int]:
         entry, up = self._incidents[incident_id], self._up.get(incident_id, 0)
-        return (0 if up < entry.wanted else 1, up, -entry.level, entry.pressed_at, entry.first_seq)
+        placed = self._placed.get(incident_id, 0)
+        return (0 if up < entry.wanted else 1, up, min(placed, 1), -entry.level, placed, entry.pressed_at,
+                entry.first_seq)
 
     def __len__(self) -> int:
         return self._size

@@ -110,3 +110,24 @@ def test_fair_ranks_forget_the_oldest_incidents_beyond_keep() -> None:
         ranks.priority(order(incident, 0))
     assert ranks.priority(order("a", 1))[1] == 0  # a was forgotten: its next leg ranks first again
     assert ranks.priority(order("c", 1))[1] == 1
+
+
+def test_an_incident_never_rung_comes_before_an_older_one_whose_first_call_ended() -> None:
+    """Presses within a minute of each other: every household's first neighbour rings before any
+    incident whose first call was tried and ended (busy, no answer) gets its next one."""
+    queue = FairDialQueue()
+    fill(queue, "old", 5, pressed_s=0)
+    assert drain(queue, 1) == ["old"]
+    queue.ended("old")  # its first neighbour did not answer: it has none up again
+    fill(queue, "new", 5, pressed_s=30)
+    assert drain(queue, 2) == ["new", "old"]
+
+
+def test_an_escalated_incident_with_no_call_up_comes_after_incidents_never_rung() -> None:
+    queue = FairDialQueue()
+    fill(queue, "climbed", 1)
+    drain(queue, 1)
+    queue.ended("climbed")
+    queue.push(order("climbed", 9, level=1, leg_level=1), "grid-worker")
+    fill(queue, "fresh", 2, pressed_s=40)
+    assert drain(queue, 2) == ["fresh", "climbed"]
