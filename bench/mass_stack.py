@@ -254,12 +254,12 @@ class RecordingQueue:
                 self._record("pop", item[0])
             return item
 
-    def ended(self, incident_id: str) -> None:
+    def ended(self, incident_id: str, **kwargs: Any) -> None:
         """A popped call is over (FairDialQueue counts calls up per incident; older queues do not)."""
         with self._lock:
             ended = getattr(self.inner, "ended", None)
             if ended is not None:
-                ended(incident_id)
+                ended(incident_id, **kwargs)
             self.entries.append(QueueEntry(time.time(), "end", "", incident_id, (), self.calls_up()))
 
     def __len__(self) -> int:

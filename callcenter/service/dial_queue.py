@@ -11,8 +11,8 @@ neediest incident:
    needs, and the next ones as those end;
 2. then the incident with the fewest calls up now: no incident gets a second call while another
    waiting one has none ringing;
-3. then an incident no call was ever placed for: a household whose neighbours' phones have not rung
-   at all comes before one whose first calls were tried and ended;
+3. then an incident none of whose calls has rung yet: a household whose neighbours' phones have not
+   rung at all (none dialled, or only busy and failed ones) comes before one whose calls rang and ended;
 4. then the higher escalation level (an incident whose neighbours were tried and did not come:
    the engine only escalates an incident after its level's calls could ring), then the fewest calls
    placed so far;
@@ -95,14 +95,18 @@ class FairDialQueue:
                 del self._placed[next(iter(self._placed))]
             return order, ref
 
-    def ended(self, incident_id: str) -> None:
-        """A call ``pop`` handed out is over (or was never placed)."""
+    def ended(self, incident_id: str, rang: bool = True) -> None:
+        """A call ``pop`` handed out is over (or was never placed). One that never rang the neighbour's
+        phone (busy, failed, stood down before dialling) does not count as a call placed for the
+        incident: a household whose first neighbour was busy is as needy as one not tried yet."""
         with self._lock:
             left = self._up.get(incident_id, 0) - 1
             if left > 0:
                 self._up[incident_id] = left
             else:
                 self._up.pop(incident_id, None)
+            if not rang and self._placed.get(incident_id, 0) > 0:
+                self._placed[incident_id] -= 1
 
     def up(self, incident_id: str) -> int:
         with self._lock:

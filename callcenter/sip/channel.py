@@ -130,7 +130,7 @@ class SipAlertChannel:
         """Hand back every leg still waiting for a channel slot; returns how many."""
         released = 0
         while (item := self._pop()) is not None:
-            self.queue.ended(item[0].incident_id)
+            self.queue.ended(item[0].incident_id, rang=False)
             self._hand_back(item[0], item[1], "sip: released while waiting for a trunk channel")
             released += 1
         return released
@@ -179,6 +179,7 @@ class SipAlertChannel:
             threading.Thread(target=self._run_leg, args=item, name=f"leg-{item[0].leg_id[-12:]}", daemon=True).start()
 
     def _run_leg(self, order: LegOrder, ref: str) -> None:
+        rang = False  # whether the neighbour's phone rang: a busy or failed call leaves the incident as needy
         try:
             if not self._wanted(order):
                 log.info("alert leg %s stood down while it waited for a trunk channel: not dialled", order.leg_id)
@@ -190,7 +191,7 @@ class SipAlertChannel:
             if self.on_dial is not None:
                 self.on_dial(order)
             self._prepare(order)
-            self._place(order, ref)
+            rang = self._place(order, ref)
         except Exception as exc:  # a leg always ends with an outcome
             if self._closed:  # the phone stopped under it: it stays claimed, as queued legs do
                 log.info("alert leg %s ended by the stopping phone (%s: %s)", order.leg_id, type(exc).__name__, exc)
@@ -198,7 +199,7 @@ class SipAlertChannel:
             log.exception("alert leg %s failed", order.leg_id)
             self._report(order, LegStatus.FAILED, f"{type(exc).__name__}: {exc}", ref)
         finally:
-            self.queue.ended(order.incident_id)
+            self.queue.ended(order.incident_id, rang=rang)
             with self._lock:
                 self._active -= 1
             self._pump()
@@ -219,12 +220,13 @@ class SipAlertChannel:
             except Exception:  # the call renders what it says on answer instead
                 log.exception("could not prepare alert leg %s", order.leg_id)
 
-    def _place(self, order: LegOrder, ref: str) -> None:
+    def _place(self, order: LegOrder, ref: str) -> bool:
+        """Dial, ring, run the answered call; True if the neighbour's phone rang (or answered)."""
         dialog = dialog_ids(self.holder, order.leg_id) if self.holder else None
         call = self.phone.call(order.recipient.phone, dialog)
         self._report(order, LegStatus.DIALING, "", ref)
         if not self._wait_answer(order, call, ref):
-            return
+            return bool(call.ringing)
         self._report(order, LegStatus.ANSWERED, "", ref)
         decided = _Decision(lambda status, detail: self._report(order, status, detail, ref))
         try:
@@ -236,6 +238,7 @@ class SipAlertChannel:
             log.exception("alert leg %s failed after its key was stored as %s", order.leg_id, decided.status)
         finally:
             call.hangup()
+        return True
 
     def _wait_answer(self, order: LegOrder, call: HardenedCall, ref: str) -> bool:
         """True once answered; otherwise reports the final outcome (busy, no answer, failed) and returns False."""

@@ -131,3 +131,14 @@ def test_an_escalated_incident_with_no_call_up_comes_after_incidents_never_rung(
     queue.push(order("climbed", 9, level=1, leg_level=1), "grid-worker")
     fill(queue, "fresh", 2, pressed_s=40)
     assert drain(queue, 2) == ["fresh", "climbed"]
+
+
+def test_a_first_call_that_never_rang_leaves_its_incident_among_the_never_rung() -> None:
+    queue = FairDialQueue()
+    fill(queue, "busy-first", 3, pressed_s=0)
+    fill(queue, "rang-first", 3, pressed_s=1)
+    assert drain(queue, 2) == ["busy-first", "rang-first"]
+    queue.ended("busy-first", rang=False)  # 486 at once: no phone rang
+    queue.ended("rang-first")  # rang 30 s, nobody answered
+    fill(queue, "new", 3, pressed_s=20)
+    assert drain(queue, 3) == ["busy-first", "new", "rang-first"]
