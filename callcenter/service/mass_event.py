@@ -72,7 +72,9 @@ class MassEventBoard:
     def observe(self, incident: Incident) -> None:
         """The incident as a command left it."""
         with self._lock:
-            if incident.status is not IncidentStatus.ALERTING:
+            # Only presses the edge verified count: forged ones (held, or alerted after their hold)
+            # must not make a township's police a summary-only recipient for real emergencies.
+            if incident.status is not IncidentStatus.ALERTING or not incident.caller_trust.is_verified:
                 self._seen.pop(incident.id, None)
                 return
             seen = self._seen.get(incident.id)

@@ -10,7 +10,7 @@ from factories import PRESS_AT, Scene, build_group, open_scene, shipped_policy, 
 
 from callcenter.domain.messages import TemplateError, render_summary
 from callcenter.domain.policy import Congestion, EscalationPolicy, MassEvent
-from callcenter.domain.types import Actor, Channel, LegPurpose, LegStatus
+from callcenter.domain.types import Actor, CallerTrust, Channel, LegPurpose, LegStatus
 from callcenter.service.mass_event import MassEventBoard
 
 GROUP = build_group()
@@ -91,3 +91,17 @@ def test_the_summary_text_counts_and_links_and_fits_the_segments() -> None:
     assert "312起" in text and "57起" in text and text.endswith("http://console.example/")
     with pytest.raises(TemplateError):
         render_summary(replace(templates, mass_event_summary_sms="{alerting} {nope}"), 1, 1, "x")
+
+
+def test_forged_presses_do_not_make_a_mass_event() -> None:
+    """Unverified presses of a township's households (held, or alerted when their hold ended) are not
+    counted: a spoofer cannot turn the police into a summary-only recipient for a real emergency."""
+    rules = policy(open_incidents=3)
+    board = MassEventBoard(rules)
+    forged = [open_scene(GROUP, rules, caller_index=i, incident_id=f"forged-{i}", trust=CallerTrust.UNVERIFIED,
+                         hold=hold) for i, hold in ((1, True), (2, False), (3, True))]
+    real = open_scene(GROUP, rules, caller_index=0, incident_id="real")
+    for scene in [*forged, real]:
+        board.observe(scene.incident)
+    assert board.summarised(real.incident) == frozenset()
+    assert board.flood().alerting == 1
