@@ -21,7 +21,14 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from callcenter.domain.incident import AlertLeg, Incident, IncidentError
-from callcenter.domain.messages import MessageFacts, MessageTemplates, render, render_summary
+from callcenter.domain.messages import (
+    MessageFacts,
+    MessageTemplates,
+    message_values,
+    render,
+    render_summary,
+    summary_values,
+)
 from callcenter.domain.plan import plan_fan_out
 from callcenter.domain.policy import EscalationPolicy
 from callcenter.domain.sources import SourceVerdict
@@ -548,7 +555,8 @@ class IncidentEngine:
             alerting, never_called = self.mass_events.counts(leg.recipient.key)
             text = render_summary(self.templates, alerting, never_called, self.mass_events.link)
             return LegOrder(leg.id, incident.id, leg.channel, leg.purpose, leg.attempt, leg.recipient, text, facts,
-                            incident.level, leg_level=leg.level)
+                            incident.level, leg_level=leg.level,
+                            params=summary_values(alerting, never_called, self.mass_events.link))
         template = {
             LegPurpose.ALERT: self.templates.alert_sms,
             LegPurpose.HELP_COMING: self.templates.help_coming_sms,
@@ -556,7 +564,8 @@ class IncidentEngine:
         }[leg.purpose]
         return LegOrder(leg.id, incident.id, leg.channel, leg.purpose, leg.attempt, leg.recipient,
                         render(template, facts, self.templates), facts, incident.level, leg_level=leg.level,
-                        calls_wanted=self.policy.calls_wanted(len(incident.acks)))
+                        calls_wanted=self.policy.calls_wanted(len(incident.acks)),
+                        params=message_values(facts, self.templates))
 
     def _facts(self, incident: Incident) -> MessageFacts:
         return MessageFacts(
