@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the 995 service needs on Debian 12, as root, asking nothing:
-#   1. Debian packages (Python, PostgreSQL, Kamailio, sipp, Chromium, Chinese fonts, speech and sound);
+#   1. Debian packages (Python, PostgreSQL, Kamailio, sipp, Chromium, Chinese fonts, speech and sound,
+#      RabbitMQ and Redis for the Jasmin SMPP gateway the tests run);
 #   2. a pinned uv in .tools/;
 #   3. the project's virtual environment .venv, exactly as uv.lock says.
+#   4. Jasmin (the SMPP server the tests run) in .tools/jasmin, a virtual environment of its own.
 # Idempotent: when everything is in place it runs in a second or two and needs no network.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -15,7 +17,9 @@ DEBIAN_PACKAGES=(
     kamailio kamailio-extra-modules kamailio-mysql-modules kamailio-sqlite-modules kamailio-tls-modules sqlite3 sip-tester
     chromium fonts-wqy-microhei
     espeak-ng sox libsox-fmt-all
+    rabbitmq-server redis-server
 )
+JASMIN_VERSION=0.11.0  # 0.11.1 never maps receipts for its SMPP server users (jookies/jasmin#1236)
 TOOLS="$ROOT/.tools"
 
 python_ok() {
@@ -45,6 +49,20 @@ sync_venv() {
         "$TOOLS/bin/uv" sync --frozen --python "$python")
 }
 
+ensure_jasmin() {
+    # Jasmin, the SMPP server the SMPP channel is tested against (scripts/jasmin.sh), in a virtual
+    # environment of its own: its pins (Twisted 23.10, cryptography 41) are not the project's.
+    local venv="$TOOLS/jasmin"
+    if [[ -x $venv/bin/jasmind.py ]] && "$venv/bin/python" -c "import importlib.metadata as m, sys; \
+sys.exit(m.version('jasmin') != '$JASMIN_VERSION')" 2>/dev/null; then
+        say "Jasmin $JASMIN_VERSION: present in .tools/jasmin"
+        return 0
+    fi
+    say "Jasmin $JASMIN_VERSION: installing into .tools/jasmin"
+    [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "jasmin==$JASMIN_VERSION"
+}
+
 main() {
     local started=$SECONDS
     ensure_debian_packages "${DEBIAN_PACKAGES[@]}"
@@ -52,6 +70,7 @@ main() {
     say "python3: $(command -v python3) ($(python3 --version 2>&1))"
     ensure_uv
     sync_venv
+    ensure_jasmin
     say "install done in $((SECONDS - started)) s: run .venv/bin/callcenter --help"
 }
 
