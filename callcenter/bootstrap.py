@@ -59,6 +59,7 @@ from callcenter.service.write_turns import WriteTurns
 from callcenter.settings import Settings
 from callcenter.sip.builder import SipChannels
 from callcenter.sip.service import SipService
+from callcenter.smpp.builder import SmppChannels
 from callcenter.twilio.builder import TwilioChannels
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ CHANNEL_BUILDERS: dict[str, type[ChannelPackage]] = {
     "recording": RecordingChannels,
     "sip": SipChannels,
     "twilio": TwilioChannels,
+    "smpp": SmppChannels,
 }
 
 # The paths config/channels.yaml may name: the failover paths this composition root can build.

@@ -31,6 +31,25 @@ def settings_refusals(settings: Settings) -> list[str]:
     if len(settings.metrics.token.get_secret_value()) < MIN_METRICS_TOKEN:
         problems.append(f"metrics.token is not set: give /metrics a bearer token of at least {MIN_METRICS_TOKEN} "
                         "random characters (CALLCENTER_METRICS__TOKEN) and the same to Prometheus")
+    problems.extend(smpp_refusals(settings))
+    return problems
+
+
+def smpp_refusals(settings: Settings) -> list[str]:
+    """An SMPP bind in production: to a real SMSC, with our source address, paced below its contract."""
+    smpp = settings.smpp
+    if not (smpp.enabled or settings.engine.sms_channel == "smpp"):
+        return []
+    problems = []
+    if not smpp.enabled:
+        problems.append("engine.sms_channel is \"smpp\" but smpp.enabled is false: set CALLCENTER_SMPP__ENABLED=true "
+                        "with the SMSC's host, port, system_id and password")
+    if smpp.host in ("127.0.0.1", "localhost", "::1"):
+        problems.append(f"smpp.host is {smpp.host!r}: set the carrier's SMSC (CALLCENTER_SMPP__HOST, "
+                        "CALLCENTER_SMPP__PORT); a loopback SMSC is a test rig")
+    if smpp.source_addr == "995":
+        problems.append("smpp.source_addr is the placeholder \"995\": set the service code or number the carrier "
+                        "assigned (CALLCENTER_SMPP__SOURCE_ADDR, with SOURCE_TON/SOURCE_NPI as it says)")
     return problems
 
 

@@ -110,6 +110,43 @@ class TwilioSettings(_Section):
                              "(CALLCENTER_TWILIO__AUTH_TOKEN)")
 
 
+class SmppSettings(_Section):
+    """SMPP 3.4 to a carrier's SMSC or an SMS gateway (engine.sms_channel = "smpp", or a path named
+    "smpp" in config/channels.yaml when ``enabled``); docs/sms.md, "SMPP"."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(2775, ge=1, le=65535)
+    system_id: str = Field("", max_length=15)  # SMPP 3.4: at most 15 characters
+    password: SecretStr = SecretStr("")  # at most 8 characters in SMPP 3.4
+    system_type: str = Field("", max_length=12)
+    source_addr: str = Field("995", min_length=1, max_length=20)  # our number or 106… service code
+    source_ton: int = Field(0, ge=0, le=6)  # 0 unknown, 1 international, 2 national, 3 network specific…
+    source_npi: int = Field(1, ge=0, le=18)  # 1 ISDN (E.164)
+    window: int = Field(10, ge=1, le=1000)  # submit_sm without a response at once
+    throughput: float = Field(100.0, gt=0, le=10000)  # submits per second at most (the contract's rate)
+    enquire_link_seconds: float = Field(30.0, ge=1, le=600)
+    reconnect_seconds: float = Field(1.0, gt=0, le=60)  # first back-off after a failed bind; doubles
+    reconnect_max_seconds: float = Field(60.0, gt=0, le=3600)
+    bind_wait_seconds: float = Field(5.0, ge=0, le=60)  # a send waits this long for a bind, then fails over
+    submit_timeout_seconds: float = Field(30.0, gt=0, le=600)  # written, unanswered: left submitted
+    report_seconds: float = Field(600.0, gt=0)  # a message without receipt this long: path unhealthy
+    recheck_seconds: float = Field(30.0, gt=0)  # after a throttle or system error
+    outbox_size: int = Field(20000, ge=1)
+    per_number_per_hour: int = Field(0, ge=0)  # 0: no limit of our own to one number
+    per_account_per_second: int = Field(0, ge=0)  # 0: only the throughput pacing
+
+    def check_secrets(self, mode: str) -> None:
+        if not self.enabled:
+            return
+        if not self.system_id:
+            raise ValueError("smpp.enabled needs smpp.system_id (the account the SMSC gave us)")
+        password = self.password.get_secret_value()
+        if mode != "demo" and (not password or password == DEMO_SECRET):
+            raise ValueError("smpp.password must be set to the SMSC account's password in production "
+                             "(CALLCENTER_SMPP__PASSWORD)")
+
+
 class SipSettings(_Section):
     """The SIP channel (engine.call_channel = "sip"): our phone registers at a registrar/proxy (Kamailio)."""
 
@@ -161,7 +198,7 @@ class EngineSettings(_Section):
     policy_file: Path = CONFIG_DIR / "escalation.yaml"
     messages_file: Path = CONFIG_DIR / "messages.yaml"
     call_channel: Literal["simulated", "recording", "sip", "twilio"] = "simulated"
-    sms_channel: Literal["simulated", "recording", "twilio"] = "simulated"
+    sms_channel: Literal["simulated", "recording", "twilio", "smpp"] = "simulated"
     simulated_time_scale: float = Field(1.0, gt=0)
     dispatch_workers: int = Field(16, ge=1, le=256)
     # "recording" channels (tests and demos only): simulated phones that append every placement here.
@@ -253,6 +290,7 @@ class Settings(BaseSettings):
     directory: DirectorySettings = DirectorySettings()
     http: HttpSettings = HttpSettings()
     twilio: TwilioSettings = TwilioSettings()
+    smpp: SmppSettings = SmppSettings()
     engine: EngineSettings = EngineSettings()
     sip: SipSettings = SipSettings()
     ivr: IvrSettings = IvrSettings()
@@ -266,6 +304,7 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'callcenter.db'}"
         self.twilio.check_secrets(self.mode)
+        self.smpp.check_secrets(self.mode)
         if self.mode == "demo":
             if not self.session_secret.get_secret_value():
                 self.session_secret = SecretStr(DEMO_SECRET)

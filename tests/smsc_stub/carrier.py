@@ -19,6 +19,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from smpplib import smpp
 
@@ -148,12 +149,11 @@ class CarrierSmsc:
                 self._session = None
             writer.close()
 
-    def _handle(self, pdu: object, writer: asyncio.StreamWriter) -> None:
-        command = getattr(pdu, "command")
+    def _handle(self, pdu: Any, writer: asyncio.StreamWriter) -> None:
+        command = pdu.command
         if command in ("bind_transceiver", "bind_transmitter", "bind_receiver"):
             self._reply(writer, f"{command}_resp", pdu, system_id="carrier")
-            self._session = _Session(writer, getattr(pdu, "system_id").decode() if isinstance(
-                getattr(pdu, "system_id"), bytes) else str(getattr(pdu, "system_id")))
+            self._session = _Session(writer, _text(pdu.system_id))
             for raw in list(self._unacked.values()):  # store and forward: receipts not yet acknowledged
                 writer.write(raw)
         elif command == "enquire_link":
@@ -163,17 +163,17 @@ class CarrierSmsc:
         elif command == "submit_sm":
             self._submit(pdu, writer)
         elif command == "deliver_sm_resp":
-            self._unacked.pop(getattr(pdu, "sequence"), None)
+            self._unacked.pop(pdu.sequence, None)
 
-    def _reply(self, writer: asyncio.StreamWriter, command: str, request: object, **params: object) -> None:
-        resp = smpp.make_pdu(command, client=self._seq, sequence=getattr(request, "sequence"), **params)
+    def _reply(self, writer: asyncio.StreamWriter, command: str, request: Any, **params: object) -> None:
+        resp = smpp.make_pdu(command, client=self._seq, sequence=request.sequence, **params)
         writer.write(resp.generate())
 
-    def _submit(self, pdu: object, writer: asyncio.StreamWriter) -> None:
+    def _submit(self, pdu: Any, writer: asyncio.StreamWriter) -> None:
         message_id = f"{0x10000000 + next(self._ids):X}"  # as Jasmin codes receipt ids: upper case, no leading 0
-        got = Received(message_id, _text(getattr(pdu, "source_addr")), _text(getattr(pdu, "destination_addr")),
-                       int(getattr(pdu, "esm_class") or 0), int(getattr(pdu, "data_coding") or 0),
-                       bytes(getattr(pdu, "short_message") or b""), int(getattr(pdu, "registered_delivery") or 0))
+        got = Received(message_id, _text(pdu.source_addr), _text(pdu.destination_addr),
+                       int(pdu.esm_class or 0), int(pdu.data_coding or 0),
+                       bytes(pdu.short_message or b""), int(pdu.registered_delivery or 0))
         with self._lock:
             self.received.append(got)
         self._reply(writer, "submit_sm_resp", pdu, message_id=message_id)

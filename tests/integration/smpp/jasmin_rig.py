@@ -122,7 +122,7 @@ class JasminRig:
         return self
 
     def _spawn(self, what: str, *ports: str) -> None:
-        log = open(self.rundir / f"{what}.out", "ab")  # noqa: SIM115 - the child keeps it
+        log = (self.rundir / f"{what}.out").open("ab")  # noqa: SIM115 - the child keeps it
         self._processes[what] = subprocess.Popen(["bash", str(JASMIN_SH), what, str(self.rundir), *ports],
                                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -157,7 +157,6 @@ class JasminRig:
             )
         finally:
             cli.close()
-        print(out)
         if any(word in out for word in ("Unknown", "Invalid", "must", "rror")):
             raise RuntimeError(f"jCli configuration failed:\n{out}")
         self.wait_connector_bound()

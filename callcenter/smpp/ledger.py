@@ -1,0 +1,102 @@
+"""Which leg each submitted message id belongs to, and when a leg's receipts make it final.
+
+A leg's text may go as several parts, each with its own message id from the SMSC. The leg is
+DELIVERED when every part's receipt says delivered, UNDELIVERED at the first part that failed
+(with that receipt's reason); later receipts of a settled leg change nothing. Receipts may come
+before ``submitted`` is told (an SMSC is fast, our thread slower): they are kept and applied then.
+
+Pure and thread-safe; time (monotonic seconds) is a parameter. ``overdue`` says whether a message
+has waited too long for its receipt (the path stops reporting: the failover should move on).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from callcenter.channels.delivery import delivery_detail
+from callcenter.domain.types import LegStatus
+from callcenter.smpp.receipts import Receipt
+
+__all__ = ["Ledger", "LegEntry", "Settled"]
+
+EARLY_KEPT = 10_000  # receipts for ids not yet told, kept at most (oldest dropped)
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    leg_id: str
+    status: LegStatus
+    detail: str
+    provider_ref: str
+
+
+@dataclass
+class LegEntry:
+    leg_id: str
+    message_ids: tuple[str, ...]
+    submitted_at: float
+    pending: set[str] = field(default_factory=set)
+
+    @property
+    def provider_ref(self) -> str:
+        return ",".join(self.message_ids)
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self._by_id: dict[str, LegEntry] = {}
+        self._early: dict[str, Receipt] = {}
+        self._lock = threading.Lock()
+
+    def submitted(self, leg_id: str, message_ids: tuple[str, ...], now: float) -> list[Settled]:
+        """The leg's parts were accepted as ``message_ids``; returns what early receipts settle."""
+        entry = LegEntry(leg_id, message_ids, now, set(message_ids))
+        with self._lock:
+            for message_id in message_ids:
+                self._by_id[message_id] = entry
+            early = [self._early.pop(m) for m in message_ids if m in self._early]
+        return [s for r in early if (s := self.receipt(r)) is not None]
+
+    def receipt(self, receipt: Receipt) -> Settled | None:
+        """Apply a final receipt; the leg's outcome when it is now settled, else None."""
+        with self._lock:
+            entry = self._by_id.get(receipt.message_id)
+            if entry is None:
+                self._keep_early(receipt)
+                return None
+            if receipt.message_id not in entry.pending:
+                return None
+            if not receipt.delivered:
+                self._forget(entry)
+                detail = delivery_detail(receipt.failure(), receipt.code())
+                return Settled(entry.leg_id, LegStatus.UNDELIVERED, detail, entry.provider_ref)
+            entry.pending.discard(receipt.message_id)
+            if entry.pending:
+                return None
+            self._forget(entry)
+            parts = len(entry.message_ids)
+            return Settled(entry.leg_id, LegStatus.DELIVERED, f"delivered ({parts} part{'s' * (parts > 1)})",
+                           entry.provider_ref)
+
+    def knows(self, message_id: str) -> bool:
+        with self._lock:
+            return message_id in self._by_id
+
+    def waiting(self) -> int:
+        """Legs submitted with receipts still to come."""
+        with self._lock:
+            return len({id(e) for e in self._by_id.values()})
+
+    def overdue(self, now: float, seconds: float) -> bool:
+        with self._lock:
+            return any(now - e.submitted_at > seconds for e in self._by_id.values())
+
+    def _forget(self, entry: LegEntry) -> None:
+        for message_id in entry.message_ids:
+            self._by_id.pop(message_id, None)
+
+    def _keep_early(self, receipt: Receipt) -> None:
+        if len(self._early) >= EARLY_KEPT:
+            del self._early[next(iter(self._early))]
+        self._early[receipt.message_id] = receipt
