@@ -148,8 +148,8 @@ class SmppSmsChannel:
         bind_deadline = self._clock() + self.rules.bind_wait_seconds
         while not self.session.bound and not any(i.written for i in items) and self._clock() < bind_deadline:
             wait_futures(futures, timeout=0.05)
-        unwritten = not any(i.written for i in items) and not all(f.done() for f in futures)
-        if unwritten and all(self.session.withdraw(item) for item in items):
+        never_bound = not self.session.bound and not any(i.written for i in items)
+        if never_bound and all(self.session.withdraw(item) for item in items):
             self._trouble()
             raise ProviderDown(f"smpp: not bound to the SMSC ({self.session.last_error or 'binding'})")
         _, pending = wait_futures(futures, timeout=self.rules.submit_timeout_seconds)
@@ -212,7 +212,8 @@ class SmppSmsChannel:
             self._report(settled)
 
     def _report(self, settled: Settled) -> None:
-        self.sink.leg_outcome(settled.leg_id, settled.status, settled.detail, settled.provider_ref)
+        """As the failover channel stores the reference on hand-over: ``smpp:<id>,<id>``."""
+        self.sink.leg_outcome(settled.leg_id, settled.status, settled.detail, f"{self.name}:{settled.provider_ref}")
 
     def _on_reply(self, deliver: Deliver) -> None:
         sender = sender_number(deliver.source, deliver.source_ton)

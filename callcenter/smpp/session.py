@@ -291,10 +291,9 @@ class SmppSession:
         elif command in ("deliver_sm", "data_sm"):
             self._deliver(client, pdu)
         elif command == "enquire_link":
-            resp = smpp.make_pdu("enquire_link_resp", client=client, sequence=pdu.sequence)
-            self._send(client, resp)
+            self._send(client, _response("enquire_link_resp", client, pdu))
         elif command == "unbind":
-            self._send(client, smpp.make_pdu("unbind_resp", client=client, sequence=pdu.sequence))
+            self._send(client, _response("unbind_resp", client, pdu))
             self._drop("the SMSC unbound")
         elif command == "generic_nack":
             self._settle(pdu)
@@ -310,8 +309,7 @@ class SmppSession:
             item.result.set_result(SubmitResult(int(pdu.status), message_id))
 
     def _deliver(self, client: smpp_client.Client, pdu: Any) -> None:
-        resp = smpp.make_pdu("deliver_sm_resp" if pdu.command == "deliver_sm" else "data_sm_resp", client=client,
-                             sequence=pdu.sequence)
+        resp = _response("deliver_sm_resp" if pdu.command == "deliver_sm" else "data_sm_resp", client, pdu)
         self._inbound.put(Deliver(_text(pdu.source_addr), int(pdu.source_addr_ton or 0), _text(pdu.destination_addr),
                                   int(pdu.esm_class or 0), int(pdu.data_coding or 0),
                                   bytes(pdu.short_message or getattr(pdu, "message_payload", None) or b""),
@@ -364,6 +362,14 @@ class SmppSession:
                 self._on_deliver(deliver)
             except Exception:
                 log.exception("SMPP deliver_sm from %s not handled", "***")
+
+
+def _response(command: str, client: smpp_client.Client, request: Any) -> Any:
+    """A response carrying its request's sequence number (smpplib's constructor ignores ``sequence=``:
+    its property reads the client's last number, so it must be set afterwards)."""
+    resp = smpp.make_pdu(command, client=client)
+    resp.sequence = request.sequence
+    return resp
 
 
 def _text(value: object) -> str:

@@ -166,7 +166,8 @@ class CarrierSmsc:
             self._unacked.pop(pdu.sequence, None)
 
     def _reply(self, writer: asyncio.StreamWriter, command: str, request: Any, **params: object) -> None:
-        resp = smpp.make_pdu(command, client=self._seq, sequence=request.sequence, **params)
+        resp = smpp.make_pdu(command, client=self._seq, **params)
+        resp.sequence = request.sequence  # smpplib ignores sequence= in the constructor
         writer.write(resp.generate())
 
     def _submit(self, pdu: Any, writer: asyncio.StreamWriter) -> None:

@@ -122,7 +122,7 @@ class JasminRig:
         return self
 
     def _spawn(self, what: str, *ports: str) -> None:
-        log = (self.rundir / f"{what}.out").open("ab")  # noqa: SIM115 - the child keeps it
+        log = (self.rundir / f"{what}.out").open("ab")
         self._processes[what] = subprocess.Popen(["bash", str(JASMIN_SH), what, str(self.rundir), *ports],
                                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
