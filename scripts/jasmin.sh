@@ -93,8 +93,20 @@ retry_delay = 1
 max_retries = 30
 EOF
     cd "$RUNDIR"
-    ROOT_PATH="$root" exec "$JASMIN_VENV/bin/python" "$JASMIN_VENV/bin/jasmind.py" -c "$RUNDIR/jasmin.cfg" \
-        --enable-dlr-lookup --enable-dlr-thrower
+    # jasmind refuses to start while the machine-wide lock /tmp/jasmind is held (one gateway per
+    # host): each RUNDIR gets a lock of its own instead, so parallel test workers each run one, and a
+    # lock left by a gateway killed on purpose (the restart test) is removed first.
+    rm -f "$RUNDIR"/jasmind.lock "$RUNDIR"/*-[0-9]*
+    ROOT_PATH="$root" exec "$JASMIN_VENV/bin/python" - "$RUNDIR" "$JASMIN_VENV/bin/jasmind.py" \
+        -c "$RUNDIR/jasmin.cfg" --enable-dlr-lookup --enable-dlr-thrower <<'PY'
+import runpy, sys
+import lockfile
+rundir, script = sys.argv[1], sys.argv[2]
+machine_wide = lockfile.FileLock
+lockfile.FileLock = lambda path, *args, **kwargs: machine_wide(f"{rundir}/jasmind", *args, **kwargs)
+sys.argv = [script, *sys.argv[3:]]
+runpy.run_path(script, run_name="__main__")
+PY
 }
 
 case $WHAT in

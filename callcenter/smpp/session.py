@@ -123,6 +123,7 @@ class SmppSession:
         self._next_write = 0.0
         self._threads: list[threading.Thread] = []
         self.last_error = ""
+        self.resubmitted = 0  # submits written again after a drop (at least once)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -183,6 +184,11 @@ class SmppSession:
             if not item.result.done():
                 item.result.set_exception(ConnectionError(why))
         return len(items)
+
+    def in_flight(self) -> int:
+        """Submits written and not yet answered."""
+        with self._cond:
+            return len(self._in_flight)
 
     def waiting(self) -> int:
         with self._cond:
@@ -332,6 +338,7 @@ class SmppSession:
             self._bound = False
             unanswered = [self._in_flight.pop(seq) for seq in sorted(self._in_flight)]
             self._outbox.extendleft(reversed(unanswered))
+            self.resubmitted += len(unanswered)
             self._cond.notify_all()
         if client is not None:
             with contextlib.suppress(Exception):  # the socket may be gone already

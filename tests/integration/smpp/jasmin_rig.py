@@ -134,6 +134,10 @@ class JasminRig:
     def stop_jasmind(self) -> None:
         self._kill("jasmind")
 
+    def freeze_jasmind(self) -> None:
+        """The gateway hangs (SIGSTOP): it reads nothing more and answers nothing."""
+        os.killpg(self._processes["jasmind"].pid, signal.SIGSTOP)
+
     def restart_jasmind(self) -> None:
         self.stop_jasmind()
         self.start_jasmind()
