@@ -15,7 +15,7 @@ import pytest
 from callcenter.channels.limits import SendLimits
 from callcenter.domain.types import LegStatus
 from callcenter.smpp.channel import Addressing, PathRules, SmppSmsChannel
-from callcenter.smpp.session import Deliver, SessionConfig, SmppSession
+from callcenter.smpp.session import SessionConfig, SmppSession
 from tests.integration.smpp.jasmin_rig import PASSWORD, USER, JasminRig
 from tests.integration.smpp.orders import Outcomes, mobile, order_to
 from tests.waiting import wait_for
