@@ -262,6 +262,20 @@ class SqlIncidentStore:
         with self.engine.connect() as conn:
             return list(conn.execute(query))
 
+    def submitted_leg_by_ref(self, prefix: str, message_id: str) -> tuple[str, str] | None:
+        """The submitted leg whose provider_ref (``<path>:<id>,<id>…``, as the failover channel stores it)
+        names ``message_id``: (leg id, provider_ref). For providers whose reports carry only their own
+        message id (an SMSC's receipt) when the mapping in memory was lost with a restart. Scans only
+        submitted legs (the status index)."""
+        query = (select(_leg.c.id, _leg.c.provider_ref)
+                 .where(_leg.c.status == LegStatus.SUBMITTED, _leg.c.provider_ref.like(f"{prefix}:%"),
+                        _leg.c.provider_ref.contains(message_id, autoescape=True)))
+        with self.engine.connect() as conn:
+            for leg_id, ref in conn.execute(query):
+                if message_id in ref.removeprefix(f"{prefix}:").split(","):
+                    return str(leg_id), str(ref)
+        return None
+
     def timeline(self, incident_id: str) -> list[Any]:
         query = select(_evt).where(_evt.c.incident_id == incident_id).order_by(_evt.c.at, _evt.c.id)
         with self.engine.connect() as conn:

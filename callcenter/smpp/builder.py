@@ -53,8 +53,11 @@ class SmppChannels(ChannelPackage):
         def session(on_deliver: Callable[[Deliver], None]) -> SmppSession:
             return SmppSession(config, on_deliver)
 
+        def find_leg(message_id: str) -> tuple[str, str] | None:
+            return context.store.submitted_leg_by_ref("smpp", message_id)
+
         return SmppSmsChannel(session, Addressing(settings.source_addr, settings.source_ton, settings.source_npi),
-                              context.outcomes, lambda: self.replies, send_limits(settings), rules)
+                              context.outcomes, lambda: self.replies, send_limits(settings), find_leg, rules)
 
     @cached_property
     def replies(self) -> SmsReplies:

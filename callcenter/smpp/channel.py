@@ -16,8 +16,10 @@ ids joined by "," (the leg's provider_ref), or raises from the channel error tre
 
 Receipts (``deliver_sm`` with the receipt esm_class) settle legs through the ledger: DELIVERED when
 every part is delivered, UNDELIVERED with ``delivery_detail(failure, "stat/err")`` at the first
-failed part. Any other ``deliver_sm`` is a responder's text: ``SmsReplies.answer`` applies it (1 /
-到 / 收到 acknowledge) and the confirmation goes back to the sender over the same bind.
+failed part. A receipt for a message sent before our restart is matched through storage: the leg's
+provider_ref (``smpp:<id>,<id>``) names its message ids. Any other ``deliver_sm`` is a responder's
+text: ``SmsReplies.answer`` applies it (1 / 到 / 收到 acknowledge) and the confirmation goes back to
+the sender over the same bind.
 
 Unhealthy (the failover moves new legs to the next path) while not bound, for ``recheck_seconds``
 after a throttle or a system error, and while a submitted message has waited more than
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -43,14 +46,20 @@ from callcenter.channels.replies import SmsReplies
 from callcenter.domain.types import Channel
 from callcenter.smpp.errors import translate_status
 from callcenter.smpp.ledger import Ledger, Settled
-from callcenter.smpp.receipts import is_receipt, parse_receipt
+from callcenter.smpp.receipts import Receipt, is_receipt, parse_receipt
 from callcenter.smpp.segments import UCS2, segment
 from callcenter.smpp.session import Deliver, OutboxFull, SmppSession, Submit, SubmitResult
 from contacts.phones import mask_phone
 
-__all__ = ["Addressing", "PathRules", "SmppSmsChannel", "decode_text", "sender_number"]
+__all__ = ["Addressing", "FindLeg", "PathRules", "SmppSmsChannel", "decode_text", "sender_number"]
 
 log = logging.getLogger(__name__)
+
+# The submitted leg whose provider_ref names a message id: (leg id, provider_ref), or None
+# (SqlIncidentStore.submitted_leg_by_ref, bound to our path name).
+FindLeg = Callable[[str], "tuple[str, str] | None"]
+ORPHAN_SECONDS = 3.0  # a receipt no submit of ours claimed within this long is looked up in storage
+ORPHAN_SWEEP_SECONDS = 1.0
 
 INTERNATIONAL, NATIONAL, UNKNOWN_TON = 1, 2, 0
 ISDN = 1
@@ -79,11 +88,12 @@ class SmppSmsChannel:
     survives_restart = True  # the SMSC keeps our messages and their receipts while we restart
 
     def __init__(self, session_factory: Callable[[Callable[[Deliver], None]], SmppSession], addressing: Addressing,
-                 sink: OutcomeSink, replies: Callable[[], SmsReplies], limits: SendLimits,
+                 sink: OutcomeSink, replies: Callable[[], SmsReplies], limits: SendLimits, find_leg: FindLeg,
                  rules: PathRules = PathRules(), clock: Callable[[], float] = time.monotonic) -> None:
         self.session = session_factory(self._on_deliver)
         self.addressing, self.sink, self.rules, self.limits = addressing, sink, rules, limits
-        self._replies, self._clock = replies, clock
+        self._replies, self._find_leg, self._clock = replies, find_leg, clock
+        self._stopped = threading.Event()
         self.ledger = Ledger()
         self._references = itertools.count(1)
         self._troubled_until = 0.0
@@ -91,8 +101,10 @@ class SmppSmsChannel:
 
     def start(self) -> None:
         self.session.start()
+        threading.Thread(target=self._adopt_orphans, name="smpp-orphans", daemon=True).start()
 
     def stop(self) -> None:
+        self._stopped.set()
         self.session.stop()
 
     # -- FailoverPath -----------------------------------------------------------------------------
@@ -207,7 +219,27 @@ class SmppSmsChannel:
             return
         if not receipt.final:
             return
-        settled = self.ledger.receipt(receipt)
+        settled = self.ledger.receipt(receipt, self._clock())
+        if settled is not None:
+            self._report(settled)
+
+    def _adopt_orphans(self) -> None:
+        """Receipts no submit of ours claimed: for legs sent before our restart, found in storage."""
+        while not self._stopped.wait(ORPHAN_SWEEP_SECONDS):
+            for receipt in self.ledger.stale_early(self._clock(), ORPHAN_SECONDS):
+                try:
+                    self._adopt(receipt)
+                except Exception:  # storage down: the receipt is lost, the leg stays submitted
+                    log.exception("smpp: receipt for %s not matched", receipt.message_id)
+
+    def _adopt(self, receipt: Receipt) -> None:
+        found = self._find_leg(receipt.message_id)
+        if found is None:
+            log.warning("smpp: receipt for message %s that no submitted leg names", receipt.message_id)
+            return
+        leg_id, ref = found
+        self.ledger.adopt(leg_id, tuple(ref.removeprefix(f"{self.name}:").split(",")), self._clock())
+        settled = self.ledger.receipt(receipt, self._clock())
         if settled is not None:
             self._report(settled)
 

@@ -5,8 +5,10 @@ DELIVERED when every part's receipt says delivered, UNDELIVERED at the first par
 (with that receipt's reason); later receipts of a settled leg change nothing. Receipts may come
 before ``submitted`` is told (an SMSC is fast, our thread slower): they are kept and applied then.
 
-Pure and thread-safe; time (monotonic seconds) is a parameter. ``overdue`` says whether a message
-has waited too long for its receipt (the path stops reporting: the failover should move on).
+A receipt whose id no submit names within a few seconds (``stale_early``) was for a message sent
+before our restart: the channel finds its leg in storage and ``adopt``s it. Pure and thread-safe;
+time (monotonic seconds) is a parameter. ``overdue`` says whether a message has waited too long for
+its receipt (the path stops reporting: the failover should move on).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class LegEntry:
     message_ids: tuple[str, ...]
     submitted_at: float
     pending: set[str] = field(default_factory=set)
+    # Found in storage after our restart: which parts were delivered before it is unknown, so the
+    # first final receipt of any part settles the leg.
+    adopted: bool = False
 
     @property
     def provider_ref(self) -> str:
@@ -46,7 +51,7 @@ class LegEntry:
 class Ledger:
     def __init__(self) -> None:
         self._by_id: dict[str, LegEntry] = {}
-        self._early: dict[str, Receipt] = {}
+        self._early: dict[str, tuple[Receipt, float]] = {}
         self._lock = threading.Lock()
 
     def submitted(self, leg_id: str, message_ids: tuple[str, ...], now: float) -> list[Settled]:
@@ -55,15 +60,28 @@ class Ledger:
         with self._lock:
             for message_id in message_ids:
                 self._by_id[message_id] = entry
-            early = [self._early.pop(m) for m in message_ids if m in self._early]
-        return [s for r in early if (s := self.receipt(r)) is not None]
+            early = [self._early.pop(m)[0] for m in message_ids if m in self._early]
+        return [s for r in early if (s := self.receipt(r, now)) is not None]
 
-    def receipt(self, receipt: Receipt) -> Settled | None:
+    def adopt(self, leg_id: str, message_ids: tuple[str, ...], now: float) -> None:
+        """A leg found in storage by one of its message ids (sent before our restart)."""
+        entry = LegEntry(leg_id, message_ids, now, set(message_ids), adopted=True)
+        with self._lock:
+            for message_id in message_ids:
+                self._by_id.setdefault(message_id, entry)
+
+    def stale_early(self, now: float, seconds: float) -> list[Receipt]:
+        """Receipts for ids no submit named within ``seconds``: sent before our restart, or not ours."""
+        with self._lock:
+            stale = [m for m, (_, at) in self._early.items() if now - at >= seconds]
+            return [self._early.pop(m)[0] for m in stale]
+
+    def receipt(self, receipt: Receipt, now: float) -> Settled | None:
         """Apply a final receipt; the leg's outcome when it is now settled, else None."""
         with self._lock:
             entry = self._by_id.get(receipt.message_id)
             if entry is None:
-                self._keep_early(receipt)
+                self._keep_early(receipt, now)
                 return None
             if receipt.message_id not in entry.pending:
                 return None
@@ -72,7 +90,7 @@ class Ledger:
                 detail = delivery_detail(receipt.failure(), receipt.code())
                 return Settled(entry.leg_id, LegStatus.UNDELIVERED, detail, entry.provider_ref)
             entry.pending.discard(receipt.message_id)
-            if entry.pending:
+            if entry.pending and not entry.adopted:
                 return None
             self._forget(entry)
             parts = len(entry.message_ids)
@@ -96,7 +114,7 @@ class Ledger:
         for message_id in entry.message_ids:
             self._by_id.pop(message_id, None)
 
-    def _keep_early(self, receipt: Receipt) -> None:
+    def _keep_early(self, receipt: Receipt, now: float) -> None:
         if len(self._early) >= EARLY_KEPT:
             del self._early[next(iter(self._early))]
-        self._early[receipt.message_id] = receipt
+        self._early[receipt.message_id] = (receipt, now)

@@ -107,9 +107,9 @@ def test_status_names_are_in_the_message() -> None:
 def test_a_leg_is_delivered_when_every_part_is() -> None:
     ledger = Ledger()
     assert ledger.submitted("i/leg", ("a", "b", "c"), now=0.0) == []
-    assert ledger.receipt(Receipt("a", "DELIVRD", "000")) is None
-    assert ledger.receipt(Receipt("c", "DELIVRD", "000")) is None
-    settled = ledger.receipt(Receipt("b", "DELIVRD", "000"))
+    assert ledger.receipt(Receipt("a", "DELIVRD", "000"), now=1.0) is None
+    assert ledger.receipt(Receipt("c", "DELIVRD", "000"), now=1.0) is None
+    settled = ledger.receipt(Receipt("b", "DELIVRD", "000"), now=1.0)
     assert settled is not None and settled.status is LegStatus.DELIVERED
     assert settled.provider_ref == "a,b,c" and settled.leg_id == "i/leg"
     assert ledger.waiting() == 0 and not ledger.knows("a")
@@ -118,15 +118,15 @@ def test_a_leg_is_delivered_when_every_part_is() -> None:
 def test_a_leg_fails_at_its_first_failed_part_and_later_receipts_change_nothing() -> None:
     ledger = Ledger()
     ledger.submitted("i/leg", ("a", "b"), now=0.0)
-    settled = ledger.receipt(Receipt("b", "UNDELIV", "027"))
+    settled = ledger.receipt(Receipt("b", "UNDELIV", "027"), now=1.0)
     assert settled is not None and settled.status is LegStatus.UNDELIVERED
     assert settled.detail == "undelivered: switched_off (UNDELIV/027)"
-    assert ledger.receipt(Receipt("a", "DELIVRD", "000")) is None
+    assert ledger.receipt(Receipt("a", "DELIVRD", "000"), now=1.0) is None
 
 
 def test_a_receipt_before_its_submit_response_is_kept_and_applied() -> None:
     ledger = Ledger()
-    assert ledger.receipt(Receipt("a", "DELIVRD", "000")) is None
+    assert ledger.receipt(Receipt("a", "DELIVRD", "000"), now=1.0) is None
     [settled] = ledger.submitted("i/leg", ("a",), now=0.0)
     assert settled.status is LegStatus.DELIVERED
 
@@ -134,8 +134,8 @@ def test_a_receipt_before_its_submit_response_is_kept_and_applied() -> None:
 def test_a_duplicate_receipt_is_ignored() -> None:
     ledger = Ledger()
     ledger.submitted("i/leg", ("a", "b"), now=0.0)
-    assert ledger.receipt(Receipt("a", "DELIVRD", "000")) is None
-    assert ledger.receipt(Receipt("a", "DELIVRD", "000")) is None
+    assert ledger.receipt(Receipt("a", "DELIVRD", "000"), now=1.0) is None
+    assert ledger.receipt(Receipt("a", "DELIVRD", "000"), now=1.0) is None
     assert ledger.waiting() == 1
 
 
@@ -152,3 +152,14 @@ def test_replies_are_read_as_the_sender_wrote_them() -> None:
     assert decode_text(bytes((5, 0, 3, 1, 1, 1)) + "收到".encode("utf-16-be"), UCS2, UDHI) == "收到"
     assert sender_number("8613900000001", 1) == "+8613900000001"
     assert sender_number("13900000001", 0) == "13900000001"
+
+
+def test_a_receipt_nobody_claims_goes_stale_and_an_adopted_leg_settles_on_its_first_receipt() -> None:
+    ledger = Ledger()
+    assert ledger.receipt(Receipt("b", "DELIVRD", "000"), now=10.0) is None
+    assert ledger.stale_early(now=12.0, seconds=5.0) == []
+    [stale] = ledger.stale_early(now=15.0, seconds=5.0)
+    assert stale.message_id == "b" and ledger.stale_early(now=99.0, seconds=5.0) == []
+    ledger.adopt("i/leg", ("a", "b"), now=15.0)  # found in storage: part a may have been delivered before
+    settled = ledger.receipt(stale, now=15.0)
+    assert settled is not None and settled.status is LegStatus.DELIVERED

@@ -111,14 +111,20 @@ class JasminRig:
         return self.base + 1
 
     def start(self) -> JasminRig:
-        self.base, self.amqp, self.redis = _free_block(8), _free_block(2), _free_block(1)
+        # One block: jasmind's seven services, RabbitMQ and its Erlang distribution port, Redis.
+        self.base = _free_block(10)
+        self.amqp, self.redis = self.base + 7, self.base + 9
         self.carrier.start()
-        self._spawn("redis", str(self.redis))
-        self._spawn("rabbitmq", str(self.amqp))
-        wait_port(self.redis, 20, "redis", self._processes["redis"])
-        wait_port(self.amqp, 90, "rabbitmq", self._processes["rabbitmq"])
-        self.start_jasmind()
-        self.configure()
+        try:
+            self._spawn("redis", str(self.redis))
+            self._spawn("rabbitmq", str(self.amqp))
+            wait_port(self.redis, 20, "redis", self._processes["redis"])
+            wait_port(self.amqp, 90, "rabbitmq", self._processes["rabbitmq"])
+            self.start_jasmind()
+            self.configure()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _spawn(self, what: str, *ports: str) -> None:

@@ -6,11 +6,13 @@ sends responders' replies; Jasmin passes both back on our transceiver bind (test
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from callcenter.bootstrap import Container
 from callcenter.domain.types import CallerTrust, LegStatus
 from tests.integration.smpp.jasmin_rig import JasminRig
+from tests.integration.smpp.service import serve
 from tests.integration.twilio.rig import CALLER, GRID_WORKER, neighbour
 from tests.smsc_stub import Fate
 from tests.waiting import wait_for
@@ -69,6 +71,25 @@ def test_a_reply_arriving_over_smpp_acknowledges_and_is_confirmed(service: Conta
     assert "已确认您将前往" in "".join(p.text() for p in confirmation)
     acks = [e for e in service.incident_store.timeline(incident.id) if e.kind == "acknowledged"]
     assert len(acks) == 1, acks
+
+
+def test_receipts_for_texts_sent_before_our_restart_settle_their_legs(
+        service: Container, jasmin: JasminRig, sqlite_url: str, tmp_path: Path) -> None:
+    """The receipts come after the service stopped; the next one, on the same database, matches them
+    to their legs through the stored provider_ref."""
+    jasmin.carrier.receipt_delay = 4.0
+    incident = service.runtime.engine.key_press(CALLER, CallerTrust.LOCAL)
+    phones = [neighbour(1), neighbour(2), neighbour(3), GRID_WORKER]
+    for phone in phones:
+        wait_for(lambda p=phone: _statuses(service, incident.id, p) == ["submitted"], what=f"{phone} submitted")
+    service.close()
+    again = serve(jasmin, sqlite_url, tmp_path / "again")
+    try:
+        for phone in phones:
+            wait_for(lambda p=phone: _statuses(again, incident.id, p) == ["delivered"], timeout=30,
+                     what=f"{phone} delivered after the restart")
+    finally:
+        again.close()
 
 
 def test_a_number_the_server_has_no_route_for_is_refused(service: Container, jasmin: JasminRig) -> None:

@@ -38,10 +38,14 @@ def smpp_channel(jasmin: JasminRig, outcomes: Outcomes, window: int = 20, throug
     def session(on_deliver: object) -> SmppSession:
         return SmppSession(config, on_deliver)  # type: ignore[arg-type]
 
-    channel = SmppSmsChannel(session, Addressing("995"), outcomes, _no_replies, SendLimits("smpp"), rules)
+    channel = SmppSmsChannel(session, Addressing("995"), outcomes, _no_replies, SendLimits("smpp"), _no_leg, rules)
     channel.start()
     wait_for(lambda: channel.session.bound, what="bound to Jasmin")
     return channel
+
+
+def _no_leg(message_id: str) -> None:
+    raise AssertionError(f"every receipt is for a message of this channel, not {message_id}")
 
 
 def _no_replies() -> object:
