@@ -22,7 +22,7 @@ def test_every_kind_the_settings_accept_has_a_builder() -> None:
 
 
 def test_the_route_file_may_name_the_routable_packages_only() -> None:
-    assert {"sip", "twilio"} == ROUTE_PATHS
+    assert {"sip", "twilio", "smpp"} == ROUTE_PATHS
 
 
 @pytest.mark.parametrize("kind", ["simulated", "recording"])
@@ -46,5 +46,21 @@ def test_the_sip_channel_is_wired_when_built(tmp_path: Path) -> None:
         assert (sip.sink, sip.holder, sip.prepare) == (container.channel_packages["sip"].context.outcomes,
                                                        container.holder, container.announcement_warmer)
         assert channels[Channel.SMS].name == "simulated-sms"
+    finally:
+        container.close()
+
+
+def test_the_smpp_channel_is_wired_when_built_and_binds_only_when_started(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path, engine={"sms_channel": "smpp"},
+                             smpp={"enabled": True, "system_id": "cc995", "password": "secret", "port": 9})
+    container = ConsoleContainer(settings)
+    try:
+        channels = container._channels()
+        package = container.channel_packages["smpp"]
+        path = package.path  # type: ignore[attr-defined]
+        assert channels[Channel.SMS].name == "sms-smpp"
+        assert path.sink is package.context.outcomes and not path.session.bound
+        assert path.session.config.port == 9 and path.session.config.system_id == "cc995"
+        assert package.backups() == {Channel.SMS: path}
     finally:
         container.close()
