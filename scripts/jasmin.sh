@@ -84,7 +84,7 @@ port = $redis
 submit_retrial_delay_smppc_not_ready = 1
 [dlr]
 dlr_lookup_retry_delay = 1
-dlr_lookup_max_retries = 10
+dlr_lookup_max_retries = 60
 [dlr-thrower]
 retry_delay = 1
 max_retries = 30

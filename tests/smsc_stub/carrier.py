@@ -5,8 +5,9 @@ SMPP client connector, and that connector binds here. A gateway cannot make deli
 so this stub plays the carrier: it answers every ``submit_sm``, keeps what it received for the
 tests to read, and sends a delivery receipt per message (``DELIVRD``, or the ``stat``/``err`` a test
 set for a destination). It stores receipts until they are acknowledged by ``deliver_sm_resp`` and
-sends them again after a re-bind, as an SMSC's store-and-forward does, so that restarting Jasmin
-loses no receipt. ``send_mo`` injects a mobile-originated message (a responder's reply).
+sends them again after a re-bind (on any of the gateway's binds), as an SMSC's store-and-forward
+does, so that a restarted Jasmin gets them. ``send_mo`` injects a mobile-originated message (a
+responder's reply).
 
 Runs an asyncio server on its own thread; PDUs are built and parsed with smpplib's codec.
 """
@@ -84,7 +85,7 @@ class CarrierSmsc:
     received: list[Received] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _seq: _Sequence = field(default_factory=_Sequence)
-    _session: _Session | None = None
+    _sessions: list[_Session] = field(default_factory=list)  # Jasmin binds several connectors
     _unacked: dict[int, bytes] = field(default_factory=dict)  # sequence → deliver_sm not yet answered
     _loop: asyncio.AbstractEventLoop | None = None
     _server: asyncio.Server | None = None
@@ -117,8 +118,8 @@ class CarrierSmsc:
 
     # -- what tests read and do --------------------------------------------------------------------
 
-    def bound(self) -> bool:
-        return self._session is not None
+    def bound(self, sessions: int = 1) -> bool:
+        return len(self._sessions) >= sessions
 
     def received_for(self, destination: str) -> list[Received]:
         with self._lock:
@@ -145,15 +146,14 @@ class CarrierSmsc:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
-            if self._session is not None and self._session.writer is writer:
-                self._session = None
+            self._sessions = [session for session in self._sessions if session.writer is not writer]
             writer.close()
 
     def _handle(self, pdu: Any, writer: asyncio.StreamWriter) -> None:
         command = pdu.command
         if command in ("bind_transceiver", "bind_transmitter", "bind_receiver"):
             self._reply(writer, f"{command}_resp", pdu, system_id="carrier")
-            self._session = _Session(writer, _text(pdu.system_id))
+            self._sessions = [*self._sessions, _Session(writer, _text(pdu.system_id))]
             for raw in list(self._unacked.values()):  # store and forward: receipts not yet acknowledged
                 writer.write(raw)
         elif command == "enquire_link":
@@ -197,8 +197,8 @@ class CarrierSmsc:
 
     def _send_stored(self, sequence: int, raw: bytes) -> None:
         self._unacked[sequence] = raw
-        if self._session is not None:
-            self._session.writer.write(raw)
+        if self._sessions:  # any bind of the gateway will do: it looks receipts up by message id
+            self._sessions[sequence % len(self._sessions)].writer.write(raw)
 
 
 def _text(value: object) -> str:
