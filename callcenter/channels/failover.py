@@ -197,7 +197,9 @@ def failover_channel(kind: Channel, routes: ChannelRoutes, paths: Mapping[str, F
                      notes: TimelineNotes | None = None) -> FailoverChannel:
     """The composite channel for ``kind`` over ``paths`` (path name → channel), routed per ``routes``;
     a switch is noted on the incident's timeline through ``notes``."""
-    return FailoverChannel(kind, routes, paths, notes=notes, name=f"{kind}-{'+'.join(sorted(paths))}")
+    name = f"{kind}-{'+'.join(sorted(paths))}"
+    # The name is stored as each leg's provider (16 characters): four SMS providers do not fit it.
+    return FailoverChannel(kind, routes, paths, notes=notes, name=name if len(name) <= 16 else f"{kind}-failover")
 
 
 def attach_notes(channels: Mapping[Channel, AlertChannel], notes: TimelineNotes) -> None:
