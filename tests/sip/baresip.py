@@ -20,6 +20,7 @@ Every port is picked free on 127.0.0.1; every wait is bounded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -97,6 +98,30 @@ def split_netstrings(buffer: bytearray) -> Iterator[bytes]:
         yield payload
 
 
+@dataclass(frozen=True)
+class SipTraced:
+    """One SIP message in baresip's trace: where from, where to, the text (LF line ends)."""
+
+    source: str  # host:port
+    destination: str
+    text: str
+
+    @property
+    def first_line(self) -> str:
+        return self.text.split("\n", 1)[0]
+
+    def header(self, name: str) -> str:
+        for line in self.text.split("\n\n", 1)[0].split("\n")[1:]:
+            key, _, value = line.partition(":")
+            if key.strip().lower() == name.lower():
+                return value.strip()
+        return ""
+
+    @property
+    def body(self) -> str:
+        return self.text.split("\n\n", 1)[1] if "\n\n" in self.text else ""
+
+
 @dataclass
 class BaresipPhone:
     """One softphone registered as ``user`` at the registrar on 127.0.0.1:``registrar_port``."""
@@ -109,7 +134,9 @@ class BaresipPhone:
     answermode: str = "manual"  # "auto": every incoming call answered at once
     record: bool = True  # write what the phone hears to dump-*-dec.wav
     extra_accounts: tuple[str, ...] = ()  # more users on the same process (benchmarks: one process, many lines)
+    ptimes: dict[str, int] = field(default_factory=dict)  # a line's own ptime (default: ``ptime``)
     regint: int = 600
+    sip_trace: bool = False  # baresip -s: every SIP message sent and received, in baresip.log
     sip_port: int = field(default_factory=free_udp_port)
     ctrl_port: int = field(default_factory=free_tcp_port)
     process: subprocess.Popen[bytes] | None = None
@@ -135,7 +162,8 @@ class BaresipPhone:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._write_config()
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen([baresip_binary(), "-f", str(self.work_dir)], stdout=log,
+            self.process = subprocess.Popen([baresip_binary(), "-f", str(self.work_dir),
+                                             *(["-s"] if self.sip_trace else [])], stdout=log,
                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                             cwd=self.work_dir, start_new_session=True)
         try:
@@ -149,10 +177,8 @@ class BaresipPhone:
     def stop(self) -> None:
         """Quit politely (un-REGISTER), then terminate, then kill; idempotent."""
         if self.process is not None and self.process.poll() is None:
-            try:
+            with contextlib.suppress(BaresipError, OSError):
                 self.command("quit", timeout=2)
-            except (BaresipError, OSError):
-                pass
             try:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -178,6 +204,7 @@ class BaresipPhone:
             "call_max_calls 8",
             f"audio_source aufile,{write_source_wav(self.work_dir.parent / 'baresip-source.wav')}",
             "audio_buffer 20-160",
+            "jitter_buffer_delay 0-0",  # decode each packet as it comes (1.0.0's jbuf stops decoding after a re-INVITE)
             f"rtp_ports {rtp_low}-{rtp_high}",
             "rtp_timeout 0",
             "rtcp_mux no",
@@ -200,7 +227,8 @@ class BaresipPhone:
     def _account_line(self, user: str) -> str:
         codecs = ",".join(CODECS[codec] for codec in self.codecs)
         return (f"<sip:{user}@{HOST}:{self.registrar_port};transport=udp>;regint={self.regint};"
-                f"answermode={self.answermode};audio_codecs={codecs};ptime={self.ptime};mwi=no;call_transfer=no")
+                f"answermode={self.answermode};audio_codecs={codecs};ptime={self.ptimes.get(user, self.ptime)};mwi=no;"
+                "call_transfer=no")
 
     def _connect(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -337,6 +365,19 @@ class BaresipPhone:
         for line in self.log_path.read_text(errors="replace").splitlines():
             if line.startswith("EX=BareSip;"):
                 found.append(dict(part.split("=", 1) for part in line.strip().strip(";").split(";") if "=" in part))
+        return found
+
+    def sip_messages(self) -> list[SipTraced]:
+        """Every SIP message the phone sent or received, in order (needs ``sip_trace``)."""
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        found = []
+        for block in text.split("\x1b[36;1m#\n")[1:]:
+            route, _, rest = block.partition("\n")
+            parts = route.split()
+            if len(parts) != 4 or parts[2] != "->":
+                continue
+            message = rest.split("\x1b[;m", 1)[0]
+            found.append(SipTraced(parts[1], parts[3], message.replace("\r\n", "\n")))
         return found
 
     def log_tail(self, lines: int = 30) -> str:
