@@ -70,12 +70,14 @@ def answer_assoc(media: Mapping[str, Any], offered: Sequence[PayloadType]) -> di
     return assoc
 
 
+_STATIC = {"0": PayloadType.PCMU, "8": PayloadType.PCMA, str(EVENT_PAYLOAD): PayloadType.EVENT}
+_NAMED = {str(payload).lower(): payload for payload in _STATIC.values()}
+
+
 def _payload(number: str, attributes: Mapping[str, Any]) -> PayloadType | None:
+    """By the rtpmap's name when there is one, else by the number (static, or the 101 we offered)."""
     name = str(attributes.get("rtpmap", {}).get("name", "")).lower()
-    for payload in (*G711, PayloadType.EVENT):
-        if name == str(payload).lower() or (not name and number == str(int(payload))):
-            return payload
-    return None
+    return _NAMED.get(name) if name else _STATIC.get(number)
 
 
 def direction_of(body: Mapping[str, Any]) -> TransmitType:
