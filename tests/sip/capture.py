@@ -3,7 +3,7 @@
 A packet socket (AF_PACKET, needs root or CAP_NET_RAW, as the rigs have) on ``lo`` sees each
 datagram once as it is delivered; the kernel stamps it (SO_TIMESTAMPNS) when it arrives, so the
 times do not depend on when this thread gets to read it. Kept per datagram: arrival, source and
-destination ports, and the RTP header fields when it looks like RTP.
+destination ports, the RTP header fields when it looks like RTP, else the payload (SIP).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class Datagram:
     sequence: int
     timestamp: int
     size: int  # UDP payload bytes
+    text: bytes = b""  # the payload of what is not RTP (SIP messages), else empty
 
 
 @dataclass
@@ -82,4 +83,4 @@ class LoopbackCapture:
             with self._lock:
                 self.datagrams.append(Datagram(at, source, destination, kind & 0x7F if rtp else -1,
                                                bool(kind & 0x80) if rtp else False, sequence, timestamp,
-                                               len(payload)))
+                                               len(payload), b"" if rtp else bytes(payload[:2000])))
