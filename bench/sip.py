@@ -399,7 +399,7 @@ def baresip_far_end(base: Path, registrar: Any, legs: int) -> None:
         print("  (no packet socket: not root; wire times and RTP arrivals not measured)")
     lines = [f"1391{n:07d}" for n in range(legs)]
     phone = baresip.BaresipPhone(base / "baresip-far-end", lines[0], registrar.port, answermode="auto",
-                                 record=False, extra_accounts=tuple(lines[1:])).start()
+                                 record=False, extra_accounts=tuple(lines[1:]), sip_trace=True).start()
     uas = harness.Sipp("responder_answer", base / "far-end-sipp", calls=legs).start()
     sipp_numbers = [f"1392{n:07d}" for n in range(legs)]
     for number in sipp_numbers:
@@ -445,12 +445,10 @@ def baresip_far_end(base: Path, registrar: Any, legs: int) -> None:
           f"max {max(reported, default=float('nan')):.2f}  (calls reporting: {len(reported)}/{legs})")
 
 def media_ports(phone: Any) -> list[int]:
-    """baresip's RTP port of each call, from its log ("rtp for 'audio' … local" is not printed: read the SDP)."""
-    ports = []
-    for line in phone.log_path.read_text(errors="replace").splitlines():
-        if line.startswith("m=audio "):
-            ports.append(int(line.split()[1]))
-    return sorted(set(ports))
+    """baresip's RTP port of each call: the m=audio lines of the SDP it sent (its SIP trace)."""
+    sent = [message for message in phone.sip_messages() if message.source.endswith(f":{phone.sip_port}")]
+    return sorted({int(line.split()[1]) for message in sent for line in message.body.split("\n")
+                   if line.startswith("m=audio ")})
 
 
 def print_inbound_header() -> None:

@@ -193,7 +193,7 @@ class BaresipPhone:
             self._sock = None
 
     def _write_config(self) -> None:
-        rtp_low, rtp_high = free_udp_range(20)
+        rtp_low, rtp_high = free_udp_range(20 + 4 * len(self.extra_accounts))  # RTP and RTCP per call
         modules = ["g711.so", "aufile.so", *(["sndfile.so"] if self.record else [])]
         lines = [
             "poll_method epoll",
@@ -201,7 +201,7 @@ class BaresipPhone:
             "statmode_default off",
             f"sip_listen {HOST}:{self.sip_port}",
             "call_local_timeout 120",
-            "call_max_calls 8",
+            f"call_max_calls {8 + 2 * len(self.extra_accounts)}",
             f"audio_source aufile,{write_source_wav(self.work_dir.parent / 'baresip-source.wav')}",
             "audio_buffer 20-160",
             "jitter_buffer_delay 0-0",  # decode each packet as it comes (1.0.0's jbuf stops decoding after a re-INVITE)
