@@ -36,6 +36,7 @@ from callcenter.sip.media import SipCallMedia
 from callcenter.sip.orphans import DialogIds, dialog_ids
 from callcenter.sip.outcomes import final_response_outcome
 from callcenter.sip.phone import HardenedCall
+from callcenter.sip.sdp import OfferRefused
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +226,11 @@ class SipAlertChannel:
     def _place(self, order: LegOrder, ref: str) -> bool:
         """Dial, ring, run the answered call; True if the neighbour's phone rang (or answered)."""
         dialog = dialog_ids(self.holder, order.leg_id) if self.holder else None
-        call = self.phone.call(order.recipient.phone, dialog)
+        try:
+            call = self.phone.call(order.recipient.phone, dialog)
+        except OfferRefused as exc:  # the same offer would get the same 488: nobody is rung
+            self._report(order, LegStatus.FAILED, f"488 {exc}", ref)
+            return False
         self._report(order, LegStatus.DIALING, "", ref)
         if not self._wait_answer(order, call, ref):
             return bool(call.ringing)
