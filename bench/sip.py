@@ -116,7 +116,7 @@ def sipp_calls(work: Path, registrar: int, service: str, calls: int, concurrency
 
 def service_settings(registrar: int) -> SipSettings:
     # Below the kernel's ephemeral ports, like the shipped 10000-10999 (see bench/mass_stack.py).
-    low, high = importlib.import_module("bench.mass_stack").rtp_port_range(200)
+    low, high = importlib.import_module("bench.mass_stack").rtp_port_range(400)  # an RTP+RTCP pair per call
     return SipSettings(registrar_port=registrar, sip_port=0, rtp_port_low=low, rtp_port_high=high,
                        max_channels=100, ring_timeout=30.0)
 
