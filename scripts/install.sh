@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the 995 service needs on Debian 12, as root, asking nothing:
 #   1. Debian packages (Python, PostgreSQL, Kamailio, sipp, Chromium, Chinese fonts, speech and sound,
-#      RabbitMQ and Redis for the Jasmin SMPP gateway the tests run);
+#      the baresip softphone for the interop suite, RabbitMQ and Redis for the Jasmin SMPP gateway
+#      the tests run);
 #   2. a pinned uv in .tools/;
 #   3. the project's virtual environment .venv, exactly as uv.lock says.
 #   4. Jasmin (the SMPP server the tests run) in .tools/jasmin, a virtual environment of its own.
@@ -17,6 +18,7 @@ DEBIAN_PACKAGES=(
     kamailio kamailio-extra-modules kamailio-mysql-modules kamailio-sqlite-modules kamailio-tls-modules sqlite3 sip-tester
     chromium fonts-wqy-microhei
     espeak-ng sox libsox-fmt-all
+    baresip
     rabbitmq-server redis-server
 )
 JASMIN_VERSION=0.11.0  # 0.11.1 never maps receipts for its SMPP server users (jookies/jasmin#1236)

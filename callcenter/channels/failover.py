@@ -6,8 +6,9 @@ turns bad) the legs still waiting on it are released and re-sent on the next pat
 it until it is healthy again, and each incident concerned gets one timeline note per switch.
 
 A path whose ``send`` returns before the leg is placed (the SIP channel queues for a trunk slot)
-hands such legs back through its ``on_released`` attribute, which this channel sets: the leg is
-then sent on the next path in policy order, never on the one that gave it back.
+hands such legs back through its ``hand_back`` (callcenter.channels.ports.HandBack), which this
+channel connects when it is built: the leg is then sent on the next path in policy order, never on
+the one that gave it back.
 
 The paths are named ("sip", "twilio", …) as config/channels.yaml names them (callcenter.channels.routes);
 this module knows no provider. ``failover_channel`` builds one for the composition root.
@@ -24,11 +25,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from callcenter.channels.errors import ChannelError, LegStoodDown, NoPathError, PathDown
-from callcenter.channels.ports import AlertChannel, FailoverPath, LegOrder, close_sends, is_queued
+from callcenter.channels.ports import FailoverPath, HandBack, LegOrder, close_sends, is_queued
 from callcenter.channels.routes import ChannelRoutes
 from callcenter.domain.types import SYSTEM, Actor, Channel
 
-__all__ = ["FailoverChannel", "TimelineNotes", "attach_notes", "failover_channel", "is_path_down"]
+__all__ = ["FailoverChannel", "TimelineNotes", "failover_channel", "is_path_down"]
 
 log = logging.getLogger(__name__)
 _LABELS = {Channel.CALL: "告警呼叫", Channel.SMS: "告警短信"}
@@ -65,13 +66,14 @@ class FailoverChannel:
         self._closed = False  # close_sends ran: no failing over any more
         self._monitor: threading.Thread | None = None
         for path, channel in self.paths.items():
-            if hasattr(channel, "on_released"):
-                setattr(channel, "on_released", functools.partial(self.resend, path))  # noqa: B010
+            hand_back = getattr(channel, "hand_back", None)
+            if isinstance(hand_back, HandBack):
+                hand_back.connect(functools.partial(self.resend, path))
 
     # -- AlertChannel ----------------------------------------------------------------------
 
     def send(self, order: LegOrder) -> str:
-        listed = [p for p in self.routes.paths_for(self.kind, order.recipient.phone) if p in self.paths]
+        listed = self._listed(order)
         if not listed:
             raise NoPathError(f"no {self.kind} path configured for {order.recipient.phone}")
         return self._send_over(order, listed, self._by_health(listed))
@@ -86,11 +88,15 @@ class FailoverChannel:
         """A leg ``released_by`` took but never placed: that path is failing; send it on the others."""
         if released_by not in self._down:  # a path already down keeps how it went down (health or send)
             self.path_failed(released_by, reason)
-        listed = [p for p in self.routes.paths_for(self.kind, order.recipient.phone) if p in self.paths]
+        listed = self._listed(order)
         others = [p for p in self._by_health(listed) if p != released_by]
         if not others:
             raise NoPathError(f"no {self.kind} path but {released_by} for {order.recipient.phone}")
         return self._send_over(order, listed, others)
+
+    def _listed(self, order: LegOrder) -> list[str]:
+        """The paths policy lists for this leg's number and message kind, that this channel has."""
+        return [p for p in self.routes.paths_for(self.kind, order.recipient.phone, order.purpose) if p in self.paths]
 
     def _send_over(self, order: LegOrder, listed: list[str], candidates: list[str]) -> str:
         errors: list[str] = []
@@ -193,12 +199,6 @@ def failover_channel(kind: Channel, routes: ChannelRoutes, paths: Mapping[str, F
                      notes: TimelineNotes | None = None) -> FailoverChannel:
     """The composite channel for ``kind`` over ``paths`` (path name → channel), routed per ``routes``;
     a switch is noted on the incident's timeline through ``notes``."""
-    return FailoverChannel(kind, routes, paths, notes=notes, name=f"{kind}-{'+'.join(sorted(paths))}")
-
-
-def attach_notes(channels: Mapping[Channel, AlertChannel], notes: TimelineNotes) -> None:
-    """Give failover channels the engine for timeline notes and start their health monitors."""
-    for channel in channels.values():
-        if isinstance(channel, FailoverChannel):
-            channel.notes = notes
-            channel.start()
+    name = f"{kind}-{'+'.join(sorted(paths))}"
+    # The name is stored as each leg's provider (16 characters): four SMS providers do not fit it.
+    return FailoverChannel(kind, routes, paths, notes=notes, name=name if len(name) <= 16 else f"{kind}-failover")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from callcenter.domain.delivery import DELIVERY_WINDOW_HOURS, DeliveryFailure, delivery_detail
 from callcenter.domain.incident import AlertLeg, Incident, IncidentError
 from callcenter.domain.messages import (
     MessageFacts,
@@ -374,6 +375,16 @@ class IncidentEngine:
         for incident_id, items in by_incident(news).items():
             self._record_audit(incident_id, items)
         return overdue
+
+    def expire_unreported_sms(self, window: timedelta = timedelta(hours=DELIVERY_WINDOW_HOURS)) -> int:
+        """SMS legs whose delivery report did not come within the providers' window are closed as
+        undelivered, reason unknown: no report will come any more, and the console should not show
+        them "submitted" for ever. Returns how many were closed (at most 500 a round)."""
+        stale = self.store.unreported_sms(self.clock.now() - window)
+        detail = delivery_detail(DeliveryFailure.UNKNOWN, f"no report within {window.total_seconds() / 3600:g} h")
+        for ref in stale:
+            self.leg_outcome(ref.leg_id, LegStatus.UNDELIVERED, detail)
+        return len(stale)
 
     # -- internals -------------------------------------------------------------------------
 
