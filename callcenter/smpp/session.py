@@ -37,6 +37,10 @@ from smpplib import smpp
 __all__ = ["Deliver", "OutboxFull", "SessionConfig", "SmppSession", "Submit", "SubmitResult"]
 
 log = logging.getLogger(__name__)
+# smpplib logs every PDU in hex at DEBUG: texts and numbers. Its client logs here, held at INFO so that
+# no SMS body or phone number reaches a log file whatever the service's level (docs/security.md).
+WIRE_LOG = "callcenter.smpp.wire"
+logging.getLogger(WIRE_LOG).setLevel(logging.INFO)
 
 
 class OutboxFull(Exception):
@@ -259,7 +263,8 @@ class SmppSession:
     def _bind(self) -> None:
         config = self.config
         client = smpp_client.Client(config.host, config.port, timeout=config.connect_timeout,
-                                    sequence_generator=_Sequence(), allow_unknown_opt_params=True)
+                                    sequence_generator=_Sequence(), logger_name=WIRE_LOG,
+                                    allow_unknown_opt_params=True)
         client.connect()
         try:
             client.bind_transceiver(system_id=config.system_id, password=config.password,

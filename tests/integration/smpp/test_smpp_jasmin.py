@@ -6,8 +6,11 @@ sends responders' replies; Jasmin passes both back on our transceiver bind (test
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from callcenter.bootstrap import Container
 from callcenter.domain.types import CallerTrust, LegStatus
@@ -60,7 +63,9 @@ def test_a_failed_receipt_makes_the_leg_undelivered_with_its_reason_and_it_is_se
     assert _statuses(service, incident.id, neighbour(1)) == ["delivered"]
 
 
-def test_a_reply_arriving_over_smpp_acknowledges_and_is_confirmed(service: Container, jasmin: JasminRig) -> None:
+def test_a_reply_arriving_over_smpp_acknowledges_and_is_confirmed(service: Container, jasmin: JasminRig,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     incident = service.runtime.engine.key_press(CALLER, CallerTrust.LOCAL)
     wait_for(lambda: _statuses(service, incident.id, neighbour(1)) == ["delivered"], what="the alert delivered")
     before = len(jasmin.carrier.received_for(_digits(neighbour(1))))
@@ -71,6 +76,9 @@ def test_a_reply_arriving_over_smpp_acknowledges_and_is_confirmed(service: Conta
     assert "已确认您将前往" in "".join(p.text() for p in confirmation)
     acks = [e for e in service.incident_store.timeline(incident.id) if e.kind == "acknowledged"]
     assert len(acks) == 1, acks
+    logged = caplog.text  # no text, reply or full number in the log, not even as the wire's hex
+    assert _digits(neighbour(1)) not in logged and "到" not in logged and "确认" not in logged
+    assert "到".encode("utf-16-be").hex() not in logged and "紧急".encode("utf-16-be").hex() not in logged
 
 
 def test_receipts_for_texts_sent_before_our_restart_settle_their_legs(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGES = Path(__file__).resolve().parents[3] / "callcenter"
-PROVIDERS = ("sip", "twilio")
+PROVIDERS = ("sip", "twilio", "smpp")
 FORBIDDEN = {
     "channels": {f"callcenter.{p}" for p in PROVIDERS},
     **{p: {f"callcenter.{other}" for other in PROVIDERS if other != p} for p in PROVIDERS},
