@@ -1,7 +1,7 @@
 """SMS benchmarks. SMPP part: our SMPP channel against Jasmin, the real SMPP server the tests run.
 
     .venv/bin/python -m bench.sms                          # 2,000 messages at windows 10 and 50, 10,000 burst
-    .venv/bin/python -m bench.sms --messages 500 --windows 10 --burst 0
+    .venv/bin/python -m bench.sms --messages 500 --windows 10 --burst 0 --connectors 8
 
 Jasmin (scripts/jasmin.sh: jasmind, RabbitMQ, Redis) routes every message to the carrier stub
 (tests/smsc_stub), which answers and sends a delivery receipt that Jasmin passes back to our bind, as
@@ -83,9 +83,9 @@ class Run:
 
 
 @contextmanager
-def jasmin() -> Iterator[JasminRig]:
+def jasmin(connectors: int) -> Iterator[JasminRig]:
     with tempfile.TemporaryDirectory(prefix="bench-sms-") as rundir:
-        rig = JasminRig(Path(rundir)).start()
+        rig = JasminRig(Path(rundir), connectors=connectors).start()
         try:
             yield rig
         finally:
@@ -194,12 +194,13 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000, help="messages per rate run (default 2000)")
     parser.add_argument("--windows", type=int, nargs="+", default=[10, 50], help="submit windows (default 10 50)")
     parser.add_argument("--burst", type=int, default=10_000, help="burst size, 0 to skip (default 10000)")
+    parser.add_argument("--connectors", type=int, default=4, help="Jasmin's connectors to the carrier (default 4)")
     args = parser.parse_args()
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; Jasmin with {args.connectors} connectors to the carrier stub")
     print("| part | window | messages | s | submitted/s | forwarded to carrier/s | final receipts "
           "| send→receipt p50 s | p99 s |")
     print("|---|---:|---:|---:|---:|---:|---|---:|---:|")
-    with jasmin() as rig:
+    with jasmin(args.connectors) as rig:
         for window in args.windows:
             print(_row(server_rate(rig, args.messages, window)), flush=True)
             print(_row(channel_rate(rig, args.messages, window)), flush=True)

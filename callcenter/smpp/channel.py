@@ -22,8 +22,8 @@ text: ``SmsReplies.answer`` applies it (1 / 到 / 收到 acknowledge) and the co
 the sender over the same bind.
 
 Unhealthy (the failover moves new legs to the next path) while not bound, for ``recheck_seconds``
-after a throttle or a system error, and while a submitted message has waited more than
-``report_seconds`` for its receipt.
+after a throttle or a system error, and when the SMSC stopped reporting: a submitted message has
+waited more than ``report_seconds`` for its receipt and no receipt at all came in that time.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Any
 
+from callcenter.channels.delivery import DELIVERY_WINDOW_HOURS
 from callcenter.channels.errors import ProviderDown, ProviderRefused, RateLimited
 from callcenter.channels.limits import SendLimits
 from callcenter.channels.ports import LegOrder, OutcomeSink
@@ -97,6 +98,7 @@ class SmppSmsChannel:
         self.ledger = Ledger()
         self._references = itertools.count(1)
         self._troubled_until = 0.0
+        self._last_receipt_at = clock()
         self._closed = False
 
     def start(self) -> None:
@@ -120,9 +122,13 @@ class SmppSmsChannel:
         return self._accepted(order, results)
 
     def is_healthy(self) -> bool:
-        now = self._clock()
-        return (self.session.bound and now >= self._troubled_until
-                and not self.ledger.overdue(now, self.rules.report_seconds))
+        return self.session.bound and self._clock() >= self._troubled_until and not self._stopped_reporting()
+
+    def _stopped_reporting(self) -> bool:
+        """A message has waited ``report_seconds`` for its receipt and no receipt came in that time
+        (one receipt lost on the way does not take the path down while the others flow)."""
+        now, wait = self._clock(), self.rules.report_seconds
+        return now - self._last_receipt_at > wait and self.ledger.overdue(now, wait)
 
     def release_pending(self) -> int:
         """Sends not yet written raise ProviderDown now (they go to the next path)."""
@@ -140,8 +146,7 @@ class SmppSmsChannel:
             for part in segment(text, next(self._references) & 0xFF):
                 items.append(self.session.submit(self._params(phone, part.short_message, part.esm_class, receipt)))
         except OutboxFull as exc:
-            for item in items:
-                self.session.withdraw(item)
+            self.session.withdraw(*items)
             self._trouble()
             raise RateLimited(f"smpp: outbox full ({exc})") from exc
         return items
@@ -157,11 +162,11 @@ class SmppSmsChannel:
     def _await(self, order: LegOrder, items: list[Submit]) -> list[SubmitResult] | None:
         """Every part's response; None when some were written but not answered in time."""
         futures = [item.result for item in items]
-        bind_deadline = self._clock() + self.rules.bind_wait_seconds
-        while not self.session.bound and not any(i.written for i in items) and self._clock() < bind_deadline:
+        bind_deadline = time.monotonic() + self.rules.bind_wait_seconds  # a real wait, whatever the clock
+        while not self.session.bound and not any(i.written for i in items) and time.monotonic() < bind_deadline:
             wait_futures(futures, timeout=0.05)
         never_bound = not self.session.bound and not any(i.written for i in items)
-        if never_bound and all(self.session.withdraw(item) for item in items):
+        if never_bound and self.session.withdraw(*items):
             self._trouble()
             raise ProviderDown(f"smpp: not bound to the SMSC ({self.session.last_error or 'binding'})")
         _, pending = wait_futures(futures, timeout=self.rules.submit_timeout_seconds)
@@ -219,6 +224,7 @@ class SmppSmsChannel:
             return
         if not receipt.final:
             return
+        self._last_receipt_at = self._clock()
         settled = self.ledger.receipt(receipt, self._clock())
         if settled is not None:
             self._report(settled)
@@ -226,6 +232,7 @@ class SmppSmsChannel:
     def _adopt_orphans(self) -> None:
         """Receipts no submit of ours claimed: for legs sent before our restart, found in storage."""
         while not self._stopped.wait(ORPHAN_SWEEP_SECONDS):
+            self.ledger.expire(self._clock(), DELIVERY_WINDOW_HOURS * 3600.0)  # no report will come now
             for receipt in self.ledger.stale_early(self._clock(), ORPHAN_SECONDS):
                 try:
                     self._adopt(receipt)

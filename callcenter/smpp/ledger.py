@@ -110,6 +110,14 @@ class Ledger:
         with self._lock:
             return any(now - e.submitted_at > seconds for e in self._by_id.values())
 
+    def expire(self, now: float, seconds: float) -> int:
+        """Forget legs submitted more than ``seconds`` ago (past the providers' report window)."""
+        with self._lock:
+            old = {id(e): e for e in self._by_id.values() if now - e.submitted_at > seconds}
+            for entry in old.values():
+                self._forget(entry)
+            return len(old)
+
     def _forget(self, entry: LegEntry) -> None:
         for message_id in entry.message_ids:
             self._by_id.pop(message_id, None)

@@ -170,12 +170,13 @@ class SmppSession:
             self._cond.notify_all()
         return item
 
-    def withdraw(self, item: Submit) -> bool:
-        """Take a submit back if it was never written (provably not sent); False if it was."""
+    def withdraw(self, *items: Submit) -> bool:
+        """Take submits back, all or none: only if none was written (provably not sent)."""
         with self._cond:
-            if item.written or item not in self._outbox:
+            if any(item.written or item not in self._outbox for item in items):
                 return False
-            self._outbox.remove(item)
+            for item in items:
+                self._outbox.remove(item)
             return True
 
     def release_unwritten(self, why: str) -> int:

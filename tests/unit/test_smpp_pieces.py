@@ -163,3 +163,11 @@ def test_a_receipt_nobody_claims_goes_stale_and_an_adopted_leg_settles_on_its_fi
     ledger.adopt("i/leg", ("a", "b"), now=15.0)  # found in storage: part a may have been delivered before
     settled = ledger.receipt(stale, now=15.0)
     assert settled is not None and settled.status is LegStatus.DELIVERED
+
+
+def test_legs_past_the_report_window_are_forgotten() -> None:
+    ledger = Ledger()
+    ledger.submitted("i/old", ("a", "b"), now=0.0)
+    ledger.submitted("i/new", ("c",), now=100.0)
+    assert ledger.expire(now=150.0, seconds=120.0) == 1
+    assert not ledger.knows("a") and ledger.knows("c") and ledger.waiting() == 1
