@@ -21,7 +21,7 @@ from callcenter.adapters.health import DatabaseProbe, HealthProbe, OutageProbe, 
 from callcenter.adapters.runtime import EngineRuntime
 from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, new_scheduler
 from callcenter.channels.builder import ChannelContext, ChannelPackage, LateSink, Trunk
-from callcenter.channels.failover import failover_channel
+from callcenter.channels.failover import FailoverChannel, failover_channel
 from callcenter.channels.ports import FailoverPath
 from callcenter.channels.routes import ChannelRoutes, load_routes
 from callcenter.channels.simulated import RecordingChannels, SimulatedChannels
@@ -197,9 +197,14 @@ class Container:
                    if other != name and (path := offering.backups().get(kind)) is not None}
         if not package.routable or not backups:
             return channel
-        # A routable package's channels are failover paths (ChannelPackage.routable).
-        failover = failover_channel(kind, self.channel_routes, {name: cast(FailoverPath, channel), **backups},
-                                    package.context.notes)
+        # A routable package's channels are failover paths (ChannelPackage.routable); one that is a
+        # failover channel already (Twilio's SMS, over its one path) gives its paths instead, so that
+        # one failover channel holds them all (a FailoverChannel is no path: it has no health).
+        own = {name: cast(FailoverPath, channel)}
+        if isinstance(channel, FailoverChannel):
+            channel.stop()
+            own = dict(channel.paths)
+        failover = failover_channel(kind, self.channel_routes, {**own, **backups}, package.context.notes)
         failover.start()  # its health monitor
         return failover
 

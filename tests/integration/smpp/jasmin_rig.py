@@ -64,6 +64,13 @@ def wait_port(port: int, timeout: float, what: str, process: subprocess.Popen[by
     raise RuntimeError(f"{what} did not listen on {port} within {timeout} s")
 
 
+def _mt_route(cids: list[str]) -> list[str]:
+    """A round robin needs two connectors or more; one gets a static route."""
+    if len(cids) == 1:
+        return ["type StaticMTRoute", "order 10", f"connector smppc({cids[0]})"]
+    return ["type RandomRoundrobinMTRoute", "order 10", "connectors " + ";".join(f"smppc({c})" for c in cids)]
+
+
 class JCli:
     """Jasmin's jCli console over TCP: one command per line, answered up to the next prompt."""
 
@@ -168,8 +175,7 @@ class JasminRig:
                       "password jasmin", "submit_throughput 0", "con_loss_delay 1", "con_fail_delay 1",
                       "dlr_expiry 86400", "ok", f"smppccm -1 {cid}"]
         lines += ["filter -a", "fid mobiles", "type DestinationAddrFilter", f"destination_addr {MOBILE_ROUTE}", "ok",
-                  "mtrouter -a", "type RandomRoundrobinMTRoute", "order 10",
-                  "connectors " + ";".join(f"smppc({cid})" for cid in cids), "filters mobiles", "rate 0.00", "ok",
+                  "mtrouter -a", *_mt_route(cids), "filters mobiles", "rate 0.00", "ok",
                   "morouter -a", "type DefaultRoute", f"connector smpps({USER})", "ok",
                   "persist"]
         cli = JCli(self.jcli_port)

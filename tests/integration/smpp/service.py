@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from callcenter.bootstrap import Container, build
 from callcenter.settings import load_settings
@@ -37,17 +38,21 @@ ring_timeout_seconds: 30
 """
 
 
-def serve(jasmin: JasminRig, database_url: str, data_dir: Path) -> Container:
-    """`callcenter serve`'s composition root: SMS through SMPP to Jasmin, calls simulated (none planned)."""
+def serve(jasmin: JasminRig, database_url: str, data_dir: Path, sms_channel: str = "smpp",
+          **more: Any) -> Container:
+    """`callcenter serve`'s composition root: SMS through SMPP to Jasmin (``sms_channel`` "smpp", or
+    another package with the SMPP path behind it per config/channels.yaml), calls simulated (none
+    planned); ``more``: further settings sections (twilio=...)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     policy = data_dir / "escalation.yaml"
     policy.write_text(SMS_ONLY_POLICY, encoding="utf-8")
     settings = load_settings(
         database_url=database_url, data_dir=data_dir,
-        engine={"call_channel": "simulated", "sms_channel": "smpp", "policy_file": policy},
+        engine={"call_channel": "simulated", "sms_channel": sms_channel, "policy_file": policy},
         smpp={"enabled": True, "host": "127.0.0.1", "port": jasmin.smpp_port, "system_id": USER,
               "password": PASSWORD, "source_addr": "995", "window": 10, "throughput": 500,
               "reconnect_seconds": 0.2, "reconnect_max_seconds": 1.0},
+        **more,
     )
     container = build(settings)
     container.init_db()

@@ -64,3 +64,21 @@ def test_the_smpp_channel_is_wired_when_built_and_binds_only_when_started(tmp_pa
         assert package.backups() == {Channel.SMS: path}
     finally:
         container.close()
+
+
+def test_the_smpp_path_stands_behind_twilio_sms_in_one_failover_channel(tmp_path: Path) -> None:
+    """Twilio's SMS channel is a failover channel of its own: its paths join the SMPP path in one,
+    routed by config/channels.yaml (mobile: smpp, then twilio)."""
+    from callcenter.channels.failover import FailoverChannel
+
+    settings = load_settings(data_dir=tmp_path, engine={"sms_channel": "twilio"},
+                             twilio={"enabled": True, "account_sid": "AC" + "1" * 32, "sms_from": ["+14155550200"]},
+                             smpp={"enabled": True, "system_id": "cc995", "password": "secret", "port": 9})
+    container = ConsoleContainer(settings)
+    try:
+        sms = container._channels()[Channel.SMS]
+        assert isinstance(sms, FailoverChannel) and set(sms.paths) == {"twilio", "smpp"}
+        assert all(hasattr(path, "is_healthy") for path in sms.paths.values())
+        assert sms.routes.paths_for(Channel.SMS, "+8613900000001") == ("smpp", "twilio")
+    finally:
+        container.close()
