@@ -143,6 +143,10 @@ class JasminRig:
                                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def start_jasmind(self) -> None:
+        """Starts the gateway unless it runs (a second would orphan the first)."""
+        running = self._processes.get("jasmind")
+        if running is not None and running.poll() is None:
+            return
         self._spawn("jasmind", str(self.base), str(self.amqp), str(self.redis))
         wait_port(self.smpp_port, 60, "jasmind", self._processes["jasmind"])
         wait_port(self.jcli_port, 30, "jasmin jcli", self._processes["jasmind"])
