@@ -33,6 +33,7 @@ run_rabbitmq() {
     mkdir -p "$RUNDIR/rabbitmq/home" "$RUNDIR/rabbitmq/mnesia" "$RUNDIR/rabbitmq/log"
     echo "[]." >"$RUNDIR/rabbitmq/plugins"
     : >"$RUNDIR/rabbitmq/rabbitmq.conf"
+    cd "$RUNDIR/rabbitmq"  # where Erlang writes erl_crash.dump if the broker dies
     # Debian's /usr/sbin/rabbitmq-server switches to the rabbitmq user; the server itself runs as us,
     # with everything (cookie, database, logs) under RUNDIR.
     HOME="$RUNDIR/rabbitmq/home" RABBITMQ_NODENAME="jasmin$port@localhost" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
