@@ -20,8 +20,9 @@ from callcenter.adapters.events import EventBus
 from callcenter.adapters.health import DatabaseProbe, HealthProbe, OutageProbe, OutageView, SchedulerProbe
 from callcenter.adapters.runtime import EngineRuntime
 from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, new_scheduler
+from callcenter.aliyun_sms.builder import AliyunSmsChannels
 from callcenter.channels.builder import ChannelContext, ChannelPackage, LateSink, Trunk
-from callcenter.channels.failover import failover_channel
+from callcenter.channels.failover import FailoverChannel, failover_channel
 from callcenter.channels.ports import FailoverPath
 from callcenter.channels.routes import ChannelRoutes, load_routes
 from callcenter.channels.simulated import RecordingChannels, SimulatedChannels
@@ -59,6 +60,7 @@ from callcenter.service.write_turns import WriteTurns
 from callcenter.settings import Settings
 from callcenter.sip.builder import SipChannels
 from callcenter.sip.service import SipService
+from callcenter.tencent_sms.builder import TencentSmsChannels
 from callcenter.twilio.builder import TwilioChannels
 
 if TYPE_CHECKING:
@@ -71,6 +73,8 @@ CHANNEL_BUILDERS: dict[str, type[ChannelPackage]] = {
     "recording": RecordingChannels,
     "sip": SipChannels,
     "twilio": TwilioChannels,
+    "aliyun": AliyunSmsChannels,
+    "tencent": TencentSmsChannels,
 }
 
 # The paths config/channels.yaml may name: the failover paths this composition root can build.
@@ -193,7 +197,9 @@ class Container:
         package = self.channel_packages[name]
         backups = {other: path for other, offering in self.channel_packages.items()
                    if other != name and (path := offering.backups().get(kind)) is not None}
-        if not package.routable or not backups:
+        # A routable package's bare path (Aliyun, Tencent) always goes behind one: config/channels.yaml
+        # routes it (no SMS to a landline) and its health monitor runs; Twilio builds its own.
+        if not package.routable or (not backups and isinstance(channel, FailoverChannel)):
             return channel
         # A routable package's channels are failover paths (ChannelPackage.routable).
         failover = failover_channel(kind, self.channel_routes, {name: cast(FailoverPath, channel), **backups},
