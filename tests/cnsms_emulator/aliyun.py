@@ -84,6 +84,8 @@ class AliyunEmulator(EmulatorBase):
             action = request.headers.get("x-acs-action", "")
             response = await run_in_threadpool(self._answer, request, body, action)
             self.record(action, response.status_code)
+            if response.status_code >= 400:
+                self.errors.append(json.loads(bytes(response.body))["Code"])
             return response
 
         return app

@@ -70,6 +70,7 @@ class EmulatorBase:
         self.messages: list[Message] = []
         self.requests: list[tuple[str, int]] = []  # (action, HTTP status) of every API request
         self.pushes: list[tuple[str, int]] = []  # (url, HTTP status) of every push to us
+        self.errors: list[str] = []  # the error codes answered, in order
         self.report_url = ""
         self.reply_url = ""
         self._scripts: dict[str, list[str]] = {}

@@ -84,6 +84,8 @@ class TencentEmulator(EmulatorBase):
             action = request.headers.get("x-tc-action", "")
             status, answer = await run_in_threadpool(self._answer, request, body, action)
             self.record(action, status)
+            if "Error" in answer:
+                self.errors.append(answer["Error"]["Code"])
             return Response(json.dumps({"Response": {**answer, "RequestId": str(uuid.uuid4())}}, ensure_ascii=False),
                             status_code=status, media_type="application/json")
 
