@@ -47,7 +47,8 @@ def test_a_reply_acknowledges_exactly_once_whoever_pushes_it_and_however_often(r
     assert rig.tencent.inject_reply(neighbour(1), "到") == 200  # the same person through the other provider
     wait_for(lambda: rig.statuses(incident.id, neighbour(1)) == ["acknowledged"], what="the reply acknowledged")
     timeline = list(rig.container.incident_store.timeline(incident.id))
-    acks = [e for e in timeline if e.kind == "acknowledged" or (e.kind == "leg" and e.data.get("status") == "acknowledged")]
+    acks = [e for e in timeline
+            if e.kind == "acknowledged" or (e.kind == "leg" and e.data.get("status") == "acknowledged")]
     assert len(acks) == 1, [e.kind for e in timeline]
     row = rig.container.incident_store.incident_row(incident.id)
     assert str(row.status) != "acknowledged"  # one neighbour of a quorum of two
