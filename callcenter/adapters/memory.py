@@ -127,6 +127,13 @@ class MemoryIncidentStore:
             return [LegRef(leg["incident_id"], leg["id"], leg["provider"], leg["claimed_by"], leg["recipient_phone"])
                     for leg in self._legs.values() if leg["status"] in _IN_FLIGHT and leg["claimed_by"] in holders]
 
+    def unreported_sms(self, submitted_before: datetime, limit: int = 500) -> list[LegRef]:
+        with self._lock:
+            found = [leg for leg in self._legs.values() if leg["status"] == "submitted" and leg["channel"] == "sms"
+                     and leg["updated_at"] < submitted_before]
+        found.sort(key=lambda leg: leg["updated_at"])
+        return [LegRef(leg["incident_id"], leg["id"]) for leg in found[:limit]]
+
     def open_incident_ids(self) -> list[str]:
         with self._lock:
             found = [row for row in self._incidents.values() if row["status"] in _OPEN]

@@ -37,6 +37,7 @@ class EngineRuntime:
     lease_seconds: float = 2.0
     sweep_seconds: float = 2.0
     audit_seconds: float = 5.0
+    delivery_window_seconds: float = 300.0  # how often SMS legs past the providers' report window are closed
     overdue: list[Overdue] = field(default_factory=list)
     # The channels' reports written behind them; closed (what was handed over, written) on stop.
     reports: LegReports | None = None
@@ -71,6 +72,7 @@ class EngineRuntime:
         add_periodic(self.scheduler, "lease", self.lease_seconds, self.leadership.tick)
         add_periodic(self.scheduler, "sweep", self.sweep_seconds, self._sweep)
         add_periodic(self.scheduler, "audit", self.audit_seconds, self._audit)
+        add_periodic(self.scheduler, "delivery-window", self.delivery_window_seconds, self._expire_unreported)
         if self.refresh_snapshot is not None:
             add_periodic(self.scheduler, "snapshot", self.snapshot_check_seconds, self.refresh_snapshot)
             first = datetime.now(UTC) + timedelta(seconds=min(self.snapshot_first_seconds, self.snapshot_check_seconds))
@@ -147,6 +149,11 @@ class EngineRuntime:
         applied = self.engine.outage.replay()
         if applied:
             log.warning("%s: %d spooled records stored after the database outage", self.leadership.holder, applied)
+
+    def _expire_unreported(self) -> None:
+        if self.timers.leading and (closed := self.engine.expire_unreported_sms()):
+            log.warning("%d SMS legs got no delivery report within the providers' window: undelivered, unknown",
+                        closed)
 
     def _audit(self) -> None:
         if self.timers.leading:

@@ -71,7 +71,7 @@ class FailoverChannel:
     # -- AlertChannel ----------------------------------------------------------------------
 
     def send(self, order: LegOrder) -> str:
-        listed = [p for p in self.routes.paths_for(self.kind, order.recipient.phone) if p in self.paths]
+        listed = self._listed(order)
         if not listed:
             raise NoPathError(f"no {self.kind} path configured for {order.recipient.phone}")
         return self._send_over(order, listed, self._by_health(listed))
@@ -86,11 +86,15 @@ class FailoverChannel:
         """A leg ``released_by`` took but never placed: that path is failing; send it on the others."""
         if released_by not in self._down:  # a path already down keeps how it went down (health or send)
             self.path_failed(released_by, reason)
-        listed = [p for p in self.routes.paths_for(self.kind, order.recipient.phone) if p in self.paths]
+        listed = self._listed(order)
         others = [p for p in self._by_health(listed) if p != released_by]
         if not others:
             raise NoPathError(f"no {self.kind} path but {released_by} for {order.recipient.phone}")
         return self._send_over(order, listed, others)
+
+    def _listed(self, order: LegOrder) -> list[str]:
+        """The paths policy lists for this leg's number and message kind, that this channel has."""
+        return [p for p in self.routes.paths_for(self.kind, order.recipient.phone, order.purpose) if p in self.paths]
 
     def _send_over(self, order: LegOrder, listed: list[str], candidates: list[str]) -> str:
         errors: list[str] = []
@@ -193,7 +197,9 @@ def failover_channel(kind: Channel, routes: ChannelRoutes, paths: Mapping[str, F
                      notes: TimelineNotes | None = None) -> FailoverChannel:
     """The composite channel for ``kind`` over ``paths`` (path name → channel), routed per ``routes``;
     a switch is noted on the incident's timeline through ``notes``."""
-    return FailoverChannel(kind, routes, paths, notes=notes, name=f"{kind}-{'+'.join(sorted(paths))}")
+    name = f"{kind}-{'+'.join(sorted(paths))}"
+    # The name is stored as each leg's provider (16 characters): four SMS providers do not fit it.
+    return FailoverChannel(kind, routes, paths, notes=notes, name=name if len(name) <= 16 else f"{kind}-failover")
 
 
 def attach_notes(channels: Mapping[Channel, AlertChannel], notes: TimelineNotes) -> None:

@@ -2,7 +2,10 @@
 
 For each leg channel (call, sms) and kind of number (mobile, landline, extension) an ordered list
 of paths: the first healthy one is used, the others take over when it fails. An empty list means
-that kind of number cannot get that channel (a landline takes no SMS). Errors name file:line.
+that kind of number cannot get that channel (a landline takes no SMS). A channel's ``purposes``
+section may give one message kind (alert, help_coming, cancellation, summary) its own chain, e.g.
+alerts through Aliyun → Tencent → SMPP → Twilio; kinds of number it does not list keep the
+channel's chain. Errors name file:line.
 
 Paths are names only: the composition root says which names it can build (``known_paths``), so this
 module knows no provider.
@@ -12,12 +15,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from callcenter.domain.types import Channel
+from callcenter.domain.types import Channel, LegPurpose
 from callcenter.yamlfile import LocatedYaml, load_located
 
 __all__ = ["ChannelRoutes", "PhoneKind", "load_routes", "phone_kind"]
@@ -39,6 +42,7 @@ def phone_kind(phone: str) -> PhoneKind:
 
 
 RouteTable = dict[tuple[Channel, PhoneKind], tuple[str, ...]]
+PurposeTable = dict[tuple[Channel, PhoneKind, LegPurpose], tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +50,13 @@ class ChannelRoutes:
     routes: Mapping[tuple[Channel, PhoneKind], tuple[str, ...]]
     health_check_seconds: float = 1.0
     recheck_seconds: float = 30.0  # a path that failed a send gets legs again after this long
+    by_purpose: Mapping[tuple[Channel, PhoneKind, LegPurpose], tuple[str, ...]] = field(default_factory=dict)
 
-    def paths_for(self, channel: Channel, phone: str) -> tuple[str, ...]:
-        return self.routes.get((channel, phone_kind(phone)), ())
+    def paths_for(self, channel: Channel, phone: str, purpose: LegPurpose | None = None) -> tuple[str, ...]:
+        kind = phone_kind(phone)
+        if purpose is not None and (channel, kind, purpose) in self.by_purpose:
+            return self.by_purpose[(channel, kind, purpose)]
+        return self.routes.get((channel, kind), ())
 
 
 def load_routes(file: Path, known_paths: Collection[str]) -> ChannelRoutes:
@@ -62,20 +70,41 @@ def load_routes(file: Path, known_paths: Collection[str]) -> ChannelRoutes:
         if key not in allowed:
             raise located.error((key,), f"unknown key {key!r} (allowed: {', '.join(sorted(allowed))})")
     routes: RouteTable = {}
+    by_purpose: PurposeTable = {}
     for channel in Channel:
         if channel.value in data:
-            routes.update(_channel_routes(located, channel, data[channel.value], known_paths))
+            section = data[channel.value]
+            purposes = section.get("purposes", {}) if isinstance(section, Mapping) else {}
+            plain = {k: v for k, v in section.items() if k != "purposes"} if isinstance(section, Mapping) else section
+            routes.update(_channel_routes(located, channel, plain, known_paths, (channel.value,)))
+            by_purpose.update(_purpose_routes(located, channel, purposes, known_paths))
     return ChannelRoutes(routes, _seconds(located, data, "health_check_seconds", 1.0, 10.0),
-                         _seconds(located, data, "recheck_seconds", 30.0, 3600.0))
+                         _seconds(located, data, "recheck_seconds", 30.0, 3600.0), by_purpose)
 
 
-def _channel_routes(located: LocatedYaml, channel: Channel, section: Any, known: Collection[str]) -> RouteTable:
+def _purpose_routes(located: LocatedYaml, channel: Channel, purposes: Any, known: Collection[str]) -> PurposeTable:
+    where: tuple[str, ...] = (channel.value, "purposes")
+    if not isinstance(purposes, Mapping):
+        raise located.error(where, "purposes must map message kinds (alert, help_coming, cancellation, summary) "
+                                   "to number kinds and paths")
+    found: PurposeTable = {}
+    for purpose, section in purposes.items():
+        if purpose not in {p.value for p in LegPurpose}:
+            raise located.error((*where, purpose), f"unknown message kind {purpose!r} "
+                                                   f"({', '.join(p.value for p in LegPurpose)})")
+        for (_, kind), paths in _channel_routes(located, channel, section, known, (*where, purpose)).items():
+            found[(channel, kind, LegPurpose(purpose))] = paths
+    return found
+
+
+def _channel_routes(located: LocatedYaml, channel: Channel, section: Any, known: Collection[str],
+                    at: tuple[str, ...]) -> RouteTable:
     if not isinstance(section, Mapping):
-        raise located.error((channel.value,), f"{channel.value} must map number kinds (mobile, landline, "
-                                              "extension) to lists of paths")
+        raise located.error(at, f"{'.'.join(at)} must map number kinds (mobile, landline, "
+                                "extension) to lists of paths")
     found: RouteTable = {}
     for kind, paths in section.items():
-        where = (channel.value, kind)
+        where = (*at, kind)
         if kind not in {k.value for k in PhoneKind}:
             raise located.error(where, f"unknown number kind {kind!r} (mobile, landline, extension)")
         found[(channel, PhoneKind(kind))] = _paths(located, where, paths, known)

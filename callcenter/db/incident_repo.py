@@ -212,6 +212,13 @@ class SqlIncidentStore:
             return [LegRef(r.incident_id, r.id, r.provider, r.claimed_by, r.recipient_phone)
                     for r in conn.execute(query)]
 
+    def unreported_sms(self, submitted_before: datetime, limit: int = 500) -> list[LegRef]:
+        query = (select(_leg.c.incident_id, _leg.c.id).where(and_(
+            _leg.c.status == "submitted", _leg.c.channel == "sms", _leg.c.updated_at < submitted_before))
+            .order_by(_leg.c.updated_at).limit(limit))
+        with self.engine.connect() as conn:
+            return [LegRef(r.incident_id, r.id) for r in conn.execute(query)]
+
     def open_incident_ids(self) -> list[str]:
         query = select(_inc.c.id).where(_inc.c.status.in_(["alerting", "acknowledged"])).order_by(_inc.c.opened_at)
         with self.engine.connect() as conn:

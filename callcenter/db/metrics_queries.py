@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -11,9 +13,11 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine, func, select
 
 from callcenter.db.incident_tables import AlertLegRow, IncidentEventRow, IncidentRow
+from callcenter.domain.delivery import DeliveryFailure, failure_of
 from callcenter.domain.incident import HELD_LEVEL
 
-__all__ = ["IncidentCounts", "LegCount", "ProviderFailures", "RecentIncident", "TrustCount", "incident_counts"]
+__all__ = ["IncidentCounts", "LegCount", "ProviderFailures", "RecentIncident", "TrustCount", "UndeliveredCount",
+           "incident_counts"]
 
 _inc = IncidentRow.__table__  # type: ignore[attr-defined]
 _leg = AlertLegRow.__table__  # type: ignore[attr-defined]
@@ -28,6 +32,12 @@ class LegCount(NamedTuple):
 
 class ProviderFailures(NamedTuple):
     provider: str  # "" for a leg that failed before any provider took it
+    legs: int
+
+
+class UndeliveredCount(NamedTuple):
+    provider: str
+    reason: str  # a DeliveryFailure value, "other" for a detail no provider mapping wrote
     legs: int
 
 
@@ -51,6 +61,7 @@ class IncidentCounts:
     recent: list[RecentIncident]  # incidents opened since the given time
     by_trust: list[TrustCount]
     held: int  # open incidents of unverified callers waiting for an operator
+    undelivered: list[UndeliveredCount]  # SMS legs a provider reported undelivered, by why
 
 
 def incident_counts(engine: Engine, since: datetime) -> IncidentCounts:
@@ -69,6 +80,9 @@ def incident_counts(engine: Engine, since: datetime) -> IncidentCounts:
         trusts = conn.execute(select(_inc.c.caller_trust, func.count()).group_by(_inc.c.caller_trust)).all()
         held = conn.execute(select(func.count()).where(_inc.c.status == "alerting",
                                                        _inc.c.level == HELD_LEVEL)).scalar_one()
+        undelivered = conn.execute(select(_leg.c.provider, _leg.c.detail, func.count())
+                                   .where(_leg.c.status == "undelivered")
+                                   .group_by(_leg.c.provider, _leg.c.detail)).all()
     return IncidentCounts(
         by_status={str(s): int(n) for s, n in counts},
         legs=[LegCount(str(c), str(s), int(n)) for c, s, n in legs],
@@ -77,4 +91,14 @@ def incident_counts(engine: Engine, since: datetime) -> IncidentCounts:
         recent=[RecentIncident(o, a) for o, a in recent],
         by_trust=[TrustCount(str(t), int(n)) for t, n in trusts],
         held=int(held),
+        undelivered=_by_reason(undelivered),
     )
+
+
+def _by_reason(rows: Sequence[Any]) -> list[UndeliveredCount]:
+    """(provider, detail, legs) rows summed by the reason each detail names (callcenter.domain.delivery)."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for provider, detail, legs in rows:
+        reason = failure_of(str(detail)) or DeliveryFailure.OTHER
+        counts[(str(provider), reason.value)] += int(legs)
+    return [UndeliveredCount(p, r, n) for (p, r), n in sorted(counts.items())]

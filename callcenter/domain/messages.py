@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 __all__ = [
     "ELLIPSIS", "MULTI_SEGMENT", "SINGLE_SEGMENT", "MessageFacts", "MessageTemplates", "TemplateError",
-    "check_templates", "render", "render_summary", "segments",
+    "check_templates", "message_values", "render", "render_summary", "segments", "summary_values",
 ]
 
 SINGLE_SEGMENT = 70
@@ -64,7 +64,7 @@ def segments(text: str) -> int:
 
 def render(template: str, facts: MessageFacts, templates: MessageTemplates) -> str:
     """Render ``template``; shorten address, then label, only beyond ``max_segments`` parts."""
-    values = _values(facts, templates)
+    values = message_values(facts, templates)
     text = _format(template, values)
     for field in ("address", "label"):
         while segments(text) > templates.max_segments and len(values[field]) > 4:
@@ -76,7 +76,8 @@ def render(template: str, facts: MessageFacts, templates: MessageTemplates) -> s
     return text
 
 
-def _values(facts: MessageFacts, templates: MessageTemplates) -> dict[str, str]:
+def message_values(facts: MessageFacts, templates: MessageTemplates) -> dict[str, str]:
+    """The named values a message about ``facts`` is rendered from (also what template providers fit)."""
     local = facts.pressed_at.astimezone(templates.zone())
     return {
         "label": facts.label,
@@ -96,10 +97,14 @@ def _format(template: str, values: dict[str, str]) -> str:
         raise TemplateError(f"bad placeholder in template {template!r}: {exc}") from None
 
 
+def summary_values(alerting: int, never_called: int, link: str) -> dict[str, str]:
+    return {"alerting": str(alerting), "never_called": str(never_called), "link": link}
+
+
 def render_summary(templates: MessageTemplates, alerting: int, never_called: int, link: str) -> str:
     """The mass-event summary: counts and a link, nothing to shorten."""
     try:
-        text = templates.mass_event_summary_sms.format(alerting=alerting, never_called=never_called, link=link)
+        text = templates.mass_event_summary_sms.format(**summary_values(alerting, never_called, link))
     except (KeyError, IndexError, ValueError) as exc:
         raise TemplateError(f"bad placeholder in template {templates.mass_event_summary_sms!r}: {exc}") from None
     if segments(text) > templates.max_segments:

@@ -20,8 +20,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from callcenter.domain.delivery import DELIVERY_WINDOW_HOURS, DeliveryFailure, delivery_detail
 from callcenter.domain.incident import AlertLeg, Incident, IncidentError
-from callcenter.domain.messages import MessageFacts, MessageTemplates, render, render_summary
+from callcenter.domain.messages import (
+    MessageFacts,
+    MessageTemplates,
+    message_values,
+    render,
+    render_summary,
+    summary_values,
+)
 from callcenter.domain.plan import plan_fan_out
 from callcenter.domain.policy import EscalationPolicy
 from callcenter.domain.sources import SourceVerdict
@@ -368,6 +376,16 @@ class IncidentEngine:
             self._record_audit(incident_id, items)
         return overdue
 
+    def expire_unreported_sms(self, window: timedelta = timedelta(hours=DELIVERY_WINDOW_HOURS)) -> int:
+        """SMS legs whose delivery report did not come within the providers' window are closed as
+        undelivered, reason unknown: no report will come any more, and the console should not show
+        them "submitted" for ever. Returns how many were closed (at most 500 a round)."""
+        stale = self.store.unreported_sms(self.clock.now() - window)
+        detail = delivery_detail(DeliveryFailure.UNKNOWN, f"no report within {window.total_seconds() / 3600:g} h")
+        for ref in stale:
+            self.leg_outcome(ref.leg_id, LegStatus.UNDELIVERED, detail)
+        return len(stale)
+
     # -- internals -------------------------------------------------------------------------
 
     def _press(self, press: KeyPress, counted: bool, banned: str = ""
@@ -548,7 +566,8 @@ class IncidentEngine:
             alerting, never_called = self.mass_events.counts(leg.recipient.key)
             text = render_summary(self.templates, alerting, never_called, self.mass_events.link)
             return LegOrder(leg.id, incident.id, leg.channel, leg.purpose, leg.attempt, leg.recipient, text, facts,
-                            incident.level, leg_level=leg.level)
+                            incident.level, leg_level=leg.level,
+                            params=summary_values(alerting, never_called, self.mass_events.link))
         template = {
             LegPurpose.ALERT: self.templates.alert_sms,
             LegPurpose.HELP_COMING: self.templates.help_coming_sms,
@@ -556,7 +575,8 @@ class IncidentEngine:
         }[leg.purpose]
         return LegOrder(leg.id, incident.id, leg.channel, leg.purpose, leg.attempt, leg.recipient,
                         render(template, facts, self.templates), facts, incident.level, leg_level=leg.level,
-                        calls_wanted=self.policy.calls_wanted(len(incident.acks)))
+                        calls_wanted=self.policy.calls_wanted(len(incident.acks)),
+                        params=message_values(facts, self.templates))
 
     def _facts(self, incident: Incident) -> MessageFacts:
         return MessageFacts(

@@ -8,8 +8,8 @@ and callcenter.adapters.memory (incident store, directory).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -51,6 +51,10 @@ class LegOrder:
     # While calls wait for channels: how many calls this incident wants up at once (its quorum's
     # remaining need plus the policy's margin; callcenter/service/dial_queue.py).
     calls_wanted: int = 1
+    # The named values ``text`` was rendered from (label, address, caller, time, date, type,
+    # acknowledged_by; a summary's alerting, never_called, link): what a template provider
+    # (Aliyun, Tencent) fits to its approved template (callcenter.domain.sms_templates).
+    params: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def priority(self) -> tuple[int, datetime]:
@@ -201,6 +205,10 @@ class IncidentStore(Protocol):
     def in_flight(self, holders: Sequence[str]) -> list[LegRef]: ...
 
     def open_incident_ids(self) -> list[str]: ...
+
+    def unreported_sms(self, submitted_before: datetime, limit: int = 500) -> list[LegRef]:
+        """SMS legs still SUBMITTED (no delivery report) since before ``submitted_before``."""
+        ...
 
     def due_escalations(self, now: datetime) -> list[tuple[str, int, int]]: ...
 

@@ -33,6 +33,8 @@ class IncidentCollector(Collector):
                         list(counts.legs))
         yield _labelled("callcenter_channel_errors", "Alert legs a channel failed to place", ["provider"],
                         [(p or "unassigned", n) for p, n in counts.failures])
+        yield _labelled("callcenter_sms_undelivered", "SMS legs a provider reported undelivered, by reason",
+                        ["provider", "reason"], [(p or "unassigned", r, n) for p, r, n in counts.undelivered])
         yield GaugeMetricFamily("callcenter_queue_depth", "Alert legs stored but not yet placed",
                                 value=counts.queue_depth)
         yield GaugeMetricFamily("callcenter_incidents_overdue",

@@ -437,3 +437,20 @@ def _race_writes(first: Callable[[], None], second: Callable[[], None], pause: _
     one.join(30)
     two.join(30)
     return [outcomes["first"], outcomes["second"]]
+
+
+def test_unreported_sms_are_the_submitted_texts_older_than_the_window_oldest_first(store: Store) -> None:
+    incident = _incident()
+    _add(store, incident)
+    texts = sorted(leg.id for leg in incident.legs.values() if leg.channel is Channel.SMS)
+    first, second, delivered = texts[:3]
+    start = incident.opened_at
+    for leg_id, offset in ((second, 2), (first, 1), (delivered, 1)):
+        _change(store, incident.id, lambda i, at, leg_id=leg_id: i.record_outcome(
+            leg_id, LegStatus.SUBMITTED, at, shipped_policy()), start + timedelta(seconds=offset))
+    _change(store, incident.id, lambda i, at: i.record_outcome(delivered, LegStatus.DELIVERED, at, shipped_policy()),
+            start + timedelta(seconds=3))
+    assert store.unreported_sms(start + timedelta(seconds=1)) == []
+    assert [ref.leg_id for ref in store.unreported_sms(start + timedelta(seconds=10))] == [first, second]
+    assert [ref.leg_id for ref in store.unreported_sms(start + timedelta(seconds=10), limit=1)] == [first]
+    assert {ref.incident_id for ref in store.unreported_sms(start + timedelta(seconds=10))} == {incident.id}

@@ -327,3 +327,19 @@ def test_simultaneous_presses_on_two_instances_open_one_incident(rig: Rig) -> No
     (row,) = rig.store.incidents()
     assert row.press_count == 8
     assert len({leg.claimed_by for leg in rig.store.legs(row.id) if leg.level == 0}) == 1  # by the opener
+
+
+def test_an_sms_with_no_delivery_report_within_72_hours_is_closed_undelivered_reason_unknown(rig: Rig) -> None:
+    incident = rig.engine.key_press(CALLER, CallerTrust.LOCAL)
+    texts = [leg.id for leg in rig.store.legs(incident.id) if leg.channel == "sms"]
+    delivered, *silent = texts
+    rig.engine.leg_outcome(delivered, LegStatus.DELIVERED)
+    rig.clock.advance(71 * 3600)
+    assert rig.engine.expire_unreported_sms() == 0  # still inside the providers' window
+    rig.clock.advance(2 * 3600)
+    assert rig.engine.expire_unreported_sms() == len(silent)
+    legs = {leg.id: leg for leg in rig.store.legs(incident.id)}
+    assert legs[delivered].status == "delivered"
+    assert {legs[leg].status for leg in silent} == {"undelivered"}
+    assert {legs[leg].detail for leg in silent} == {"undelivered: unknown (no report within 72 h)"}
+    assert rig.engine.expire_unreported_sms() == 0

@@ -48,7 +48,16 @@
       el("div", {}, localTime(v.at) + " ", el("audio", { controls: true, preload: "none", src: v.url }))));
   }
 
-  function legText(leg) { return leg.channel + " #" + leg.attempt + " " + t("leg." + leg.status); }
+  // An undelivered text says why, in the words every SMS provider's reason maps to (callcenter/domain/delivery.py).
+  function deliveryReason(detail) {
+    const found = /^undelivered: ([a-z_]+)/.exec(detail || "");
+    return found ? t("delivery." + found[1]) : "";
+  }
+
+  function legText(leg) {
+    const reason = deliveryReason(leg.detail);
+    return leg.channel + " #" + leg.attempt + " " + t("leg." + leg.status) + (reason ? "（" + reason + "）" : "");
+  }
 
   function renderResponders(d) {
     const open = ["alerting", "acknowledged"].includes(d.incident.status);
@@ -69,6 +78,8 @@
     for (const key of ["recipient", "status", "channel", "name", "text", "type", "agency", "reference", "reason", "via", "trust"]) {
       if (d[key] !== undefined && d[key] !== null && d[key] !== "") parts.push(key === "status" ? t("leg." + d[key]) : d[key]);
     }
+    const reason = deliveryReason(d.detail);
+    if (reason) parts.push(reason);
     return parts.join(" · ");
   }
 

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from bench.web import CHROMIUM, CHROMIUM_ARGS, served
 from callcenter.api.app import create_app
 from callcenter.bootstrap import ConsoleContainer, build
+from callcenter.domain.delivery import DeliveryFailure, delivery_detail
 from callcenter.domain.incident import IncidentEvent
 from callcenter.domain.types import Actor, CallerTrust, LegStatus
 from callcenter.settings import load_settings
@@ -317,3 +318,22 @@ def test_the_timeline_shows_a_burst_of_identical_events_once_with_a_count(page: 
     expect(overdue).to_contain_text("超时告警")
     expect(overdue.locator(".repeat")).to_have_text("×12")
     expect(page.locator("#timeline li.event.leg_planned").first).not_to_contain_text("×")  # distinct events stay apart
+
+
+def test_an_undelivered_text_says_why_on_the_legs_and_the_timeline(page: Page, server: LiveServer) -> None:
+    engine = server.container.runtime.engine
+    incident = engine.key_press(LINE_A, CallerTrust.LOCAL)
+
+    def submitted_text() -> str | None:
+        legs = engine._load(incident.id).legs.values()
+        return next((leg.id for leg in legs if leg.channel == "sms" and leg.recipient.phone == NEIGHBOUR_KEY
+                     and leg.status == LegStatus.SUBMITTED), None)
+
+    leg_id = wait_for(submitted_text, what="王二's alert text submitted")
+    engine.leg_outcome(leg_id, LegStatus.UNDELIVERED, delivery_detail(DeliveryFailure.SWITCHED_OFF, "MK:0005"))
+    sign_in(page, server, "operator")
+    page.goto(f"{server.url}/incidents/{incident.id}")
+    legs = page.locator('#responders-body tr[data-responder] td.legs span.leg.undelivered')
+    expect(legs).to_have_count(1)
+    expect(legs).to_have_text("sms #1 短信未送达（关机或不在服务区）")
+    expect(page.locator("#timeline li.event.leg_status", has_text="关机或不在服务区")).to_have_count(1)

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from callcenter.adapters.health import ProbeResult
 from callcenter.bootstrap import ConsoleContainer
+from callcenter.domain.delivery import DeliveryFailure, delivery_detail
 from callcenter.domain.types import Actor, CallerTrust, EmergencyType, LegStatus
 from callcenter.web.statistics import CST
 from tests.integration.console.conftest import LINE_A, LINE_B, NEIGHBOUR_KEY
@@ -131,3 +132,19 @@ def test_user_add_command(tmp_path: Path, sqlite_url: str) -> None:
     assert "zhao" in listed.stdout and "qian" not in listed.stdout
 
 
+
+
+def test_metrics_count_undelivered_texts_by_reason(console: ConsoleContainer, client_for: Clients) -> None:
+    engine = console.runtime.engine
+    incidents = _scene(console)
+    deadline = time.monotonic() + 10
+    while len(texts := [leg.id for incident_id in incidents for leg in engine._load(incident_id).legs.values()
+                        if leg.channel == "sms" and leg.status == LegStatus.SUBMITTED]) < 2:
+        assert time.monotonic() < deadline, f"only {len(texts)} SMS legs were submitted within 10 s"
+        time.sleep(0.02)
+    engine.leg_outcome(texts[0], LegStatus.UNDELIVERED, delivery_detail(DeliveryFailure.SWITCHED_OFF, "MK:0005"))
+    engine.leg_outcome(texts[1], LegStatus.UNDELIVERED, delivery_detail(DeliveryFailure.BLACKLISTED, "MK:0012"))
+    engine.leg_outcome(texts[1], LegStatus.UNDELIVERED, "carrier said no")  # moves no more: counted once
+    families = {f.name: f for f in text_string_to_metric_families(client_for(None).get("/metrics").text)}
+    undelivered = {s.labels["reason"]: s.value for s in families["callcenter_sms_undelivered"].samples}
+    assert undelivered == {"switched_off": 1.0, "blacklisted": 1.0}

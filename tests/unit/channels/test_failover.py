@@ -158,3 +158,18 @@ def test_after_close_sends_a_failing_send_is_not_moved_to_another_path() -> None
     with pytest.raises(ChannelError, match="stopping"):
         channel.send(_order())
     assert twilio.sent == [] and notes.written == []
+
+
+def test_a_message_kind_with_its_own_chain_goes_through_it() -> None:
+    routes = ChannelRoutes({(Channel.CALL, PhoneKind.MOBILE): ("sip", "twilio")}, by_purpose={
+        (Channel.CALL, PhoneKind.MOBILE, LegPurpose.CANCELLATION): ("twilio",)})
+    sip, twilio = FakePath("sip"), FakePath("twilio")
+    channel = FailoverChannel(Channel.CALL, routes, {"sip": sip, "twilio": twilio}, Notes(), clock=Clock())
+    cancellation = LegOrder("i1/c", "i1", Channel.CALL, LegPurpose.CANCELLATION, 1,
+                            Recipient("邻居", MOBILE, "household_contact"), "text", _order().facts)
+    assert channel.send(cancellation) == "twilio:twilio-1"
+    assert channel.send(_order()) == "sip:sip-1"
+    twilio.error = ProviderRefused("blacklisted")
+    with pytest.raises(ChannelError, match="blacklisted"):  # its chain has no other path to try
+        channel.send(cancellation)
+    assert sip.sent == ["i1/+8613900000001/call/alert/1"]

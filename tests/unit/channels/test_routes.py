@@ -6,7 +6,7 @@ import pytest
 
 from callcenter.bootstrap import ROUTE_PATHS
 from callcenter.channels.routes import PhoneKind, load_routes, phone_kind
-from callcenter.domain.types import Channel
+from callcenter.domain.types import Channel, LegPurpose
 from callcenter.yamlfile import ConfigFileError
 
 SHIPPED = Path(__file__).resolve().parents[3] / "config" / "channels.yaml"
@@ -41,6 +41,9 @@ def test_phone_kinds(phone: str, kind: PhoneKind) -> None:
     ("call:\n  mobile: [sip]\nhealth_check_seconds: 0\n", 3, "from 0.1 to 10"),
     ("call:\n  mobile: [sip]\nrecheck_seconds: yes\n", 3, "recheck_seconds"),
     ("- call\n", 1, "must be a mapping"),
+    ("sms:\n  mobile: [twilio]\n  purposes:\n    drill: {mobile: [twilio]}\n", 4, "unknown message kind 'drill'"),
+    ("sms:\n  mobile: [twilio]\n  purposes:\n    alert: {mobile: [pstn]}\n", 4, "unknown path 'pstn'"),
+    ("sms:\n  mobile: [twilio]\n  purposes: [alert]\n", 3, "purposes must map message kinds"),
 ])
 def test_errors_name_file_and_line(tmp_path: Path, text: str, line: int, words: str) -> None:
     file = tmp_path / "channels.yaml"
@@ -48,3 +51,14 @@ def test_errors_name_file_and_line(tmp_path: Path, text: str, line: int, words: 
     with pytest.raises(ConfigFileError) as caught:
         load_routes(file, ROUTE_PATHS)
     assert caught.value.line == line and words in str(caught.value) and str(file) in str(caught.value)
+
+
+def test_a_message_kind_may_have_its_own_chain(tmp_path: Path) -> None:
+    file = tmp_path / "channels.yaml"
+    file.write_text("sms:\n  mobile: [twilio]\n  landline: []\n  purposes:\n    alert:\n"
+                    "      mobile: [twilio, sip]\n", encoding="utf-8")
+    routes = load_routes(file, ROUTE_PATHS)
+    assert routes.paths_for(Channel.SMS, "+8613900000001", LegPurpose.ALERT) == ("twilio", "sip")
+    assert routes.paths_for(Channel.SMS, "+8613900000001", LegPurpose.CANCELLATION) == ("twilio",)
+    assert routes.paths_for(Channel.SMS, "+8613900000001") == ("twilio",)
+    assert routes.paths_for(Channel.SMS, "+867176123456", LegPurpose.ALERT) == ()
