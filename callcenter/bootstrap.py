@@ -22,7 +22,7 @@ from callcenter.adapters.runtime import EngineRuntime
 from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, new_scheduler
 from callcenter.aliyun_sms.builder import AliyunSmsChannels
 from callcenter.channels.builder import ChannelContext, ChannelPackage, LateSink, Trunk
-from callcenter.channels.failover import FailoverChannel, failover_channel
+from callcenter.channels.failover import failover_channel
 from callcenter.channels.ports import FailoverPath
 from callcenter.channels.routes import ChannelRoutes, load_routes
 from callcenter.channels.simulated import RecordingChannels, SimulatedChannels
@@ -197,9 +197,7 @@ class Container:
         package = self.channel_packages[name]
         backups = {other: path for other, offering in self.channel_packages.items()
                    if other != name and (path := offering.backups().get(kind)) is not None}
-        # A routable package's bare path (Aliyun, Tencent) always goes behind one: config/channels.yaml
-        # routes it (no SMS to a landline) and its health monitor runs; Twilio builds its own.
-        if not package.routable or (not backups and isinstance(channel, FailoverChannel)):
+        if not package.routable or not (backups or package.routed_alone):
             return channel
         # A routable package's channels are failover paths (ChannelPackage.routable).
         failover = failover_channel(kind, self.channel_routes, {name: cast(FailoverPath, channel), **backups},

@@ -44,6 +44,7 @@ def retry_of(settings: CloudSmsSettings) -> SmsRetry:
 
 class TemplateSmsPackage(ChannelPackage):
     routable = True
+    routed_alone = True  # a bare path: the composition root puts it behind a failover channel
     provider: ClassVar[str]
     push_kinds: ClassVar[tuple[str, ...]]
 
