@@ -11,7 +11,7 @@ import pytest
 from callcenter.domain.types import LegStatus
 from tests.cnsms_emulator import AliyunEmulator, TencentEmulator
 from tests.integration.cnsms.rig import CloudRig, cloud_rig
-from tests.integration.twilio.rig import GRID_WORKER, neighbour
+from tests.integration.twilio.rig import GRID_WORKER, SECOND_CALLER, neighbour
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(90)
@@ -131,3 +131,18 @@ def test_tencent_delivers_fails_and_its_pull_settles_what_was_not_pushed(
                    (rig.sms_legs(incident.id, p)[0].provider_ref for p in PHONES))
         assert rig.aliyun.messages == []
         assert LegStatus.ACKNOWLEDGED not in [r.status for r in rig.sms_legs(incident.id, neighbour(2))]
+
+
+def test_an_aliyun_that_stopped_reporting_is_marked_down_and_new_texts_go_to_tencent(
+        sqlite_url: str, tmp_path: Path, aliyun: AliyunEmulator, tencent: TencentEmulator) -> None:
+    for phone in PHONES:
+        aliyun.script(phone, "lost")  # accepted, never reported, never settled by the poll either
+    with cloud_rig(sqlite_url, tmp_path, aliyun, tencent,
+                   aliyun_sms={"report_silence_seconds": 1.0, "report_wait_seconds": 0.5}) as rig:
+        first = rig.press()
+        wait_for(lambda: all(rig.statuses(first.id, p) == ["submitted"] for p in PHONES), what="taken by Aliyun")
+        wait_for(lambda: not rig.container.channel_packages["aliyun"].path.is_healthy(), what="Aliyun silent")
+        second = rig.press(SECOND_CALLER)
+        wait_for(lambda: all(rig.statuses(second.id, p) == ["delivered"] for p in PHONES), what="second via Tencent")
+        assert all(rig.sms_legs(second.id, p)[0].provider_ref.startswith("tencent:") for p in PHONES)
+        assert all(len(rig.aliyun.sent_to(p)) == 1 for p in PHONES)  # the first press's only
