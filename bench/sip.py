@@ -19,6 +19,13 @@
    household's INVITE leaving its sipp → the 20th responder INVITE reaching the simulated phones (two
    Kamailio hops inside); also from the service's own emergency hook (the INVITE parsed) → the same.
    The trunk has 100 channels here, so calls still up from earlier rounds never make a leg wait.
+6. A real softphone as the far end (``--baresip``, 0 skips it): N alert legs handed to the channel at
+   once to N lines of one Debian baresip process (auto answer, PCMA and PCMU), then N to a sipp UAS
+   that answers at once, through the same Kamailio to the same SipService: per leg, send → ANSWERED
+   and INVITE → 200 at the wire (a packet socket on lo: tests/sip/capture.py, needs root). Then, while
+   the N baresip calls hear their announcement for 10 s: each RTP packet's arrival at baresip's port
+   (kernel time), the interval between packets and the RFC 3550 interarrival jitter per call, beside
+   baresip's own receive jitter from its RTCP (rtcpsummary's JI, the service's SR reaching it).
 Prints a table; figures go to docs/benchmarks.md with this command.
 """
 
@@ -27,6 +34,7 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib
+import itertools
 import shutil
 import socket
 import sqlite3
@@ -316,6 +324,133 @@ def invites_received(phones_dir: Path) -> dict[str, float]:
     return reached
 
 
+@dataclass
+class FarEnd:
+    """Alert legs to one kind of far end: per leg, send → ANSWERED (ms) and INVITE → 200 at the wire (ms)."""
+
+    answered_ms: list[float]
+    wire_ms: list[float]
+
+
+def alert_legs(service: SipService, numbers: list[str], capture: Any, phone_ports: set[int]) -> FarEnd:
+    """Hand one alert leg per number to the channel at once; wait until each is answered."""
+    sink = FanoutSink(legs=len(numbers))
+    answered: dict[str, float] = {}
+    sent: dict[str, float] = {}
+
+    class Sink:
+        def leg_outcome(self, leg_id: str, status: LegStatus, detail: str = "", provider_ref: str = "") -> None:
+            if status == LegStatus.ANSWERED:
+                answered.setdefault(leg_id, time.monotonic())
+                if len(answered) >= len(numbers):
+                    sink.done.set()
+
+    service.channel.sink = Sink()
+    facts = MessageFacts("张家", "一组", "13800000001", datetime.now(UTC), "unknown")
+    started = time.time()
+    for n, number in enumerate(numbers):
+        sent[f"far/{number}"] = time.monotonic()
+        service.channel.send(LegOrder(f"far/{number}", f"far-{n}", Channel.CALL, LegPurpose.ALERT, 1,
+                                      Recipient("邻居", number, "neighbour"), "", facts))
+    sink.done.wait(30)
+    time.sleep(0.5)
+    return FarEnd([1000 * (answered[leg] - sent[leg]) for leg in answered],
+                  invite_to_ok_at_wire(capture, phone_ports, started) if capture else [])
+
+
+def invite_to_ok_at_wire(capture: Any, phone_ports: set[int], since: float) -> list[float]:
+    """INVITE reaching a phone's SIP port → its 200 to that INVITE leaving it, per Call-ID (ms)."""
+    invites: dict[str, float] = {}
+    oks: dict[str, float] = {}
+    with capture._lock:
+        datagrams = [d for d in capture.datagrams if d.at >= since and d.text]
+    for d in datagrams:
+        text = d.text.decode(errors="replace")
+        call = next((line.split(":", 1)[1].strip() for line in text.split("\r\n")
+                     if line.lower().startswith(("call-id:", "i:"))), "")
+        if text.startswith("INVITE ") and d.destination_port in phone_ports:
+            invites.setdefault(call, d.at)
+        elif text.startswith("SIP/2.0 200") and d.source_port in phone_ports and " INVITE" in text:
+            oks.setdefault(call, d.at)
+    return [1000 * (oks[c] - invites[c]) for c in invites if c in oks]
+
+
+def rtp_arrivals(capture: Any, port: int, since: float, until: float) -> tuple[list[float], float]:
+    """Intervals between RTP audio packets reaching ``port`` (ms), and the RFC 3550 jitter at the end (ms)."""
+    with capture._lock:
+        packets = sorted((d for d in capture.datagrams if d.destination_port == port and d.payload_type in (0, 8)
+                          and since <= d.at < until), key=lambda d: d.at)
+    intervals = [1000 * (b.at - a.at) for a, b in itertools.pairwise(packets)]
+    jitter = 0.0
+    for a, b in itertools.pairwise(packets):
+        transit = (b.at - a.at) - ((b.timestamp - a.timestamp) & 0xFFFFFFFF) / 8000
+        jitter += (abs(transit) - jitter) / 16
+    return intervals, 1000 * jitter
+
+
+def baresip_far_end(base: Path, registrar: Any, legs: int) -> None:
+    """Section 6: baresip beside sipp as the far end of alert calls, and RTP as baresip receives it."""
+    baresip: Any = importlib.import_module("sip.baresip")
+    capture_module: Any = importlib.import_module("sip.capture")
+    try:
+        capture = capture_module.LoopbackCapture().start()
+    except PermissionError:
+        capture = None
+        print("  (no packet socket: not root; wire times and RTP arrivals not measured)")
+    lines = [f"1391{n:07d}" for n in range(legs)]
+    phone = baresip.BaresipPhone(base / "baresip-far-end", lines[0], registrar.port, answermode="auto",
+                                 record=False, extra_accounts=tuple(lines[1:]), sip_trace=True).start()
+    uas = harness.Sipp("responder_answer", base / "far-end-sipp", calls=legs).start()
+    sipp_numbers = [f"1392{n:07d}" for n in range(legs)]
+    for number in sipp_numbers:
+        harness.register_contact(registrar.port, number, uas.port)
+    service = SipService(service_settings(registrar.port), on_emergency=lambda caller: None)
+    service.start()
+    service.phone.wait_registered(10)
+    try:
+        listening = time.time()
+        ours = alert_legs(service, lines, capture, {phone.sip_port})
+        time.sleep(10.0)  # the announcements play; baresip receives
+        heard_until = time.time()
+        ports = media_ports(phone)
+        phone.stop()  # hangs up every call: rtcpsummary writes each call's line
+        sipp = alert_legs(service, sipp_numbers, capture, {uas.port})
+    finally:
+        service.stop()
+        uas.stop()
+        if capture is not None:
+            capture.stop()
+    print(f"\nfar end of {legs} alert legs at once (ms; p50 / p99 / max)")
+    for name, far in (("baresip 1.0.0", ours), ("sipp UAS", sipp)):
+        print(f"  {name:14} send→ANSWERED {percentile(far.answered_ms, .5):7.1f} / "
+              f"{percentile(far.answered_ms, .99):7.1f} / {max(far.answered_ms, default=float('nan')):7.1f}   "
+              f"INVITE→200 at the wire {percentile(far.wire_ms, .5):6.2f} / {percentile(far.wire_ms, .99):6.2f} / "
+              f"{max(far.wire_ms, default=float('nan')):6.2f}  (n={len(far.answered_ms)}/{len(far.wire_ms)})")
+    if capture is not None:
+        intervals: list[float] = []
+        jitters: list[float] = []
+        for port in ports:
+            gaps, jitter = rtp_arrivals(capture, port, listening + 1.0, heard_until)
+            intervals += gaps
+            jitters.append(jitter)
+        print(f"RTP at baresip over {legs} concurrent alert calls, 10 s (packets {len(intervals) + len(ports)}):")
+        print(f"  interval ms p50 {percentile(intervals, .5):.2f}  p99 {percentile(intervals, .99):.2f}  "
+              f"max {max(intervals, default=float('nan')):.2f}  (20 ms expected)")
+        print(f"  RFC 3550 jitter ms (capture) mean {statistics.fmean(jitters) if jitters else float('nan'):.2f}  "
+              f"max {max(jitters, default=float('nan')):.2f}")
+    reported = [float(line["JI"].split(",")[0]) for line in phone.rtcp_summaries() if "JI" in line]
+    mean = statistics.fmean(reported) if reported else float("nan")
+    mean = statistics.fmean(reported) if reported else float("nan")
+    print(f"  baresip's own RTCP receive jitter (rtcpsummary JI) ms: mean {mean:.2f}  "
+          f"max {max(reported, default=float('nan')):.2f}  (calls reporting: {len(reported)}/{legs})")
+
+def media_ports(phone: Any) -> list[int]:
+    """baresip's RTP port of each call: the m=audio lines of the SDP it sent (its SIP trace)."""
+    sent = [message for message in phone.sip_messages() if message.source.endswith(f":{phone.sip_port}")]
+    return sorted({int(line.split()[1]) for message in sent for line in message.body.split("\n")
+                   if line.startswith("m=audio ")})
+
+
 def print_inbound_header() -> None:
     print("inbound INVITE→200 (ms): sipp's response time (whole ms), and from its message trace (µs);")
     print("ratio = ours / ref (the same sipp load through the same Kamailio to a sipp UAS)")
@@ -349,12 +484,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--engine-rounds", type=int, default=20, help="presses through the real engine; 0 skips")
     parser.add_argument("--only-engine", action="store_true", help="run section 5 alone")
+    parser.add_argument("--baresip", type=int, default=20,
+                        help="alert legs to baresip and to sipp (section 6); 0 skips")
+    parser.add_argument("--only-baresip", action="store_true", help="run section 6 alone")
     args = parser.parse_args()
     if args.only_engine:
         print_engine_fanout(engine_fanout(Path(tempfile.mkdtemp(prefix="bench-sip-engine-")), args.engine_rounds))
         return
     base = Path(tempfile.mkdtemp(prefix="bench-sip-"))
     registrar = harness.Kamailio(base / "kamailio").start()
+    if args.only_baresip:
+        try:
+            baresip_far_end(base, registrar, args.baresip)
+        finally:
+            registrar.stop()
+        return
     try:
         print_inbound_header()
         for concurrency in args.concurrency:
@@ -372,6 +516,8 @@ def main() -> None:
         print(f"\nRTP packets/s per call at 50 concurrent calls: ours {rate:.1f}   reference (G.711/20 ms) 50.0")
         print(f"RSS after 10 calls {after_10:.1f} MiB, after 1,000 calls {after_1000:.1f} MiB: "
               f"growth {after_1000 / after_10:.2f}x (goal <= 1.20x)")
+        if args.baresip:
+            baresip_far_end(base, registrar, args.baresip)
     finally:
         registrar.stop()
     if args.engine_rounds:

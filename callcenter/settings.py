@@ -209,7 +209,10 @@ class SipSettings(_Section):
     register_expires: int = Field(60, ge=10, le=3600)
     ring_timeout: float = Field(30.0, gt=0)  # an alert call ringing longer is CANCELled (no answer)
     max_channels: int = Field(30, ge=1)  # concurrent alert calls, like a trunk's channel count
-    codec: Literal["PCMU", "PCMA"] = "PCMU"
+    # Offered on alert calls and call-backs, in this order (then telephone-event); the answer's choice is
+    # used. Inbound calls take the caller's first G.711 codec. A-law first: mainland China's network.
+    codecs: list[Literal["PCMA", "PCMU"]] = Field(default_factory=lambda: ["PCMA", "PCMU"],  # type: ignore[arg-type]
+                                                  min_length=1)
     # OPTIONS to the registrar every keepalive_seconds (0: off); keepalive_misses unanswered in a row
     # count the registration as lost at once instead of at the next re-REGISTER (docs/sip.md).
     keepalive_seconds: float = Field(3.0, ge=0, le=60)
@@ -226,10 +229,19 @@ class SipSettings(_Section):
     # talking to the service directly.
     only_from_proxies: bool = True
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_single_codec(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "codec" in data:
+            raise ValueError('sip.codec was replaced by sip.codecs, a list in offer order, e.g. ["PCMA", "PCMU"]')
+        return data
+
     @model_validator(mode="after")
     def _rtp_range(self) -> SipSettings:
         if self.rtp_port_low > self.rtp_port_high:
             raise ValueError("sip.rtp_port_low is larger than sip.rtp_port_high")
+        if self.rtp_port_high - self.rtp_port_low < 1:
+            raise ValueError("sip.rtp_port_low..rtp_port_high must hold at least one RTP/RTCP port pair")
         if self.alert_port and self.alert_port == self.sip_port:
             raise ValueError("sip.alert_port must differ from sip.sip_port (or be 0: any free port)")
         return self

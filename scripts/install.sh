@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the 995 service needs on Debian 12, as root, asking nothing:
-#   1. Debian packages (Python, PostgreSQL, Kamailio, sipp, Chromium, Chinese fonts, speech and sound);
+#   1. Debian packages (Python, PostgreSQL, Kamailio, sipp, Chromium, Chinese fonts, speech and sound,
+#      the baresip softphone for the interop suite);
 #   2. a pinned uv in .tools/;
 #   3. the project's virtual environment .venv, exactly as uv.lock says.
 # Idempotent: when everything is in place it runs in a second or two and needs no network.
@@ -15,6 +16,7 @@ DEBIAN_PACKAGES=(
     kamailio kamailio-extra-modules kamailio-mysql-modules kamailio-sqlite-modules kamailio-tls-modules sqlite3 sip-tester
     chromium fonts-wqy-microhei
     espeak-ng sox libsox-fmt-all
+    baresip
 )
 TOOLS="$ROOT/.tools"
 

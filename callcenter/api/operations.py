@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from callcenter.adapters.health import DatabaseProbe
 from callcenter.api.deps import ContainerDep
 from callcenter.sip.client import FOREIGN_SIP
-from callcenter.sip.rtp import MEDIA_DROPS
-from callcenter.web.media_metrics import MediaTrustCollector, SignallingTrustCollector
+from callcenter.sip.rtp import MEDIA_DROPS, MEDIA_QUALITY
+from callcenter.web.media_metrics import MediaQualityCollector, MediaTrustCollector, SignallingTrustCollector
 from callcenter.web.metrics import IncidentCollector, OutageCollector, WithoutDatabase
 from callcenter.web.probe_metrics import ProbeCollector
 
@@ -65,4 +65,5 @@ def metrics(container: ContainerDep) -> Response:
     registry.register(ProbeCollector(container.health_probes))
     registry.register(MediaTrustCollector(MEDIA_DROPS.snapshot))  # this process's RTP: forged keys dropped
     registry.register(SignallingTrustCollector(FOREIGN_SIP))  # this process's SIP from around the edge
+    registry.register(MediaQualityCollector(MEDIA_QUALITY.snapshot))  # ended calls' loss and jitter, RTCP
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

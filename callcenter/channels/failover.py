@@ -6,8 +6,9 @@ turns bad) the legs still waiting on it are released and re-sent on the next pat
 it until it is healthy again, and each incident concerned gets one timeline note per switch.
 
 A path whose ``send`` returns before the leg is placed (the SIP channel queues for a trunk slot)
-hands such legs back through its ``on_released`` attribute, which this channel sets: the leg is
-then sent on the next path in policy order, never on the one that gave it back.
+hands such legs back through its ``hand_back`` (callcenter.channels.ports.HandBack), which this
+channel connects when it is built: the leg is then sent on the next path in policy order, never on
+the one that gave it back.
 
 The paths are named ("sip", "twilio", …) as config/channels.yaml names them (callcenter.channels.routes);
 this module knows no provider. ``failover_channel`` builds one for the composition root.
@@ -24,11 +25,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from callcenter.channels.errors import ChannelError, LegStoodDown, NoPathError, PathDown
-from callcenter.channels.ports import AlertChannel, FailoverPath, LegOrder, close_sends, is_queued
+from callcenter.channels.ports import FailoverPath, HandBack, LegOrder, close_sends, is_queued
 from callcenter.channels.routes import ChannelRoutes
 from callcenter.domain.types import SYSTEM, Actor, Channel
 
-__all__ = ["FailoverChannel", "TimelineNotes", "attach_notes", "failover_channel", "is_path_down"]
+__all__ = ["FailoverChannel", "TimelineNotes", "failover_channel", "is_path_down"]
 
 log = logging.getLogger(__name__)
 _LABELS = {Channel.CALL: "告警呼叫", Channel.SMS: "告警短信"}
@@ -65,8 +66,9 @@ class FailoverChannel:
         self._closed = False  # close_sends ran: no failing over any more
         self._monitor: threading.Thread | None = None
         for path, channel in self.paths.items():
-            if hasattr(channel, "on_released"):
-                setattr(channel, "on_released", functools.partial(self.resend, path))  # noqa: B010
+            hand_back = getattr(channel, "hand_back", None)
+            if isinstance(hand_back, HandBack):
+                hand_back.connect(functools.partial(self.resend, path))
 
     # -- AlertChannel ----------------------------------------------------------------------
 
@@ -200,11 +202,3 @@ def failover_channel(kind: Channel, routes: ChannelRoutes, paths: Mapping[str, F
     name = f"{kind}-{'+'.join(sorted(paths))}"
     # The name is stored as each leg's provider (16 characters): four SMS providers do not fit it.
     return FailoverChannel(kind, routes, paths, notes=notes, name=name if len(name) <= 16 else f"{kind}-failover")
-
-
-def attach_notes(channels: Mapping[Channel, AlertChannel], notes: TimelineNotes) -> None:
-    """Give failover channels the engine for timeline notes and start their health monitors."""
-    for channel in channels.values():
-        if isinstance(channel, FailoverChannel):
-            channel.notes = notes
-            channel.start()

@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from callcenter.channels.errors import NoPathError
 from callcenter.service.ports import AlertChannel, LegOrder, OutcomeSink, close_sends, handed_over_status, is_queued
 
 __all__ = [
     "AlertChannel",
     "ChannelHealth",
     "FailoverPath",
+    "HandBack",
     "LegOrder",
     "OutcomeSink",
     "Released",
@@ -26,10 +28,34 @@ __all__ = [
     "is_queued",
 ]
 
-# A path whose ``send`` returns before the leg is placed (the SIP channel queues for a trunk slot) hands
-# a leg it will not place back through an ``on_released`` attribute of this type, (leg, why the path is
-# down), which the failover channel sets: the leg is then sent on another path.
+# What a hand-back calls: (leg, why the path is down); the failover channel's resend on its other paths.
 Released = Callable[[LegOrder, str], object]
+
+
+class HandBack:
+    """Where a path whose ``send`` returns before the leg is placed (the SIP channel queues legs for a
+    trunk channel) hands back a leg it will not place, with why its path is down.
+
+    The path is built with one (its ``hand_back``); the failover channel over it connects its resend
+    when it is constructed, so the leg is sent on another path. A path used alone has nothing
+    connected: calling it raises NoPathError, and the path fails the leg for the engine to redial."""
+
+    def __init__(self) -> None:
+        self._resend: Released | None = None
+
+    def connect(self, resend: Released) -> None:
+        if self._resend is not None:
+            raise ValueError("this path already hands its legs back to a failover channel")
+        self._resend = resend
+
+    @property
+    def connected(self) -> bool:
+        return self._resend is not None
+
+    def __call__(self, order: LegOrder, reason: str) -> object:
+        if self._resend is None:
+            raise NoPathError(f"no other path to hand leg {order.leg_id} to ({reason})")
+        return self._resend(order, reason)
 
 
 class ChannelHealth(Protocol):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from callcenter.domain.types import EMERGENCY_TYPE_LABELS, EmergencyType, LegStatus
-from callcenter.ivr.engine import SPOKEN_TYPES, FlowEngine, FlowState, Say
+from callcenter.ivr.engine import SPOKEN_TYPES, Digits, DoAction, FlowEngine, FlowState, Say, Turn
 from callcenter.ivr.flow import Action
 from callcenter.ivr.flowfile import ALERT_FLOW, INBOUND_FLOW, FlowSet
 from callcenter.ivr.media import AnsweredLegHandler, CallMedia, InboundCallHandler, LegDecided
@@ -86,11 +86,22 @@ def warm_alert_audio(prompts: PromptAudio, flows: FlowSet, order: LegOrder) -> i
     every leg of an incident, so the first call renders it and the others find it cached. Returns how
     many texts were prepared.
     """
-    turn = FlowEngine(flows[ALERT_FLOW]).start(leg_facts(order))
-    says = [command for command in turn.commands if isinstance(command, Say)]
+    engine, facts = FlowEngine(flows[ALERT_FLOW]), leg_facts(order)
+    first = engine.start(facts)
+    turns = [first, *_acknowledging(engine, first.state, facts)]  # its confirmation names the address too
+    says = [command for turn in turns for command in turn.commands if isinstance(command, Say)]
     for say in says:
         prompts.audio(say)
     return len(says)
+
+
+def _acknowledging(engine: FlowEngine, state: FlowState, facts: Mapping[str, str]) -> list[Turn]:
+    """The turn a key that acknowledges plays (whichever key the flow file gives it), if any does."""
+    for key in "0123456789*#":
+        turn = engine.handle(state, Digits(key), facts)
+        if DoAction(Action.ACKNOWLEDGE) in turn.commands:
+            return [turn]
+    return []
 
 
 def _find_incident(lookup: IncidentLookup, number: str) -> CallerIncident | None:

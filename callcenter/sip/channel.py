@@ -10,7 +10,7 @@ queues: it never waits for a recipient. A waiting leg is reported ``queued`` whe
 As a failover path (callcenter.channels.failover) the channel is healthy while the phone is registered
 and the trunk has not refused an INVITE with 503 within ``trunk_recheck`` seconds. A leg that was
 never put through to a phone (still queued when the path goes down, refused by the trunk with 503,
-or reaching a trunk slot while that 503 is recent) is handed back through ``on_released`` so the
+or reaching a trunk slot while that 503 is recent) is handed back through ``hand_back`` so the
 failover channel sends it on the next path at once; without that callback it is reported FAILED
 ("path down") and the engine redials it. A leg that rang or was answered is never handed back, so
 no attempt is placed twice.
@@ -27,7 +27,7 @@ from typing import Protocol
 
 from pyVoIP.VoIP import CallState
 
-from callcenter.channels.ports import Released
+from callcenter.channels.ports import HandBack
 from callcenter.domain.types import LegStatus
 from callcenter.ivr.media import AnsweredLegHandler, LegDecided
 from callcenter.service.dial_queue import FairDialQueue
@@ -36,6 +36,7 @@ from callcenter.sip.media import SipCallMedia
 from callcenter.sip.orphans import DialogIds, dialog_ids
 from callcenter.sip.outcomes import final_response_outcome
 from callcenter.sip.phone import HardenedCall
+from callcenter.sip.sdp import OfferRefused
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class SipAlertChannel:
         registered: Callable[[], bool] | None = None, trunk_recheck: float = 30.0,
         clock: Callable[[], float] = time.monotonic, still_wanted: Callable[[str], bool] | None = None,
         prepare: Callable[[LegOrder], None] | None = None, holder: str | None = None,
+        hand_back: HandBack | None = None,
     ) -> None:
         self.phone = phone
         self.handler = handler
@@ -72,7 +74,8 @@ class SipAlertChannel:
         self.still_wanted = still_wanted
         self.registered = registered  # None: no registration to watch (a static trunk)
         self.trunk_recheck = trunk_recheck
-        self.on_released: Released | None = None  # set by the failover channel
+        # Legs this path will not place go back through it; a failover channel over it connects it.
+        self.hand_back = hand_back or HandBack()
         # This instance in leg claims: alert calls then carry identifiers a survivor can recompute.
         self.holder = holder
         self._clock = clock
@@ -149,9 +152,9 @@ class SipAlertChannel:
 
     def _hand_back(self, order: LegOrder, ref: str, reason: str) -> None:
         """A leg not put through to any phone goes to another path, or is failed so the engine redials it."""
-        if self.on_released is not None:
+        if self.hand_back.connected:
             try:
-                self.on_released(order, reason)
+                self.hand_back(order, reason)
                 return
             except Exception as exc:  # no other path took it: the engine's redial is the last resort
                 reason = f"{reason}; {exc}"
@@ -184,7 +187,7 @@ class SipAlertChannel:
             if not self._wanted(order):
                 log.info("alert leg %s stood down while it waited for a trunk channel: not dialled", order.leg_id)
                 return
-            if self._trunk_refusing() and self.on_released is not None:
+            if self._trunk_refusing() and self.hand_back.connected:
                 # Queued before the trunk's 503 reached the failover channel: another path takes it.
                 self._hand_back(order, ref, f"sip: not dialled, trunk refusing ({self.trunk_error})")
                 return
@@ -223,7 +226,11 @@ class SipAlertChannel:
     def _place(self, order: LegOrder, ref: str) -> bool:
         """Dial, ring, run the answered call; True if the neighbour's phone rang (or answered)."""
         dialog = dialog_ids(self.holder, order.leg_id) if self.holder else None
-        call = self.phone.call(order.recipient.phone, dialog)
+        try:
+            call = self.phone.call(order.recipient.phone, dialog)
+        except OfferRefused as exc:  # the same offer would get the same 488: nobody is rung
+            self._report(order, LegStatus.FAILED, f"488 {exc}", ref)
+            return False
         self._report(order, LegStatus.DIALING, "", ref)
         if not self._wait_answer(order, call, ref):
             return bool(call.ringing)

@@ -75,6 +75,9 @@ class HardenedSIPClient(SIPClient):
         super().__init__(*args, **kwargs)
         self.registers = registers  # False: the alert calls' socket, which dials and answers but never registers
         self.registration = RegistrationTracker()
+        # One Call-ID for every REGISTER of this phone to its registrar, refreshes and the final
+        # un-REGISTER alike, with CSeq counting up (RFC 3261 10.2): pyVoIP made a new one each time.
+        self.register_call_id = self.gen_call_id()
         self.register_timeout = REGISTER_TIMEOUT
         self._clock = clock or (lambda: datetime.now(UTC))
         self._register_responses: queue.Queue[SIPMessage] = queue.Queue()
@@ -268,7 +271,9 @@ class HardenedSIPClient(SIPClient):
             raise RegistrationError(f"registrar answered {int(response.status)} {response.status.phrase}")
 
     def _register_transaction(self, request: str) -> SIPMessage:
-        call_id = sipmsg.call_id_of(request)
+        """One REGISTER and its final response: the one with its CSeq (every REGISTER shares the Call-ID,
+        so a late answer to an earlier one must not count)."""
+        call_id, cseq = sipmsg.call_id_of(request), _cseq_number(request)
         self._send(request)
         deadline = time.monotonic() + self.register_timeout
         while (left := deadline - time.monotonic()) > 0:
@@ -276,9 +281,26 @@ class HardenedSIPClient(SIPClient):
                 response = self._register_responses.get(timeout=left)
             except queue.Empty:
                 break
-            if response.headers.get("Call-ID") == call_id and int(response.status) >= 200:
+            if (response.headers.get("Call-ID") == call_id and str(response.headers["CSeq"]["check"]) == cseq
+                    and int(response.status) >= 200):
                 return response
         raise RegistrationError(f"no answer from registrar {self.server}:{self.port}")
+
+    # -- messages pyVoIP builds, corrected ------------------------------------------------------
+    def gen_first_response(self, deregister: bool = False) -> str:
+        """REGISTER (or un-REGISTER) with this phone's one registration Call-ID and our Allow."""
+        text = str(super().gen_first_response(deregister))
+        text = re.sub(r"^Call-ID: [^\r\n]*", f"Call-ID: {self.register_call_id}", text, count=1, flags=re.MULTILINE)
+        return sipmsg.with_allow(text)
+
+    def gen_register(self, request: SIPMessage, deregister: bool = False) -> str:
+        return sipmsg.with_allow(str(super().gen_register(request, deregister)))
+
+    def gen_answer(self, request: SIPMessage, sess_id: str, ms: Any, sendtype: Any) -> str:
+        return sipmsg.with_allow(str(super().gen_answer(request, sess_id, ms, sendtype)))
+
+    def gen_invite(self, number: str, sess_id: str, ms: Any, sendtype: Any, branch: str, call_id: str) -> str:
+        return sipmsg.with_allow(str(super().gen_invite(number, sess_id, ms, sendtype, branch, call_id)))
 
     # -- identifiers (defect c) ----------------------------------------------------------------
     def gen_ringing(self, request: SIPMessage) -> str:
@@ -341,7 +363,7 @@ class HardenedSIPClient(SIPClient):
 
     def gen_bye(self, request: SIPMessage) -> str:
         """pyVoIP's BYE with a fresh Via branch (it reuses the INVITE's, making it a retransmission)."""
-        text = str(super().gen_bye(request))
+        text = sipmsg.with_allow(str(super().gen_bye(request)))
         fresh = f"Via: SIP/2.0/UDP {self.myIP}:{self.myPort};branch={sipmsg.new_branch()};rport\r\n"
         return re.sub(r"(?:Via: [^\r\n]*\r\n)+", lambda _m: fresh, text, count=1)
 
@@ -356,6 +378,11 @@ def _with_tag_and_cseq(invite: str, tag: str, wanted: str) -> str:
     head = re.sub(from_tag, rf"\g<1>{wanted}", head, count=1, flags=re.MULTILINE)
     head = re.sub(r"^CSeq: \d+ INVITE(?=\r|$)", f"CSeq: {INVITE_CSEQ} INVITE", head, count=1, flags=re.MULTILINE)
     return f"{head}\r\n\r\n{body}"
+
+
+def _cseq_number(text: str) -> str:
+    found = re.search(r"^CSeq: *(\d+)", text, re.MULTILINE)
+    return found.group(1) if found else ""
 
 
 def _first_via(invite: str) -> str:

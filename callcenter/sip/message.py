@@ -19,7 +19,9 @@ ACCEPTED_METHODS = [
     "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "NOTIFY", "INFO", "MESSAGE",
     "SUBSCRIBE", "REFER", "UPDATE", "PRACK", "REGISTER", "PUBLISH",
 ]
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY"
+# Every method a request handler answers (HardenedSIPClient._request_handlers; a unit test keeps them equal).
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY"
+_ALLOW_LINE = re.compile(r"^Allow: [^\r\n]*\r\n", re.MULTILINE)
 MAX_MESSAGE_BYTES = 8192
 
 
@@ -166,3 +168,18 @@ def _playable(media: dict[str, Any]) -> bool:
     methods = media.get("methods", [])
     return (0 < int(media.get("port", 0)) < 65536 and media.get("port_count") == 1 and bool(methods)
             and all(m.isdigit() and int(m) < 128 for m in methods))
+
+
+def with_allow(text: str) -> str:
+    """pyVoIP's message with our ``Allow`` (pyVoIP lists only INVITE, ACK, BYE, CANCEL)."""
+    return _ALLOW_LINE.sub(lambda _m: f"Allow: {ALLOW}\r\n", text, count=1)
+
+
+def with_sdp_version(text: str, version: int) -> str:
+    """pyVoIP's message with its SDP's o= version set (RFC 3264 section 8: it grows with each new
+    offer or answer) and Content-Length matching the body again."""
+    head, _, body = text.partition("\r\n\r\n")
+    body = re.sub(r"^(o=\S+ \S+ )\d+", lambda m: f"{m.group(1)}{version}", body, count=1, flags=re.MULTILINE)
+    head = re.sub(r"^Content-Length: *\d+", f"Content-Length: {len(body.encode())}", head, count=1,
+                  flags=re.MULTILINE)
+    return f"{head}\r\n\r\n{body}"

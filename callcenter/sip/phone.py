@@ -8,7 +8,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pyVoIP.VoIP  # noqa: F401  (pyVoIP must be imported through pyVoIP.VoIP first)
@@ -18,10 +18,11 @@ from pyVoIP.VoIP import CallState, NoPortsAvailableError, PhoneStatus, VoIPCall,
 
 from callcenter.domain.types import CallerId, CallerTrust
 from callcenter.sip import message as sipmsg
+from callcenter.sip import sdp
 from callcenter.sip.client import HardenedSIPClient
 from callcenter.sip.orphans import DialogIds
 from callcenter.sip.registration import RegistrationStatus
-from callcenter.sip.rtp import HardenedRTPClient, open_rtp_socket
+from callcenter.sip.rtp import MEDIA_QUALITY, HardenedRTPClient, open_rtp_socket
 from callcenter.sip.trust import Caller, caller_of
 from contacts.phones import mask_phone
 
@@ -64,6 +65,8 @@ class HardenedCall(VoIPCall):
         self.trust = trust  # an inbound call: how far the edge verified ``number`` (callcenter/sip/trust.py)
         self.source = source  # an inbound call: the address it came from, as the edge saw it
         self._answer_text = ""
+        self._reoffer: tuple[tuple[str, str], str] | None = None  # the last re-INVITE's (From-tag, CSeq) and answer
+        self._sdp_version = 0  # our SDP's o= version: one more for each answer that may differ (RFC 3264 8)
         self._released = False
         self.acked = threading.Event()  # the caller's ACK for our 200 arrived
         super().__init__(*args, **kwargs)
@@ -79,10 +82,12 @@ class HardenedCall(VoIPCall):
     ) -> None:
         for index in range(len(request.body["c"])):
             bound = self.offer_socket if index == 0 and self.offer_socket is not None else None
-            self.RTPClients.append(HardenedRTPClient(
+            client = HardenedRTPClient(
                 codecs, ip, port, request.body["c"][index]["address"], baseport + index, self.sendmode,
                 dtmf=self.dtmf_callback, sock=bound,
-            ))
+            )
+            client.apply_remote(request.body["c"][index]["address"], baseport + index, request.body)
+            self.RTPClients.append(client)
 
     def gen_ms(self) -> dict[int, dict[int, PayloadType]]:
         """Open the RTP sockets of an inbound call; a port someone else holds is swapped for a free one
@@ -95,16 +100,47 @@ class HardenedCall(VoIPCall):
         return media
 
     def renegotiate(self, request: SIPMessage) -> None:
-        """A re-INVITE on a live call: answered with the media we already have, the far end's new
-        address taken. pyVoIP re-opens its RTP sockets here, which fails on the ports it holds."""
-        if not sipmsg.has_usable_sdp(request):
-            self.sip.reply(request, sipmsg.response(request, 488, "Not Acceptable Here"))
+        """A re-INVITE on a live call (RFC 3264 section 8): hold (sendonly/inactive) or resume, a new
+        address or port, a new codec list, applied to the running media; answered with the matching
+        direction on the ports we already have. pyVoIP re-opens its RTP sockets here, which fails on
+        the ports it holds."""
+        audio = next((m for m in request.body.get("m", []) if m.get("type") == "audio"), None)
+        assoc = sdp.answer_assoc(audio, tuple(sdp.G711)) if audio and sipmsg.has_usable_sdp(request) else {}
+        if not any(payload in sdp.G711 for payload in assoc.values()):
+            self._reply_reoffer(request, sipmsg.response(request, 488, "Not Acceptable Here",
+                                                           self.sip.tagLibrary.get(self.call_id, "")))
             return
-        media = {client.inPort: client.assoc for client in self.RTPClients}
-        self.sip.reply(request, self.sip.gen_answer(request, self.session_id, media, self.sendmode))
-        audio = next(m for m in request.body["m"] if m["type"] == "audio")
+        assert audio is not None
         for client in self.RTPClients:
-            client.outIP, client.outPort = request.body["c"][0]["address"], audio["port"]
+            client.set_codecs(assoc)
+            client.apply_remote(request.body["c"][0]["address"], audio["port"], request.body)
+        media = {client.inPort: client.assoc for client in self.RTPClients}
+        direction = sdp.answer_direction(sdp.direction_of(request.body))
+        self._reply_reoffer(request, self._answer_for(request, media, direction))
+        log.info("call with %s re-negotiated: %s, %s to %s:%s", mask_phone(self.number), direction,
+                 self.RTPClients[0].preference if self.RTPClients else "-", request.body["c"][0]["address"],
+                 audio["port"])
+
+    def _reply_reoffer(self, request: SIPMessage, text: str) -> None:
+        self._reoffer = (_offer_key(request), text)
+        self.sip.reply(request, text)
+
+    def is_retransmission(self, request: SIPMessage) -> bool:
+        """An INVITE we answered already: the first one (our 200 lost) or the last re-INVITE."""
+        key = _offer_key(request)
+        return key == _offer_key(self.request) or (self._reoffer is not None and self._reoffer[0] == key)
+
+    def resend_answer_to(self, request: SIPMessage) -> None:
+        if self._reoffer is not None and self._reoffer[0] == _offer_key(request):
+            self.sip.reply(request, self._reoffer[1])
+        else:
+            self.resend_answer()
+
+    def _answer_for(self, request: SIPMessage, media: dict[int, Any], direction: Any) -> str:
+        """pyVoIP's 200 with SDP, the o= version counting our answers (RFC 3264 section 8)."""
+        self._sdp_version += 1
+        text = self.sip.gen_answer(request, self.session_id, media, direction)
+        return sipmsg.with_sdp_version(text, int(self.session_id) + 1 + self._sdp_version)
 
     def dtmf_callback(self, code: str) -> None:
         self.digits.put(code)
@@ -123,7 +159,8 @@ class HardenedCall(VoIPCall):
             self.sip.reply(self.request, sipmsg.response(self.request, 503, "Service Unavailable", tag))
             self._end()
             return
-        message = self.sip.gen_answer(self.request, self.session_id, media, self.sendmode)
+        direction = sdp.answer_direction(sdp.direction_of(self.request.body))
+        message = self._answer_for(self.request, media, direction)
         self._answer_text = message
         with self.changed:  # answered before the 200 leaves: a BYE right behind it must find the call up
             if self.state != CallState.RINGING:  # cancelled while the RTP sockets opened
@@ -153,8 +190,30 @@ class HardenedCall(VoIPCall):
             self.sip.reply(self.request, self._answer_text)
 
     def answered(self, response: SIPMessage) -> None:
-        super().answered(response)
+        """The 200 to our INVITE: media set up with the answer's codec (its first G.711 one among those we
+        offered: encoded so from the first prompt on). pyVoIP takes the answer's first payload type,
+        even telephone-event, and fails on any it does not know."""
+        if self.state != CallState.DIALING:
+            return
+        audio = next((m for m in response.body.get("m", []) if m.get("type") == "audio"), None)
+        if audio is None or not response.body.get("c"):
+            raise sdp.NoCommonCodec("the answer has no audio stream")
+        media: dict[str, PayloadType] = self.ms[self.port]  # type: ignore[assignment]  # pyVoIP mistypes it
+        offered = [p for p in media.values() if p in sdp.G711]
+        assoc = sdp.answer_assoc(audio, offered)
+        sdp.audio_codec(assoc)  # NoCommonCodec: the answer names none of the codecs we offered
+        self.create_rtp_clients(assoc, self.myIP, self.port, response, audio["port"])
+        for client in self.RTPClients:
+            client.start()
+        self.request.headers["Contact"] = response.headers["Contact"]
+        self.request.headers["To"]["tag"] = response.headers["To"]["tag"]
+        self.state = CallState.ANSWERED
         self._notify()
+
+    @property
+    def codec(self) -> PayloadType | None:
+        """The codec our RTP is encoded with (None before the media is set up)."""
+        return self.RTPClients[0].preference if self.RTPClients else None
 
     def mark_ringing(self) -> None:
         with self.changed:
@@ -192,9 +251,17 @@ class HardenedCall(VoIPCall):
         for client in self.RTPClients:
             if hasattr(client, "sin"):  # opened (even if already told to stop): close it, or the fd leaks
                 client.stop()
+                self._record_quality(client)
             client.NSD = False
         if self.offer_socket is not None:  # never answered, or answered: closing twice is harmless
             self.offer_socket.close()
+
+    def _record_quality(self, client: HardenedRTPClient) -> None:
+        if self._released:  # a second stop of the same call: counted once
+            return
+        quality = client.quality()
+        MEDIA_QUALITY.record(quality)
+        log.info("call with %s ended: %s", mask_phone(self.number), quality.describe())
 
     def _set(self, state: CallState) -> None:
         with self.changed:
@@ -223,12 +290,14 @@ class HardenedPhone(VoIPPhone):
         self, server: str, port: int, username: str, password: str, myIP: str = "127.0.0.1",  # noqa: N803
         callCallback: Callable[[HardenedCall], None] | None = None,  # noqa: N803
         sipPort: int = 0, rtpPortLow: int = 10000, rtpPortHigh: int = 20000,  # noqa: N803
-        codec: PayloadType = PayloadType.PCMU, on_unanswerable: UnanswerableHook | None = None,
+        codecs: Sequence[PayloadType] = (PayloadType.PCMA, PayloadType.PCMU),
+        on_unanswerable: UnanswerableHook | None = None,
         alert_port: int = 0, proxies: frozenset[str] = frozenset(), only_from_proxies: bool = False,
     ) -> None:
         super().__init__(server, port, username, password, myIP, None, sipPort, rtpPortLow, rtpPortHigh)
         self.callCallback = callCallback  # type: ignore[assignment]
-        self.codec = codec
+        self.codecs = tuple(codecs)  # offered on our calls, in this order, then telephone-event
+        self.refused = sdp.RefusedOffers()  # numbers whose phone answered our offer 488 lately
         self.on_unanswerable = on_unanswerable
         self.proxies = proxies  # whose X-995-Caller-Trust header counts
         self._calls_lock = threading.RLock()
@@ -337,8 +406,8 @@ class HardenedPhone(VoIPPhone):
         return call
 
     def _repeated_invite(self, call: HardenedCall, request: SIPMessage) -> None:
-        if call.request.headers["CSeq"]["check"] == request.headers["CSeq"]["check"]:
-            call.resend_answer()  # a retransmission: our 200 was lost
+        if call.is_retransmission(request):
+            call.resend_answer_to(request)  # our 200 was lost
         elif call.state == CallState.ANSWERED:
             call.renegotiate(request)
 
@@ -368,9 +437,12 @@ class HardenedPhone(VoIPPhone):
     # -- outbound ------------------------------------------------------------------------------
     def call(self, number: str, dialog: DialogIds | None = None) -> HardenedCall:
         """INVITE ``number`` at the registrar and return at once with the call DIALING; ``dialog``: the
-        INVITE's identifiers, when another instance may have to CANCEL it (callcenter/sip/orphans.py)."""
+        INVITE's identifiers, when another instance may have to CANCEL it (callcenter/sip/orphans.py).
+        The INVITE offers every codec in ``codecs``; a number whose phone refused that offer with 488
+        lately is not dialled again with it (``sdp.OfferRefused``)."""
+        self.refused.check(number, self.codecs, time.monotonic())
         port, sock = self.bind_rtp(self.request_port())
-        medias: dict[int, dict[str, Any]] = {port: {str(int(self.codec)): self.codec, "101": PayloadType.EVENT}}
+        medias: dict[int, dict[str, Any]] = dict(sdp.offer_media(port, self.codecs))
         # Held while the INVITE goes out so its 180/200 (read on the receive thread) find the call.
         with self._calls_lock:
             try:
@@ -396,7 +468,10 @@ class HardenedPhone(VoIPPhone):
         client._send(client.gen_ack(response))  # defect e: every final response is ACKed
         if call is None:
             return
-        if code >= 300:
+        if code == 488:
+            self.refused.note(call.number, self.codecs, time.monotonic())
+            call.finish(code, sdp.refusal_detail(str(response.status.phrase), self.codecs))
+        elif code >= 300:
             call.finish(code, str(response.status.phrase))
         elif call.state == CallState.DIALING:
             self._connect(call, response)
@@ -421,10 +496,13 @@ class HardenedPhone(VoIPPhone):
         try:
             call.answered(response)
         except Exception as exc:  # an answer we cannot use: hang up rather than leave it open
-            log.warning("unusable answer from %s: %s", call.number, exc)
+            log.warning("unusable answer from %s: %s", mask_phone(call.number), exc)
+            if isinstance(exc, sdp.NoCommonCodec):
+                self.refused.note(call.number, self.codecs, time.monotonic())
+            with call.changed:  # the reason first: whoever waits on the call reads it once it ends
+                call.final_code, call.final_reason = 488, f"unusable SDP answer: {exc}"
             call.state = CallState.ANSWERED
             call.hangup()
-            call.finish(488, "unusable SDP answer")
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def forget(self, call: HardenedCall) -> None:
@@ -446,21 +524,31 @@ class HardenedPhone(VoIPPhone):
     def _give_back(self, ports: Iterable[int]) -> None:
         with self._port_lock:
             for port in ports:
-                if port in self.assignedPorts:
-                    self.assignedPorts.remove(port)
-                    self._released_at[port] = time.monotonic()
+                for taken in (port, port + 1):  # an RTP port and its RTCP port go together
+                    if taken in self.assignedPorts:
+                        self.assignedPorts.remove(taken)
+                        self._released_at[taken] = time.monotonic()
 
     def request_port(self, blocking: bool = True) -> int:
+        """An even RTP port of the range whose next port (its RTCP, RFC 3550) is free too; both taken."""
         with self._port_lock:
-            free = sorted(set(range(self.rtpPortLow, self.rtpPortHigh + 1)) - set(self.assignedPorts))
+            taken = set(self.assignedPorts)
+            free = [p for p in range(self.rtpPortLow + self.rtpPortLow % 2, self.rtpPortHigh, 2)
+                    if p not in taken and p + 1 not in taken]
             if not free:
-                raise NoPortsAvailableError(f"all RTP ports {self.rtpPortLow}-{self.rtpPortHigh} in use")
+                raise NoPortsAvailableError(f"all RTP/RTCP port pairs {self.rtpPortLow}-{self.rtpPortHigh} in use")
             port = random.choice(_rested(free, self._released_at, time.monotonic()))
-            self.assignedPorts.append(port)
+            self.assignedPorts += [port, port + 1]
         claims = getattr(self._claims, "ports", None)
         if claims is not None:
             claims.append(port)
         return port
+
+
+def _offer_key(request: SIPMessage) -> tuple[str, str]:
+    """An INVITE's From-tag and CSeq number: a retransmission repeats both (a re-INVITE from the far
+    end of our own call carries its tag, not ours, so never matches our INVITE)."""
+    return str(request.headers["From"].get("tag", "")), str(request.headers["CSeq"]["check"])
 
 
 # A released port's socket is closed by its RTP thread a little after the call ends; handing the

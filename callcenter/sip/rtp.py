@@ -1,20 +1,32 @@
 """RTP: pyVoIP's client with bounded buffers, malformed packets dropped, PCMA encoded as A-law, and
-media (so key presses) taken only from the address and port the far end's SDP named."""
+media (so key presses) taken only from the address and port the far end's SDP named.
+
+Each call also speaks RTCP (RFC 3550) on its RTP port + 1: a sender or receiver report about every
+RTCP_INTERVAL seconds, and the far end's reports read (only from the address and RTCP port its SDP
+implies: strangers' packets are dropped and counted, as for RTP). What was received (loss, jitter)
+and what the far end reports about our stream are logged when the call ends and summed on /metrics.
+Sending follows the far end's SDP direction (RFC 3264): held (sendonly/inactive, or c=0.0.0.0), no
+RTP leaves and queued prompt audio waits; the first packet after a pause carries the marker bit.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import selectors
 import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pyVoIP.VoIP  # noqa: F401  (pyVoIP must be imported through pyVoIP.VoIP first)
 from pyVoIP.RTP import PayloadType, RTPClient, RTPPacketManager, TransmitType
+
+from callcenter.sip import rtcp, sdp
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +37,7 @@ MAX_RECEIVED_BYTES = 8000 * 10
 # Queued prompt audio: 10 minutes is far beyond any flow.
 MAX_QUEUED_BYTES = 8000 * 600
 FRAME_SECONDS = 0.02  # 160 samples at 8 kHz, the one rate of every codec pyVoIP sends
+FRAME_SAMPLES = 160
 MAX_LAG_SECONDS = 0.2  # a transmitter this far behind its clock starts it again rather than burst
 BURST_PACKETS = 32  # read from one socket per turn of the receiver
 # Packets a socket can hold before the answer is known: its receive buffer (~200 kB) of the smallest
@@ -32,6 +45,8 @@ BURST_PACKETS = 32  # read from one socket per turn of the receiver
 EARLY_DISCARD_LIMIT = 4096
 UNSPECIFIED = "0.0.0.0"  # an SDP address naming nobody: no source is trusted, nothing is sent
 FOREIGN_LOG_SECONDS = 10.0  # one warning per call this often while a stranger keeps sending
+RTCP_INTERVAL = 5.0  # RFC 3550's minimum; each interval is randomised to 0.5-1.5 times it (section 6.3.1)
+MARKER = 0x80
 
 
 @dataclass(frozen=True)
@@ -39,13 +54,15 @@ class MediaDropCounts:
     foreign: int
     early: int
     calls_with_foreign: int
+    rtcp_foreign: int = 0
 
 
 class MediaDrops:
     """RTP dropped for lack of trust, counted for the whole process: /metrics shows an injection attempt.
 
     ``foreign``: from another source than the address and port the call's SDP named. ``early``: at an
-    alert call's port before its answer was known (a key pressed then never counts).
+    alert call's port before its answer was known (a key pressed then never counts). ``rtcp_foreign``:
+    RTCP at a call's RTCP port from another source than the far end's RTCP address.
     """
 
     def __init__(self) -> None:
@@ -53,6 +70,11 @@ class MediaDrops:
         self.foreign = 0
         self.early = 0
         self.calls_with_foreign = 0
+        self.rtcp_foreign = 0
+
+    def count_rtcp_foreign(self) -> None:
+        with self._lock:
+            self.rtcp_foreign += 1
 
     def count_foreign(self, first_on_call: bool) -> None:
         with self._lock:
@@ -65,10 +87,71 @@ class MediaDrops:
 
     def snapshot(self) -> MediaDropCounts:
         with self._lock:
-            return MediaDropCounts(self.foreign, self.early, self.calls_with_foreign)
+            return MediaDropCounts(self.foreign, self.early, self.calls_with_foreign, self.rtcp_foreign)
 
 
 MEDIA_DROPS = MediaDrops()
+
+
+@dataclass(frozen=True)
+class CallMediaQuality:
+    """One call's media, as we received it and as the far end's RTCP reported ours."""
+
+    received: rtcp.ReceptionSnapshot
+    far_end: rtcp.FarEndReport | None
+    rtp_sent: int
+    rtcp_sent: int
+    rtcp_received: int
+
+    def describe(self) -> str:
+        got = self.received
+        text = (f"received {got.received} of {got.expected} RTP packets ({got.loss_fraction:.1%} lost), "
+                f"jitter {got.jitter_ms:.1f} ms; sent {self.rtp_sent} RTP, {self.rtcp_sent} RTCP; "
+                f"{self.rtcp_received} RTCP reports read")
+        if self.far_end is not None:
+            text += (f"; the far end reports {self.far_end.cumulative_lost} of ours lost "
+                     f"({self.far_end.fraction_lost:.1%} lately), jitter {self.far_end.jitter_ms:.1f} ms")
+        return text
+
+
+@dataclass(frozen=True)
+class MediaQualityTotals:
+    calls: int = 0
+    expected: int = 0
+    lost: int = 0
+    jitter_ms_sum: float = 0.0
+    jitter_ms_max: float = 0.0
+    far_end_reports: int = 0  # calls whose far end sent an RTCP report on our stream
+    far_end_lost: int = 0
+    far_end_jitter_ms_max: float = 0.0
+    rtcp_sent: int = 0
+    rtcp_received: int = 0
+
+
+class MediaQuality:
+    """Ended calls' media quality summed for the whole process (/metrics)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._totals = MediaQualityTotals()
+
+    def record(self, call: CallMediaQuality) -> None:
+        got, far = call.received, call.far_end
+        with self._lock:
+            t = self._totals
+            self._totals = MediaQualityTotals(
+                t.calls + 1, t.expected + got.expected, t.lost + got.lost, t.jitter_ms_sum + got.jitter_ms,
+                max(t.jitter_ms_max, got.jitter_ms), t.far_end_reports + int(far is not None),
+                t.far_end_lost + (max(0, far.cumulative_lost) if far else 0),
+                max(t.far_end_jitter_ms_max, far.jitter_ms if far else 0.0),
+                t.rtcp_sent + call.rtcp_sent, t.rtcp_received + call.rtcp_received)
+
+    def snapshot(self) -> MediaQualityTotals:
+        with self._lock:
+            return self._totals
+
+
+MEDIA_QUALITY = MediaQuality()
 
 
 class AudioFifo(RTPPacketManager):
@@ -114,6 +197,7 @@ class HardenedRTPClient(RTPClient):
         sendrecv: TransmitType, dtmf: Callable[[str], None] | None = None, sock: socket.socket | None = None,
     ) -> None:
         super().__init__(assoc, inIP, inPort, outIP, outPort, sendrecv, dtmf)
+        self.preference = sdp.audio_codec(assoc)  # pyVoIP takes the first entry, even telephone-event
         self.bound = sock  # a socket already bound to inPort, for start() to take
         self.pmin = AudioFifo(MAX_RECEIVED_BYTES)
         self.pmout = AudioFifo(MAX_QUEUED_BYTES)
@@ -125,6 +209,19 @@ class HardenedRTPClient(RTPClient):
         self.send_failures = 0
         self._stopping = threading.Lock()
         self._stopped = False
+        # Media direction and talk-spurts: held, nothing is sent; the next packet sent carries the marker.
+        self.sending = True
+        self._talkspurt = True
+        self.sent_packets = self.sent_octets = 0
+        # RTCP on inPort + 1, to the far end's RTCP port (its RTP port + 1 unless its SDP says a=rtcp).
+        self.rtcp_port = outPort + 1
+        self.rtcp_sock: socket.socket | None = None
+        self.reception = rtcp.ReceptionStats()
+        self.far_end: rtcp.FarEndReport | None = None
+        self.rtcp_sent = self.rtcp_received = self.rtcp_foreign = self.rtcp_dropped = 0
+        self._sent_since_report = False
+        self._rtcp_due: float | None = None
+        self._stats_lock = threading.Lock()
 
     @property
     def trusted_source(self) -> tuple[str, int] | None:
@@ -133,15 +230,49 @@ class HardenedRTPClient(RTPClient):
         packet, which anyone could send."""
         return None if self.outIP == UNSPECIFIED else (self.outIP, self.outPort)
 
+    @property
+    def trusted_rtcp_source(self) -> tuple[str, int] | None:
+        return None if self.outIP == UNSPECIFIED else (self.outIP, self.rtcp_port)
+
+    # -- the far end's SDP ---------------------------------------------------------------------
+    def apply_remote(self, address: str, port: int, body: Mapping[str, Any]) -> None:
+        """The far end's (new) SDP: where its media and RTCP go, and whether it wants ours (held)."""
+        self.outIP, self.outPort = address, port
+        self.rtcp_port = sdp.rtcp_port(body, port)
+        self.set_direction(sdp.direction_of(body))
+
+    def set_direction(self, remote: TransmitType) -> None:
+        sending = sdp.we_send(remote)
+        if sending and not self.sending:
+            self._talkspurt = True
+        self.sending = sending
+
+    def set_codecs(self, assoc: dict[int, PayloadType]) -> None:
+        """Payload types from a new offer; we send with its first G.711 codec from now on."""
+        self.preference = sdp.audio_codec(assoc)
+        self.assoc = assoc
+
+    # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         """Open the socket (or take the one already bound), discard what reached it before the call
-        was set up, and join the process's one RTP receiver and one transmitter instead of starting
-        two threads of its own."""
+        was set up, open the RTCP socket next to it, and join the process's one RTP receiver and one
+        transmitter instead of starting two threads of its own."""
         sock, self.bound = self.bound or open_rtp_socket(self.inIP, self.inPort), None
         self._discard_early(sock)
         self.sin = self.sout = sock
+        self.rtcp_sock = self._open_rtcp()
         RECEIVER.add(self)
         TRANSMITTER.add(self)
+
+    def _open_rtcp(self) -> socket.socket | None:
+        """RTCP is a report, not the call: a port someone else holds leaves this call without it."""
+        try:
+            sock = open_rtp_socket(self.inIP, self.inPort + 1)
+        except OSError as exc:
+            log.warning("RTCP port %d not opened (%s): this call sends and reads no RTCP", self.inPort + 1, exc)
+            return None
+        discard_waiting(sock, EARLY_DISCARD_LIMIT)
+        return sock
 
     def stop(self) -> None:
         """Idempotent: a call's hang-up and the phone's stop may both stop it, at the same time."""
@@ -153,7 +284,15 @@ class HardenedRTPClient(RTPClient):
         TRANSMITTER.remove(self)
         RECEIVER.remove(self)  # before the close: the selector must not keep a closed descriptor
         self.sin.close()
+        if self.rtcp_sock is not None:
+            self.rtcp_sock.close()
 
+    def quality(self) -> CallMediaQuality:
+        with self._stats_lock:
+            received = self.reception.snapshot()
+        return CallMediaQuality(received, self.far_end, self.sent_packets, self.rtcp_sent, self.rtcp_received)
+
+    # -- receiving -----------------------------------------------------------------------------
     def drain(self) -> None:
         """Read what the socket holds, up to a burst: a flood on one call cannot starve the others."""
         for _ in range(BURST_PACKETS):
@@ -163,17 +302,62 @@ class HardenedRTPClient(RTPClient):
                 return
             self._accept(packet, source)
 
+    def drain_rtcp(self) -> None:
+        for _ in range(BURST_PACKETS):
+            try:
+                packet, source = self.rtcp_sock.recvfrom(2048)  # type: ignore[union-attr]
+            except (OSError, AttributeError):
+                return
+            self._accept_rtcp(packet, source, time.monotonic())
+
+    # -- sending -------------------------------------------------------------------------------
+    def tick(self, now: float, wallclock: float) -> None:
+        """One turn of the transmitter's 20 ms clock: a frame, and an RTCP report when one is due."""
+        self.send_frame()
+        if self._rtcp_due is None:  # the first report after about half an interval (RFC 3550 6.2)
+            self._rtcp_due = now + RTCP_INTERVAL * random.uniform(0.25, 0.75)
+        elif now >= self._rtcp_due:
+            self._rtcp_due = now + RTCP_INTERVAL * random.uniform(0.5, 1.5)
+            self.send_rtcp(now, wallclock)
+
     def send_frame(self) -> None:
-        """One 20 ms packet of the queued audio (silence when none), as pyVoIP's transmitter builds it."""
+        """One 20 ms packet of the queued audio (silence when none), as pyVoIP's transmitter builds it.
+        Held (the far end's SDP says sendonly or inactive, or names 0.0.0.0: Linux would loop it back),
+        nothing is sent nor taken from the queue; the timestamp runs on, the sequence number does not."""
+        if not self.sending or self.outIP == UNSPECIFIED:
+            self._talkspurt = True
+            self.outTimestamp = (self.outTimestamp + FRAME_SAMPLES) & 0xFFFFFFFF
+            return
         payload = self.encode_packet(self.pmout.read())
-        header = struct.pack("!BBHII", 0x80, int(self.preference), self.outSequence, self.outTimestamp, self.outSSRC)
+        marker = MARKER if self._talkspurt else 0
+        self._talkspurt = False
+        header = struct.pack("!BBHII", 0x80, marker | int(self.preference), self.outSequence, self.outTimestamp,
+                             self.outSSRC)
         try:
-            if self.outIP != UNSPECIFIED:  # c=0.0.0.0: the far end wants no media (held); Linux would loop it back
-                self.sout.sendto(header + payload, (self.outIP, self.outPort))
+            self.sout.sendto(header + payload, (self.outIP, self.outPort))
+            self.sent_packets += 1
+            self.sent_octets += len(payload)
+            self._sent_since_report = True
         except OSError:
             self.send_failures += 1
         self.outSequence = (self.outSequence + 1) & 0xFFFF
         self.outTimestamp = (self.outTimestamp + len(payload)) & 0xFFFFFFFF
+
+    def send_rtcp(self, now: float, wallclock: float) -> None:
+        """A compound SR (we sent RTP since the last report) or RR, with a report block on the far end's
+        stream once it has sent any, and our CNAME. Sent while held too (RFC 3264 5.1)."""
+        if self.rtcp_sock is None or self.outIP == UNSPECIFIED:
+            return
+        with self._stats_lock:
+            blocks = [self.reception.report_block(now)] if self.reception.ssrc is not None else []
+        sending = rtcp.Sending(self.outSSRC, self.sent_packets, self.sent_octets, self.outTimestamp, wallclock)
+        packet = rtcp.compound(sending, self._sent_since_report, blocks, f"995@{self.inIP}")
+        self._sent_since_report = False
+        try:
+            self.rtcp_sock.sendto(packet, (self.outIP, self.rtcp_port))
+            self.rtcp_sent += 1
+        except OSError:
+            self.send_failures += 1
 
     def _discard_early(self, sock: socket.socket) -> None:
         """An alert call's port is bound before its INVITE leaves; whatever waits there came before
@@ -199,6 +383,33 @@ class HardenedRTPClient(RTPClient):
             log.debug("RTP packet dropped: %s", exc)
             return
         self.received += 1
+        self._count(packet, time.monotonic())
+
+    def _count(self, packet: bytes, arrival: float) -> None:
+        _, kind, sequence, timestamp, ssrc = struct.unpack_from("!BBHII", packet)
+        audio = self.assoc.get(kind & 0x7F) in sdp.G711
+        with self._stats_lock:
+            self.reception.update(ssrc, sequence, timestamp, arrival, audio)
+
+    def _accept_rtcp(self, packet: bytes, source: tuple[str, int], arrival: float) -> None:
+        """The far end's report: only from its RTCP address (a stranger's would forge our call's
+        quality figures); malformed ones are dropped."""
+        if source != self.trusted_rtcp_source:
+            self.rtcp_foreign += 1
+            MEDIA_DROPS.count_rtcp_foreign()
+            log.debug("RTCP port %d: packet from %s:%s dropped", self.inPort + 1, source[0], source[1])
+            return
+        try:
+            report = rtcp.parse(packet, self.outSSRC)
+        except (rtcp.Malformed, struct.error):
+            self.rtcp_dropped += 1
+            return
+        self.rtcp_received += 1
+        if report.report is not None:
+            self.far_end = report.report
+        if report.sender_report:
+            with self._stats_lock:
+                self.reception.sender_report_seen(report.ntp_middle, arrival)
 
     def _drop_foreign(self, source: tuple[str, int]) -> None:
         """Nobody but the SDP's source speaks or presses keys on this call; an attempt is counted and
@@ -276,9 +487,10 @@ class Transmitter:
     def _run(self) -> None:
         due = time.monotonic()
         while clients := self._snapshot():
+            now, wallclock = time.monotonic(), time.time()
             for client in clients:
                 try:
-                    client.send_frame()
+                    client.tick(now, wallclock)
                 except Exception:  # one call's fault must not silence the others
                     log.exception("RTP frame not sent to %s:%s", client.outIP, client.outPort)
             due += FRAME_SECONDS
@@ -308,22 +520,26 @@ class Receiver:
             if self._selector is None:
                 self._selector = selectors.DefaultSelector()
                 threading.Thread(target=self._run, args=(self._selector,), name="RTP receiver", daemon=True).start()
-            self._selector.register(client.sin, selectors.EVENT_READ, client)
+            self._selector.register(client.sin, selectors.EVENT_READ, (client, client.drain))
+            if client.rtcp_sock is not None:
+                self._selector.register(client.rtcp_sock, selectors.EVENT_READ, (client, client.drain_rtcp))
 
     def remove(self, client: HardenedRTPClient) -> None:
         with self._lock:
             if self._selector is not None:
-                with contextlib.suppress(KeyError, ValueError):  # never registered, or closed elsewhere
-                    self._selector.unregister(client.sin)
+                for sock in (client.sin, client.rtcp_sock):
+                    with contextlib.suppress(KeyError, ValueError, AttributeError):  # never registered, or closed
+                        self._selector.unregister(sock)  # type: ignore[arg-type]
 
     def _run(self, selector: selectors.BaseSelector) -> None:
         while self._serving(selector):
             # A short wait: a socket added meanwhile is watched from the next turn on.
             for key, _ in selector.select(0.05):
+                client, drain = key.data
                 try:
-                    key.data.drain()
+                    drain()
                 except Exception:  # one call's fault must not deafen the others
-                    log.exception("RTP from %s:%s not read", key.data.outIP, key.data.outPort)
+                    log.exception("RTP from %s:%s not read", client.outIP, client.outPort)
 
     def _serving(self, selector: selectors.BaseSelector) -> bool:
         with self._lock:

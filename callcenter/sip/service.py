@@ -11,8 +11,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from pyVoIP.RTP import PayloadType
-
 from callcenter.channels.ports import LegOrder, OutcomeSink
 from callcenter.domain.types import CallerId
 from callcenter.ivr.media import AnsweredLegHandler, InboundCallHandler
@@ -21,6 +19,7 @@ from callcenter.sip.handlers import hold_line, press_one_to_acknowledge
 from callcenter.sip.media import SipCallMedia
 from callcenter.sip.phone import HardenedCall, HardenedPhone
 from callcenter.sip.registration import RegistrarKeepalive, RegistrationStatus
+from callcenter.sip.sdp import codec_list
 from contacts.phones import mask_phone
 
 if TYPE_CHECKING:
@@ -45,7 +44,7 @@ class SipService:
         self.phone = HardenedPhone(
             settings.registrar_host, settings.registrar_port, settings.extension,
             settings.password.get_secret_value(), settings.local_ip, self._on_call, settings.sip_port,
-            settings.rtp_port_low, settings.rtp_port_high, codec=PayloadType[settings.codec],
+            settings.rtp_port_low, settings.rtp_port_high, codecs=codec_list(settings.codecs),
             on_unanswerable=self._on_unanswerable, alert_port=settings.alert_port,
             proxies=trusted_proxies(settings.registrar_host, settings.trusted_proxies),
             only_from_proxies=settings.only_from_proxies,

@@ -40,7 +40,7 @@ class Invite:
 def sip_env(kamailio_port: int, sip_port: int, ring_timeout: float, channels: int = 30) -> dict[str, str]:
     """Settings of an engine process placing up to ``channels`` alert calls at once (an RTP port
     each, even while they ring) through Kamailio from ``sip_port``."""
-    low, high = free_udp_range(channels + 10)
+    low, high = free_udp_range(2 * channels + 10)  # an RTP port and its RTCP port per call
     return {
         "CALLCENTER_ENGINE__CALL_CHANNEL": "sip",
         "CALLCENTER_SIP__REGISTRAR_HOST": "127.0.0.1",

@@ -19,7 +19,7 @@ import pytest
 from sip.harness import KAMAILIO_SH, ROOT, Kamailio, Sipp, free_udp_range, options_text, register_contact, sip_request
 
 from callcenter.bootstrap import build
-from callcenter.channels.failover import FailoverChannel
+from callcenter.channels.failover import FailoverChannel, TimelineNotes
 from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.domain.types import Channel
 from callcenter.service.ports import AlertChannel, LegOrder
@@ -134,10 +134,11 @@ class Phones:
 
 
 def _sip_and_twilio(sip: SipService) -> ChannelFactory:
-    def make(settings: TwilioSettings, base_url: str, store: SqlIncidentStore) -> dict[Channel, AlertChannel]:
-        channels = twilio_only(settings, base_url, store)
+    def make(settings: TwilioSettings, base_url: str, store: SqlIncidentStore,
+             notes: TimelineNotes) -> dict[Channel, AlertChannel]:
+        channels = twilio_only(settings, base_url, store, notes)
         twilio_call = wiring.call_channel(settings, wiring.rest_api(settings), base_url, store)
-        channels[Channel.CALL] = failover(Channel.CALL, settings, {"sip": sip.channel, "twilio": twilio_call})
+        channels[Channel.CALL] = failover(Channel.CALL, settings, {"sip": sip.channel, "twilio": twilio_call}, notes)
         return channels
     return make
 
@@ -281,6 +282,6 @@ def test_composition_root_puts_sip_first_and_twilio_behind_it(tmp_path: Path, em
     assert isinstance(call, FailoverChannel) and isinstance(sms, FailoverChannel)
     assert call.paths["sip"] is container.sip_service.channel
     assert isinstance(call.paths["twilio"], TwilioCallChannel)
-    assert container.sip_service.channel.on_released is not None
+    assert container.sip_service.channel.hand_back.connected  # a leg the trunk will not place goes to Twilio
     assert list(sms.paths) == ["twilio"]
     assert not container.sip_service.channel.is_healthy()  # not registered yet: legs would go by Twilio

@@ -16,7 +16,8 @@ from callcenter.adapters.events import EventBus
 from callcenter.adapters.memory import MemoryDirectory
 from callcenter.adapters.scheduler import ApschedulerTimers, new_scheduler
 from callcenter.bootstrap import ROUTE_PATHS
-from callcenter.channels.failover import FailoverChannel, attach_notes, failover_channel
+from callcenter.channels.builder import LateNotes
+from callcenter.channels.failover import FailoverChannel, TimelineNotes, failover_channel
 from callcenter.channels.ports import FailoverPath
 from callcenter.channels.routes import load_routes
 from callcenter.db.engine import make_engine, migrate
@@ -124,20 +125,23 @@ def twilio_settings(emulator: Emulator, tmp_path: Path, **overrides: Any) -> Twi
     return TwilioSettings(**values)
 
 
-ChannelFactory = Callable[[TwilioSettings, str, SqlIncidentStore], dict[Channel, AlertChannel]]
+# Channels for the rig: settings, our webhook base URL, the store, and where failover switches are noted.
+ChannelFactory = Callable[[TwilioSettings, str, SqlIncidentStore, TimelineNotes], dict[Channel, AlertChannel]]
 
 
-def failover(kind: Channel, settings: TwilioSettings, paths: Mapping[str, FailoverPath]) -> FailoverChannel:
+def failover(kind: Channel, settings: TwilioSettings, paths: Mapping[str, FailoverPath],
+             notes: TimelineNotes) -> FailoverChannel:
     """The failover channel over ``paths`` as the composition root builds it, routed per ``settings.routes_file``."""
-    return failover_channel(kind, load_routes(settings.routes_file, ROUTE_PATHS), paths)
+    return failover_channel(kind, load_routes(settings.routes_file, ROUTE_PATHS), paths, notes)
 
 
-def twilio_only(settings: TwilioSettings, base_url: str, store: SqlIncidentStore) -> dict[Channel, AlertChannel]:
+def twilio_only(settings: TwilioSettings, base_url: str, store: SqlIncidentStore,
+                notes: TimelineNotes) -> dict[Channel, AlertChannel]:
     api = wiring.rest_api(settings)
     call, sms = wiring.call_channel(settings, api, base_url, store), wiring.sms_channel(settings, api, base_url, store)
     return {
-        Channel.CALL: failover(Channel.CALL, settings, {"twilio": call}),
-        Channel.SMS: failover(Channel.SMS, settings, {"twilio": sms}),
+        Channel.CALL: failover(Channel.CALL, settings, {"twilio": call}, notes),
+        Channel.SMS: failover(Channel.SMS, settings, {"twilio": sms}, notes),
     }
 
 
@@ -151,7 +155,8 @@ def build_rig(database_url: str, tmp_path: Path, emulator: Emulator, make_channe
     store = SqlIncidentStore(db)
     scheduler = new_scheduler()
     timers = ApschedulerTimers(scheduler)
-    channels = make_channels(settings, server.base_url, store)
+    built: list[IncidentEngine] = []  # the engine, once built: failover switches are noted on its timelines
+    channels = make_channels(settings, server.base_url, store, LateNotes(lambda: built[0]))
     templates = load_templates(CONFIG / "messages.yaml")
     executor = ThreadPoolExecutor(32, thread_name_prefix="dispatch")
     engine = IncidentEngine(
@@ -160,7 +165,10 @@ def build_rig(database_url: str, tmp_path: Path, emulator: Emulator, make_channe
         EngineRules(policy=load_policy(test_policy(tmp_path)), templates=templates, phone_policy=PhonePolicy()),
         holder="twilio-test#1", executor=executor,
     )
-    attach_notes(channels, engine)
+    built.append(engine)
+    for channel in channels.values():
+        if isinstance(channel, FailoverChannel):
+            channel.start()  # its health monitor
     timers.target, timers.leading = engine, True
     scheduler.start()
     hooks = wiring.webhooks(engine, store, server.base_url, templates.zone(), PhonePolicy(),

@@ -5,24 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from callcenter.channels.failover import TimelineNotes
 from callcenter.db.incident_repo import SqlIncidentStore
 from callcenter.domain.types import Channel, LegStatus
 from callcenter.service.ports import AlertChannel
 from callcenter.settings import TwilioSettings
 from callcenter.twilio import wiring
 from tests.integration.twilio.fake_sip import FakeSipPath
-from tests.integration.twilio.rig import TwilioRig, failover, neighbour, twilio_only
+from tests.integration.twilio.rig import ChannelFactory, TwilioRig, failover, neighbour, twilio_only
 from tests.twilio_emulator import Emulator
 from tests.waiting import wait_for
 
 FAILOVER_WINDOW = 10.0  # seconds within which pending and new legs must have moved
 
 
-def _with_sip(sip: FakeSipPath) -> Callable[[TwilioSettings, str, SqlIncidentStore], dict[Channel, AlertChannel]]:
-    def make(settings: TwilioSettings, base_url: str, store: SqlIncidentStore) -> dict[Channel, AlertChannel]:
-        channels = twilio_only(settings, base_url, store)
+def _with_sip(sip: FakeSipPath) -> ChannelFactory:
+    def make(settings: TwilioSettings, base_url: str, store: SqlIncidentStore,
+             notes: TimelineNotes) -> dict[Channel, AlertChannel]:
+        channels = twilio_only(settings, base_url, store, notes)
         twilio_call = wiring.call_channel(settings, wiring.rest_api(settings), base_url, store)
-        channels[Channel.CALL] = failover(Channel.CALL, settings, {"sip": sip, "twilio": twilio_call})
+        channels[Channel.CALL] = failover(Channel.CALL, settings, {"sip": sip, "twilio": twilio_call}, notes)
         return channels
     return make
 

@@ -9,7 +9,7 @@ import pytest
 
 from callcenter.channels.errors import ChannelError, LegStoodDown, NoPathError, PathDown, ProviderRefused
 from callcenter.channels.failover import FailoverChannel
-from callcenter.channels.ports import LegOrder
+from callcenter.channels.ports import HandBack, LegOrder
 from callcenter.channels.routes import ChannelRoutes, PhoneKind
 from callcenter.domain.messages import MessageFacts
 from callcenter.domain.types import Actor, Channel, LegPurpose, Recipient
@@ -173,3 +173,22 @@ def test_a_message_kind_with_its_own_chain_goes_through_it() -> None:
     with pytest.raises(ChannelError, match="blacklisted"):  # its chain has no other path to try
         channel.send(cancellation)
     assert sip.sent == ["i1/+8613900000001/call/alert/1"]
+
+
+@dataclass
+class QueueingPath(FakePath):
+    """A path that takes legs now and may give them back later, as the SIP channel does."""
+
+    hand_back: HandBack = field(default_factory=HandBack)
+
+
+def test_a_queueing_path_hands_legs_back_to_the_failover_built_over_it() -> None:
+    sip, twilio = QueueingPath("sip"), FakePath("twilio")
+    with pytest.raises(NoPathError, match="no other path"):  # alone, a hand-back is loud
+        sip.hand_back(_order(), "trunk 503")
+    channel, _ = _channel(sip, twilio)
+    assert sip.hand_back.connected
+    sip.hand_back(_order(), "trunk 503")
+    assert twilio.sent == [_order().leg_id] and not channel.usable("sip")
+    with pytest.raises(ValueError, match="already hands"):
+        FailoverChannel(Channel.CALL, ROUTES, {"sip": sip, "twilio": twilio}, Notes(), clock=Clock())

@@ -128,8 +128,19 @@ def test_alert_key_acknowledges_or_declines(key: str, action: Action, prompt: st
     engine = alert()
     turn = engine.handle(engine.start(FACTS).state, Digits(key), FACTS)
     assert turn.commands[0] == DoAction(action)
-    assert prompts(turn.commands) == [prompt]
+    assert prompts(turn.commands)[0] == prompt
     assert turn.state.done and turn.state.outcome == action.value
+
+
+def test_after_1_the_confirmation_says_the_address_again() -> None:
+    """Issue #23: a neighbour who pressed 1 early cut the announcement before the address, and the
+    thanks did not say where to go."""
+    engine = alert()
+    turn = engine.handle(engine.start(FACTS).state, Digits("1"), FACTS)
+    said = prompts(turn.commands)
+    assert said[0] == "coming" and "张家口村3组12号" in said[-1] and "张家口村三组 张建国家" in said[-1]
+    declined = engine.handle(engine.start(FACTS).state, Digits("2"), FACTS)
+    assert not any("张家口村3组12号" in text for text in prompts(declined.commands))
 
 
 def test_alert_without_a_key_repeats_twice_then_hangs_up_without_outcome() -> None:

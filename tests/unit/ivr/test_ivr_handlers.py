@@ -157,7 +157,21 @@ def test_the_key_is_told_as_it_is_pressed_before_the_reply_is_spoken(key: str, s
     handler = alert_handler(prompts, FLOWS)
     assert handler(order(), FakeCallMedia("+8613907170002", digits=[(9.0, key)]), decided) is status
     assert decided.told == [(status, f"pressed {key}")]
-    assert reply not in decided.said_before[0] and prompts.said[-1] == reply
+    assert reply not in decided.said_before[0] and reply in prompts.said[-2:]
+
+
+def test_1_pressed_during_the_announcement_counts_at_once_and_the_address_follows() -> None:
+    """The key cuts the announcement (barge-in) and is told before anything else is said; the
+    confirmation then names the household and the address the neighbour did not hear out."""
+    prompts = FakePromptAudio()
+    decided = Decisions(prompts)
+    media = FakeCallMedia("+8613907170002", digits=[(1.0, "1")])  # 1 s into a ~10 s announcement
+    assert alert_handler(prompts, FLOWS)(order(), media, decided) is LegStatus.ACKNOWLEDGED
+    assert decided.told == [(LegStatus.ACKNOWLEDGED, "pressed 1")]
+    assert len([s for s in decided.said_before[0] if "张家口村3组12号" in s]) == 1  # only the cut announcement
+    assert prompts.said[-2] == "coming" and "张家口村3组12号" in prompts.said[-1]
+    stopped = [what for _, what in media.log if what.startswith("stop")]
+    assert stopped, media.log  # the announcement was cut, not played out
 
 
 def test_a_second_key_during_the_reply_is_not_told() -> None:
@@ -193,11 +207,11 @@ def test_a_stop_digit_ends_the_voice_message_early() -> None:
 def test_warming_renders_the_announcement_before_the_call(tmp_path: Path) -> None:
     synthesizer = FakeSynthesizer()
     library = PromptLibrary(synthesizer, tmp_path / "cache", tmp_path / "prompts", FLOWS.prompts())
-    assert warm_alert_audio(library, FLOWS, order()) == 2
+    assert warm_alert_audio(library, FLOWS, order()) == 4  # announcement, menu, thanks, where to go
     spoken = len(synthesizer.spoken)
     assert alert_handler(library, FLOWS)(order(), FakeCallMedia(digits=[(9.0, "1")]), Decisions()) \
         is LegStatus.ACKNOWLEDGED
-    assert synthesizer.spoken[spoken:] == [FLOWS.prompts()["coming"]]  # only the confirmation was new
+    assert synthesizer.spoken[spoken:] == []  # the confirmation with the address was rendered ahead too
 
 
 

@@ -93,4 +93,7 @@ def test_sip_settings_defaults_and_rtp_range_check() -> None:
     with pytest.raises(ValidationError, match="rtp_port_low"):
         SipSettings(rtp_port_low=20000, rtp_port_high=10000)
     with pytest.raises(ValidationError):
-        SipSettings(codec="G729")  # type: ignore[arg-type]
+        SipSettings(codecs=["G729"])  # type: ignore[list-item]
+    with pytest.raises(ValidationError, match=r"sip\.codecs"):
+        SipSettings.model_validate({"codec": "PCMU"})  # the old single-codec key is refused, loudly
+    assert SipSettings().codecs == ["PCMA", "PCMU"]
