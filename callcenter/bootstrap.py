@@ -20,6 +20,7 @@ from callcenter.adapters.events import EventBus
 from callcenter.adapters.health import DatabaseProbe, HealthProbe, OutageProbe, OutageView, SchedulerProbe
 from callcenter.adapters.runtime import EngineRuntime
 from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, new_scheduler
+from callcenter.aliyun_sms.builder import AliyunSmsChannels
 from callcenter.channels.builder import ChannelContext, ChannelPackage, LateSink, Trunk
 from callcenter.channels.failover import failover_channel
 from callcenter.channels.ports import FailoverPath
@@ -59,6 +60,7 @@ from callcenter.service.write_turns import WriteTurns
 from callcenter.settings import Settings
 from callcenter.sip.builder import SipChannels
 from callcenter.sip.service import SipService
+from callcenter.tencent_sms.builder import TencentSmsChannels
 from callcenter.twilio.builder import TwilioChannels
 
 if TYPE_CHECKING:
@@ -71,6 +73,8 @@ CHANNEL_BUILDERS: dict[str, type[ChannelPackage]] = {
     "recording": RecordingChannels,
     "sip": SipChannels,
     "twilio": TwilioChannels,
+    "aliyun": AliyunSmsChannels,
+    "tencent": TencentSmsChannels,
 }
 
 # The paths config/channels.yaml may name: the failover paths this composition root can build.
@@ -193,7 +197,7 @@ class Container:
         package = self.channel_packages[name]
         backups = {other: path for other, offering in self.channel_packages.items()
                    if other != name and (path := offering.backups().get(kind)) is not None}
-        if not package.routable or not backups:
+        if not package.routable or not (backups or package.routed_alone):
             return channel
         # A routable package's channels are failover paths (ChannelPackage.routable).
         failover = failover_channel(kind, self.channel_routes, {name: cast(FailoverPath, channel), **backups},

@@ -22,7 +22,7 @@ def test_every_kind_the_settings_accept_has_a_builder() -> None:
 
 
 def test_the_route_file_may_name_the_routable_packages_only() -> None:
-    assert {"sip", "twilio"} == ROUTE_PATHS
+    assert {"sip", "twilio", "aliyun", "tencent"} == ROUTE_PATHS
 
 
 @pytest.mark.parametrize("kind", ["simulated", "recording"])
