@@ -24,6 +24,6 @@ def tencent() -> Iterator[TencentEmulator]:
 
 
 @pytest.fixture
-def rig(sqlite_url: str, tmp_path: Path, aliyun: AliyunEmulator, tencent: TencentEmulator) -> Iterator[CloudRig]:
-    with cloud_rig(sqlite_url, tmp_path, aliyun, tencent) as running:
+def rig(database_url: str, tmp_path: Path, aliyun: AliyunEmulator, tencent: TencentEmulator) -> Iterator[CloudRig]:
+    with cloud_rig(database_url, tmp_path, aliyun, tencent) as running:  # SQLite and PostgreSQL
         yield running
