@@ -20,6 +20,7 @@ from callcenter.adapters.events import EventBus
 from callcenter.adapters.health import DatabaseProbe, HealthProbe, OutageProbe, OutageView, SchedulerProbe
 from callcenter.adapters.runtime import EngineRuntime
 from callcenter.adapters.scheduler import ApschedulerTimers, Leadership, new_scheduler
+from callcenter.aliyun_sms.builder import AliyunSmsChannels
 from callcenter.channels.builder import ChannelContext, ChannelPackage, LateSink, Trunk
 from callcenter.channels.failover import FailoverChannel, failover_channel
 from callcenter.channels.ports import FailoverPath
@@ -60,6 +61,7 @@ from callcenter.settings import Settings
 from callcenter.sip.builder import SipChannels
 from callcenter.sip.service import SipService
 from callcenter.smpp.builder import SmppChannels
+from callcenter.tencent_sms.builder import TencentSmsChannels
 from callcenter.twilio.builder import TwilioChannels
 
 if TYPE_CHECKING:
@@ -72,6 +74,8 @@ CHANNEL_BUILDERS: dict[str, type[ChannelPackage]] = {
     "recording": RecordingChannels,
     "sip": SipChannels,
     "twilio": TwilioChannels,
+    "aliyun": AliyunSmsChannels,
+    "tencent": TencentSmsChannels,
     "smpp": SmppChannels,
 }
 
@@ -195,7 +199,7 @@ class Container:
         package = self.channel_packages[name]
         backups = {other: path for other, offering in self.channel_packages.items()
                    if other != name and (path := offering.backups().get(kind)) is not None}
-        if not package.routable or not backups:
+        if not package.routable or not (backups or package.routed_alone):
             return channel
         # A routable package's channels are failover paths (ChannelPackage.routable); one that is a
         # failover channel already (Twilio's SMS, over its one path) gives its paths instead, so that

@@ -28,6 +28,7 @@ def settings_refusals(settings: Settings) -> list[str]:
     if demo_phones:
         problems.append(f"guard.operator_phones still lists the demo phones {', '.join(demo_phones)}: list the "
                         "call centre's own phones (CALLCENTER_GUARD__OPERATOR_PHONES='[\"+86…\"]')")
+    problems += cloud_sms_refusals(settings)
     if len(settings.metrics.token.get_secret_value()) < MIN_METRICS_TOKEN:
         problems.append(f"metrics.token is not set: give /metrics a bearer token of at least {MIN_METRICS_TOKEN} "
                         "random characters (CALLCENTER_METRICS__TOKEN) and the same to Prometheus")
@@ -50,6 +51,18 @@ def smpp_refusals(settings: Settings) -> list[str]:
     if smpp.source_addr == "995":
         problems.append("smpp.source_addr is the placeholder \"995\": set the service code or number the carrier "
                         "assigned (CALLCENTER_SMPP__SOURCE_ADDR, with SOURCE_TON/SOURCE_NPI as it says)")
+    return problems
+
+
+def cloud_sms_refusals(settings: Settings) -> list[str]:
+    """An enabled Aliyun or Tencent SMS pointed away from the provider, or over plain http (tests' emulators
+    only). Their secrets and push tokens are refused when the settings load (callcenter.settings)."""
+    problems = []
+    for name, section in (("aliyun_sms", settings.aliyun_sms), ("tencent_sms", settings.tencent_sms)):
+        if section.enabled and (section.endpoint or section.protocol != "https"):
+            problems.append(f"{name}.endpoint/protocol point at {section.protocol}://{section.endpoint or 'default'}: "
+                            f"leave {name}.endpoint empty and protocol https in production (the overrides are for "
+                            "the test emulators)")
     return problems
 
 

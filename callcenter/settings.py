@@ -110,6 +110,86 @@ class TwilioSettings(_Section):
                              "(CALLCENTER_TWILIO__AUTH_TOKEN)")
 
 
+class CloudSmsSettings(_Section):
+    """What the template SMS providers (Aliyun SMS, Tencent Cloud SMS) share: their approved templates,
+    our push endpoints, retries, delivery-report waiting and sending limits (docs/sms.md)."""
+
+    enabled: bool = False
+    # Empty: the provider's own API host. Tests point it at a local emulator ("127.0.0.1:port").
+    endpoint: str = ""
+    protocol: Literal["https", "http"] = "https"  # http only for a local emulator
+    templates_file: Path = CONFIG_DIR / "sms.yaml"  # approved signature and templates (the book by provider name)
+    # The secret path segment of our push endpoints (/sms/<provider>/<token>/…): the providers sign no push,
+    # so the URL given in their console is the credential (docs/security.md). Refused when short outside demo.
+    callback_token: SecretStr = SecretStr("")
+    # Addresses the pushes may come from (the provider's callback egress); empty: any (demo, tests).
+    push_sources: list[IPvAnyNetwork] = Field(default_factory=list)
+    request_timeout_seconds: float = Field(3.0, gt=0, le=30)
+    down_retries: int = Field(1, ge=0, le=10)  # tries after a 5xx or refused connection before failing over
+    backoff_seconds: float = Field(0.3, gt=0, le=30)
+    recheck_seconds: float = Field(30.0, gt=0)  # a path given up (errors, throttling) is tried again after this
+    throttles_before_down: int = Field(3, ge=1, le=1000)  # throttled answers within recheck_seconds that mark it down
+    # A message without a delivery report after report_wait_seconds is asked for (the fallback poll)…
+    report_wait_seconds: float = Field(30.0, gt=0, le=86400)
+    poll_seconds: float = Field(10.0, gt=0, le=3600)
+    # …and while messages wait, no report at all for report_silence_seconds marks the path down.
+    report_silence_seconds: float = Field(120.0, gt=0, le=86400)
+    # Our side of the provider's limits (callcenter.channels.limits): per number per day, per account per second.
+    per_number_per_day: int = Field(50, ge=1)
+    per_account_per_second: int = Field(100, ge=1)
+
+    def _check_token(self, mode: str, section: str) -> None:
+        token = self.callback_token.get_secret_value()
+        if mode == "demo" and not token:
+            self.callback_token = SecretStr(DEMO_SECRET)
+        elif mode != "demo" and (len(token) < 32 or token == DEMO_SECRET):
+            raise ValueError(f"{section}.callback_token must be at least 32 random characters in production "
+                             f"(CALLCENTER_{section.upper()}__CALLBACK_TOKEN)")
+
+    @staticmethod
+    def _check_secret(mode: str, section: str, name: str, secret: SecretStr) -> SecretStr:
+        value = secret.get_secret_value()
+        if mode == "demo" and not value:
+            return SecretStr(DEMO_SECRET)
+        if mode != "demo" and (not value or value == DEMO_SECRET):
+            raise ValueError(f"{section}.{name} must be the account's own secret in production "
+                             f"(CALLCENTER_{section.upper()}__{name.upper()})")
+        return secret
+
+
+class AliyunSmsSettings(CloudSmsSettings):
+    """Aliyun SMS (dysmsapi 2017-05-25) through a RAM user's AccessKey (docs/sms.md)."""
+
+    access_key_id: str = ""
+    access_key_secret: SecretStr = SecretStr("")
+    region: str = "cn-hangzhou"
+
+    def check_secrets(self, mode: str) -> None:
+        if not self.enabled:
+            return
+        if not self.access_key_id:
+            raise ValueError("aliyun_sms.enabled needs aliyun_sms.access_key_id")
+        self.access_key_secret = self._check_secret(mode, "aliyun_sms", "access_key_secret", self.access_key_secret)
+        self._check_token(mode, "aliyun_sms")
+
+
+class TencentSmsSettings(CloudSmsSettings):
+    """Tencent Cloud SMS (API 2021-01-11) through a CAM sub-user's SecretId/SecretKey (docs/sms.md)."""
+
+    secret_id: str = ""
+    secret_key: SecretStr = SecretStr("")
+    sdk_app_id: str = ""  # the SMS application (SdkAppId) in the SMS console
+    region: str = "ap-guangzhou"
+
+    def check_secrets(self, mode: str) -> None:
+        if not self.enabled:
+            return
+        if not self.secret_id or not self.sdk_app_id:
+            raise ValueError("tencent_sms.enabled needs tencent_sms.secret_id and tencent_sms.sdk_app_id")
+        self.secret_key = self._check_secret(mode, "tencent_sms", "secret_key", self.secret_key)
+        self._check_token(mode, "tencent_sms")
+
+
 class SmppSettings(_Section):
     """SMPP 3.4 to a carrier's SMSC or an SMS gateway (engine.sms_channel = "smpp", or a path named
     "smpp" in config/channels.yaml when ``enabled``); docs/sms.md, "SMPP"."""
@@ -210,7 +290,7 @@ class EngineSettings(_Section):
     policy_file: Path = CONFIG_DIR / "escalation.yaml"
     messages_file: Path = CONFIG_DIR / "messages.yaml"
     call_channel: Literal["simulated", "recording", "sip", "twilio"] = "simulated"
-    sms_channel: Literal["simulated", "recording", "twilio", "smpp"] = "simulated"
+    sms_channel: Literal["simulated", "recording", "twilio", "aliyun", "tencent", "smpp"] = "simulated"
     simulated_time_scale: float = Field(1.0, gt=0)
     dispatch_workers: int = Field(16, ge=1, le=256)
     # "recording" channels (tests and demos only): simulated phones that append every placement here.
@@ -302,6 +382,8 @@ class Settings(BaseSettings):
     directory: DirectorySettings = DirectorySettings()
     http: HttpSettings = HttpSettings()
     twilio: TwilioSettings = TwilioSettings()
+    aliyun_sms: AliyunSmsSettings = AliyunSmsSettings()
+    tencent_sms: TencentSmsSettings = TencentSmsSettings()
     smpp: SmppSettings = SmppSettings()
     engine: EngineSettings = EngineSettings()
     sip: SipSettings = SipSettings()
@@ -316,6 +398,8 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'callcenter.db'}"
         self.twilio.check_secrets(self.mode)
+        self.aliyun_sms.check_secrets(self.mode)
+        self.tencent_sms.check_secrets(self.mode)
         self.smpp.check_secrets(self.mode)
         if self.mode == "demo":
             if not self.session_secret.get_secret_value():

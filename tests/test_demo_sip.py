@@ -113,7 +113,7 @@ class DemoStack:
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[DemoStack]:
     sip_port, _ = free_udp_range(30)  # Kamailio, phones +1..+4, the service +5, phones' RTP +10..+25
-    rtp_low, rtp_high = free_udp_range(24)
+    rtp_low, rtp_high = free_udp_range(48)  # an RTP and an RTCP port per call
     http_port = free_tcp_port()
     data_dir = tmp_path / "var"
     env = {key: value for key, value in os.environ.items() if not key.startswith("CALLCENTER_")}

@@ -109,6 +109,9 @@ class ChannelPackage:
 
     # Whether config/channels.yaml may name this package as a failover path.
     routable: ClassVar[bool] = False
+    # Whether its channel goes behind a failover channel even with no other package's path behind it, so
+    # that config/channels.yaml routes it (no SMS to a landline) and its health is watched (Aliyun, Tencent).
+    routed_alone: ClassVar[bool] = False
 
     def __init__(self, context: ChannelContext) -> None:
         self.context = context

@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from functools import cached_property
 
 from callcenter.channels.builder import ChannelPackage
-from callcenter.channels.failover import failover_channel
 from callcenter.channels.limits import SendLimits, Window
 from callcenter.channels.ports import AlertChannel, FailoverPath
 from callcenter.channels.replies import SmsReplies
@@ -42,6 +41,7 @@ def send_limits(settings: SmppSettings) -> SendLimits:
 
 class SmppChannels(ChannelPackage):
     routable = True
+    routed_alone = True  # config/channels.yaml routes it (no SMS to a landline) and watches its health
 
     @cached_property
     def path(self) -> SmppSmsChannel:
@@ -70,15 +70,13 @@ class SmppChannels(ChannelPackage):
         return self.context.settings.engine.sms_channel == "smpp" or self.context.settings.smpp.enabled
 
     def channels(self) -> Mapping[Channel, AlertChannel]:
-        if self.context.settings.engine.sms_channel != "smpp":
-            return {}
-        channel = failover_channel(Channel.SMS, self.context.routes(), {"smpp": self.path}, self.context.notes)
-        channel.start()
-        return {Channel.SMS: channel}
+        """A bare path: the composition root puts it behind a failover channel (``routed_alone``)."""
+        return {Channel.SMS: self.path} if self.context.settings.engine.sms_channel == "smpp" else {}
 
     def backups(self) -> Mapping[Channel, FailoverPath]:
         """The SMPP path behind another package's SMS (config/channels.yaml orders them)."""
-        return {Channel.SMS: self.path} if self.context.settings.smpp.enabled else {}
+        settings = self.context.settings
+        return {Channel.SMS: self.path} if settings.smpp.enabled and settings.engine.sms_channel != "smpp" else {}
 
     def start(self) -> None:
         if self._wanted():

@@ -39,7 +39,7 @@ def registrar(tmp_path: Path) -> Iterator[Kamailio]:
 
 @pytest.fixture
 def service(tmp_path: Path, registrar: Kamailio) -> Iterator[ConsoleContainer]:
-    low, high = free_udp_range(64)
+    low, high = free_udp_range(128)  # an RTP and an RTCP port per call
     settings = load_settings(
         data_dir=tmp_path / "data",
         engine={"call_channel": "sip"},  # the shipped escalation policy: quorum of 2

@@ -68,7 +68,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
         answer = phone.register(user, f"secret-{user}", contact_port=neighbours.port)
         assert answer is not None and answer.code == 200, kamailio.log_tail()
     phone.close()
-    low, high = free_udp_range(64)
+    low, high = free_udp_range(128)  # an RTP and an RTCP port per call
     settings = load_settings(
         data_dir=tmp_path / "data", engine={"call_channel": "sip"},
         sip={"registrar_host": PROXY, "registrar_port": kamailio.port, "password": SERVICE_PASSWORD,

@@ -63,7 +63,7 @@ def registrar(tmp_path: Path) -> Iterator[Kamailio]:
 def service(tmp_path: Path, registrar: Kamailio) -> Iterator[Container]:
     policy = tmp_path / "escalation.yaml"
     policy.write_text(POLICY, encoding="utf-8")
-    low, high = free_udp_range(64)
+    low, high = free_udp_range(128)  # an RTP and an RTCP port per call
     settings = load_settings(
         data_dir=tmp_path / "data",
         engine={"call_channel": "sip", "policy_file": policy},

@@ -22,7 +22,7 @@ def test_every_kind_the_settings_accept_has_a_builder() -> None:
 
 
 def test_the_route_file_may_name_the_routable_packages_only() -> None:
-    assert {"sip", "twilio", "smpp"} == ROUTE_PATHS
+    assert {"sip", "twilio", "aliyun", "tencent", "smpp"} == ROUTE_PATHS
 
 
 @pytest.mark.parametrize("kind", ["simulated", "recording"])
@@ -61,7 +61,7 @@ def test_the_smpp_channel_is_wired_when_built_and_binds_only_when_started(tmp_pa
         assert channels[Channel.SMS].name == "sms-smpp"
         assert path.sink is package.context.outcomes and not path.session.bound
         assert path.session.config.port == 9 and path.session.config.system_id == "cc995"
-        assert package.backups() == {Channel.SMS: path}
+        assert package.backups() == {}  # it is the SMS channel itself, not a backup
     finally:
         container.close()
 
@@ -79,6 +79,6 @@ def test_the_smpp_path_stands_behind_twilio_sms_in_one_failover_channel(tmp_path
         sms = container._channels()[Channel.SMS]
         assert isinstance(sms, FailoverChannel) and set(sms.paths) == {"twilio", "smpp"}
         assert all(hasattr(path, "is_healthy") for path in sms.paths.values())
-        assert sms.routes.paths_for(Channel.SMS, "+8613900000001") == ("smpp", "twilio")
+        assert sms.routes.paths_for(Channel.SMS, "+8613900000001") == ("aliyun", "tencent", "smpp", "twilio")
     finally:
         container.close()

@@ -17,7 +17,7 @@ def test_shipped_policy() -> None:
     assert routes.paths_for(Channel.CALL, "+8613900000001") == ("sip", "twilio")
     assert routes.paths_for(Channel.CALL, "+867176123456") == ("sip", "twilio")
     assert routes.paths_for(Channel.CALL, "8001") == ("sip",)
-    assert routes.paths_for(Channel.SMS, "+8613900000001") == ("smpp", "twilio")
+    assert routes.paths_for(Channel.SMS, "+8613900000001") == ("aliyun", "tencent", "smpp", "twilio")
     assert routes.paths_for(Channel.SMS, "+867176123456") == ()
     assert routes.health_check_seconds == 1 and routes.recheck_seconds == 30
 
