@@ -35,8 +35,10 @@ default) or ``0`` waits as long as it takes, up to a safety cap of 3 h that coun
 ``--baseline REV`` then runs the same presses (same seed) against the code of REV, its drain bounded
 by ``--baseline-cap`` (``bench/mass_baseline.py`` says how), and prints both side by side.
 
-``--twilio`` sends alert calls and SMS through Twilio paths to the local emulator at Twilio's
-default rates (1/s per number and per account) instead of SIP; households still press over SIP.
+``--smpp`` sends the SMS over SMPP to Jasmin, the real SMPP server (bench/mass_smpp.py), and then waits
+until every SMS leg has a final state. ``--twilio`` sends alert calls and SMS through Twilio paths to
+the local emulator at Twilio's default rates (1/s per number and per account) instead of SIP;
+households still press over SIP.
 Results go to bench/results/mass-event-<time>.json; figures to docs/benchmarks.md ("Mass event").
 """
 
@@ -56,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import mass_analysis as analysis
-from bench import mass_baseline, mass_incidents, mass_report
+from bench import mass_baseline, mass_incidents, mass_report, mass_smpp
 from bench.common import RESULTS, ROOT, machine
 from bench.mass_incidents import Dials
 from bench.mass_stack import (
@@ -127,17 +129,22 @@ def run(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
     presses = choose_presses(data_dir / "callcenter.db", args.presses, args.seed)
     sip = DemoSip(run_dir / "sip").start()
     twilio = TwilioPaths(args) if args.twilio else None
+    smpp = mass_smpp.SmppPath(run_dir) if args.smpp else None
+    extra = twilio.settings(presses, data_dir) if twilio else smpp.settings() if smpp else None
     try:
-        service = start_service(data_dir, sip.port, args.max_channels, args.ring_timeout,
-                                twilio.settings(presses, data_dir) if twilio else None)
+        service = start_service(data_dir, sip.port, args.max_channels, args.ring_timeout, extra)
         try:
             result = measure(args, run_dir, presses, sip, service)
+            if smpp:
+                result["smpp"] = smpp.wait_final(service.db_path, cap_s=900.0)
         finally:
             service.stop()
         return result | ({"twilio": twilio.report()} if twilio else {})
     finally:
         if twilio:
             twilio.stop()
+        if smpp:
+            smpp.stop()
         sip.stop()
 
 
@@ -314,6 +321,7 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="REV", help="then run the same presses on REV's code, side by side")
     parser.add_argument("--baseline-cap", type=drain_cap, default=600.0, help="the baseline's drain cap (s)")
     parser.add_argument("--twilio", action="store_true", help="alert calls and SMS through the Twilio emulator")
+    parser.add_argument("--smpp", action="store_true", help="SMS over SMPP to Jasmin (the real SMPP server)")
     parser.add_argument("--keep", action="store_true", help="keep the run directory (database, sipp traces)")
     parser.add_argument("--out", type=Path, help="results file (default bench/results/mass-event-<time>.json)")
     args = parser.parse_args()
@@ -331,6 +339,8 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False, default=str))
     mass_report.print_summary(result)
+    if "smpp" in result:
+        mass_smpp.print_report(result["smpp"])
     mass_report.print_side_by_side(runs)
     print(f"results: {out}")
 
