@@ -48,6 +48,11 @@ class Dialer(Protocol):
     def call(self, number: str, dialog: DialogIds | None = None) -> HardenedCall: ...
 
 
+# A leg that waited this long for a trunk channel is read again from the store before it is dialled
+# (its incident may have stood it down meanwhile). One dialled sooner was claimed just now: reading its
+# whole incident again cost the first 20 calls of a press ~180 ms on SQLite (bench.sip, section 5).
+WAITED_SECONDS = 0.5
+
 class SipAlertChannel:
     name = "sip"
     survives_restart = False
@@ -69,7 +74,7 @@ class SipAlertChannel:
         # Told as each leg is dialled, to get what it will say ready while it rings; never blocks.
         self.prepare = prepare
         self.queue = FairDialQueue()
-        self._waiting: set[str] = set()  # refs of the legs in the queue
+        self._waiting: dict[str, float] = {}  # refs of the legs in the queue, and when each was queued
         # Whether a leg is still to be placed when it leaves the queue (None: every leg is).
         self.still_wanted = still_wanted
         self.registered = registered  # None: no registration to watch (a static trunk)
@@ -105,7 +110,7 @@ class SipAlertChannel:
     def send(self, order: LegOrder) -> str:
         ref = f"sip-{uuid.uuid4().hex[:16]}"
         with self._lock:
-            self._waiting.add(ref)
+            self._waiting[ref] = self._clock()
         self.queue.push(order, ref)
         self._pump()
         return ref
@@ -142,7 +147,7 @@ class SipAlertChannel:
         item = self.queue.pop()
         if item is not None:
             with self._lock:
-                self._waiting.discard(item[1])
+                self._waiting.pop(item[1], None)
         return item
 
     def _trunk_down(self, order: LegOrder, ref: str, reason: str) -> None:
@@ -177,14 +182,16 @@ class SipAlertChannel:
                 item = self.queue.pop()
                 if item is None:
                     return
-                self._waiting.discard(item[1])
+                queued_at = self._waiting.pop(item[1], None)
                 self._active += 1
-            threading.Thread(target=self._run_leg, args=item, name=f"leg-{item[0].leg_id[-12:]}", daemon=True).start()
+                waited = queued_at is None or self._clock() - queued_at >= WAITED_SECONDS
+            threading.Thread(target=self._run_leg, args=(*item, waited), name=f"leg-{item[0].leg_id[-12:]}",
+                             daemon=True).start()
 
-    def _run_leg(self, order: LegOrder, ref: str) -> None:
+    def _run_leg(self, order: LegOrder, ref: str, waited: bool = True) -> None:
         rang = False  # whether the neighbour's phone rang: a busy or failed call leaves the incident as needy
         try:
-            if not self._wanted(order):
+            if waited and not self._wanted(order):
                 log.info("alert leg %s stood down while it waited for a trunk channel: not dialled", order.leg_id)
                 return
             if self._trunk_refusing() and self.hand_back.connected:

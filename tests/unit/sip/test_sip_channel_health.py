@@ -264,3 +264,33 @@ def test_a_call_no_key_decided_ends_with_what_the_flow_returns() -> None:
     phone, sink, channel = _answered_leg(lambda order, media, decided: LegStatus.ANSWERED_WITHOUT_KEY)
     assert _leg_ended(channel) and phone.hung_up.is_set()
     assert [s for _, s, _ in sink.outcomes] == [LegStatus.DIALING, LegStatus.ANSWERED, LegStatus.ANSWERED_WITHOUT_KEY]
+
+
+def test_a_leg_that_waited_for_a_trunk_channel_is_read_again_and_one_dialled_at_once_is_not() -> None:
+    """The store is read before dialling only for a leg that waited (its incident may have stood it
+    down meanwhile): reading every leg's incident again slowed the first calls of every press."""
+    clock, asked, dialled, hang_up = Clock(), [], [], threading.Event()
+
+    class Dials:
+        def call(self, number: str, dialog: DialogIds | None = None) -> HardenedCall:
+            dialled.append(number)
+            hang_up.wait(5)  # the call holds the only trunk channel until the test ends it
+            raise ConnectionError("nobody behind this test's trunk")
+
+    def still_wanted(leg_id: str) -> bool:
+        asked.append(leg_id)
+        return False  # every leg was stood down meanwhile
+
+    channel = SipAlertChannel(Dials(), acknowledges, max_channels=1, sink=Sink(), clock=clock,
+                              still_wanted=still_wanted)
+    first, second = _order(n=1), _order(n=2)
+    channel.send(first)  # a free trunk channel: dialled at once, no store read
+    channel.send(second)  # waits: the only channel is up
+    wait_until = time.monotonic() + 5
+    while not dialled and time.monotonic() < wait_until:
+        time.sleep(0.01)
+    clock.now = 1.0  # the second leg has now waited longer than WAITED_SECONDS
+    hang_up.set()
+    while not asked and time.monotonic() < wait_until:
+        time.sleep(0.01)
+    assert asked == [second.leg_id] and dialled == [MOBILE]  # read again, stood down: not dialled
