@@ -20,6 +20,7 @@ FINAL = ("delivered", "undelivered", "acknowledged", "declined", "failed", "canc
 
 class SmppPath:
     def __init__(self, run_dir: Path) -> None:
+        (run_dir / "jasmin").mkdir(parents=True, exist_ok=True)
         self.jasmin = JasminRig(run_dir / "jasmin").start()
         self.jasmin.carrier.receipt_delay = 0.05
 
