@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +38,7 @@ from callcenter.db.press_ledger_repo import SqlPressRecords
 from callcenter.db.snapshot import DirectorySnapshot, database_unavailable
 from callcenter.domain.messages import MessageTemplates
 from callcenter.domain.policy import EscalationPolicy
-from callcenter.domain.types import Channel
+from callcenter.domain.types import Channel, LegPurpose
 from callcenter.ivr.caller_incidents import CallerIncidents
 from callcenter.ivr.flowfile import FlowSet, load_flows
 from callcenter.ivr.handlers import alert_handler, warm_alert_audio
@@ -138,7 +139,8 @@ class Container:
             write_turns=WriteTurns(1 if self.engine.dialect.name == "sqlite" else 8),
             orphans=self._orphan_canceller(channels[Channel.CALL].name),
             presses=self.press_ledger,
-            mass_events=MassEventBoard(self.policy, link=self.settings.http.public_base_url.rstrip("/") + "/"),
+            mass_events=MassEventBoard(self.policy, link=self.settings.http.public_base_url.rstrip("/") + "/",
+                                       can_text=_summary_reach(channels[Channel.SMS])),
         )
         # Channels report later and go on; the reports are written in batches per incident
         # (callcenter/service/leg_reports.py).
@@ -364,3 +366,12 @@ class ConsoleContainer(Container):
 
 def build(settings: Settings) -> ConsoleContainer:
     return ConsoleContainer(settings)
+
+
+def _summary_reach(sms: AlertChannel) -> Callable[[str], bool]:
+    """Whether a mass-event summary SMS can reach a phone: the routes list a path for it (a landline
+    has none), or the SMS channel is not routed (the simulator reaches every number)."""
+    if isinstance(sms, FailoverChannel):
+        return functools.partial(sms.reaches, purpose=LegPurpose.SUMMARY)
+    return lambda phone: True
+

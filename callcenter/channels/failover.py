@@ -27,7 +27,7 @@ from typing import Protocol
 from callcenter.channels.errors import ChannelError, LegStoodDown, NoPathError, PathDown
 from callcenter.channels.ports import FailoverPath, HandBack, LegOrder, close_sends, is_queued
 from callcenter.channels.routes import ChannelRoutes
-from callcenter.domain.types import SYSTEM, Actor, Channel
+from callcenter.domain.types import SYSTEM, Actor, Channel, LegPurpose
 
 __all__ = ["FailoverChannel", "TimelineNotes", "failover_channel", "is_path_down"]
 
@@ -93,6 +93,10 @@ class FailoverChannel:
         if not others:
             raise NoPathError(f"no {self.kind} path but {released_by} for {order.recipient.phone}")
         return self._send_over(order, listed, others)
+
+    def reaches(self, phone: str, purpose: LegPurpose) -> bool:
+        """Whether any path this channel has is listed for ``phone`` and that kind of message."""
+        return any(p in self.paths for p in self.routes.paths_for(self.kind, phone, purpose))
 
     def _listed(self, order: LegOrder) -> list[str]:
         """The paths policy lists for this leg's number and message kind, that this channel has."""

@@ -25,11 +25,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from callcenter.channels.errors import ProviderDown, ProviderRefused, RateLimited
+from callcenter.channels.health import PathHealth
 from callcenter.channels.limits import SendLimits
 from callcenter.channels.ports import LegOrder
 from callcenter.channels.sms_ledger import UNKNOWN, DeliveryReport, ReportLedger, Submission
@@ -37,7 +38,7 @@ from callcenter.domain.sms_templates import FittedSms, TemplateBook, TemplateMis
 from callcenter.domain.types import Channel
 from contacts.phones import mask_phone
 
-__all__ = ["InboundReply", "PathHealth", "SmsGateway", "SmsRetry", "SubmitUncertain", "TemplateSmsChannel"]
+__all__ = ["InboundReply", "SmsGateway", "SmsRetry", "SubmitUncertain", "TemplateSmsChannel"]
 
 log = logging.getLogger(__name__)
 
@@ -82,37 +83,6 @@ class SmsRetry:
     report_silence_seconds: float = 120.0
 
 
-@dataclass
-class PathHealth:
-    """Down for ``recheck_seconds`` after a send gave up, or after too many throttled answers."""
-
-    retry: SmsRetry
-    clock: Callable[[], float] = time.monotonic
-    down_since: float | None = None
-    reason: str = ""
-    throttles: list[float] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def is_healthy(self) -> bool:
-        with self._lock:
-            return self.down_since is None or self.clock() - self.down_since >= self.retry.recheck_seconds
-
-    def failed(self, reason: str) -> None:
-        with self._lock:
-            self.down_since, self.reason = self.clock(), reason
-
-    def throttled(self, reason: str) -> None:
-        now = self.clock()
-        with self._lock:
-            self.throttles = [t for t in self.throttles if now - t < self.retry.recheck_seconds] + [now]
-            if len(self.throttles) >= self.retry.throttles_before_down:
-                self.down_since, self.reason = now, f"throttled {len(self.throttles)} times: {reason}"
-
-    def succeeded(self) -> None:
-        with self._lock:
-            self.down_since, self.reason = None, ""
-
-
 class TemplateSmsChannel:
     """A FailoverPath over one template provider (module docstring)."""
 
@@ -124,7 +94,7 @@ class TemplateSmsChannel:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.gateway, self.book, self.limits, self.ledger, self.retry = gateway, book, limits, ledger, retry
         self.name = gateway.provider
-        self.health = PathHealth(retry, clock)
+        self.health = PathHealth(retry.recheck_seconds, clock, retry.throttles_before_down)
         self._on_replies = on_replies
         self._clock = clock
         self._stop = threading.Event()

@@ -7,7 +7,9 @@ while villages next door wait for a first neighbour. The board keeps, for each u
 ``open_incidents`` or more at once that recipient is in a mass event: an incident that climbs to
 their level plans no leg for them (``summarised``), and the leader sends them a summary SMS every
 ``summary_every`` while it lasts: how many incidents are alerting, how many have no call placed
-yet, and the console's link.
+yet, and the console's link. A recipient no SMS reaches (``can_text`` says no: a landline-only police
+station, whose routes list no SMS path) is never summarised: they keep their call per incident, since
+a summary nobody receives would leave them with nothing at all.
 
 The board learns the incidents from the engine's commands in this process (each commit shows it
 the incident). Every escalation runs on the leader, so the leader sees every incident that climbs;
@@ -17,6 +19,7 @@ one opened on another instance counts here from its first escalation or report o
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -56,9 +59,11 @@ class FloodView:
 
 
 class MassEventBoard:
-    def __init__(self, policy: EscalationPolicy, link: str = "") -> None:
+    def __init__(self, policy: EscalationPolicy, link: str = "",
+                 can_text: Callable[[str], bool] = lambda phone: True) -> None:
         self.policy = policy
         self.link = link  # the console, named in every summary
+        self.can_text = can_text  # phone → whether a summary SMS can reach it
         self._seen: dict[str, _Seen] = {}
         self._recipients: dict[str, Recipient] = {}
         self._last_sent: dict[str, datetime] = {}
@@ -89,6 +94,8 @@ class MassEventBoard:
         upper: dict[str, int] = {}
         for level in incident.plan.levels[from_level:]:
             for item in level.recipients:
+                if not self.can_text(item.recipient.phone):
+                    continue
                 upper.setdefault(item.recipient.key, level.index)
                 self._recipients.setdefault(item.recipient.key, item.recipient)
         return upper

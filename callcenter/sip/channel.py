@@ -14,6 +14,11 @@ or reaching a trunk slot while that 503 is recent) is handed back through ``hand
 failover channel sends it on the next path at once; without that callback it is reported FAILED
 ("path down") and the engine redials it. A leg that rang or was answered is never handed back, so
 no attempt is placed twice.
+
+A leg that finds every RTP port pair of the range taken (the households' own calls hold them in a
+flood) was not put through either: it goes back into the queue and the channel dials nothing for
+``MEDIA_RETRY_SECONDS``. Failing it would count the neighbour as tried, so a full port range would
+burn through a level's calls in a blink and climb to the village station before any neighbour rang.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import uuid
 from collections.abc import Callable
 from typing import Protocol
 
-from pyVoIP.VoIP import CallState
+from pyVoIP.VoIP import CallState, NoPortsAvailableError
 
 from callcenter.channels.ports import HandBack
 from callcenter.domain.types import LegStatus
@@ -52,6 +57,8 @@ class Dialer(Protocol):
 # (its incident may have stood it down meanwhile). One dialled sooner was claimed just now: reading its
 # whole incident again cost the first 20 calls of a press ~180 ms on SQLite (bench.sip, section 5).
 WAITED_SECONDS = 0.5
+# With no RTP port pair free, queued legs wait this long before the next try (calls end every few seconds).
+MEDIA_RETRY_SECONDS = 0.5
 
 class SipAlertChannel:
     name = "sip"
@@ -88,6 +95,9 @@ class SipAlertChannel:
         self._active = 0
         self._lock = threading.Lock()
         self._closed = False
+        self._media_full_until = 0.0  # no leg is dialled before this: every RTP port pair was taken
+        self._media_timer: threading.Timer | None = None
+        self.media_waits = 0  # legs put back in the queue for want of an RTP port (metrics, tests)
 
     @property
     def active_calls(self) -> int:
@@ -172,12 +182,14 @@ class SipAlertChannel:
         ended under it."""
         with self._lock:
             self._closed = True
+            if self._media_timer is not None:
+                self._media_timer.cancel()
         log.info("SIP channel closed with %d legs queued", len(self.queue))
 
     def _pump(self) -> None:
         while True:
             with self._lock:
-                if self._closed or self._active >= self.max_channels:
+                if self._closed or self._active >= self.max_channels or self._media_full():
                     return
                 item = self.queue.pop()
                 if item is None:
@@ -214,6 +226,33 @@ class SipAlertChannel:
                 self._active -= 1
             self._pump()
 
+    def _media_full(self) -> bool:
+        """Whether legs wait for RTP ports (lock held); arms the one timer that pumps again after."""
+        left = self._media_full_until - self._clock()
+        if left <= 0:
+            return False
+        if self._media_timer is None:
+            self._media_timer = threading.Timer(left, self._media_retry)
+            self._media_timer.daemon = True
+            self._media_timer.start()
+        return True
+
+    def _media_retry(self) -> None:
+        with self._lock:
+            self._media_timer = None
+        self._pump()
+
+    def _requeue_for_media(self, order: LegOrder, ref: str, exc: Exception) -> None:
+        """No RTP port pair free: the leg waits in the queue again, as if no trunk channel were free."""
+        with self._lock:
+            first = self._media_full_until <= self._clock()
+            self._media_full_until = self._clock() + MEDIA_RETRY_SECONDS
+            self._waiting[ref] = self._clock()
+            self.media_waits += 1
+        if first:
+            log.warning("alert leg %s waits: %s (calls wait until a port pair is free)", order.leg_id, exc)
+        self.queue.push(order, ref)
+
     def _wanted(self, order: LegOrder) -> bool:
         if self.still_wanted is None:
             return True
@@ -237,6 +276,9 @@ class SipAlertChannel:
             call = self.phone.call(order.recipient.phone, dialog)
         except OfferRefused as exc:  # the same offer would get the same 488: nobody is rung
             self._report(order, LegStatus.FAILED, f"488 {exc}", ref)
+            return False
+        except NoPortsAvailableError as exc:  # nothing left us: the leg is still queued, not tried
+            self._requeue_for_media(order, ref, exc)
             return False
         self._report(order, LegStatus.DIALING, "", ref)
         if not self._wait_answer(order, call, ref):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from callcenter.channels.errors import LegStoodDown, ProviderDown, RateLimited
+from callcenter.channels.health import PathHealth
 from callcenter.domain.types import Channel
 from callcenter.ivr.engine import FlowState, encode_state
 from callcenter.ivr.handlers import leg_facts
@@ -63,25 +64,6 @@ class WebhookUrls:
 
     def sms_status(self, leg_id: str) -> str:
         return self._url("/sms/status", leg=leg_id)
-
-
-@dataclass
-class PathHealth:
-    """Healthy until a send gives up on the path; tried again ``recheck_seconds`` later."""
-
-    recheck_seconds: float
-    clock: Callable[[], float] = time.monotonic
-    down_since: float | None = None
-    reason: str = ""
-
-    def is_healthy(self) -> bool:
-        return self.down_since is None or self.clock() - self.down_since >= self.recheck_seconds
-
-    def failed(self, reason: str) -> None:
-        self.down_since, self.reason = self.clock(), reason
-
-    def succeeded(self) -> None:
-        self.down_since, self.reason = None, ""
 
 
 @dataclass

@@ -18,9 +18,10 @@ from callcenter.aliyun_sms.push import parse_replies, parse_reports
 from callcenter.channels.carrier_codes import carrier_failure
 from callcenter.channels.delivery import DeliveryFailure
 from callcenter.channels.errors import ProviderDown, ProviderRefused, RateLimited
+from callcenter.channels.health import PathHealth
 from callcenter.channels.http_errors import never_sent
 from callcenter.channels.sms_ledger import DeliveryReport, ReportLedger, Settled, Submission
-from callcenter.channels.template_sms import PathHealth, SmsRetry, SubmitUncertain
+from callcenter.channels.template_sms import SubmitUncertain
 from callcenter.domain.types import LegStatus
 from callcenter.tencent_sms import errors as tencent
 from callcenter.tencent_sms.push import parse_reply
@@ -180,7 +181,7 @@ def test_silence_and_the_window() -> None:
 
 def test_health_goes_down_after_a_failed_send_or_repeated_throttling_and_comes_back() -> None:
     clock = Clock()
-    health = PathHealth(SmsRetry(recheck_seconds=30, throttles_before_down=3), clock)
+    health = PathHealth(30, clock, throttles_before_down=3)
     health.throttled("a")
     health.throttled("b")
     assert health.is_healthy()

@@ -105,3 +105,27 @@ def test_forged_presses_do_not_make_a_mass_event() -> None:
         board.observe(scene.incident)
     assert board.summarised(real.incident) == frozenset()
     assert board.flood().alerting == 1
+
+
+def test_an_upper_recipient_no_sms_reaches_keeps_a_call_per_incident_and_gets_no_summary() -> None:
+    """A landline-only police station: the routes list no SMS path for it, so a summary would reach
+    nobody. It stays out of the mass event (its calls are planned as usual); the others are summarised."""
+    rules = policy(open_incidents=3)
+    three = scenes(3, rules)
+    police = {item.recipient.phone for item in three[0].incident.plan.levels[3].recipients}
+    board = MassEventBoard(rules, can_text=lambda phone: phone not in police)
+    for scene in three:
+        board.observe(scene.incident)
+    summarised = board.summarised(three[0].incident)
+    assert summarised == frozenset(upper_keys(three[0]) - police) and summarised
+    climbed = three[1]
+    climbed.place_all_due()
+    for level in (1, 2, 3):
+        climbed.at(60 * level * 2)
+        climbed.incident.escalation_due(level, climbed.incident.escalation_token, climbed.now, rules,
+                                        board.summarised(climbed.incident))
+    board.observe(climbed.incident)
+    assert {leg.recipient.phone for leg in climbed.incident.legs.values()
+            if leg.channel is Channel.CALL} >= police  # the police are called for this incident
+    due = board.due(PRESS_AT + timedelta(minutes=10))
+    assert due and not {d.recipient.phone for d in due} & police

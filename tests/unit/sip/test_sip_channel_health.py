@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
-from pyVoIP.VoIP import CallState
+from pyVoIP.VoIP import CallState, NoPortsAvailableError
 
 from callcenter.channels.failover import FailoverChannel
 from callcenter.domain.types import Channel, LegStatus
@@ -294,3 +294,31 @@ def test_a_leg_that_waited_for_a_trunk_channel_is_read_again_and_one_dialled_at_
     while not asked and time.monotonic() < wait_until:
         time.sleep(0.01)
     assert asked == [second.leg_id] and dialled == [MOBILE]  # read again, stood down: not dialled
+
+
+def test_a_leg_that_finds_every_rtp_port_taken_waits_in_the_queue_and_is_dialled_once_one_frees() -> None:
+    """In a flood the households' own calls hold the port range. A leg that finds no port was not put
+    through: it must not be failed (the engine would count the neighbour as tried and climb a level)."""
+    sink = Sink()
+    dialled = threading.Event()
+
+    class FullRange:
+        tries = 0
+
+        def call(self, number: str, dialog: DialogIds | None = None) -> HardenedCall:
+            self.tries += 1
+            if self.tries <= 2:  # two households hang up meanwhile
+                raise NoPortsAvailableError("all RTP/RTCP port pairs 40000-40001 in use")
+            dialled.set()
+            raise OSError(101, "Network is unreachable")
+
+    phone = FullRange()
+    channel = SipAlertChannel(phone, acknowledges, max_channels=1, sink=sink)
+    channel.send(_order(n=1))
+    assert dialled.wait(5)
+    deadline = time.monotonic() + 5
+    while not sink.outcomes and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert phone.tries == 3 and channel.media_waits == 2
+    assert [(s, d.split(":")[0]) for _, s, d in sink.outcomes] == [(LegStatus.FAILED, "OSError")]
+    assert len(channel.queue) == 0 and channel.active_calls == 0
