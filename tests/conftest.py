@@ -22,6 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with a test marked ``slow`` run first. Workers take whole files (``--dist loadfile``), so a
+    two-minute file started last would keep the run going while the other workers sit idle; started
+    first, the short files fill in around it. The order within a file is kept."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: the collection order otherwise
+
+
 def _postgres_admin_url() -> str:
     try:
         return start_postgres()

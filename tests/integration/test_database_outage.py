@@ -46,7 +46,7 @@ from callcenter.settings import load_settings
 from tests.postgres_server import PostgresServer
 from tests.waiting import wait_for
 
-pytestmark = [pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 # As shipped but slow enough that the first incident's escalation falls due during the outage, and a
 # quorum nobody reaches, so escalation must go on after it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from callcenter.api.app import create_app
@@ -12,6 +13,8 @@ from callcenter.api.pages import local_path
 from callcenter.bootstrap import ConsoleContainer, build
 from callcenter.settings import load_settings
 from tests.integration.console.conftest import PASSWORD, insert_directory
+
+pytestmark = pytest.mark.slow  # started first (tests/conftest.py): one of the longest files
 
 Clients = Callable[[str | None], TestClient]
 

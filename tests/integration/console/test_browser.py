@@ -24,7 +24,7 @@ from tests.integration.console.conftest import LINE_A, LINE_B, NEIGHBOUR_KEY, PA
 from tests.waiting import wait_for
 
 WAIT_MS = 5_000  # a live update is due within 1 s; 5 s leaves room on a loaded machine
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 
 @dataclass

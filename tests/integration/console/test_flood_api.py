@@ -33,6 +33,8 @@ from tests.integration.console.conftest import (
 )
 from tests.waiting import wait_for
 
+pytestmark = pytest.mark.slow  # started first (tests/conftest.py): one of the longest files
+
 Clients = Callable[[str | None], TestClient]
 OPERATOR = Actor("operator", "test")
 ZHANG_XIAOHONG, GRID_WORKER_LIU = "+8613800000001", "+8613800000003"  # 张小红, 网格员刘 (conftest ROWS)

@@ -19,6 +19,8 @@ from callcenter.domain.incident import IncidentEvent
 from callcenter.domain.types import Actor, CallerTrust, EmergencyType, LegStatus
 from tests.integration.console.conftest import GRID_A, GRID_B, HOUSEHOLD_A, LINE_A, LINE_B, NEIGHBOUR_KEY
 
+pytestmark = pytest.mark.slow  # started first (tests/conftest.py): one of the longest files
+
 Clients = Callable[[str | None], TestClient]
 
 

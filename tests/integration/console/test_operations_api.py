@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -17,6 +18,8 @@ from callcenter.domain.delivery import DeliveryFailure, delivery_detail
 from callcenter.domain.types import Actor, CallerTrust, EmergencyType, LegStatus
 from callcenter.web.statistics import CST
 from tests.integration.console.conftest import LINE_A, LINE_B, NEIGHBOUR_KEY
+
+pytestmark = pytest.mark.slow  # started first (tests/conftest.py): one of the longest files
 
 Clients = Callable[[str | None], TestClient]
 ROOT = Path(__file__).resolve().parents[3]

@@ -21,7 +21,7 @@ from sip.harness import Kamailio
 
 from callcenter.sip.rtp import HardenedRTPClient
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 FLOOD = {"OPTIONS": 3000, "NOTIFY": 3000, "REGISTER": 2000}
 EXPECTED = {"OPTIONS": 200, "NOTIFY": 200, "REGISTER": 405}
 

@@ -17,7 +17,7 @@ from hostile_support import HOST, Hostile, heard, hostile_service, live_househol
 from sip.fuzz import SipFuzzer
 from sip.harness import Kamailio
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 SEED = 4475
 MESSAGES = 10_000
 RSS_GROWTH_LIMIT_KIB = 20 * 1024

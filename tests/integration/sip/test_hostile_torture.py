@@ -31,7 +31,7 @@ from sip.torture import CASES, Case
 
 from callcenter.sip.handlers import hold_line
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 OURS = (b"Warning: 399 callcenter", b"User-Agent: pyVoIP", b"Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY")
 
 

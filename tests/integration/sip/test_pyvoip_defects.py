@@ -23,7 +23,7 @@ from sip.harness import Kamailio, Sipp, free_udp_port, free_udp_range, register_
 from callcenter.sip.phone import HardenedPhone
 from callcenter.sip.rtp import MAX_RECEIVED_BYTES, HardenedRTPClient
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 IMPLS = ["stock", "hardened"]
 
 

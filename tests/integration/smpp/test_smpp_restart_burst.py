@@ -4,6 +4,7 @@ workers drive it, with an outcome sink that keeps every report."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from callcenter.smpp.session import SessionConfig, SmppSession
 from tests.integration.smpp.jasmin_rig import PASSWORD, USER, JasminRig
 from tests.integration.smpp.orders import Outcomes, mobile, order_to
 from tests.waiting import wait_for
+
+pytestmark = pytest.mark.slow
 
 SHORT = "【995求助】三组 张桂兰家按下紧急键，回复1确认前往。"  # one message: parts are counted in the other tests
 
@@ -70,12 +73,16 @@ def test_a_gateway_restart_mid_window_loses_no_message(jasmin: JasminRig, tmp_pa
             wait_for(lambda: channel.session.in_flight() == 20, what="a full window unanswered")
             jasmin.restart_jasmind()  # killed and started again: those 20 must be written again
             refs = sent.result(timeout=120)
-        final = outcomes.wait_final(count, timeout=90)
+        # Killed, the gateway loses the receipts of the messages it was forwarding right then (it writes
+        # which message a carrier id is for after forwarding it); each is a leg left submitted, which the
+        # gateway logs. Every other leg must become final (on a loaded machine the restarted gateway
+        # forwards the backlog's receipts for a minute or more); and every message reached the carrier.
+        settled = lambda: count - len(outcomes.final()) <= jasmin.receipts_lost_inside()  # noqa: E731
+        with contextlib.suppress(AssertionError):
+            wait_for(settled, timeout=240, what="every leg final but those whose receipts Jasmin lost", step=0.5)
+        final = outcomes.final()
     finally:
         channel.stop()
-    # Killed, the gateway loses the receipts of the messages it was forwarding right then (it writes
-    # which message a carrier id is for after forwarding it); each is a leg left submitted, which the
-    # gateway logs. Every other leg must be final; and every message reached the carrier (below).
     assert count - len(final) <= jasmin.receipts_lost_inside(), f"{count - len(final)} legs without a final state"
     assert set(final.values()) == {LegStatus.DELIVERED}
     assert all(ref and not ref.startswith("unknown:") for ref in refs)
