@@ -265,6 +265,27 @@ def test_a_full_trunk_gives_the_next_channel_to_the_incident_with_no_call_up(kam
         sip.stop()
 
 
+def test_a_leg_that_finds_every_rtp_port_taken_waits_and_rings_once_a_call_frees_its_ports(
+        kamailio: Kamailio, sipp_dir: Path) -> None:
+    """One RTP/RTCP port pair, two trunk channels: the second leg finds no port (in a flood the
+    households' calls hold the range). It must wait for the pair, not fail: a failed leg counts as
+    tried and would send the escalation past a neighbour nobody rang."""
+    low, high = free_udp_range(2)
+    sip, _, sink = _service(kamailio, max_channels=2, ring_timeout=1.5, rtp_port_low=low, rtp_port_high=high)
+    try:
+        responder = Sipp("responder_never_answers", sipp_dir).start()
+        register_contact(kamailio.port, "13900000021", responder.port)
+        sip.channel.send(order("a1", "13900000021", incident="inc-a"))
+        sip.channel.send(order("b1", "13900000021", incident="inc-b"))
+        for leg in ("inc-a/a1", "inc-b/b1"):
+            assert sink.wait_final(leg, 20) is LegStatus.NO_ANSWER, sink.outcomes
+        assert sip.channel.media_waits >= 1
+        assert LegStatus.FAILED not in sink.statuses("inc-b/b1")
+        assert sink.statuses("inc-b/b1").count(LegStatus.DIALING) == 1  # dialled once, when the pair was free
+    finally:
+        sip.stop()
+
+
 def test_options_and_notify_during_registration(running: object, kamailio: Kamailio, sipp_dir: Path) -> None:
     sip, _, _ = running  # type: ignore[misc]
     failures: list[Exception] = []
