@@ -68,6 +68,8 @@ from callcenter.twilio.builder import TwilioChannels
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
+__all__ = ["CHANNEL_BUILDERS", "ROUTE_PATHS", "ConsoleContainer", "Container", "build"]
+
 # The channel packages by kind, as engine.call_channel and engine.sms_channel name them. Adding a
 # channel is its package, its settings and one line here (docs/architecture.md, "How to add a channel").
 CHANNEL_BUILDERS: dict[str, type[ChannelPackage]] = {

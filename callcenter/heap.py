@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import gc
 
+__all__ = ["YOUNG_THRESHOLD", "settle_after_start_up"]
+
 YOUNG_THRESHOLD = 20_000  # CPython's default is 700
 
 

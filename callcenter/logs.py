@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import re
 
+__all__ = ["MaskPhones", "configure_logging", "mask_phones"]
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Libraries that log routine work at INFO: APScheduler logs every run of the lease, sweep and audit jobs
 # (several lines every two seconds). They log warnings and errors; their INFO shows at DEBUG only.

@@ -11,6 +11,8 @@ from callcenter.domain.messages import MessageTemplates, TemplateError, check_te
 from callcenter.domain.policy import EscalationPolicy, PolicyError, policy_from_mapping
 from callcenter.yamlfile import LocatedYaml, load_located, parse_located
 
+__all__ = ["load_policy", "load_templates"]
+
 _TEMPLATE_KEYS = {"alert_sms", "help_coming_sms", "cancellation_sms", "mass_event_summary_sms", "unknown_caller_label",
                   "max_segments", "timezone"}
 

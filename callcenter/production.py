@@ -13,6 +13,8 @@ from callcenter.accounts.passwords import verify_password
 from callcenter.accounts.service import AccountStore
 from callcenter.settings import Settings
 
+__all__ = ["account_refusals", "cloud_sms_refusals", "settings_refusals"]
+
 MIN_METRICS_TOKEN = 32
 DEMO_PHONES = frozenset(phone for *_, phone in DEMO_ACCOUNTS)
 

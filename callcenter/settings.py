@@ -21,6 +21,21 @@ from pydantic_settings import (
 
 from contacts.phones import PhonePolicy
 
+__all__ = [
+    "CONFIG_DIR",
+    "DEFAULT_CONFIG_FILE",
+    "DEMO_SECRET",
+    "AliyunSmsSettings",
+    "CloudSmsSettings",
+    "EngineSettings",
+    "Settings",
+    "SipSettings",
+    "SmppSettings",
+    "TencentSmsSettings",
+    "TwilioSettings",
+    "load_settings",
+]
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(os.environ.get("CALLCENTER_CONFIG_DIR", PROJECT_ROOT / "config"))
 DEFAULT_CONFIG_FILE = CONFIG_DIR / "callcenter.toml"

@@ -25,6 +25,8 @@ from callcenter.logs import configure_logging
 from callcenter.settings import load_settings
 from callcenter.stop_signals import StopSignals
 
+__all__ = ["main"]
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m callcenter.standalone", description=__doc__.splitlines()[0])

@@ -11,6 +11,8 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable, Iterable
 
+__all__ = ["StopSignals"]
+
 
 class StopSignals:
     def __init__(self, exception: Callable[[int], BaseException]) -> None:

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+__all__ = ["ConfigFileError", "KeyPath", "LocatedYaml", "load_located", "parse_located"]
+
 T = TypeVar("T")
 KeyPath = tuple[str | int, ...]
 

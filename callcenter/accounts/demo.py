@@ -7,6 +7,8 @@ import logging
 from callcenter.accounts.roles import AccountRole, User
 from callcenter.accounts.service import AccountService
 
+__all__ = ["DEMO_ACCOUNTS", "demo_password", "ensure_demo_accounts"]
+
 log = logging.getLogger(__name__)
 # (name, role, display name, own phone for call-backs)
 DEMO_ACCOUNTS: tuple[tuple[str, AccountRole, str, str], ...] = (

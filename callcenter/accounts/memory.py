@@ -9,6 +9,8 @@ from typing import Any
 from callcenter.accounts.roles import AccountError, User
 from callcenter.accounts.service import AuditRecord, StoredUser
 
+__all__ = ["InMemoryAccounts"]
+
 
 @dataclass
 class InMemoryAccounts:

@@ -7,6 +7,8 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+__all__ = ["hash_password", "needs_rehash", "verify_password"]
+
 _hasher = PasswordHasher()
 
 

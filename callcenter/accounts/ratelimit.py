@@ -21,6 +21,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+__all__ = ["LoginRateLimiter"]
+
 _PRUNE_ABOVE = 100_000  # pairs kept before stale ones are dropped: memory stays bounded under a spray
 
 

@@ -9,6 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+__all__ = [
+    "ROLE_LABELS",
+    "ROLE_PERMISSIONS",
+    "AccountError",
+    "AccountRole",
+    "Permission",
+    "User",
+    "check_new_account",
+    "check_password",
+]
+
 
 class AccountRole(StrEnum):
     OPERATOR = "operator"

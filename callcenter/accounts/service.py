@@ -16,6 +16,8 @@ from callcenter.accounts.roles import AccountError, User, check_new_account, che
 from callcenter.accounts.tokens import new_session_token, token_digest
 from callcenter.service.ports import Clock
 
+__all__ = ["AccountService", "AccountStore", "AuditRecord", "LoginFailed", "LoginRefused", "StoredUser"]
+
 log = logging.getLogger(__name__)
 
 

@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import secrets
 
+__all__ = ["csrf_token", "csrf_valid", "new_session_token", "token_digest"]
+
 
 def new_session_token() -> str:
     return secrets.token_urlsafe(32)

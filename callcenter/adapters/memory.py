@@ -30,8 +30,11 @@ from callcenter.domain import incident_codec as codec
 from callcenter.domain.incident import Incident, IncidentEvent
 from callcenter.domain.types import LegStatus
 from callcenter.service.ports import ConcurrentUpdateError, LegClaims, LegRef, Overdue
+from callcenter.service.read_models import StoredEvent, StoredLeg
 from contacts.model import CallerLookup, HouseholdProfile, Place, Responder, ScopeLevel, order_responders
 from contacts.phones import DEFAULT_POLICY, PhonePolicy, try_normalise
+
+__all__ = ["MemoryDirectory", "MemoryIncidentStore"]
 
 Row = dict[str, Any]
 _IN_FLIGHT = frozenset(str(s) for s in (LegStatus.PENDING, LegStatus.DIALING, LegStatus.RINGING, LegStatus.ANSWERED))
@@ -179,15 +182,17 @@ class MemoryIncidentStore:
             row = self._incidents.get(incident_id)
             return None if row is None else _read(row)
 
-    def legs(self, incident_id: str) -> list[Any]:
+    def legs(self, incident_id: str) -> list[StoredLeg]:
         with self._lock:
-            rows = [self._legs[leg_id] for leg_id in self._legs_of.get(incident_id, ())]
-            return [_read(row) for row in sorted(rows, key=lambda row: (row["created_at"], row["id"]))]
+            rows = sorted((self._legs[leg_id] for leg_id in self._legs_of.get(incident_id, ())),
+                          key=lambda row: (row["created_at"], row["id"]))
+            return [StoredLeg.of(copy.deepcopy(row)) for row in rows]
 
-    def timeline(self, incident_id: str) -> list[Any]:
+    def timeline(self, incident_id: str) -> list[StoredEvent]:
         with self._lock:
-            rows = [row for row in self._events if row["incident_id"] == incident_id]
-            return [_read(row) for row in sorted(rows, key=lambda row: (row["at"], row["id"]))]
+            rows = sorted((row for row in self._events if row["incident_id"] == incident_id),
+                          key=lambda row: (row["at"], row["id"]))
+            return [StoredEvent.of(copy.deepcopy(row)) for row in rows]
 
     # -- for units of work (under the lock) ---------------------------------------------------
 

@@ -22,6 +22,12 @@ from callcenter.api.deps import (
 )
 from callcenter.bootstrap import ConsoleContainer
 
+__all__ = [
+    "Admin", "AuditPublic", "Auditor", "Credentials", "NewUser", "PasswordChange", "SessionInfo", "UserChange",
+    "UserPublic", "audit_log", "change_user", "create_user", "list_users", "protected", "router", "set_password",
+    "sign_in", "sign_out", "start_session", "who_am_i",
+]
+
 router = APIRouter(prefix="/api", tags=["accounts"])
 protected = APIRouter(prefix="/api", tags=["accounts"], dependencies=[Depends(csrf_protect)])
 Admin = Annotated[User, Depends(require(Permission.MANAGE_ACCOUNTS))]

@@ -22,6 +22,8 @@ from callcenter.api.schemas import HouseholdDetail
 from callcenter.bootstrap import Container
 from callcenter.web import WEB_DIR
 
+__all__ = ["create_app"]
+
 Reader = Annotated[User, Depends(require(Permission.VIEW_DIRECTORY))]
 
 

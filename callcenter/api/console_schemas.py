@@ -10,6 +10,12 @@ from pydantic import BaseModel, Field
 from callcenter.api.schemas import HouseholdDetail
 from callcenter.domain.types import EmergencyType
 
+__all__ = [
+    "AcknowledgeRequest", "CallBackResult", "DispatchRequest", "IncidentDetail", "IncidentPage", "IncidentSummary",
+    "LegPublic", "NoteRequest", "ResolveRequest", "ResponderState", "SourceState", "TimelineEvent", "TypeRequest",
+    "VoiceMessage",
+]
+
 
 class IncidentSummary(BaseModel):
     id: str

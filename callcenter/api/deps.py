@@ -12,6 +12,20 @@ from callcenter.accounts.roles import Permission, User
 from callcenter.accounts.tokens import csrf_token, csrf_valid
 from callcenter.bootstrap import ConsoleContainer
 
+__all__ = [
+    "LANGUAGE_COOKIE",
+    "PRE_LOGIN_COOKIE",
+    "SESSION_COOKIE",
+    "ContainerDep",
+    "LoginRequired",
+    "OptionalUserDep",
+    "client_address",
+    "csrf_protect",
+    "require",
+    "require_page",
+    "session_csrf_token",
+]
+
 SESSION_COOKIE = "cc_session"
 PRE_LOGIN_COOKIE = "cc_pre"  # a nonce that binds the login form's CSRF token before any session exists
 LANGUAGE_COOKIE = "cc_lang"

@@ -16,6 +16,12 @@ from contacts.errors import InvalidPhoneNumber
 from contacts.model import CARE_FLAG_LABELS, CareFlag
 from contacts.phones import normalise_phone
 
+__all__ = [
+    "CoverageReport", "Editor", "GridPublic", "HouseholdChange", "HouseholdHit", "KeyHolderIn", "Reader",
+    "ResponderChange", "coverage", "edit_household", "edit_responder", "grids", "household", "router", "search",
+    "visible_household",
+]
+
 router = APIRouter(prefix="/api/directory", tags=["directory"], dependencies=[Depends(csrf_protect)])
 Reader = Annotated[User, Depends(require(Permission.VIEW_DIRECTORY))]
 Editor = Annotated[User, Depends(require(Permission.EDIT_DIRECTORY))]

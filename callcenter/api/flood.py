@@ -18,6 +18,8 @@ from callcenter.accounts.roles import Permission, User
 from callcenter.api.deps import ContainerDep, require
 from callcenter.db.flood_queries import FloodCounts
 
+__all__ = ["FloodPublic", "TrunkChannel", "TrunkPublic", "Viewer", "flood", "is_flood", "router", "trunk_of"]
+
 router = APIRouter(prefix="/api", tags=["incidents"])
 Viewer = Annotated[User, Depends(require(Permission.VIEW_INCIDENTS))]
 

@@ -15,8 +15,14 @@ from callcenter.db.console_queries import IncidentListRow, IncidentRecord
 from callcenter.domain.incident import HELD_LEVEL
 from callcenter.domain.incident_codec import jsonable_dict
 from callcenter.domain.types import EMERGENCY_TYPE_LABELS, EmergencyType
+from callcenter.service.read_models import StoredEvent, StoredLeg
 from contacts.model import ROLE_LABELS
 from contacts.phones import display_phone
+
+__all__ = [
+    "HELD_LEVEL_NAME", "VOICE_EVENT", "leg", "level_names", "queue_order", "responders", "snapshot", "summary",
+    "timeline", "voice_messages", "voice_path",
+]
 
 _ROLE_LABELS = {str(role): label for role, label in ROLE_LABELS.items()}
 VOICE_EVENT = "voice_message"
@@ -54,7 +60,7 @@ def queue_order(items: list[IncidentSummary]) -> list[IncidentSummary]:
     return sorted(items, key=lambda i: (not i.attention, i.status != "alerting", -i.level, i.opened_at, i.id))
 
 
-def leg(row: Any) -> LegPublic:
+def leg(row: StoredLeg) -> LegPublic:
     return LegPublic(
         id=row.id, recipient=row.recipient_name, role=row.recipient_role,
         role_label=_ROLE_LABELS.get(row.recipient_role, row.recipient_role),
@@ -83,7 +89,7 @@ def responders(plan: dict[str, Any], acks: list[dict[str, Any]], legs: list[LegP
     return result
 
 
-def timeline(rows: list[Any]) -> list[TimelineEvent]:
+def timeline(rows: list[StoredEvent]) -> list[TimelineEvent]:
     return [TimelineEvent(at=r.at, kind=r.kind, actor=r.actor, data=jsonable_dict(r.data)) for r in rows]
 
 

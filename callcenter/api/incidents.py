@@ -37,6 +37,12 @@ from callcenter.domain.types import Actor, EmergencyType, IncidentStatus
 from callcenter.service.callback import CallBackError
 from callcenter.service.engine import IncidentEngine, UnknownIncidentError
 
+__all__ = [
+    "Actor_", "Viewer", "acknowledge", "add_note", "call_back", "detail_of", "dispatch", "false_alarm",
+    "incident_detail", "list_incidents", "release", "resolve", "router", "set_type", "visible_incident",
+    "voice_message",
+]
+
 router = APIRouter(prefix="/api/incidents", tags=["incidents"], dependencies=[Depends(csrf_protect)])
 Viewer = Annotated[User, Depends(require(Permission.VIEW_INCIDENTS))]
 Actor_ = Annotated[User, Depends(require(Permission.ACT_ON_INCIDENTS))]

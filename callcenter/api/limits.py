@@ -6,6 +6,8 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+__all__ = ["RequestSizeLimit"]
+
 
 class RequestSizeLimit:
     """ASGI middleware. A declared Content-Length is checked at once; a chunked body is read up to

@@ -28,6 +28,8 @@ from callcenter.api import incident_view as view
 from callcenter.api.deps import SESSION_COOKIE, ContainerDep, require
 from callcenter.bootstrap import ConsoleContainer
 
+__all__ = ["KEEPALIVE_SECONDS", "Lifetime", "Viewer", "events", "router"]
+
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["live"])
 Viewer = Annotated[User, Depends(require(Permission.VIEW_INCIDENTS))]

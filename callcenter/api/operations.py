@@ -17,6 +17,8 @@ from callcenter.web.media_metrics import MediaQualityCollector, MediaTrustCollec
 from callcenter.web.metrics import IncidentCollector, OutageCollector, WithoutDatabase
 from callcenter.web.probe_metrics import ProbeCollector
 
+__all__ = ["Health", "ProbePublic", "health", "metrics", "router", "scraper"]
+
 router = APIRouter(tags=["operations"])
 
 

@@ -35,6 +35,33 @@ from callcenter.web import WEB_DIR, charts
 from callcenter.web.i18n import LANGUAGES, pick_language, texts
 from contacts.model import CARE_FLAG_LABELS
 
+__all__ = [
+    "DEMO_LOGINS",
+    "Admin",
+    "Audit",
+    "Directory",
+    "Guard",
+    "Queue",
+    "Stats",
+    "audit",
+    "coverage",
+    "directory",
+    "household",
+    "incident",
+    "local_path",
+    "login",
+    "login_form",
+    "logout",
+    "page",
+    "queue",
+    "router",
+    "sources",
+    "statistics",
+    "switch_language",
+    "templates",
+    "users",
+]
+
 templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
 router = APIRouter(include_in_schema=False)
 DEMO_LOGINS = (("operator", "operator"), ("supervisor", "supervisor"), ("grid", "grid_worker"), ("admin", "admin"))

@@ -7,6 +7,8 @@ from pydantic import BaseModel
 from contacts.model import CallerLookup, HouseholdProfile, Place, Responder
 from contacts.phones import display_phone
 
+__all__ = ["HouseholdDetail"]
+
 
 class ContactPublic(BaseModel):
     name: str

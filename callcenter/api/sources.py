@@ -18,6 +18,8 @@ from callcenter.api.console_schemas import SourceState
 from callcenter.api.deps import ContainerDep, client_address, csrf_protect, require
 from callcenter.domain.sources import SourceRecord
 
+__all__ = ["Guard", "lift", "list_sources", "router", "state"]
+
 router = APIRouter(prefix="/api/sources", tags=["edge"], dependencies=[Depends(csrf_protect)])
 Guard = Annotated[User, Depends(require(Permission.GUARD_EDGE))]
 

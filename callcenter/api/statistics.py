@@ -15,6 +15,19 @@ from callcenter.bootstrap import ConsoleContainer
 from callcenter.domain.types import EMERGENCY_TYPE_LABELS
 from callcenter.web.statistics import CST, Statistics, compute
 
+__all__ = [
+    "MAX_DAYS",
+    "Analyst",
+    "DayCount",
+    "GridAnswerRate",
+    "Share",
+    "StatisticsPublic",
+    "TypeCount",
+    "gather",
+    "router",
+    "statistics",
+]
+
 router = APIRouter(prefix="/api", tags=["statistics"])
 Analyst = Annotated[User, Depends(require(Permission.VIEW_STATISTICS))]
 MAX_DAYS = 366

@@ -11,6 +11,8 @@ from rich.console import Console
 from callcenter.bootstrap import Container, build
 from callcenter.settings import Settings
 
+__all__ = ["AppState", "console", "errors", "fail", "state"]
+
 console = Console()
 errors = Console(stderr=True)
 

@@ -23,6 +23,16 @@ from contacts.model import CARE_FLAG_LABELS, CareFlag
 from contacts.roster import ImportSummary, Roster
 from contacts.roster.writing import plain_phone
 
+__all__ = [
+    "MAX_PROBLEMS_SHOWN",
+    "ExtensionOption",
+    "HouseholdsOption",
+    "ScaleName",
+    "ScaleOption",
+    "SeedOption",
+    "demo_data",
+]
+
 MAX_PROBLEMS_SHOWN = 20
 
 

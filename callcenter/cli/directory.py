@@ -12,6 +12,8 @@ from callcenter.cli.common import console, state
 from contacts.model import CallerLookup, Responder
 from contacts.phones import display_phone
 
+__all__ = ["init_db", "lookup", "lookup_to_dict"]
+
 
 def init_db(ctx: typer.Context) -> None:
     """Create or upgrade the database schema (idempotent)."""

@@ -13,6 +13,8 @@ from callcenter.cli.common import console, fail, state
 from callcenter.domain.incident_codec import jsonable_dict
 from callcenter.domain.types import CallerTrust
 
+__all__ = ["app", "list_incidents", "show_incident", "simulate_press"]
+
 app = typer.Typer(help="Incidents and their timelines.", no_args_is_help=True)
 _SETTLED = {"quorum_met", "cancelled", "resolved", "false_alarm"}
 

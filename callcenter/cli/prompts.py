@@ -15,6 +15,8 @@ from callcenter.ivr.prompts import PromptSource
 from callcenter.ivr.speech import EspeakSynthesizer
 from callcenter.yamlfile import ConfigFileError
 
+__all__ = ["app", "render", "say"]
+
 app = typer.Typer(help="IVR prompts: render them ahead of calls, see which come from recordings.",
                   no_args_is_help=True)
 

@@ -30,6 +30,17 @@ from contacts.roster import (
     too_large,
 )
 
+__all__ = [
+    "LARGE_FILE_BYTES",
+    "MAX_PROBLEMS_SHOWN",
+    "FileArgument",
+    "ForceOption",
+    "app",
+    "export",
+    "import_roster",
+    "template",
+]
+
 app = typer.Typer(help="Household and responder rosters in Excel or CSV.", no_args_is_help=True)
 
 MAX_PROBLEMS_SHOWN = 200  # a systematic mistake in a district file would otherwise print 100,000 lines

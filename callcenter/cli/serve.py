@@ -17,6 +17,8 @@ from callcenter.logs import configure_logging
 from callcenter.production import account_refusals, settings_refusals
 from callcenter.stop_signals import StopSignals
 
+__all__ = ["serve"]
+
 
 def serve(
     ctx: typer.Context,

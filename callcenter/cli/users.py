@@ -12,6 +12,8 @@ from callcenter.accounts.roles import AccountError, AccountRole
 from callcenter.bootstrap import ConsoleContainer
 from callcenter.cli.common import console, fail, state
 
+__all__ = ["add_user", "app", "console_container", "disable_user", "list_users", "set_password"]
+
 app = typer.Typer(help="Operator accounts of the console.", no_args_is_help=True)
 
 

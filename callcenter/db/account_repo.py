@@ -13,6 +13,8 @@ from callcenter.accounts.roles import AccountError, AccountRole, User
 from callcenter.accounts.service import AuditRecord, StoredUser
 from callcenter.db.account_tables import AuditEntry, UserAccount, UserSession
 
+__all__ = ["SqlAccounts"]
+
 _user = UserAccount.__table__  # type: ignore[attr-defined]
 _session = UserSession.__table__  # type: ignore[attr-defined]
 _audit = AuditEntry.__table__  # type: ignore[attr-defined]

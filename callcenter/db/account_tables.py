@@ -10,6 +10,8 @@ from sqlmodel import Field, SQLModel
 
 from callcenter.db.types import UtcDateTime
 
+__all__ = ["AuditEntry", "UserAccount", "UserSession"]
+
 
 def _ts(nullable: bool = False, index: bool = False) -> Any:
     return Field(default=None, sa_column=Column(UtcDateTime(), nullable=nullable, index=index))

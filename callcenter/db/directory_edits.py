@@ -11,6 +11,8 @@ from sqlalchemy import Engine, and_, exists, func, select, update
 from callcenter.db.console_queries import ResponderEntry
 from callcenter.db.tables import EmergencyLine, Grid, Household, JointDefenseGroup, ResponderRow, Village
 
+__all__ = ["DirectoryEdits"]
+
 _h = Household.__table__  # type: ignore[attr-defined]
 _g = JointDefenseGroup.__table__  # type: ignore[attr-defined]
 _gr = Grid.__table__  # type: ignore[attr-defined]

@@ -46,6 +46,8 @@ from contacts.model import (
 )
 from contacts.phones import DEFAULT_POLICY, PhonePolicy, try_normalise
 
+__all__ = ["SqlDirectory", "lookup_engine"]
+
 log = logging.getLogger(__name__)
 
 _h, _g, _gr, _v, _t = (

@@ -12,6 +12,8 @@ from sqlalchemy.engine import make_url
 if TYPE_CHECKING:
     from alembic.config import Config
 
+__all__ = ["alembic_config", "make_engine", "migrate"]
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 

@@ -19,6 +19,9 @@ from callcenter.domain import incident_codec as codec
 from callcenter.domain.incident import Incident, IncidentEvent
 from callcenter.domain.types import LegStatus
 from callcenter.service.ports import ConcurrentUpdateError, LegClaims, LegRef, Overdue
+from callcenter.service.read_models import StoredEvent, StoredLeg
+
+__all__ = ["SqlIncidentStore", "SqlUnitOfWork"]
 
 _inc = IncidentRow.__table__  # type: ignore[attr-defined]
 _leg = AlertLegRow.__table__  # type: ignore[attr-defined]
@@ -264,10 +267,10 @@ class SqlIncidentStore:
         with self.engine.connect() as conn:
             return conn.execute(select(_inc).where(_inc.c.id == incident_id)).first()
 
-    def legs(self, incident_id: str) -> list[Any]:
+    def legs(self, incident_id: str) -> list[StoredLeg]:
         query = select(_leg).where(_leg.c.incident_id == incident_id).order_by(_leg.c.created_at, _leg.c.id)
         with self.engine.connect() as conn:
-            return list(conn.execute(query))
+            return [StoredLeg.of(row._mapping) for row in conn.execute(query)]
 
     def submitted_leg_by_ref(self, prefix: str, message_id: str) -> tuple[str, str] | None:
         """The submitted leg whose provider_ref (``<path>:<id>,<id>…``, as the failover channel stores it)
@@ -283,10 +286,10 @@ class SqlIncidentStore:
                     return str(leg_id), str(ref)
         return None
 
-    def timeline(self, incident_id: str) -> list[Any]:
+    def timeline(self, incident_id: str) -> list[StoredEvent]:
         query = select(_evt).where(_evt.c.incident_id == incident_id).order_by(_evt.c.at, _evt.c.id)
         with self.engine.connect() as conn:
-            return list(conn.execute(query))
+            return [StoredEvent.of(row._mapping) for row in conn.execute(query)]
 
     # -- leases ----------------------------------------------------------------------------
 

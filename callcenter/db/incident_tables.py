@@ -14,6 +14,8 @@ from sqlmodel import Field, SQLModel
 
 from callcenter.db.types import UtcDateTime
 
+__all__ = ["AlertLegRow", "IncidentEventRow", "IncidentRow", "LeaseRow", "PressLedgerRow"]
+
 
 def _ts(nullable: bool = False, index: bool = False) -> Any:
     return Field(default=None, sa_column=Column(UtcDateTime(), nullable=nullable, index=index))

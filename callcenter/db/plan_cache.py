@@ -14,6 +14,8 @@ from typing import Any
 
 from callcenter.domain.plan import FanOutPlan
 
+__all__ = ["PLANS", "PlanCache"]
+
 DEFAULT_SIZE = 4096  # a mass event is ~1,000 open incidents; a plan is a few kB decoded
 
 

@@ -14,6 +14,8 @@ from callcenter.db.incident_tables import PressLedgerRow
 from callcenter.domain.sources import SourceRecord
 from callcenter.service.ports import LedgerSnapshot
 
+__all__ = ["SqlPressRecords"]
+
 _t = PressLedgerRow.__table__  # type: ignore[attr-defined]
 LINE, CLOSE, SOURCE = "line", "close", "source"
 

@@ -43,6 +43,8 @@ from contacts.roster.merge import (
     plan_merge,
 )
 
+__all__ = ["RosterStore"]
+
 _t: Table = Town.__table__  # type: ignore[attr-defined]
 _v: Table = Village.__table__  # type: ignore[attr-defined]
 _gr: Table = Grid.__table__  # type: ignore[attr-defined]

@@ -42,6 +42,8 @@ from callcenter.db.directory_repo import SqlDirectory
 from contacts.model import CallerLookup
 from contacts.phones import DEFAULT_POLICY, PhonePolicy
 
+__all__ = ["TABLES", "DirectorySnapshot", "SnapshotClosed", "database_unavailable"]
+
 log = logging.getLogger(__name__)
 # Parents first: every row's foreign key finds its parent already copied.
 TABLES: tuple[Table, ...] = tuple(SQLModel.metadata.tables[name] for name in (

@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+__all__ = ["EmergencyLine", "Grid", "Household", "JointDefenseGroup", "ResponderRow", "Town", "Village", "scope_key"]
+
 
 class Town(SQLModel, table=True):
     __tablename__ = "town"

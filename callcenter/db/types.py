@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
 
+__all__ = ["UtcDateTime"]
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC in, timezone-aware UTC out (SQLite would hand back naive values)."""

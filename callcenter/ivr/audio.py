@@ -9,6 +9,8 @@ import tempfile
 import wave
 from pathlib import Path
 
+__all__ = ["SAMPLE_RATE", "AudioFileError", "read_call_wav", "seconds", "tone", "write_wav_atomically"]
+
 SAMPLE_RATE = 8000
 SILENCE = 0x80  # unsigned 8-bit PCM
 

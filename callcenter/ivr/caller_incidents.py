@@ -20,6 +20,8 @@ from callcenter.ivr.engine import SPOKEN_TYPES
 from callcenter.ivr.ports import CallerIncident
 from contacts.phones import display_phone
 
+__all__ = ["CallerIncidents", "caller_incident", "number_key"]
+
 MAX_REMEMBERED = 10_000  # far more than a trunk's live calls; the oldest are dropped beyond it
 
 

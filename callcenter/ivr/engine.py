@@ -35,6 +35,30 @@ from callcenter.ivr.flow import (
     Step,
 )
 
+__all__ = [
+    "SPOKEN_TYPES",
+    "CollectDigits",
+    "Command",
+    "Digits",
+    "DoAction",
+    "EndCall",
+    "Event",
+    "FlowEngine",
+    "FlowRuntimeError",
+    "FlowState",
+    "HungUp",
+    "RecordingDone",
+    "Say",
+    "SetIncidentField",
+    "StartRecording",
+    "TimedOut",
+    "Turn",
+    "apply_field",
+    "decode_state",
+    "encode_state",
+    "render_text",
+]
+
 # Steps run between two events at most; more means a loop with no wait and no repeat bound.
 MAX_STEPS_PER_TURN = 500
 UNKNOWN_FACT = "未知"

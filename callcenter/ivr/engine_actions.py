@@ -14,6 +14,8 @@ from typing import Any, Protocol
 from callcenter.domain.types import Actor, EmergencyType
 from callcenter.ivr.audio import write_wav_atomically
 
+__all__ = ["HOUSEHOLD", "IVR", "SILENT_CALL_NOTE", "EngineIncidentActions"]
+
 HOUSEHOLD = Actor("household", "ivr")
 IVR = Actor("system", "ivr")
 SILENT_CALL_NOTE = "无声来电：来电者未按任何键（类型未知，通知照常进行），已尝试录下现场声音"

@@ -15,6 +15,8 @@ from callcenter.ivr.engine import Say
 from callcenter.ivr.media import CallEnded
 from callcenter.ivr.ports import SpeechError
 
+__all__ = ["FakeCallMedia", "FakeIncidentActions", "FakePromptAudio", "FakeSynthesizer"]
+
 
 @dataclass
 class FakeCallMedia:

@@ -15,6 +15,35 @@ from enum import StrEnum
 
 from callcenter.domain.types import EmergencyType
 
+__all__ = [
+    "ACTIONS_BY_KIND",
+    "DTMF_KEYS",
+    "FACTS",
+    "MAX_RECORD_SECONDS",
+    "MAX_REPEATS",
+    "MAX_TIMEOUT_SECONDS",
+    "MAX_TRIES",
+    "SETTABLE_FIELDS",
+    "Action",
+    "Branch",
+    "Flow",
+    "FlowError",
+    "FlowKind",
+    "Gather",
+    "Goto",
+    "HangUp",
+    "KeyPath",
+    "Play",
+    "Record",
+    "Repeat",
+    "RunAction",
+    "SetField",
+    "Speech",
+    "Step",
+    "Verb",
+    "placeholders",
+]
+
 KeyPath = tuple[str | int, ...]
 DTMF_KEYS = frozenset("0123456789*#")
 MAX_TIMEOUT_SECONDS = 60.0

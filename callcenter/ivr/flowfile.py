@@ -10,6 +10,8 @@ from callcenter.ivr.flow import Flow, FlowError
 from callcenter.ivr.flowparse import parse_flow
 from callcenter.yamlfile import ConfigFileError, load_located, parse_located
 
+__all__ = ["ALERT_FLOW", "INBOUND_FLOW", "FlowSet", "load_flow", "load_flows"]
+
 INBOUND_FLOW = "emergency_inbound"
 ALERT_FLOW = "alert_outbound"
 REQUIRED_FLOWS = (INBOUND_FLOW, ALERT_FLOW)

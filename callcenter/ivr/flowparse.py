@@ -39,6 +39,8 @@ from callcenter.ivr.flow import (
     placeholders,
 )
 
+__all__ = ["parse_flow"]
+
 TOP_KEYS = frozenset({"flow", "kind", "prompts", "steps"})
 VERBS = ("play", "say", "gather", "branch", "record", "set", "action", "repeat", "goto", "hangup")
 JUMPING_VERBS = frozenset({"goto", "hangup", "branch"})  # they never fall through, so ``next`` makes no sense

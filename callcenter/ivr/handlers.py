@@ -19,6 +19,8 @@ from callcenter.ivr.ports import CallerIncident, IncidentActions, IncidentLookup
 from callcenter.ivr.runner import FlowRunner
 from callcenter.service.ports import LegOrder
 
+__all__ = ["alert_handler", "base_facts", "inbound_handler", "leg_facts", "warm_alert_audio"]
+
 log = logging.getLogger(__name__)
 
 _TYPE_BY_LABEL = {label: kind for kind, label in EMERGENCY_TYPE_LABELS.items()}

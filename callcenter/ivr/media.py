@@ -13,6 +13,8 @@ from typing import Protocol
 from callcenter.domain.types import LegStatus
 from callcenter.service.ports import LegOrder
 
+__all__ = ["AnsweredLegHandler", "CallEnded", "CallMedia", "InboundCallHandler", "LegDecided"]
+
 
 class CallEnded(Exception):
     """The far end hung up (or the call was torn down); whoever drives the call stops."""

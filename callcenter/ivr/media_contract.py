@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from callcenter.ivr.media import CallEnded, CallMedia
 
+__all__ = ["FarEndScript", "check_call_media"]
+
 SILENCE = b"\x80"
 SAMPLE_RATE = 8000
 

@@ -13,6 +13,8 @@ from typing import Protocol
 from callcenter.domain.types import EmergencyType
 from callcenter.ivr.engine import Say
 
+__all__ = ["CallerIncident", "IncidentActions", "IncidentLookup", "PromptAudio", "SpeechError", "SpeechSynthesizer"]
+
 
 class IncidentActions(Protocol):
     """Commands an inbound call's flow gives the incident it belongs to."""

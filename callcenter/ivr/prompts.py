@@ -23,6 +23,8 @@ from callcenter.ivr.engine import Say
 from callcenter.ivr.ports import SpeechError, SpeechSynthesizer
 from callcenter.ivr.speech import convert_to_call_audio
 
+__all__ = ["PromptLibrary", "PromptSource"]
+
 log = logging.getLogger(__name__)
 
 MEMORY_ENTRIES = 256  # a few dozen fixed prompts plus the announcements of the incidents in progress

@@ -37,6 +37,8 @@ from callcenter.ivr.flow import Action, Flow
 from callcenter.ivr.media import CallEnded, CallMedia
 from callcenter.ivr.ports import PromptAudio
 
+__all__ = ["FlowRunner"]
+
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1  # how often a playing prompt is checked for a key (barge-in)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from callcenter.ivr.ports import SpeechError
 
+__all__ = ["EspeakSynthesizer", "convert_to_call_audio"]
+
 TIMEOUT_SECONDS = 30.0
 # sox arguments for call audio: 8 kHz, mono, unsigned 8-bit, raw PCM (what pyVoIP plays).
 CALL_AUDIO = ["-r", "8000", "-c", "1", "-b", "8", "-e", "unsigned-integer", "-t", "raw"]

@@ -20,6 +20,8 @@ from collections.abc import Callable
 
 from callcenter.service.ports import LegOrder
 
+__all__ = ["AnnouncementWarmer"]
+
 log = logging.getLogger(__name__)
 
 REMEMBERED = 4096  # announcements already asked for: a flood's incidents, with room to spare

@@ -13,6 +13,8 @@ from datetime import datetime
 from callcenter.domain.incident import IncidentEvent
 from callcenter.service.ports import Overdue
 
+__all__ = ["LateFlags", "audit_events", "by_incident"]
+
 
 class LateFlags:
     """The items (incident, what) flagged at an earlier audit and still late at the last one."""

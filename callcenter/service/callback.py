@@ -17,6 +17,11 @@ from typing import Protocol
 
 from callcenter.domain.types import Actor
 
+__all__ = [
+    "CALL_BACK_ACTOR", "CALL_BACK_LABELS", "CallBack", "CallBackError", "CallBackOutcome", "CallBackTimeline",
+    "SimulatedCallBack", "call_back_note",
+]
+
 log = logging.getLogger(__name__)
 
 

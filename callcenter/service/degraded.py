@@ -27,6 +27,8 @@ from callcenter.domain.incident import AlertLeg, Incident
 from callcenter.domain.types import CallerTrust
 from callcenter.service.outage import DegradedMode, ReplayHooks, Report
 
+__all__ = ["OutageSeam", "SpoolOnOutage", "WithoutDegradedMode"]
+
 _Stored = TypeVar("_Stored")
 
 

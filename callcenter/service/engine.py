@@ -71,6 +71,8 @@ from callcenter.service.write_turns import Turn, WriteTurns
 from contacts.model import CallerLookup
 from contacts.phones import PhonePolicy, display_phone, mask_phone, try_normalise
 
+__all__ = ["EnginePorts", "EngineRules", "IncidentEngine", "KeyPress", "UnknownIncidentError"]
+
 log = logging.getLogger(__name__)
 _RETRIES = 8
 _Result = TypeVar("_Result")

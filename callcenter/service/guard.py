@@ -19,6 +19,11 @@ from callcenter.service.callback import CallBack, CallBackError
 from callcenter.service.ports import AlertChannel, Clock, LegOrder, close_sends, is_queued
 from contacts.phones import PhonePolicy, mask_phone, normalise_phone, try_normalise
 
+__all__ = [
+    "DestinationRefused", "GuardedCallBack", "GuardedChannel", "KnownNumbers", "destination_refusal",
+    "operator_phone_set",
+]
+
 log = logging.getLogger(__name__)
 
 

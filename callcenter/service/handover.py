@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from callcenter.service.outage import Report
 
+__all__ = ["HandoverBatches"]
+
 
 class HandoverBatches:
     """``write(incident_id, reports)`` stores one batch of one incident's hand-overs (the engine's

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from callcenter.domain.types import LegStatus
 from callcenter.service.outage import Report
 
+__all__ = ["LegReports"]
+
 log = logging.getLogger(__name__)
 
 WriteBatch = Callable[[str, list[Report]], None]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import threading
 
+__all__ = ["INCIDENT_STRIPES", "PRESS_STRIPES", "Stripes"]
+
 INCIDENT_STRIPES = 256
 PRESS_STRIPES = 4096  # a flood has hundreds of presses in flight: few may share a stripe
 

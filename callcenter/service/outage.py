@@ -31,6 +31,8 @@ from callcenter.service.replay import (
 )
 from callcenter.service.spool import PressSpool, Segment, SpoolRecord, encode
 
+__all__ = ["DegradedMode", "OutageState", "ReplayHooks", "Report"]
+
 log = logging.getLogger(__name__)
 _RETRIES = 8
 

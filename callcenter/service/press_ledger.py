@@ -23,6 +23,8 @@ from callcenter.domain.presses import count_press, within_cooldown
 from callcenter.domain.sources import SourceRecord, SourceVerdict, judge_unverified, with_incident
 from callcenter.service.ports import LedgerSnapshot, PressRecords
 
+__all__ = ["PressLedger"]
+
 log = logging.getLogger(__name__)
 
 _V = TypeVar("_V")

@@ -20,6 +20,16 @@ from callcenter.domain.policy import EscalationPolicy
 from callcenter.domain.types import SYSTEM, CallerTrust, LegStatus
 from callcenter.service.spool import SpoolRecord
 
+__all__ = [
+    "STORED_AFTER_OUTAGE",
+    "Replayed",
+    "claimed_record",
+    "opened_record",
+    "outcome_record",
+    "pressed_again_record",
+    "replay_incident",
+]
+
 STORED_AFTER_OUTAGE = "stored_after_outage"  # timeline kind: "stored after database outage"
 INTERRUPTED = "interrupted: the instance placing it stopped during the database outage"
 # Handed over and not yet out of our hands (a submitted SMS is the provider's): as engine recovery sees them.

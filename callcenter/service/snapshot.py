@@ -9,6 +9,8 @@ from typing import Protocol
 from contacts.model import CallerLookup
 from contacts.phones import mask_phone
 
+__all__ = ["FallbackDirectory"]
+
 log = logging.getLogger(__name__)
 
 

@@ -31,6 +31,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+__all__ = ["PressSpool", "Segment", "SpoolFormatError", "SpoolRecord", "decode", "encode"]
+
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 KINDS = ("opened", "pressed_again", "claimed", "outcome")

@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum
 
+__all__ = ["Turn", "WriteTurns"]
+
 
 class Turn(IntEnum):
     """Tiers of waiting writers, served in this order."""

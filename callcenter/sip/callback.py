@@ -22,6 +22,8 @@ from callcenter.service.callback import CallBackError, CallBackOutcome, CallBack
 from callcenter.sip.phone import HardenedCall
 from callcenter.sip.rtp import HardenedRTPClient
 
+__all__ = ["SipCallBack"]
+
 log = logging.getLogger(__name__)
 
 CALL_BACK_SLOTS = 2  # the operator's call and the household's

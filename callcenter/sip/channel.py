@@ -43,6 +43,8 @@ from callcenter.sip.outcomes import final_response_outcome
 from callcenter.sip.phone import HardenedCall
 from callcenter.sip.sdp import OfferRefused
 
+__all__ = ["SipAlertChannel"]
+
 log = logging.getLogger(__name__)
 
 CANCEL_GRACE = 5.0  # seconds for the 487 after our CANCEL

@@ -30,6 +30,8 @@ from callcenter.sip.registration import RegistrationTracker, backoff_delay
 if TYPE_CHECKING:
     from callcenter.sip.phone import HardenedPhone
 
+__all__ = ["FOREIGN_SIP", "ForeignSignalling", "HardenedSIPClient", "contact_uri"]
+
 log = logging.getLogger(__name__)
 
 REGISTER_TIMEOUT = 2.0  # seconds for one REGISTER transaction on the first hop

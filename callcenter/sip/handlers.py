@@ -6,6 +6,8 @@ from callcenter.domain.types import LegStatus
 from callcenter.ivr.media import CallEnded, CallMedia, LegDecided
 from callcenter.service.ports import LegOrder
 
+__all__ = ["KEY_WAIT_SECONDS", "hold_line", "press_one_to_acknowledge"]
+
 HOLD_SECONDS = 600.0
 KEY_WAIT_SECONDS = 20.0
 KEY_OUTCOMES = {"1": LegStatus.ACKNOWLEDGED, "2": LegStatus.DECLINED}

@@ -11,6 +11,8 @@ from callcenter.ivr.media import CallEnded
 from callcenter.sip.phone import HardenedCall
 from callcenter.sip.rtp import HardenedRTPClient
 
+__all__ = ["SipCallMedia"]
+
 FRAME_BYTES = 160  # 20 ms of 8 kHz 8-bit audio
 FRAME_SECONDS = 0.02
 

@@ -13,6 +13,11 @@ from pyVoIP.SIP import SIPMessage
 
 from callcenter.sip.wire import TOKEN
 
+__all__ = [
+    "ACCEPTED_METHODS", "ALLOW", "MAX_MESSAGE_BYTES", "SipMessage", "call_id_of", "has_usable_sdp", "new_branch",
+    "new_tag", "parse_address", "response", "via_lines", "with_allow", "with_sdp_version",
+]
+
 # pyVoIP parses only INVITE, ACK, BYE and CANCEL and drops anything else unanswered (an OPTIONS
 # keep-alive then looks like a dead phone). Our parser accepts these; unknown ones get 501.
 ACCEPTED_METHODS = [

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from callcenter.service.ports import LegRef
 
+__all__ = ["INVITE_CSEQ", "DialogIds", "OrphanCanceller", "cancel_text", "dialog_ids"]
+
 log = logging.getLogger(__name__)
 
 INVITE_CSEQ = 1

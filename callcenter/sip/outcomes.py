@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from callcenter.domain.types import LegStatus
 
+__all__ = ["final_response_outcome"]
+
 # A rejected call is "busy" and gets redialled: a neighbour who declines a ringing phone has not
 # said "I cannot come" (only pressing 2 says that).
 BUSY_CODES = frozenset({486, 600, 603})

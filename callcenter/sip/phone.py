@@ -26,6 +26,8 @@ from callcenter.sip.rtp import MEDIA_QUALITY, HardenedRTPClient, open_rtp_socket
 from callcenter.sip.trust import Caller, caller_of
 from contacts.phones import mask_phone
 
+__all__ = ["ACK_TIMEOUT", "PORT_REST_SECONDS", "HardenedCall", "HardenedPhone"]
+
 log = logging.getLogger(__name__)
 
 # Told when an INVITE arrives that we cannot answer (no usable SDP, no free RTP port): the

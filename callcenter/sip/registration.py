@@ -13,6 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+__all__ = [
+    "BACKOFF_MAX", "RegistrarKeepalive", "RegistrationStatus", "RegistrationTracker", "backoff_delay",
+    "keepalive_step", "options_request",
+]
+
 log = logging.getLogger(__name__)
 
 BACKOFF_FIRST = 0.5

@@ -12,6 +12,26 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+__all__ = [
+    "CLOCK_RATE",
+    "CNAME",
+    "MAX_DROPOUT",
+    "MAX_MISORDER",
+    "NTP_EPOCH_OFFSET",
+    "REPORT_BLOCK",
+    "SEQ_MOD",
+    "VERSION",
+    "FarEndReport",
+    "Malformed",
+    "Received",
+    "ReceptionSnapshot",
+    "ReceptionStats",
+    "Sending",
+    "compound",
+    "ntp_middle",
+    "parse",
+]
+
 VERSION = 2
 SR, RR, SDES, BYE = 200, 201, 202, 203
 CNAME = 1

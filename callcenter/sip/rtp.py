@@ -28,6 +28,37 @@ from pyVoIP.RTP import PayloadType, RTPClient, RTPPacketManager, TransmitType
 
 from callcenter.sip import rtcp, sdp
 
+__all__ = [
+    "BURST_PACKETS",
+    "EARLY_DISCARD_LIMIT",
+    "FOREIGN_LOG_SECONDS",
+    "FRAME_SAMPLES",
+    "FRAME_SECONDS",
+    "MARKER",
+    "MAX_LAG_SECONDS",
+    "MAX_QUEUED_BYTES",
+    "MAX_RECEIVED_BYTES",
+    "MEDIA_DROPS",
+    "MEDIA_QUALITY",
+    "RECEIVER",
+    "RTCP_INTERVAL",
+    "RTP_HEADER_BYTES",
+    "SILENCE",
+    "TRANSMITTER",
+    "UNSPECIFIED",
+    "AudioFifo",
+    "CallMediaQuality",
+    "HardenedRTPClient",
+    "MediaDropCounts",
+    "MediaDrops",
+    "MediaQuality",
+    "MediaQualityTotals",
+    "Receiver",
+    "Transmitter",
+    "discard_waiting",
+    "open_rtp_socket",
+]
+
 log = logging.getLogger(__name__)
 
 SILENCE = b"\x80"

@@ -17,6 +17,27 @@ from typing import Any
 import pyVoIP.VoIP  # noqa: F401  (pyVoIP must be imported through pyVoIP.VoIP first)
 from pyVoIP.RTP import PayloadType, TransmitType
 
+__all__ = [
+    "AUDIO_CODECS",
+    "DEFAULT_CODECS",
+    "EVENT_PAYLOAD",
+    "G711",
+    "REFUSAL_MEMORY_SECONDS",
+    "NoCommonCodec",
+    "OfferRefused",
+    "RefusedOffers",
+    "answer_assoc",
+    "answer_direction",
+    "audio_codec",
+    "codec_list",
+    "direction_of",
+    "offer_media",
+    "offer_names",
+    "refusal_detail",
+    "rtcp_port",
+    "we_send",
+]
+
 AUDIO_CODECS: dict[str, PayloadType] = {"PCMA": PayloadType.PCMA, "PCMU": PayloadType.PCMU}
 G711 = frozenset(AUDIO_CODECS.values())
 EVENT_PAYLOAD = 101  # telephone-event: RFC 2833/4733 key presses

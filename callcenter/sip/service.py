@@ -25,6 +25,8 @@ from contacts.phones import mask_phone
 if TYPE_CHECKING:
     from callcenter.settings import SipSettings
 
+__all__ = ["SipService"]
+
 log = logging.getLogger(__name__)
 
 # Opens (or joins) the incident for a caller number, as far as the edge could verify it.

@@ -17,6 +17,8 @@ from typing import Any
 
 from callcenter.domain.types import CallerId, CallerTrust
 
+__all__ = ["Caller", "asserted_number", "caller_of"]
+
 TRUST_HEADER = "x-995-caller-trust"
 SOURCE_HEADER = "x-995-source"  # the address the proxy received the INVITE from
 _ASSERTED = "p-asserted-identity"

@@ -14,6 +14,33 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+__all__ = [
+    "ADDR_SPEC",
+    "ANSWER_COPIES",
+    "CANONICAL",
+    "COMPACT",
+    "CSEQ",
+    "FORBIDDEN",
+    "MAX_CSEQ",
+    "MAX_FORWARDS",
+    "NAME_ADDR",
+    "QUOTED",
+    "REASONS",
+    "REQUIRED",
+    "RESPONSE_LINE",
+    "SINGLE",
+    "TOKEN",
+    "TOKEN_CHARS",
+    "URI_SCHEMES",
+    "VALUE_CHECKS",
+    "VERSION",
+    "VIA",
+    "CheckValue",
+    "Malformed",
+    "answer",
+    "tidy",
+]
+
 TOKEN_CHARS = r"A-Za-z0-9\-.!%*_+`'~"
 TOKEN = re.compile(f"[{TOKEN_CHARS}]+")
 COMPACT = {

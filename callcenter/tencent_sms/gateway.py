@@ -8,7 +8,6 @@ emulator in tests.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,8 +21,9 @@ from callcenter.channels.sms_ledger import DeliveryReport, Submission
 from callcenter.channels.template_sms import InboundReply
 from callcenter.domain.sms_templates import FittedSms
 from callcenter.tencent_sms.errors import OK, answer_error, report_failure, translate
+from callcenter.tencent_sms.push import reply_key
 
-__all__ = ["TencentGateway", "make_client", "reply_key"]
+__all__ = ["TencentGateway", "make_client"]
 
 PULL_LIMIT = 100
 DEFAULT_ENDPOINT = "sms.tencentcloudapi.com"
@@ -33,12 +33,6 @@ def make_client(secret_id: str, secret_key: str, region: str, endpoint: str = ""
                 timeout_seconds: float = 3.0) -> SmsClient:
     http = HttpProfile(protocol=protocol, endpoint=endpoint or DEFAULT_ENDPOINT, reqTimeout=timeout_seconds)
     return SmsClient(Credential(secret_id, secret_key), region, ClientProfile(httpProfile=http))
-
-
-def reply_key(country: str, number: str, unix_time: object, text: str) -> str:
-    """The same reply pushed and pulled has the same key."""
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    return f"tencent:{country}{number}:{unix_time}:{digest}"
 
 
 class TencentGateway:

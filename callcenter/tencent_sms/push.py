@@ -9,17 +9,23 @@ callcenter.channels.sms_push authenticates them (token path, sources).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 from callcenter.channels.sms_ledger import DeliveryReport
 from callcenter.channels.template_sms import InboundReply
 from callcenter.tencent_sms.errors import report_failure
-from callcenter.tencent_sms.gateway import reply_key
 
-__all__ = ["RECEIVED", "parse_reply", "parse_reports"]
+__all__ = ["RECEIVED", "parse_reply", "parse_reports", "reply_key"]
 
 RECEIVED: Mapping[str, Any] = {"result": 0, "errmsg": "OK"}
+
+
+def reply_key(country: str, number: str, unix_time: object, text: str) -> str:
+    """The same reply pushed and pulled has the same key."""
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return f"tencent:{country}{number}:{unix_time}:{digest}"
 
 
 def parse_reports(body: Any) -> list[DeliveryReport]:

@@ -32,6 +32,8 @@ from callcenter.twilio.client import make_client
 from callcenter.twilio.errors import translate
 from callcenter.twilio.router import SignatureCheck, WebhookRoute, signed_router
 
+__all__ = ["CallBackUrls", "CallBackWebhooks", "TwilioCallBack", "build_call_back", "callback_router", "dial_twiml"]
+
 log = logging.getLogger(__name__)
 CALL_BACK_PATH = "/callback"
 OPERATOR_STATUS: dict[str, CallBackOutcome] = {

@@ -26,6 +26,8 @@ from callcenter.twilio.flows import encode_facts
 from callcenter.twilio.pacing import PacerClosed, SendPacer, retry_delay
 from contacts.phones import mask_phone
 
+__all__ = ["WEBHOOK_PREFIX", "RetryPolicy", "TwilioCallChannel", "TwilioSmsChannel", "WebhookUrls"]
+
 log = logging.getLogger(__name__)
 
 WEBHOOK_PREFIX = "/twilio"

@@ -12,6 +12,8 @@ from twilio.rest import Client
 
 from callcenter.twilio.errors import translate
 
+__all__ = ["RebasedHttpClient", "TwilioApi", "TwilioRestApi", "make_client"]
+
 
 class TwilioApi(Protocol):
     """What the channels need from Twilio. Raises only ProviderError (callcenter.channels.errors),

@@ -14,6 +14,8 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from callcenter.channels.errors import ProviderDown, ProviderError, ProviderRefused, RateLimited
 
+__all__ = ["translate"]
+
 RATE_LIMIT_CODE = 20429
 
 

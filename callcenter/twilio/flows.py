@@ -32,6 +32,8 @@ from callcenter.ivr.engine import (
     apply_field,
 )
 
+__all__ = ["TwimlRenderer", "decode_facts", "encode_facts", "event_of", "facts_after"]
+
 LANGUAGE = "zh-CN"
 # Where the next request goes, for a state and the event it will report ("digits", "timeout", "recorded").
 NextUrl = Callable[[FlowState, str], str]

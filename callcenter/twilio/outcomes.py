@@ -6,6 +6,11 @@ from collections.abc import Mapping
 
 from callcenter.domain.types import CallerTrust, LegStatus
 
+__all__ = [
+    "CALL_STATUSES", "FULL_ATTESTATION", "MACHINE_ANSWERS", "SMS_STATUSES", "call_outcome", "caller_trust", "detail",
+    "is_machine", "provider_ref", "sms_outcome",
+]
+
 CALL_STATUSES: dict[str, LegStatus] = {
     "ringing": LegStatus.RINGING,
     "in-progress": LegStatus.ANSWERED,

@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = ["PacerClosed", "Rates", "SendPacer", "retry_delay"]
+
 
 class PacerClosed(Exception):
     """The pacer released its waiters (the path failed over); the send did not happen."""

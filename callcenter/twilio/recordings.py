@@ -34,6 +34,11 @@ from callcenter.domain.types import Actor
 from callcenter.ivr.engine_actions import HOUSEHOLD
 from callcenter.twilio.client import RebasedHttpClient
 
+__all__ = [
+    "RecordingDownloadError", "RecordingKeeper", "RecordingUrlRefused", "TwilioRecordingFetcher",
+    "VoiceMessageCommands",
+]
+
 log = logging.getLogger(__name__)
 
 MAX_RECORDING_BYTES = 8 * 1024 * 1024  # far beyond the longest message a flow records (≤120 s of 16-bit)

@@ -20,6 +20,8 @@ from twilio.request_validator import RequestValidator, get_signature_algorithm
 from callcenter.twilio.channels import WEBHOOK_PREFIX
 from callcenter.twilio.webhooks import TwilioWebhooks
 
+__all__ = ["SignatureCheck", "WebhookRoute", "signed_router", "twilio_router"]
+
 log = logging.getLogger(__name__)
 XML = "application/xml"
 H = TypeVar("H")  # the handler object a router's webhooks call

@@ -5,6 +5,8 @@ from __future__ import annotations
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
+__all__ = ["ALERT_KEYS", "LANGUAGE", "hangup", "sms_reply"]
+
 LANGUAGE = "zh-CN"
 ALERT_KEYS = "120"  # 1 = coming, 2 = cannot come, 0 = say it again
 

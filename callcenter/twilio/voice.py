@@ -26,6 +26,8 @@ from callcenter.twilio.flows import TwimlRenderer, decode_facts, event_of, facts
 from callcenter.twilio.recordings import RecordingKeeper
 from contacts.phones import mask_phone
 
+__all__ = ["TwilioVoice", "VoiceCommands"]
+
 log = logging.getLogger(__name__)
 _LEG_ACTIONS = {Action.ACKNOWLEDGE: (LegStatus.ACKNOWLEDGED, "key 1"), Action.DECLINE: (LegStatus.DECLINED, "key 2")}
 

@@ -18,6 +18,8 @@ from callcenter.domain.types import LegStatus
 from callcenter.twilio import outcomes, twiml
 from callcenter.twilio.voice import TwilioVoice
 
+__all__ = ["TwilioWebhooks"]
+
 log = logging.getLogger(__name__)
 
 

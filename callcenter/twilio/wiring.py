@@ -22,6 +22,11 @@ from callcenter.twilio.voice import TwilioVoice, VoiceCommands
 from callcenter.twilio.webhooks import TwilioWebhooks
 from contacts.phones import PhonePolicy
 
+__all__ = [
+    "EngineCommands", "call_channel", "recording_keeper", "rest_api", "retry_policy", "signature_check",
+    "sms_channel", "webhooks",
+]
+
 
 def rest_api(settings: TwilioSettings) -> TwilioApi:
     client = make_client(settings.account_sid, settings.auth_token.get_secret_value(), settings.api_base_url,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from html import escape
 
+__all__ = ["bar_chart", "column_chart"]
+
 _FONT = 'font-family="WenQuanYi Micro Hei, Noto Sans CJK SC, sans-serif" font-size="11"'
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["LANGUAGES", "pick_language", "texts"]
+
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
 

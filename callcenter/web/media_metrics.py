@@ -12,6 +12,8 @@ from prometheus_client.registry import Collector
 from callcenter.sip.client import ForeignSignalling
 from callcenter.sip.rtp import MediaDropCounts, MediaQualityTotals
 
+__all__ = ["MediaQualityCollector", "MediaTrustCollector", "SignallingTrustCollector"]
+
 
 class MediaTrustCollector(Collector):
     def __init__(self, counts: Callable[[], MediaDropCounts]) -> None:

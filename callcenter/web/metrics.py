@@ -16,6 +16,8 @@ from callcenter.db.press_ledger_repo import SqlPressRecords
 from callcenter.db.snapshot import database_unavailable
 from callcenter.web.statistics import first_ack_seconds
 
+__all__ = ["IncidentCollector", "OutageCollector", "WithoutDatabase"]
+
 ACK_BUCKETS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 ACK_WINDOW = timedelta(hours=24)
 

@@ -9,6 +9,8 @@ from prometheus_client.registry import Collector
 
 from callcenter.adapters.health import HealthProbe
 
+__all__ = ["ProbeCollector"]
+
 
 class ProbeCollector(Collector):
     def __init__(self, probes: Sequence[HealthProbe]) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 from callcenter.db.console_queries import AlertCallLeg, IncidentRecord
 
+__all__ = ["CST", "Statistics", "compute", "first_ack_seconds", "percentile"]
+
 # Operators read days in China Standard Time.
 CST = timezone(timedelta(hours=8))
 ANSWERED = frozenset({"acknowledged", "declined"})  # a person pressed a key; voicemail is not an answer
