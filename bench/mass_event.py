@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import mass_analysis as analysis
-from bench import mass_baseline, mass_incidents, mass_report, mass_smpp
+from bench import mass_baseline, mass_incidents, mass_report
 from bench.common import RESULTS, ROOT, machine
 from bench.mass_incidents import Dials
 from bench.mass_stack import (
@@ -122,6 +122,14 @@ def wait_drained(sampler: Sampler, quiet_s: float, cap_s: float | None) -> dict[
             "safety_cap_hit": cap_s is None and not drained}
 
 
+def _smpp() -> Any:
+    """bench/mass_smpp.py, imported only for ``--smpp``: it needs the Jasmin rig of tests/, which a
+    baseline revision older than #22 does not have (its bench files are this tree's)."""
+    from bench import mass_smpp
+
+    return mass_smpp
+
+
 def run(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
     data_dir = run_dir / "data"
     data_dir.mkdir(parents=True)
@@ -129,7 +137,7 @@ def run(args: argparse.Namespace, run_dir: Path) -> dict[str, Any]:
     presses = choose_presses(data_dir / "callcenter.db", args.presses, args.seed)
     sip = DemoSip(run_dir / "sip").start()
     twilio = TwilioPaths(args) if args.twilio else None
-    smpp = mass_smpp.SmppPath(run_dir) if args.smpp else None
+    smpp = _smpp().SmppPath(run_dir) if args.smpp else None
     extra = twilio.settings(presses, data_dir) if twilio else smpp.settings() if smpp else None
     try:
         service = start_service(data_dir, sip.port, args.max_channels, args.ring_timeout, extra)
@@ -340,7 +348,7 @@ def main() -> None:
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False, default=str))
     mass_report.print_summary(result)
     if "smpp" in result:
-        mass_smpp.print_report(result["smpp"])
+        _smpp().print_report(result["smpp"])
     mass_report.print_side_by_side(runs)
     print(f"results: {out}")
 
