@@ -2,7 +2,7 @@
 
 The service is built as `callcenter serve` builds it (the composition root, the shipped alert flow and
 escalation policy, the SIP channel through Kamailio). Three sipp neighbours answer, press 1 after 1.5 s
-and keep listening to the thanks ("谢谢您！已通知户主和网格员…", about 8 s) until the service hangs up.
+and keep listening to the thanks ("谢谢！已通知户主。" and the address again, about 13 s) until the service hangs up.
 While every one of them is still on the line, the operators' API already shows their legs acknowledged
 and the incident's quorum met. Before the fix the key reached the incident only at the hang-up.
 """
