@@ -48,7 +48,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 KEY_AFTER = 3.0  # seconds into the announcement a neighbour presses 1
 HOLD_AFTER, HOLD_FOR = 1.5, 3.0  # the holding neighbour: on hold this far in, for this long
 ANNOUNCEMENT = "这里是九九五"
-THANKS = "谢谢您"
+THANKS = "谢谢！已通知户主"
 RECEIVED = "已收到您的紧急求助"
 
 
