@@ -87,6 +87,8 @@ class CarrierSmsc:
     _seq: _Sequence = field(default_factory=_Sequence)
     _sessions: list[_Session] = field(default_factory=list)  # Jasmin binds several connectors
     _unacked: dict[int, bytes] = field(default_factory=dict)  # sequence → deliver_sm not yet answered
+    _receipt_of: dict[int, str] = field(default_factory=dict)  # sequence → the message id a receipt is for
+    receipts_taken: set[str] = field(default_factory=set)  # message ids whose receipt the gateway acknowledged
     _loop: asyncio.AbstractEventLoop | None = None
     _server: asyncio.Server | None = None
     _thread: threading.Thread | None = None
@@ -164,6 +166,10 @@ class CarrierSmsc:
             self._submit(pdu, writer)
         elif command == "deliver_sm_resp":
             self._unacked.pop(pdu.sequence, None)
+            taken = self._receipt_of.pop(pdu.sequence, None)
+            if taken is not None:
+                with self._lock:
+                    self.receipts_taken.add(taken)
 
     def _reply(self, writer: asyncio.StreamWriter, command: str, request: Any, **params: object) -> None:
         resp = smpp.make_pdu(command, client=self._seq, **params)
@@ -193,6 +199,7 @@ class CarrierSmsc:
                             destination_addr=got.source, esm_class=RECEIPT, data_coding=0,
                             short_message=text.encode("ascii"), receipted_message_id=got.message_id,
                             message_state=_STATES.get(fate.stat, 7))
+        self._receipt_of[pdu.sequence] = got.message_id
         self._send_stored(pdu.sequence, pdu.generate())
 
     def _send_stored(self, sequence: int, raw: bytes) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -155,11 +156,18 @@ class JasminRig:
         self._kill("jasmind")
 
     def receipts_lost_inside(self) -> int:
-        """Receipts Jasmin got from the carrier but dropped because it never stored which message they
-        are for: a gateway killed between forwarding a message and writing its id mapping (Redis)."""
+        """Receipts Jasmin took from the carrier (it acknowledged them) and never passed on. Either it
+        logged that it could not tell which message one is for (a gateway killed between forwarding a
+        message and writing its id mapping), or it never logged the receipt at all (taken by the
+        gateway in the moment it was killed). Both are Jasmin's; a receipt it logged as passed on and
+        that then settled no leg would be ours, and is not counted here."""
         log = self.rundir / "jasmin" / "var" / "log" / "jasmin" / "messages.log"
         text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
-        return sum(1 for line in text.splitlines() if "(final) DLRMapNotFound" in line)
+        unknown = set(re.findall(r"\(final\) DLRMapNotFound: Got a DLR for an unknown message id: (\w+)", text))
+        logged = set(re.findall(r"\bDLR \[cid:[^]]*\] \[smpp-msgid:(\w+)\]", text))
+        with self.carrier._lock:
+            taken = set(self.carrier.receipts_taken)
+        return len(unknown | (taken - logged))
 
     def freeze_jasmind(self) -> None:
         """The gateway hangs (SIGSTOP): it reads nothing more and answers nothing."""
