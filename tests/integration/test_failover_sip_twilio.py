@@ -285,3 +285,19 @@ def test_composition_root_puts_sip_first_and_twilio_behind_it(tmp_path: Path, em
     assert container.sip_service.channel.hand_back.connected  # a leg the trunk will not place goes to Twilio
     assert list(sms.paths) == ["twilio"]
     assert not container.sip_service.channel.is_healthy()  # not registered yet: legs would go by Twilio
+
+
+def test_the_served_mass_event_board_summarises_only_numbers_an_sms_path_reaches(tmp_path: Path,
+                                                                                 emulator: Emulator) -> None:
+    """config/channels.yaml lists no SMS path for landlines: the board `callcenter serve` builds must
+    keep a landline-only police station on its calls, not summarise it into a text nobody gets."""
+    settings = load_settings(
+        database_url=f"sqlite:///{tmp_path / 'callcenter.db'}", data_dir=tmp_path,
+        engine={"call_channel": "sip", "sms_channel": "twilio"},
+        sip={"registrar_port": 9, "sip_port": 0},
+        twilio={"enabled": True, "account_sid": emulator.account_sid, "auth_token": emulator.auth_token,
+                "api_base_url": emulator.base_url, "call_from": CALL_FROM, "sms_from": SMS_FROM},
+    )
+    board = build(settings).runtime.engine.mass_events  # built, never started (as the test above)
+    assert board.can_text("+8613800000001")  # a mobile: Twilio SMS
+    assert not board.can_text("+8653187654321")  # a landline: no SMS path
